@@ -1,0 +1,535 @@
+//! The documents this tool reads and writes: image indexes, Docker manifest lists, descriptors and
+//! platforms, with the exact key order of the specs and every unknown field kept.
+
+use crate::digest::Digest;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const OCI_LAYER_NONDIST_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
+/// Every manifest media type a registry read asks for.
+pub const ACCEPTED_MANIFEST_TYPES: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+/// Whether a media type names a list of manifests rather than a single image.
+pub fn is_index_type(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_LIST
+}
+
+/// The two shapes a list can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Oci,
+    Docker,
+}
+
+impl ListFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ListFormat::Oci => OCI_INDEX,
+            ListFormat::Docker => DOCKER_LIST,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DocumentError {
+    #[error("not a valid manifest document: {0}")]
+    Malformed(String),
+    #[error("{0:?} is a single image manifest, not an index or manifest list")]
+    NotAnIndex(String),
+    #[error(
+        "the list has both `features` (Docker manifest lists only) and annotations, subject or \
+         artifactType (OCI indexes only); no format can hold both, so remove one of them"
+    )]
+    FormatClash,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Platform {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(rename = "os.features", default)]
+    pub os_features: Vec<String>,
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Platform {
+    fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("architecture".into(), self.architecture.clone().into());
+        map.insert("os".into(), self.os.clone().into());
+        if let Some(v) = non_empty(&self.os_version) {
+            map.insert("os.version".into(), v.into());
+        }
+        if !self.os_features.is_empty() {
+            map.insert("os.features".into(), self.os_features.clone().into());
+        }
+        if let Some(v) = non_empty(&self.variant) {
+            map.insert("variant".into(), v.into());
+        }
+        if !self.features.is_empty() {
+            map.insert("features".into(), self.features.clone().into());
+        }
+        append_extra(&mut map, &self.extra);
+        Value::Object(map)
+    }
+
+    /// `os/arch[/variant]`, the way users name a platform.
+    pub fn display(&self) -> String {
+        match non_empty(&self.variant) {
+            Some(v) => format!("{}/{}/{}", self.os, self.architecture, v),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.as_ref().filter(|v| !v.is_empty()).cloned()
+}
+
+fn append_extra(map: &mut Map<String, Value>, extra: &Map<String, Value>) {
+    for (k, v) in extra {
+        map.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Descriptor {
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
+        Self {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            urls: Vec::new(),
+            annotations: BTreeMap::new(),
+            data: None,
+            platform: None,
+            artifact_type: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The descriptor as JSON in the key order of `format`'s spec.
+    pub fn to_value(&self, format: ListFormat) -> Value {
+        let mut map = Map::new();
+        map.insert("mediaType".into(), self.media_type.clone().into());
+        match format {
+            ListFormat::Oci => {
+                map.insert("digest".into(), self.digest.as_str().into());
+                map.insert("size".into(), self.size.into());
+            }
+            ListFormat::Docker => {
+                map.insert("size".into(), self.size.into());
+                map.insert("digest".into(), self.digest.as_str().into());
+            }
+        }
+        if !self.urls.is_empty() {
+            map.insert("urls".into(), self.urls.clone().into());
+        }
+        if format == ListFormat::Oci {
+            if !self.annotations.is_empty() {
+                map.insert("annotations".into(), string_map(&self.annotations));
+            }
+            if let Some(data) = non_empty(&self.data) {
+                map.insert("data".into(), data.into());
+            }
+        }
+        if let Some(platform) = &self.platform {
+            map.insert("platform".into(), platform.to_value());
+        }
+        if format == ListFormat::Oci {
+            if let Some(t) = non_empty(&self.artifact_type) {
+                map.insert("artifactType".into(), t.into());
+            }
+        }
+        append_extra(&mut map, &self.extra);
+        Value::Object(map)
+    }
+
+    /// Whether this entry carries something only an OCI index can hold.
+    fn has_oci_only_fields(&self) -> bool {
+        !self.annotations.is_empty()
+            || non_empty(&self.artifact_type).is_some()
+            || non_empty(&self.data).is_some()
+    }
+
+    fn has_docker_only_fields(&self) -> bool {
+        self.platform.as_ref().is_some_and(|p| !p.features.is_empty())
+    }
+}
+
+fn string_map(map: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// A manifest list or image index, format-neutral: the format is chosen when it is written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Index {
+    /// Parses an index or manifest list; a single image manifest is refused.
+    pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| DocumentError::Malformed("not a JSON object".into()))?;
+        let declared = object
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let looks_like_image = object.contains_key("config") || object.contains_key("layers");
+        if (!declared.is_empty() && !is_index_type(&declared)) || looks_like_image {
+            return Err(DocumentError::NotAnIndex(declared));
+        }
+        if !object.get("manifests").is_some_and(Value::is_array) {
+            return Err(DocumentError::Malformed("no \"manifests\" array".into()));
+        }
+        let mut index: Index =
+            serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+        index.extra.remove("schemaVersion");
+        Ok(index)
+    }
+
+    /// buildah's rule: an empty list is a Docker list; a non-empty one is an OCI index unless an
+    /// entry has `features` (Docker only) and nothing OCI-only is set.
+    pub fn auto_format(&self) -> Result<ListFormat, DocumentError> {
+        let oci_only = !self.annotations.is_empty()
+            || self.subject.is_some()
+            || non_empty(&self.artifact_type).is_some()
+            || self.manifests.iter().any(Descriptor::has_oci_only_fields);
+        let docker_only = self.manifests.iter().any(Descriptor::has_docker_only_fields);
+        match (oci_only, docker_only) {
+            (true, true) => Err(DocumentError::FormatClash),
+            (true, false) => Ok(ListFormat::Oci),
+            (false, true) => Ok(ListFormat::Docker),
+            (false, false) if self.manifests.is_empty() => Ok(ListFormat::Docker),
+            (false, false) => Ok(ListFormat::Oci),
+        }
+    }
+
+    /// Everything `format` cannot hold, as a sentence, or `None` when nothing would be lost.
+    pub fn loss_in(&self, format: ListFormat) -> Option<String> {
+        let mut lost = Vec::new();
+        match format {
+            ListFormat::Docker => {
+                if !self.annotations.is_empty() {
+                    lost.push("the index's annotations".to_string());
+                }
+                if self.subject.is_some() {
+                    lost.push("its subject".to_string());
+                }
+                if non_empty(&self.artifact_type).is_some() {
+                    lost.push("its artifactType".to_string());
+                }
+                for entry in &self.manifests {
+                    if entry.has_oci_only_fields() {
+                        lost.push(format!("the annotations/artifactType of entry {}", entry.digest));
+                    }
+                }
+            }
+            ListFormat::Oci => {
+                for entry in &self.manifests {
+                    if entry.has_docker_only_fields() {
+                        lost.push(format!("the platform features of entry {}", entry.digest));
+                    }
+                }
+            }
+        }
+        (!lost.is_empty()).then(|| lost.join(", "))
+    }
+
+    pub fn to_value(&self, format: ListFormat) -> Value {
+        let mut map = Map::new();
+        map.insert("schemaVersion".into(), 2.into());
+        map.insert("mediaType".into(), format.media_type().into());
+        if format == ListFormat::Oci {
+            if let Some(t) = non_empty(&self.artifact_type) {
+                map.insert("artifactType".into(), t.into());
+            }
+        }
+        map.insert(
+            "manifests".into(),
+            Value::Array(self.manifests.iter().map(|d| d.to_value(format)).collect()),
+        );
+        if format == ListFormat::Oci {
+            if let Some(subject) = &self.subject {
+                map.insert("subject".into(), subject.to_value(ListFormat::Oci));
+            }
+            if !self.annotations.is_empty() {
+                map.insert("annotations".into(), string_map(&self.annotations));
+            }
+        }
+        append_extra(&mut map, &self.extra);
+        Value::Object(map)
+    }
+
+    /// The compact bytes that are stored and pushed; their sha256 is the list's digest.
+    pub fn to_bytes(&self, format: ListFormat) -> Vec<u8> {
+        serde_json::to_vec(&self.to_value(format)).expect("JSON values always serialise")
+    }
+}
+
+/// Re-indents a JSON document with four spaces, keeping its key order, with a final newline.
+pub fn pretty(value: &Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value
+        .serialize(&mut serializer)
+        .expect("JSON values always serialise");
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The parts of a single-image manifest (OCI or Docker v2s2) this tool needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    #[serde(default)]
+    pub schema_version: u32,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+impl ImageManifest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
+        let manifest: ImageManifest =
+            serde_json::from_slice(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+        if manifest.schema_version != 2 {
+            return Err(DocumentError::Malformed(format!(
+                "schemaVersion {} (only 2 is supported)",
+                manifest.schema_version
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// Every blob the manifest references: config first, then the layers.
+    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        std::iter::once(&self.config).chain(self.layers.iter())
+    }
+}
+
+/// The media type a manifest declares, read from its body (registries may omit Content-Type).
+pub fn declared_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<Value>,
+        config: Option<Value>,
+    }
+    let probe: Probe = serde_json::from_slice(bytes).ok()?;
+    probe.media_type.or_else(|| {
+        if probe.manifests.is_some() {
+            Some(OCI_INDEX.to_string())
+        } else if probe.config.is_some() {
+            Some(OCI_MANIFEST.to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// The platform fields of an image config.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImageConfig {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(rename = "os.version", default)]
+    pub os_version: Option<String>,
+    #[serde(rename = "os.features", default)]
+    pub os_features: Vec<String>,
+}
+
+impl ImageConfig {
+    pub fn platform(&self) -> Platform {
+        Platform {
+            architecture: self.architecture.clone(),
+            os: self.os.clone(),
+            os_version: non_empty(&self.os_version),
+            os_features: self.os_features.clone(),
+            variant: non_empty(&self.variant),
+            ..Platform::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN: &[u8] = include_bytes!("../tests/data/skopeo-inspect.out");
+    const GOLDEN_DIGEST: &str = include_str!("../tests/data/push-1.digest");
+
+    #[test]
+    fn golden_index_round_trips_byte_for_byte() {
+        let index = Index::parse(GOLDEN).unwrap();
+        assert_eq!(index.manifests.len(), 5);
+        assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
+        let bytes = index.to_bytes(ListFormat::Oci);
+        assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(GOLDEN));
+        assert_eq!(Digest::sha256_of(&bytes).as_str(), GOLDEN_DIGEST.trim());
+    }
+
+    #[test]
+    fn golden_index_built_from_entries_matches() {
+        let parsed = Index::parse(GOLDEN).unwrap();
+        let mut built = Index::default();
+        for entry in &parsed.manifests {
+            let mut d = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+            d.platform = entry.platform.clone();
+            // annotations inserted in reverse to prove they are sorted on output
+            for (k, v) in entry.annotations.iter().rev() {
+                d.annotations.insert(k.clone(), v.clone());
+            }
+            built.manifests.push(d);
+        }
+        assert_eq!(built.to_bytes(ListFormat::Oci), GOLDEN);
+    }
+
+    fn entry(n: u8) -> Descriptor {
+        let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);
+        d.platform = Some(Platform {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..Platform::default()
+        });
+        d
+    }
+
+    #[test]
+    fn auto_format_rule() {
+        let mut index = Index::default();
+        assert_eq!(index.auto_format().unwrap(), ListFormat::Docker);
+        index.manifests.push(entry(1));
+        assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
+        index.manifests[0].platform.as_mut().unwrap().features = vec!["sse4".into()];
+        assert_eq!(index.auto_format().unwrap(), ListFormat::Docker);
+        index.annotations.insert("a".into(), "b".into());
+        assert_eq!(index.auto_format(), Err(DocumentError::FormatClash));
+        index.manifests[0].platform.as_mut().unwrap().features.clear();
+        assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
+    }
+
+    #[test]
+    fn empty_list_is_docker_with_empty_array() {
+        let text = pretty(&Index::default().to_value(ListFormat::Docker));
+        assert_eq!(
+            text,
+            "{\n    \"schemaVersion\": 2,\n    \"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\",\n    \"manifests\": []\n}\n"
+        );
+    }
+
+    #[test]
+    fn key_order_follows_each_spec() {
+        let mut d = entry(2);
+        d.urls = vec!["https://x".into()];
+        d.annotations.insert("z".into(), "1".into());
+        d.annotations.insert("a".into(), "2".into());
+        d.artifact_type = Some("t".into());
+        let p = d.platform.as_mut().unwrap();
+        p.variant = Some("v8".into());
+        p.os_version = Some("10".into());
+        p.os_features = vec!["f".into()];
+        let oci = serde_json::to_string(&d.to_value(ListFormat::Oci)).unwrap();
+        let keys: Vec<_> = ["mediaType", "digest", "size", "urls", "annotations", "\"a\"", "\"z\"", "platform", "architecture", "\"os\"", "os.version", "os.features", "variant", "artifactType"]
+            .iter()
+            .map(|k| oci.find(k).unwrap_or_else(|| panic!("{k} missing in {oci}")))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{oci}");
+        let docker = serde_json::to_string(&d.to_value(ListFormat::Docker)).unwrap();
+        assert!(docker.find("size").unwrap() < docker.find("digest").unwrap());
+        assert!(!docker.contains("annotations"));
+    }
+
+    #[test]
+    fn unknown_fields_survive() {
+        let doc = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"m","digest":"sha256:e8e5c466ed695669861aa18654f47483f5a9abe4286597f308c0827e12fe9a83","size":1,"x-future":{"k":1}}],"x-top":true}"#;
+        let index = Index::parse(doc).unwrap();
+        assert_eq!(index.to_bytes(ListFormat::Oci), doc.to_vec());
+    }
+
+    #[test]
+    fn single_manifest_is_not_an_index() {
+        let doc = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:e8e5c466ed695669861aa18654f47483f5a9abe4286597f308c0827e12fe9a83","size":1},"layers":[]}"#;
+        assert!(matches!(Index::parse(doc), Err(DocumentError::NotAnIndex(_))));
+    }
+}

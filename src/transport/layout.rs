@@ -1,0 +1,1 @@
+//! OCI image layouts (`oci:DIR`, `oci-archive:FILE`) as a transport.

@@ -1,0 +1,302 @@
+//! The one interface every place images live behind: a registry repository or an OCI layout.
+//! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
+
+pub mod layout;
+pub mod registry;
+
+use crate::digest::{Digest, Verifier};
+use crate::oci::Descriptor;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::pin::Pin;
+
+/// Manifests larger than this are refused: real ones are a few KiB, and a hostile source must not
+/// make the tool buffer gigabytes.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Configs are read whole (to learn the platform); the same reasoning caps them.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A manifest exactly as it was read: its digest is the sha256 of these bytes.
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    pub bytes: Bytes,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+impl RawManifest {
+    /// Wraps bytes, taking the media type from the document itself.
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        let media_type = crate::oci::declared_media_type(&bytes).unwrap_or_default();
+        let digest = Digest::sha256_of(&bytes);
+        Self {
+            bytes,
+            media_type,
+            digest,
+        }
+    }
+}
+
+/// How a manifest is named inside one repository or layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRef {
+    Tag(String),
+    Digest(Digest),
+    /// No tag or digest given: `latest` in a registry, the only entry in a layout.
+    Default,
+}
+
+impl std::fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestRef::Tag(t) => f.write_str(t),
+            ManifestRef::Digest(d) => write!(f, "{d}"),
+            ManifestRef::Default => f.write_str("(default)"),
+        }
+    }
+}
+
+pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{what} not found in {location}")]
+    NotFound { what: String, location: String },
+    #[error("{what}: content does not match its digest {expected} (got {actual})")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    #[error("{method} {url}: {status}{}", detail_suffix(.detail))]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        detail: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error("{registry}: authentication failed ({detail}); credentials were looked for in {searched}")]
+    Unauthorized {
+        registry: String,
+        detail: String,
+        searched: String,
+    },
+    #[error("{registry}: TLS error: {detail}")]
+    Tls { registry: String, detail: String },
+    #[error("{context}: {detail}")]
+    Network { context: String, detail: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
+}
+
+impl TransportError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        TransportError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether trying the same request again may succeed: dropped connections, timeouts, 5xx, 429.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TransportError::Network { .. } => true,
+            TransportError::Status { status, .. } => *status == 429 || *status >= 500,
+            // A truncated or corrupted body can be a broken connection; reading again is cheap.
+            TransportError::SizeMismatch { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            TransportError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// One repository of one registry, or one OCI layout.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Where this points, for messages: `127.0.0.1:5000/dst/app` or `oci:/tmp/layout`.
+    fn describe(&self) -> String;
+
+    /// `(registry host, repository)` for registries, so the copy engine can mount across
+    /// repositories of the same registry; `None` for layouts.
+    fn registry_repository(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// Reads a manifest as its exact bytes, checked against its digest.
+    async fn manifest_get(&self, reference: &ManifestRef) -> Result<RawManifest, TransportError>;
+
+    /// Stores a manifest's exact bytes under a digest or a tag.
+    async fn manifest_put(
+        &self,
+        reference: &ManifestRef,
+        manifest: &RawManifest,
+    ) -> Result<(), TransportError>;
+
+    async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
+
+    /// Streams a blob. The stream is not verified here; wrap it in [`verified`].
+    async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError>;
+
+    /// Stores a blob from a stream; the destination checks size and digest before committing.
+    async fn blob_put(
+        &self,
+        descriptor: &Descriptor,
+        data: BlobStream,
+    ) -> Result<(), TransportError>;
+
+    /// Asks the registry to link a blob from another repository; `Ok(false)` means "copy it".
+    async fn blob_mount(
+        &self,
+        _descriptor: &Descriptor,
+        _from_repository: &str,
+    ) -> Result<bool, TransportError> {
+        Ok(false)
+    }
+}
+
+/// Reads a small blob (a config) whole, refusing more than `limit` bytes and checking its digest.
+pub async fn read_blob(
+    transport: &dyn Transport,
+    descriptor: &Descriptor,
+    limit: u64,
+) -> Result<Bytes, TransportError> {
+    let what = format!("blob {}", descriptor.digest);
+    if descriptor.size > limit {
+        return Err(TransportError::TooLarge {
+            what,
+            size: descriptor.size,
+            limit,
+        });
+    }
+    let mut stream = verified(transport.blob_get(descriptor).await?, descriptor);
+    let mut out = Vec::with_capacity(descriptor.size as usize);
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Wraps a blob stream so that it fails, as its last item, when the bytes do not match the
+/// descriptor's size or digest. A destination fed from this stream never commits bad content.
+pub fn verified(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
+    struct State {
+        inner: BlobStream,
+        verifier: Option<Verifier>,
+        expected: Digest,
+        size: u64,
+        seen: u64,
+    }
+    let state = State {
+        inner: stream,
+        verifier: Some(Verifier::new(&descriptor.digest)),
+        expected: descriptor.digest.clone(),
+        size: descriptor.size,
+        seen: 0,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        let verifier = s.verifier.as_mut()?;
+        match s.inner.next().await {
+            Some(Ok(chunk)) => {
+                s.seen += chunk.len() as u64;
+                if s.seen > s.size {
+                    s.verifier = None;
+                    let err = TransportError::SizeMismatch {
+                        what: format!("blob {}", s.expected),
+                        expected: s.size,
+                        actual: s.seen,
+                    };
+                    return Some((Err(err), s));
+                }
+                verifier.update(&chunk);
+                Some((Ok(chunk), s))
+            }
+            Some(Err(e)) => {
+                s.verifier = None;
+                Some((Err(e), s))
+            }
+            None => {
+                let actual = s.verifier.take()?.finish();
+                if s.seen != s.size {
+                    let err = TransportError::SizeMismatch {
+                        what: format!("blob {}", s.expected),
+                        expected: s.size,
+                        actual: s.seen,
+                    };
+                    return Some((Err(err), s));
+                }
+                if actual != s.expected {
+                    let err = TransportError::DigestMismatch {
+                        what: format!("blob {}", s.expected),
+                        expected: s.expected.clone(),
+                        actual,
+                    };
+                    return Some((Err(err), s));
+                }
+                None
+            }
+        }
+    }))
+}
+
+/// Checks manifest bytes read for `reference` against the digest asked for, if any.
+pub fn check_manifest(
+    bytes: Bytes,
+    reference: &ManifestRef,
+    what: &str,
+) -> Result<RawManifest, TransportError> {
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(TransportError::TooLarge {
+            what: what.to_string(),
+            size: bytes.len() as u64,
+            limit: MAX_MANIFEST_BYTES,
+        });
+    }
+    let manifest = RawManifest::from_bytes(bytes);
+    if let ManifestRef::Digest(expected) = reference {
+        let mut verifier = Verifier::new(expected);
+        verifier.update(&manifest.bytes);
+        let actual = verifier.finish();
+        if &actual != expected {
+            return Err(TransportError::DigestMismatch {
+                what: what.to_string(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        return Ok(RawManifest {
+            digest: expected.clone(),
+            ..manifest
+        });
+    }
+    Ok(manifest)
+}
