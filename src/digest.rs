@@ -37,7 +37,10 @@ impl Digest {
         if hex.len() != want_len {
             return Err(fail("wrong length for its algorithm"));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(fail("not lowercase hexadecimal"));
         }
         Ok(Self {

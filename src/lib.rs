@@ -1,6 +1,13 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
+pub mod cli;
+pub mod convert;
+pub mod copy;
 pub mod digest;
+pub mod list;
 pub mod oci;
+pub mod progress;
 pub mod reference;
+pub mod source;
+pub mod store;
 pub mod transport;

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `manifest` binary: parse arguments, run one command, print the error chain, exit.
+
+mod commands;
+
+use clap::Parser;
+use manifest::cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = cli.store;
+    let result = match cli.command {
+        Command::Create(args) => commands::create::run(store, args),
+        Command::Add(args) => commands::add::run(store, args),
+        Command::Annotate(args) => commands::annotate::run(store, args),
+        Command::Inspect(args) => commands::inspect::run(store, args),
+        Command::Push(args) => commands::push::run(store, args),
+        Command::Remove(args) => commands::remove::run(store, args),
+        Command::Rm(args) => commands::rm::run(store, args),
+        Command::Exists(args) => return commands::exists::run(store, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `manifest inspect x | head -1` is not an error (ripgrep does the same).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

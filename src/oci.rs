@@ -21,8 +21,12 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
+/// `index.json` of a layout larger than this is refused (a hostile layout must not exhaust memory).
+pub const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Every manifest media type a registry read asks for.
-pub const ACCEPTED_MANIFEST_TYPES: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
+    &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
 /// Whether a media type names a list of manifests rather than a single image.
 pub fn is_index_type(media_type: &str) -> bool {
@@ -64,7 +68,11 @@ pub struct Platform {
     pub architecture: String,
     #[serde(default)]
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     #[serde(rename = "os.features", default)]
     pub os_features: Vec<String>,
@@ -197,7 +205,9 @@ impl Descriptor {
     }
 
     fn has_docker_only_fields(&self) -> bool {
-        self.platform.as_ref().is_some_and(|p| !p.features.is_empty())
+        self.platform
+            .as_ref()
+            .is_some_and(|p| !p.features.is_empty())
     }
 }
 
@@ -260,7 +270,10 @@ impl Index {
             || self.subject.is_some()
             || non_empty(&self.artifact_type).is_some()
             || self.manifests.iter().any(Descriptor::has_oci_only_fields);
-        let docker_only = self.manifests.iter().any(Descriptor::has_docker_only_fields);
+        let docker_only = self
+            .manifests
+            .iter()
+            .any(Descriptor::has_docker_only_fields);
         match (oci_only, docker_only) {
             (true, true) => Err(DocumentError::FormatClash),
             (true, false) => Ok(ListFormat::Oci),
@@ -286,7 +299,10 @@ impl Index {
                 }
                 for entry in &self.manifests {
                     if entry.has_oci_only_fields() {
-                        lost.push(format!("the annotations/artifactType of entry {}", entry.digest));
+                        lost.push(format!(
+                            "the annotations/artifactType of entry {}",
+                            entry.digest
+                        ));
                     }
                 }
             }
@@ -445,7 +461,10 @@ mod tests {
         assert_eq!(index.manifests.len(), 5);
         assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
         let bytes = index.to_bytes(ListFormat::Oci);
-        assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(GOLDEN));
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(GOLDEN)
+        );
         assert_eq!(Digest::sha256_of(&bytes).as_str(), GOLDEN_DIGEST.trim());
     }
 
@@ -485,7 +504,12 @@ mod tests {
         assert_eq!(index.auto_format().unwrap(), ListFormat::Docker);
         index.annotations.insert("a".into(), "b".into());
         assert_eq!(index.auto_format(), Err(DocumentError::FormatClash));
-        index.manifests[0].platform.as_mut().unwrap().features.clear();
+        index.manifests[0]
+            .platform
+            .as_mut()
+            .unwrap()
+            .features
+            .clear();
         assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
     }
 
@@ -510,10 +534,28 @@ mod tests {
         p.os_version = Some("10".into());
         p.os_features = vec!["f".into()];
         let oci = serde_json::to_string(&d.to_value(ListFormat::Oci)).unwrap();
-        let keys: Vec<_> = ["mediaType", "digest", "size", "urls", "annotations", "\"a\"", "\"z\"", "platform", "architecture", "\"os\"", "os.version", "os.features", "variant", "artifactType"]
-            .iter()
-            .map(|k| oci.find(k).unwrap_or_else(|| panic!("{k} missing in {oci}")))
-            .collect();
+        let keys: Vec<_> = [
+            "mediaType",
+            "digest",
+            "size",
+            "urls",
+            "annotations",
+            "\"a\"",
+            "\"z\"",
+            "platform",
+            "architecture",
+            "\"os\"",
+            "os.version",
+            "os.features",
+            "variant",
+            "artifactType",
+        ]
+        .iter()
+        .map(|k| {
+            oci.find(k)
+                .unwrap_or_else(|| panic!("{k} missing in {oci}"))
+        })
+        .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{oci}");
         let docker = serde_json::to_string(&d.to_value(ListFormat::Docker)).unwrap();
         assert!(docker.find("size").unwrap() < docker.find("digest").unwrap());
@@ -530,6 +572,9 @@ mod tests {
     #[test]
     fn single_manifest_is_not_an_index() {
         let doc = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:e8e5c466ed695669861aa18654f47483f5a9abe4286597f308c0827e12fe9a83","size":1},"layers":[]}"#;
-        assert!(matches!(Index::parse(doc), Err(DocumentError::NotAnIndex(_))));
+        assert!(matches!(
+            Index::parse(doc),
+            Err(DocumentError::NotAnIndex(_))
+        ));
     }
 }

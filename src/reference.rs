@@ -84,3 +84,768 @@ impl fmt::Display for ImageRef {
         }
     }
 }
+
+/// Transports containers/image knows but this tool does not support; naming one is an error
+/// even when the rest would also read as a docker reference (`dir:x`), as in containers/image.
+const UNSUPPORTED_TRANSPORTS: &[&str] = &[
+    "docker-archive",
+    "docker-daemon",
+    "containers-storage",
+    "dir",
+    "ostree",
+    "sif",
+    "tarball",
+];
+
+/// Longest `registry/repository`, as in distribution/reference.
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
+const TAG_LENGTH_MAX: usize = 128;
+/// Inputs are echoed in errors; a megabyte of garbage should not be.
+const SHOWN_INPUT_MAX: usize = 256;
+
+impl RegistryRef {
+    /// What to ask the registry for: the digest if pinned, else the tag, else `latest`.
+    pub fn reference_str(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".to_string(),
+        }
+    }
+
+    /// The same repository pinned to `digest` (the tag is dropped).
+    pub fn with_digest(&self, digest: Digest) -> RegistryRef {
+        RegistryRef {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn repository_path(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+}
+
+/// Parses an image reference as `add`, `inspect` and `push` DEST accept it.
+pub fn parse_image(input: &str) -> Result<ImageRef, ReferenceError> {
+    let invalid = |reason: String| ReferenceError::InvalidImage {
+        input: shown(input),
+        reason,
+    };
+    if has_control_char(input) {
+        return Err(invalid("contains a NUL or control character".into()));
+    }
+    if let Some(rest) = input.strip_prefix("docker://") {
+        return parse_registry(rest, Defaults::DockerHub)
+            .map(ImageRef::Registry)
+            .map_err(|fault| invalid(fault.into_reason()));
+    }
+    if let Some(rest) = input.strip_prefix("oci:") {
+        return parse_layout(rest, LayoutKind::Directory).map_err(invalid);
+    }
+    if let Some(rest) = input.strip_prefix("oci-archive:") {
+        return parse_layout(rest, LayoutKind::Archive).map_err(invalid);
+    }
+    if let Some((prefix, _)) = input.split_once(':') {
+        if UNSUPPORTED_TRANSPORTS.contains(&prefix) {
+            return Err(unknown_transport(input, prefix));
+        }
+    }
+    match parse_registry(input, Defaults::DockerHub) {
+        Ok(r) => Ok(ImageRef::Registry(r)),
+        Err(Fault::Shape(reason)) => match scheme_prefix(input) {
+            Some(scheme) => Err(unknown_transport(input, scheme)),
+            None => Err(invalid(reason)),
+        },
+        Err(Fault::Content(reason)) => Err(invalid(reason)),
+    }
+}
+
+/// Normalises a local list name: `mylist` → `localhost/mylist:latest`.
+///
+/// The result is a name, never a path: no `..`, no leading `/`, no empty component.
+pub fn normalize_list_name(input: &str) -> Result<String, ReferenceError> {
+    let invalid = |reason: String| ReferenceError::InvalidListName {
+        input: shown(input),
+        reason,
+    };
+    if let Some(reason) = list_name_problem(input) {
+        return Err(invalid(reason));
+    }
+    parse_registry(input, Defaults::Localhost)
+        .map(|r| r.to_string())
+        .map_err(|fault| invalid(fault.into_reason()))
+}
+
+/// Whether `s` could be (a prefix of) a list ID: 3 to 64 lowercase hex characters.
+pub fn looks_like_list_id_prefix(s: &str) -> bool {
+    (3..=64).contains(&s.len()) && s.bytes().all(is_lower_hex)
+}
+
+/// Problems a docker reference may have but a list name must not, checked up front so the
+/// reason names the actual mistake rather than a grammar rule.
+fn list_name_problem(input: &str) -> Option<String> {
+    let reason = if input.is_empty() {
+        "a list name cannot be empty".to_string()
+    } else if has_control_char(input) {
+        "contains a NUL or control character".to_string()
+    } else if input.len() > NAME_TOTAL_LENGTH_MAX {
+        format!("longer than {NAME_TOTAL_LENGTH_MAX} characters")
+    } else if let Some(transport) = list_transport_prefix(input) {
+        format!("a list name cannot have a transport prefix ({transport:?})")
+    } else if input.starts_with('/') {
+        "a list name is not a path: it cannot start with \"/\"".to_string()
+    } else if input.ends_with('/') {
+        "cannot end with \"/\"".to_string()
+    } else if input.contains("//") {
+        "cannot contain an empty path component (\"//\")".to_string()
+    } else if input.contains("..") {
+        "cannot contain \"..\"".to_string()
+    } else if input.contains('@') {
+        "a list name cannot have a digest".to_string()
+    } else if input.bytes().any(|b| b.is_ascii_uppercase()) {
+        "must be lowercase".to_string()
+    } else {
+        return None;
+    };
+    Some(reason)
+}
+
+fn list_transport_prefix(input: &str) -> Option<&str> {
+    let (prefix, rest) = input.split_once(':')?;
+    let known = ["docker", "oci", "oci-archive"].contains(&prefix)
+        || UNSUPPORTED_TRANSPORTS.contains(&prefix);
+    (known || rest.starts_with("//")).then_some(prefix)
+}
+
+fn parse_layout(rest: &str, kind: LayoutKind) -> Result<ImageRef, String> {
+    // containers/image on Linux splits at the first colon, so a layout path never holds one.
+    let (path, name) = match rest.split_once(':') {
+        Some((path, name)) => (path, name),
+        None => (rest, ""),
+    };
+    if path.is_empty() {
+        return Err("the layout path is empty".into());
+    }
+    if !name.is_empty() && !is_oci_ref_name(name) {
+        return Err(format!(
+            "invalid reference name {:?} in the layout",
+            shown(name)
+        ));
+    }
+    Ok(ImageRef::Layout(LayoutRef {
+        kind,
+        path: PathBuf::from(path),
+        name: (!name.is_empty()).then(|| name.to_string()),
+    }))
+}
+
+/// Where a bare name without registry host goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Defaults {
+    /// Images: `docker.io`, with `library/` for single-component repositories.
+    DockerHub,
+    /// List names: `localhost`, repository as typed.
+    Localhost,
+}
+
+/// Why a string is not a docker reference.
+enum Fault {
+    /// It does not even have the shape of one (so `X:` in front may be a transport).
+    Shape(String),
+    /// It has the shape but breaks a rule (case, length, tag, digest).
+    Content(String),
+}
+
+impl Fault {
+    fn into_reason(self) -> String {
+        match self {
+            Fault::Shape(reason) | Fault::Content(reason) => reason,
+        }
+    }
+}
+
+/// Parses `[host[:port]/]path[:tag][@digest]` and normalises it like docker/containers.
+fn parse_registry(input: &str, defaults: Defaults) -> Result<RegistryRef, Fault> {
+    if input.is_empty() {
+        return Err(Fault::Shape("the name is empty".into()));
+    }
+    let (name_and_tag, digest) = match input.split_once('@') {
+        Some((name, digest)) => (name, Some(parse_digest(digest)?)),
+        None => (input, None),
+    };
+    let (host, rest) = split_host(name_and_tag);
+    let registry = match host {
+        Some(host) => normalize_host(host)?,
+        None => default_registry(defaults).to_string(),
+    };
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((path, tag)) => (path, Some(tag)),
+        None => (rest, None),
+    };
+    check_path(path)?;
+    if let Some(tag) = tag {
+        check_tag(tag)?;
+    }
+    if tag.is_some() && digest.is_some() {
+        return Err(Fault::Content("tag and digest cannot both be given".into()));
+    }
+    if host.is_none() && tag.is_none() && digest.is_none() && is_image_id(path) {
+        return Err(Fault::Content(
+            "a name cannot be 64 hexadecimal characters (that is an ID)".into(),
+        ));
+    }
+    let repository = normalize_repository(&registry, path, defaults);
+    check_total_length(&registry, &repository)?;
+    Ok(RegistryRef {
+        registry,
+        repository,
+        tag: match (tag, &digest) {
+            (Some(tag), _) => Some(tag.to_string()),
+            (None, Some(_)) => None,
+            (None, None) => Some("latest".to_string()),
+        },
+        digest,
+    })
+}
+
+fn parse_digest(text: &str) -> Result<Digest, Fault> {
+    Digest::parse(text).map_err(|e| Fault::Content(format!("invalid digest: {}", e.reason)))
+}
+
+/// Splits off the registry host: the first component is one only if it has `.` or `:` or is
+/// `localhost`, so `labring/x` is a repository on the default registry.
+fn split_host(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (Some(first), rest)
+        }
+        _ => (None, name),
+    }
+}
+
+fn default_registry(defaults: Defaults) -> &'static str {
+    match defaults {
+        Defaults::DockerHub => "docker.io",
+        Defaults::Localhost => "localhost",
+    }
+}
+
+fn normalize_host(host: &str) -> Result<String, Fault> {
+    if !is_host(host) {
+        return Err(Fault::Shape(format!(
+            "invalid registry host {:?}",
+            shown(host)
+        )));
+    }
+    Ok(match host {
+        "index.docker.io" => "docker.io".to_string(),
+        _ => host.to_string(),
+    })
+}
+
+fn normalize_repository(registry: &str, path: &str, defaults: Defaults) -> String {
+    if defaults == Defaults::DockerHub && registry == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+fn check_path(path: &str) -> Result<(), Fault> {
+    if path.is_empty() {
+        return Err(Fault::Shape("the repository name is empty".into()));
+    }
+    for component in path.split('/') {
+        if is_path_component(component) {
+            continue;
+        }
+        if is_path_component(&component.to_ascii_lowercase()) {
+            return Err(Fault::Content(format!(
+                "repository name must be lowercase ({:?})",
+                shown(component)
+            )));
+        }
+        return Err(Fault::Shape(format!(
+            "invalid repository path component {:?}",
+            shown(component)
+        )));
+    }
+    Ok(())
+}
+
+fn check_tag(tag: &str) -> Result<(), Fault> {
+    let mut bytes = tag.bytes();
+    let first_ok = bytes.next().is_some_and(is_word_byte);
+    let rest_ok = bytes.all(|b| is_word_byte(b) || b == b'.' || b == b'-');
+    if first_ok && rest_ok && tag.len() <= TAG_LENGTH_MAX {
+        Ok(())
+    } else {
+        Err(Fault::Content(format!(
+            "invalid tag {:?} (letters, digits, '_', '.', '-', at most {TAG_LENGTH_MAX}, not starting with '.' or '-')",
+            shown(tag)
+        )))
+    }
+}
+
+fn check_total_length(registry: &str, repository: &str) -> Result<(), Fault> {
+    let len = registry.len() + 1 + repository.len();
+    if len > NAME_TOTAL_LENGTH_MAX {
+        return Err(Fault::Content(format!(
+            "the name is {len} characters long, more than {NAME_TOTAL_LENGTH_MAX}"
+        )));
+    }
+    Ok(())
+}
+
+/// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
+fn is_host(text: &str) -> bool {
+    match text.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((ipv6, port)) => is_ipv6ish(ipv6) && is_port_suffix(port),
+            None => false,
+        },
+        None => {
+            let (name, port) = text.split_at(text.find(':').unwrap_or(text.len()));
+            is_domain_name(name) && is_port_suffix(port)
+        }
+    }
+}
+
+/// Empty, or `:` and digits.
+fn is_port_suffix(text: &str) -> bool {
+    match text.strip_prefix(':') {
+        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+        None => text.is_empty(),
+    }
+}
+
+fn is_ipv6ish(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+}
+
+/// `component(.component)*`, each component alphanumerics joined by runs of `-`.
+fn is_domain_name(text: &str) -> bool {
+    text.split('.').all(|component| {
+        is_separated(
+            component,
+            |b| b.is_ascii_alphanumeric(),
+            |sep| sep.iter().all(|&b| b == b'-'),
+        )
+    })
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(text: &str) -> bool {
+    is_separated(
+        text,
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit(),
+        |sep| matches!(sep, b"." | b"_" | b"__") || sep.iter().all(|&b| b == b'-'),
+    )
+}
+
+/// The OCI layout `ref.name` grammar containers/image enforces:
+/// components of `[A-Za-z0-9]+` joined by one of `-._:@+` or `--`, separated by `/`.
+fn is_oci_ref_name(text: &str) -> bool {
+    text.split('/').all(|component| {
+        is_separated(
+            component,
+            |b| b.is_ascii_alphanumeric(),
+            |sep| sep == b"--" || (sep.len() == 1 && b"-._:@+".contains(&sep[0])),
+        )
+    })
+}
+
+/// Whether `text` is non-empty runs of `alnum` bytes joined by runs the `separator` accepts.
+fn is_separated(text: &str, alnum: impl Fn(u8) -> bool, separator: impl Fn(&[u8]) -> bool) -> bool {
+    let runs: Vec<&[u8]> = text
+        .as_bytes()
+        .chunk_by(|a, b| alnum(*a) == alnum(*b))
+        .collect();
+    let starts_and_ends_alnum = match (runs.first(), runs.last()) {
+        (Some(first), Some(last)) => alnum(first[0]) && alnum(last[0]),
+        _ => false,
+    };
+    starts_and_ends_alnum && runs.iter().all(|run| alnum(run[0]) || separator(run))
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_lower_hex(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+}
+
+fn is_image_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(is_lower_hex)
+}
+
+fn has_control_char(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// The text before the first `:` if it looks like a URL scheme (`[a-zA-Z][a-zA-Z0-9+.-]*`).
+fn scheme_prefix(input: &str) -> Option<&str> {
+    let (scheme, _) = input.split_once(':')?;
+    let mut bytes = scheme.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic());
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+    (first_ok && rest_ok).then_some(scheme)
+}
+
+fn unknown_transport(input: &str, transport: &str) -> ReferenceError {
+    ReferenceError::UnknownTransport {
+        input: shown(input),
+        transport: transport.chars().take(SHOWN_INPUT_MAX).collect(),
+    }
+}
+
+fn shown(input: &str) -> String {
+    if input.chars().count() <= SHOWN_INPUT_MAX {
+        return input.to_string();
+    }
+    let mut text: String = input.chars().take(SHOWN_INPUT_MAX).collect();
+    text.push('…');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What parsing an image reference should give.
+    #[derive(Debug)]
+    enum Want {
+        /// A registry reference, by its Display form (without `docker://`).
+        Registry(&'static str),
+        Layout(LayoutKind, &'static str, Option<&'static str>),
+        UnknownTransport(&'static str),
+        /// `InvalidImage` whose reason contains this text.
+        Invalid(&'static str),
+    }
+    use LayoutKind::{Archive, Directory};
+    use Want::{Invalid, Layout, Registry, UnknownTransport};
+
+    fn hex64() -> String {
+        "0123456789abcdef".repeat(4)
+    }
+
+    fn image_cases() -> Vec<(String, Want)> {
+        let d = format!("sha256:{}", hex64());
+        let owned = vec![
+            (
+                format!("docker://alpine@{d}"),
+                Registry(leak(format!("docker.io/library/alpine@{d}"))),
+            ),
+            (
+                format!("quay.io/a/b@{d}"),
+                Registry(leak(format!("quay.io/a/b@{d}"))),
+            ),
+            (
+                format!("x:tag@{d}"),
+                Invalid("tag and digest cannot both be given"),
+            ),
+            (
+                format!("docker://x:tag@{d}"),
+                Invalid("tag and digest cannot both be given"),
+            ),
+            (
+                format!("alpine@sha256:{}", "A".repeat(64)),
+                Invalid("invalid digest"),
+            ),
+            (
+                format!("alpine@md5:{}", "a".repeat(32)),
+                Invalid("invalid digest"),
+            ),
+            (
+                format!("reg.io/{}", "a".repeat(300)),
+                Invalid("more than 255"),
+            ),
+            (format!("{}:v1", "a".repeat(300)), Invalid("more than 255")),
+            (
+                format!("alpine:{}", "t".repeat(129)),
+                Invalid("invalid tag"),
+            ),
+            (
+                format!("alpine:{}", "t".repeat(128)),
+                Registry(leak(format!(
+                    "docker.io/library/alpine:{}",
+                    "t".repeat(128)
+                ))),
+            ),
+            (hex64(), Invalid("64 hexadecimal")),
+            (
+                format!("docker://{}", "é".repeat(100_000)),
+                Invalid("invalid repository path component"),
+            ),
+        ];
+        let fixed = [
+            ("alpine", Registry("docker.io/library/alpine:latest")),
+            (
+                "docker://alpine",
+                Registry("docker.io/library/alpine:latest"),
+            ),
+            ("alpine:3.19", Registry("docker.io/library/alpine:3.19")),
+            ("myimage:v1", Registry("docker.io/library/myimage:v1")),
+            ("labring/x:v1", Registry("docker.io/labring/x:v1")),
+            (
+                "docker.io/alpine",
+                Registry("docker.io/library/alpine:latest"),
+            ),
+            (
+                "index.docker.io/alpine",
+                Registry("docker.io/library/alpine:latest"),
+            ),
+            ("index.docker.io/a/b:t", Registry("docker.io/a/b:t")),
+            ("quay.io/a/b:t", Registry("quay.io/a/b:t")),
+            ("docker://quay.io/a/b", Registry("quay.io/a/b:latest")),
+            ("localhost/x", Registry("localhost/x:latest")),
+            ("localhost:5000/x", Registry("localhost:5000/x:latest")),
+            (
+                "127.0.0.1:5000/src/app:amd64",
+                Registry("127.0.0.1:5000/src/app:amd64"),
+            ),
+            ("[::1]:5000/a:t", Registry("[::1]:5000/a:t")),
+            ("Reg.Example.COM/a", Registry("Reg.Example.COM/a:latest")),
+            (
+                "my-reg.io:443/a__b/c.d/e--f_g:V_1.0-x",
+                Registry("my-reg.io:443/a__b/c.d/e--f_g:V_1.0-x"),
+            ),
+            ("dir", Registry("docker.io/library/dir:latest")),
+            ("docker:x", Registry("docker.io/library/docker:x")),
+            ("oci:/tmp/x", Layout(Directory, "/tmp/x", None)),
+            ("oci:/tmp/x:v1", Layout(Directory, "/tmp/x", Some("v1"))),
+            ("oci:/tmp/x:", Layout(Directory, "/tmp/x", None)),
+            (
+                "oci:rel/dir:a/b-c:1.0",
+                Layout(Directory, "rel/dir", Some("a/b-c:1.0")),
+            ),
+            (
+                "oci-archive:/tmp/x.tar:latest",
+                Layout(Archive, "/tmp/x.tar", Some("latest")),
+            ),
+            ("oci-archive:x.tar", Layout(Archive, "x.tar", None)),
+            ("oci:", Invalid("layout path is empty")),
+            ("oci::v1", Invalid("layout path is empty")),
+            ("oci:/tmp/x:bad name", Invalid("invalid reference name")),
+            ("oci:/tmp/x:-v1", Invalid("invalid reference name")),
+            ("docker-daemon:x:latest", UnknownTransport("docker-daemon")),
+            (
+                "docker-archive:/tmp/x.tar",
+                UnknownTransport("docker-archive"),
+            ),
+            (
+                "containers-storage:x",
+                UnknownTransport("containers-storage"),
+            ),
+            ("dir:/tmp/x", UnknownTransport("dir")),
+            ("dir:x", UnknownTransport("dir")),
+            ("ftp://x", UnknownTransport("ftp")),
+            ("ftp://host/x", UnknownTransport("ftp")),
+            ("foo:/path", UnknownTransport("foo")),
+            ("foo:bar:baz", UnknownTransport("foo")),
+            ("Alpine", Invalid("must be lowercase")),
+            ("Alpine:v1", Invalid("must be lowercase")),
+            ("reg.io/Foo/bar", Invalid("must be lowercase")),
+            ("docker://Alpine", Invalid("must be lowercase")),
+            ("alpine:", Invalid("invalid tag")),
+            ("alpine:.v1", Invalid("invalid tag")),
+            ("alpine:bad tag", Invalid("invalid tag")),
+            ("alp\0ine", Invalid("NUL or control")),
+            ("oci:/tmp/\0x", Invalid("NUL or control")),
+            ("alpine\n", Invalid("NUL or control")),
+            ("", Invalid("empty")),
+            ("docker://", Invalid("empty")),
+            (":v1", Invalid("repository name is empty")),
+            ("reg.io/", Invalid("repository name is empty")),
+            ("docker://ftp://x", Invalid("invalid registry host")),
+            ("a..b", Invalid("invalid repository path component")),
+            ("-a", Invalid("invalid repository path component")),
+            ("a//b", Invalid("invalid repository path component")),
+            ("reg-.io/a", Invalid("invalid registry host")),
+            ("reg.io:/a", UnknownTransport("reg.io")),
+            ("docker://reg.io:/a", Invalid("invalid registry host")),
+            ("docker://reg.io:50a/a", Invalid("invalid registry host")),
+            ("[::1/a", Invalid("invalid registry host")),
+            ("[]:5000/a", Invalid("invalid registry host")),
+            ("ünïcode", Invalid("invalid repository path component")),
+        ];
+        owned
+            .into_iter()
+            .chain(fixed.into_iter().map(|(i, w)| (i.to_string(), w)))
+            .collect()
+    }
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    fn check_image(input: &str, want: &Want) {
+        let got = parse_image(input);
+        let ok = match (want, &got) {
+            (Registry(text), Ok(ImageRef::Registry(r))) => r.to_string() == *text,
+            (Layout(kind, path, name), Ok(ImageRef::Layout(l))) => {
+                l.kind == *kind && l.path == PathBuf::from(path) && l.name.as_deref() == *name
+            }
+            (UnknownTransport(x), Err(ReferenceError::UnknownTransport { transport, .. })) => {
+                transport == x
+            }
+            (Invalid(text), Err(ReferenceError::InvalidImage { reason, .. })) => {
+                reason.contains(text)
+            }
+            _ => false,
+        };
+        assert!(ok, "{input:?}: wanted {want:?}, got {got:?}");
+    }
+
+    #[test]
+    fn image_table() {
+        for (input, want) in &image_cases() {
+            check_image(input, want);
+        }
+    }
+
+    #[test]
+    fn image_round_trips_through_display() {
+        for (input, _) in image_cases() {
+            let Ok(first) = parse_image(&input) else {
+                continue;
+            };
+            let again = parse_image(&first.to_string());
+            assert_eq!(again.as_ref(), Ok(&first), "{input:?} via {first}");
+        }
+    }
+
+    fn list_cases() -> Vec<(String, Result<&'static str, &'static str>)> {
+        let owned = vec![
+            ("a".repeat(256), Err("longer than 255")),
+            ("a".repeat(250), Err("more than 255")),
+            (format!("x@sha256:{}", hex64()), Err("cannot have a digest")),
+            (hex64(), Err("64 hexadecimal")),
+        ];
+        let fixed = [
+            ("mylist", Ok("localhost/mylist:latest")),
+            ("mylist:v2", Ok("localhost/mylist:v2")),
+            ("labring/x:v1", Ok("localhost/labring/x:v1")),
+            ("reg.io/x:v1", Ok("reg.io/x:v1")),
+            ("reg.io/x", Ok("reg.io/x:latest")),
+            ("localhost/x", Ok("localhost/x:latest")),
+            ("localhost:5000/a/b", Ok("localhost:5000/a/b:latest")),
+            ("abc", Ok("localhost/abc:latest")),
+            ("", Err("cannot be empty")),
+            ("../x", Err("\"..\"")),
+            ("a/../../etc/passwd", Err("\"..\"")),
+            ("..", Err("\"..\"")),
+            ("/abs", Err("cannot start with \"/\"")),
+            ("x/", Err("cannot end with \"/\"")),
+            ("a//b", Err("\"//\"")),
+            ("a\0b", Err("NUL or control")),
+            ("a\tb", Err("NUL or control")),
+            ("MyList", Err("must be lowercase")),
+            ("docker://x", Err("transport prefix")),
+            ("oci:x", Err("transport prefix")),
+            ("oci-archive:/tmp/x", Err("transport prefix")),
+            ("dir:x", Err("transport prefix")),
+            ("ftp://x", Err("transport prefix")),
+            ("x:", Err("invalid tag")),
+            ("x y", Err("invalid repository path component")),
+            (".hidden", Err("invalid repository path component")),
+            ("reg.io:/x", Err("invalid registry host")),
+            ("列表", Err("invalid repository path component")),
+        ];
+        owned
+            .into_iter()
+            .chain(fixed.into_iter().map(|(i, w)| (i.to_string(), w)))
+            .collect()
+    }
+
+    #[test]
+    fn list_name_table() {
+        for (input, want) in list_cases() {
+            let got = normalize_list_name(&input);
+            let ok = match (want, &got) {
+                (Ok(text), Ok(name)) => name == text,
+                (Err(text), Err(ReferenceError::InvalidListName { reason, .. })) => {
+                    reason.contains(text)
+                }
+                _ => false,
+            };
+            assert!(ok, "{input:?}: wanted {want:?}, got {got:?}");
+        }
+    }
+
+    #[test]
+    fn list_name_normalisation_is_idempotent() {
+        for (input, _) in list_cases() {
+            if let Ok(name) = normalize_list_name(&input) {
+                assert_eq!(normalize_list_name(&name).as_ref(), Ok(&name), "{input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn registry_ref_helpers() {
+        let ImageRef::Registry(r) = parse_image("quay.io/a/b:t").unwrap() else {
+            panic!("not a registry reference");
+        };
+        assert_eq!(r.reference_str(), "t");
+        assert_eq!(r.repository_path(), "quay.io/a/b");
+        let d = Digest::parse(&format!("sha256:{}", hex64())).unwrap();
+        let pinned = r.with_digest(d.clone());
+        assert_eq!(pinned.tag, None);
+        assert_eq!(pinned.reference_str(), d.to_string());
+        assert_eq!(pinned.to_string(), format!("quay.io/a/b@{d}"));
+        let bare = RegistryRef { tag: None, ..r };
+        assert_eq!(bare.reference_str(), "latest");
+    }
+
+    #[test]
+    fn list_id_prefixes() {
+        for (s, want) in [
+            ("abc", true),
+            ("0123456789", true),
+            (hex64().as_str(), true),
+            ("ab", false),
+            ("ABC", false),
+            ("abg", false),
+            (format!("{}0", hex64()).as_str(), false),
+            ("", false),
+        ] {
+            assert_eq!(looks_like_list_id_prefix(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn long_inputs_are_shortened_in_errors() {
+        let input = format!("{}:v1", "A".repeat(100_000));
+        let message = parse_image(&input).unwrap_err().to_string();
+        assert!(message.len() < 1_000, "{} bytes", message.len());
+    }
+
+    /// Deterministic pseudo-random strings from characters that matter to the grammar: nothing
+    /// panics, and an accepted list name is never usable as a path.
+    #[test]
+    fn arbitrary_inputs_never_panic() {
+        let alphabet: Vec<char> = "a0Z:/@.-_[]é\0 \u{202e}".chars().collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let len = (state >> 59) as usize;
+            let input: String = (0..len)
+                .map(|i| alphabet[((state >> (i * 3 % 56)) as usize) % alphabet.len()])
+                .collect();
+            for prefix in ["", "docker://", "oci:", "oci-archive:"] {
+                let _ = parse_image(&format!("{prefix}{input}"));
+            }
+            if let Ok(name) = normalize_list_name(&input) {
+                assert!(!name.starts_with('/') && !name.contains("..") && !name.contains("//"));
+                assert!(!name.contains('\0') && !name.contains('@'), "{name:?}");
+            }
+        }
+    }
+}

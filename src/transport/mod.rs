@@ -2,6 +2,7 @@
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
 pub mod layout;
+pub mod open;
 pub mod registry;
 
 use crate::digest::{Digest, Verifier};
@@ -85,7 +86,9 @@ pub enum TransportError {
         detail: String,
         retry_after: Option<std::time::Duration>,
     },
-    #[error("{registry}: authentication failed ({detail}); credentials were looked for in {searched}")]
+    #[error(
+        "{registry}: authentication failed ({detail}); credentials were looked for in {searched}"
+    )]
     Unauthorized {
         registry: String,
         detail: String,

@@ -1,0 +1,72 @@
+//! `manifest annotate LIST INSTANCE` and `manifest annotate --index LIST`
+
+use super::{entry_edit, find_list, open_store, print_line, registry_options, runtime};
+use anyhow::{bail, Result};
+use manifest::cli::AnnotateArgs;
+use manifest::digest::Digest;
+use manifest::oci::Descriptor;
+use manifest::reference::parse_image;
+use manifest::transport::open::Transports;
+use std::path::PathBuf;
+
+pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
+    let store = open_store(store_root)?;
+    let edit = entry_edit(&args.entry)?;
+    find_list(&store, &args.list)?;
+    let on_index = args.index || args.subject.is_some();
+    let transports = Transports::new(registry_options(&args.registry));
+    if on_index {
+        let platform_edit = manifest::list::EntryEdit {
+            annotations: Vec::new(),
+            ..edit.clone()
+        };
+        if !platform_edit.is_empty() {
+            bail!("--index applies annotations (and --subject) to the index itself; platform flags need an entry digest");
+        }
+        if let Some(instance) = &args.instance {
+            bail!("--index takes no INSTANCE (got {instance:?})");
+        }
+        let subject = match &args.subject {
+            Some(raw) => Some(describe(&transports, raw)?),
+            None => None,
+        };
+        let lock = store.lock()?;
+        let mut list = find_list(&store, &args.list)?;
+        list.list.annotate_index(&edit.annotations);
+        if let Some(subject) = subject {
+            list.list.index.subject = Some(subject);
+        }
+        store.save(&list, &lock)?;
+        return print_line(&list.id);
+    }
+    let Some(instance) = &args.instance else {
+        bail!("annotate needs the digest of an entry (or --index to annotate the list itself)");
+    };
+    let digest = match Digest::parse(instance) {
+        Ok(digest) => digest,
+        Err(digest_error) if instance.starts_with("sha256:") || instance.starts_with("sha512:") => {
+            return Err(digest_error.into())
+        }
+        Err(_) => describe(&transports, instance)?.digest,
+    };
+    let lock = store.lock()?;
+    let mut list = find_list(&store, &args.list)?;
+    let name = list.name.clone();
+    list.list.annotate(&digest, &edit, &name)?;
+    store.save(&list, &lock)?;
+    print_line(&format!("{}: {}", list.id, digest))
+}
+
+/// The descriptor of the manifest an image reference names.
+fn describe(transports: &Transports, raw: &str) -> Result<Descriptor> {
+    let image = parse_image(raw)?;
+    let manifest = runtime()?.block_on(async {
+        let (transport, reference) = transports.open_read(&image).await?;
+        transport.manifest_get(&reference).await
+    })?;
+    Ok(Descriptor::new(
+        &manifest.media_type,
+        manifest.digest.clone(),
+        manifest.bytes.len() as u64,
+    ))
+}

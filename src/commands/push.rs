@@ -1,0 +1,66 @@
+//! `manifest push LIST [DEST]`
+
+use super::{find_list, open_store, registry_options, runtime};
+use anyhow::{Context, Result};
+use manifest::cli::{PushArgs, PushFormat};
+use manifest::copy::{push_list, PushOptions};
+use manifest::oci::ListFormat;
+use manifest::progress::Progress;
+use manifest::reference::parse_image;
+use manifest::transport::open::Transports;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
+    let store = open_store(store_root)?;
+    let list = find_list(&store, &args.list)?;
+    let destination = match &args.destination {
+        Some(raw) => parse_image(raw)?,
+        None => parse_image(&format!("docker://{}", list.name))?,
+    };
+    let registry = registry_options(&args.registry);
+    let options = PushOptions {
+        all: args.all,
+        format: args.format.map(|f| match f {
+            PushFormat::Oci => ListFormat::Oci,
+            PushFormat::V2s2 => ListFormat::Docker,
+        }),
+        jobs: args.jobs as usize,
+        retries: registry.retries,
+        retry_delay: registry.retry_delay,
+    };
+    let transports = Transports::new(registry);
+    let progress = Arc::new(Progress::new(args.quiet));
+    let report = runtime()?.block_on(push_list(
+        &transports,
+        &store,
+        &list,
+        &destination,
+        &options,
+        &progress,
+    ));
+    progress.finish();
+    let report = report.with_context(|| format!("pushing {} to {destination}", list.name))?;
+    let digest = report
+        .digest
+        .clone()
+        .expect("a successful push has a digest");
+    if let Some(path) = &args.digestfile {
+        manifest::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
+            format!("the push succeeded ({digest}) but the digest file could not be written")
+        })?;
+    }
+    progress.note(&format!(
+        "Pushed {digest} to {destination}: {} blobs copied ({:.1} MiB), {} mounted, {} already present, {} manifests",
+        report.blobs_copied,
+        report.bytes_copied as f64 / (1024.0 * 1024.0),
+        report.blobs_mounted,
+        report.blobs_present,
+        report.manifests
+    ));
+    if args.rm {
+        let lock = store.lock()?;
+        store.delete(&list.id, &lock)?;
+    }
+    Ok(())
+}

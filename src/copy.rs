@@ -1,0 +1,446 @@
+//! The push engine: every child's blobs and manifest reach the destination before the index,
+//! each digest is transferred once, at most `jobs` transfers run at once across all children,
+//! and the index is written last, so a failure anywhere leaves the destination tag untouched.
+
+use crate::convert::{convert_manifest, ConvertError};
+use crate::digest::Digest;
+use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
+use crate::progress::Progress;
+use crate::reference::{parse_image, ImageRef};
+use crate::store::{Store, StoredList};
+use crate::transport::open::Transports;
+use crate::transport::{verified, ManifestRef, RawManifest, Transport, TransportError};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Copy every referenced image before the index (default true).
+    pub all: bool,
+    /// Convert to this format; `None` pushes the stored bytes unchanged.
+    pub format: Option<ListFormat>,
+    /// Blob transfers at once (default 8).
+    pub jobs: usize,
+    /// Extra attempts for a blob whose transfer failed in a retryable way (default 3).
+    pub retries: u32,
+    /// Delay before the first retry, doubled each time (default 1 s).
+    pub retry_delay: Duration,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        Self {
+            all: true,
+            format: None,
+            jobs: 8,
+            retries: 3,
+            retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    #[error("cannot push as {format}: {lost} would be lost")]
+    Lossy { format: &'static str, lost: String },
+    #[error("{0}")]
+    Document(#[from] oci::DocumentError),
+    #[error("entry {digest} has no recorded source; remove it and add it again")]
+    NoSource { digest: Digest },
+    #[error("entry {digest}: bad source {source_ref:?}: {detail}")]
+    BadSource {
+        digest: Digest,
+        source_ref: String,
+        detail: String,
+    },
+    #[error("{context}: {source}")]
+    Transport {
+        context: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("entry {digest} is not in {destination}; push with --all (the default) to copy it")]
+    MissingChild { digest: Digest, destination: String },
+    #[error("a list cannot be pushed to a digest reference; give a tag")]
+    DigestDestination,
+}
+
+/// What a push did, for the summary line and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    pub digest: Option<Digest>,
+    pub blobs_copied: u64,
+    pub bytes_copied: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+    pub manifests: u64,
+}
+
+/// A blob to bring to the destination and the transport it can be read from.
+struct BlobJob {
+    descriptor: Descriptor,
+    source: Arc<dyn Transport>,
+}
+
+/// Pushes `list` to `destination`; returns the digest of the index as the destination holds it.
+pub async fn push_list(
+    transports: &Transports,
+    store: &Store,
+    list: &StoredList,
+    destination: &ImageRef,
+    options: &PushOptions,
+    progress: &Arc<Progress>,
+) -> Result<PushReport, PushError> {
+    let mut index = list.list.index.clone();
+    let format = match options.format {
+        Some(format) => {
+            if let Some(lost) = index.loss_in(format) {
+                return Err(PushError::Lossy {
+                    format: match format {
+                        ListFormat::Oci => "an OCI index (--format oci)",
+                        ListFormat::Docker => "a Docker manifest list (--format v2s2)",
+                    },
+                    lost,
+                });
+            }
+            format
+        }
+        None => index.auto_format()?,
+    };
+    let (dest, dest_ref) =
+        transports
+            .open_write(destination)
+            .await
+            .map_err(|source| PushError::Transport {
+                context: format!("opening {destination}"),
+                source,
+            })?;
+    if matches!(dest_ref, ManifestRef::Digest(_)) {
+        return Err(PushError::DigestDestination);
+    }
+    let mut report = PushReport::default();
+
+    if options.all {
+        let plan = plan_children(transports, store, list, &mut index, options.format).await?;
+        progress.set_total_blobs(plan.blobs.len() as u64);
+        let blob_total = plan.blobs.len();
+        progress.line(&format!(
+            "Copying {} images with {} blobs in list",
+            plan.manifests.len(),
+            blob_total
+        ));
+        let outcomes: Vec<BlobOutcome> = stream::iter(plan.blobs.into_values())
+            .map(|job| copy_blob(job, dest.clone(), options, progress.clone()))
+            .buffer_unordered(options.jobs.max(1))
+            .try_collect()
+            .await?;
+        for outcome in outcomes {
+            match outcome {
+                BlobOutcome::Present => report.blobs_present += 1,
+                BlobOutcome::Mounted => report.blobs_mounted += 1,
+                BlobOutcome::Copied(bytes) => {
+                    report.blobs_copied += 1;
+                    report.bytes_copied += bytes;
+                }
+            }
+        }
+        // Image manifests before the indexes that refer to them.
+        let (images, indexes): (Vec<_>, Vec<_>) = plan
+            .manifests
+            .into_iter()
+            .partition(|m| !oci::is_index_type(&m.media_type));
+        for batch in [images, indexes] {
+            report.manifests += batch.len() as u64;
+            stream::iter(batch)
+                .map(|manifest| {
+                    let dest = dest.clone();
+                    async move {
+                        progress.line(&format!(
+                            "Writing manifest {} to image destination",
+                            manifest.digest
+                        ));
+                        dest.manifest_put(&ManifestRef::Digest(manifest.digest.clone()), &manifest)
+                            .await
+                            .map_err(|source| PushError::Transport {
+                                context: format!("writing manifest {}", manifest.digest),
+                                source,
+                            })
+                    }
+                })
+                .buffer_unordered(options.jobs.max(1))
+                .try_collect::<Vec<()>>()
+                .await?;
+        }
+    } else {
+        for entry in &index.manifests {
+            let found = dest
+                .manifest_get(&ManifestRef::Digest(entry.digest.clone()))
+                .await;
+            match found {
+                Ok(_) => {}
+                Err(TransportError::NotFound { .. }) => {
+                    return Err(PushError::MissingChild {
+                        digest: entry.digest.clone(),
+                        destination: dest.describe(),
+                    })
+                }
+                Err(source) => {
+                    return Err(PushError::Transport {
+                        context: format!("checking {} at the destination", entry.digest),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    let bytes = index.to_bytes(format);
+    let manifest = RawManifest {
+        digest: Digest::sha256_of(&bytes),
+        media_type: format.media_type().to_string(),
+        bytes: bytes.into(),
+    };
+    progress.line("Writing manifest list to image destination");
+    dest.manifest_put(&dest_ref, &manifest)
+        .await
+        .map_err(|source| PushError::Transport {
+            context: format!("writing the manifest list to {}", dest.describe()),
+            source,
+        })?;
+    report.digest = Some(manifest.digest);
+    Ok(report)
+}
+
+struct Plan {
+    manifests: Vec<RawManifest>,
+    blobs: HashMap<Digest, BlobJob>,
+}
+
+/// Reads every child manifest (from the store's cache or its source), converts it when asked,
+/// and gathers the blobs to copy, each digest once.
+async fn plan_children(
+    transports: &Transports,
+    store: &Store,
+    list: &StoredList,
+    index: &mut Index,
+    format: Option<ListFormat>,
+) -> Result<Plan, PushError> {
+    let mut plan = Plan {
+        manifests: Vec::new(),
+        blobs: HashMap::new(),
+    };
+    let mut seen_manifests = HashSet::new();
+    for entry in index.manifests.iter_mut() {
+        let source_ref =
+            list.list
+                .sources
+                .get(&entry.digest)
+                .ok_or_else(|| PushError::NoSource {
+                    digest: entry.digest.clone(),
+                })?;
+        let image = parse_image(source_ref).map_err(|e| PushError::BadSource {
+            digest: entry.digest.clone(),
+            source_ref: source_ref.clone(),
+            detail: e.to_string(),
+        })?;
+        let (source, _) =
+            transports
+                .open_read(&image)
+                .await
+                .map_err(|source| PushError::Transport {
+                    context: format!("opening the source of {} ({image})", entry.digest),
+                    source,
+                })?;
+        let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
+        let raw = match format
+            .map(|f| convert_manifest(&raw, f))
+            .transpose()?
+            .flatten()
+        {
+            Some(converted) => {
+                entry.media_type = converted.media_type.clone();
+                entry.digest = converted.digest.clone();
+                entry.size = converted.bytes.len() as u64;
+                converted
+            }
+            None => raw,
+        };
+        gather(store, &source, raw, &mut plan, &mut seen_manifests).await?;
+    }
+    Ok(plan)
+}
+
+/// Adds a manifest and everything below it to the plan; nested indexes are followed so the
+/// destination never holds an index with unknown children.
+async fn gather(
+    store: &Store,
+    source: &Arc<dyn Transport>,
+    root: RawManifest,
+    plan: &mut Plan,
+    seen: &mut HashSet<Digest>,
+) -> Result<(), PushError> {
+    let mut pending = vec![root];
+    while let Some(raw) = pending.pop() {
+        if !seen.insert(raw.digest.clone()) {
+            continue;
+        }
+        if oci::is_index_type(&raw.media_type) {
+            let nested = Index::parse(&raw.bytes)?;
+            for child in nested.manifests {
+                pending.push(read_manifest(store, source.as_ref(), &child.digest).await?);
+            }
+        } else {
+            let image = ImageManifest::parse(&raw.bytes)?;
+            for blob in image.blobs() {
+                // Foreign layers (with URLs) are not copied by registries or by buildah.
+                if !blob.urls.is_empty() {
+                    continue;
+                }
+                plan.blobs
+                    .entry(blob.digest.clone())
+                    .or_insert_with(|| BlobJob {
+                        descriptor: blob.clone(),
+                        source: source.clone(),
+                    });
+            }
+        }
+        plan.manifests.push(raw);
+    }
+    Ok(())
+}
+
+async fn read_manifest(
+    store: &Store,
+    source: &dyn Transport,
+    digest: &Digest,
+) -> Result<RawManifest, PushError> {
+    if let Some(bytes) = store.get_blob(digest) {
+        let mut raw = RawManifest::from_bytes(bytes);
+        raw.digest = digest.clone();
+        return Ok(raw);
+    }
+    source
+        .manifest_get(&ManifestRef::Digest(digest.clone()))
+        .await
+        .map_err(|e| PushError::Transport {
+            context: format!("reading manifest {digest} from {}", source.describe()),
+            source: e,
+        })
+}
+
+enum BlobOutcome {
+    Present,
+    Mounted,
+    Copied(u64),
+}
+
+/// Brings one blob to the destination: already there → skip; same registry → mount; else
+/// stream it, verified on the way, restarting from the source on a retryable failure.
+async fn copy_blob(
+    job: BlobJob,
+    dest: Arc<dyn Transport>,
+    options: &PushOptions,
+    progress: Arc<Progress>,
+) -> Result<BlobOutcome, PushError> {
+    let descriptor = &job.descriptor;
+    let context = |verb: &str| format!("{verb} blob {}", descriptor.digest);
+    let exists = with_retries(options, || dest.blob_exists(descriptor))
+        .await
+        .map_err(|source| PushError::Transport {
+            context: context("checking"),
+            source,
+        })?;
+    if exists {
+        progress.line(&format!(
+            "Copying blob {} skipped: already exists",
+            descriptor.digest
+        ));
+        progress.blob_done();
+        return Ok(BlobOutcome::Present);
+    }
+    if let (Some((src_host, src_repo)), Some((dst_host, dst_repo))) =
+        (job.source.registry_repository(), dest.registry_repository())
+    {
+        if src_host == dst_host && src_repo != dst_repo {
+            // Any failure is "not mounted": copying is always a correct fallback.
+            if let Ok(true) = dest.blob_mount(descriptor, &src_repo).await {
+                progress.line(&format!(
+                    "Copying blob {} mounted from {src_repo}",
+                    descriptor.digest
+                ));
+                progress.blob_done();
+                return Ok(BlobOutcome::Mounted);
+            }
+        }
+    }
+    progress.line(&format!("Copying blob {}", descriptor.digest));
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let stream = job.source.blob_get(descriptor).await?;
+            let counter = progress.clone();
+            let counted = stream.inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    counter.add_bytes(bytes.len() as u64);
+                }
+            });
+            dest.blob_put(descriptor, verified(Box::pin(counted), descriptor))
+                .await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                progress.blob_done();
+                return Ok(BlobOutcome::Copied(descriptor.size));
+            }
+            Err(e) if e.is_retryable() && attempt < options.retries => {
+                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(PushError::Transport {
+                    context: format!(
+                        "copying blob {} from {} (after {} attempts)",
+                        descriptor.digest,
+                        job.source.describe(),
+                        attempt + 1
+                    ),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Runs a non-streaming request with the same retry policy as blob copies.
+async fn with_retries<T, F, Fut>(options: &PushOptions, mut request: F) -> Result<T, TransportError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match request().await {
+            Err(e) if e.is_retryable() && attempt < options.retries => {
+                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Exponential backoff with up to 50 % jitter, or the server's Retry-After when it gave one
+/// (capped at a minute so a hostile server cannot stall a CI job for hours).
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(Duration::from_secs(60));
+    }
+    let exponential = base.saturating_mul(1 << attempt.min(10));
+    let jitter = exponential.mul_f64(rand::random::<f64>() * 0.5);
+    (exponential + jitter).min(Duration::from_secs(60))
+}

@@ -1,0 +1,394 @@
+//! Pure edits of a manifest list: add, replace, remove, annotate, and pick an entry by platform.
+//! No I/O happens here, so every rule is covered by table tests.
+
+use crate::digest::Digest;
+use crate::oci::{Descriptor, Index, Platform};
+use std::collections::BTreeMap;
+
+/// A list as the store keeps it: the index, and where each entry's content can be read from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ManifestList {
+    pub index: Index,
+    /// Entry digest → the image reference it was added from (`docker://…`, `oci:/abs/dir:ref`).
+    pub sources: BTreeMap<Digest, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ListError {
+    #[error("no value given for annotation {0:?} (use KEY=VALUE)")]
+    AnnotationWithoutValue(String),
+    #[error("{digest} is not an entry of list {list}")]
+    UnknownInstance { digest: String, list: String },
+}
+
+/// Field changes requested by `add`/`annotate` flags; `None`/empty means "leave as it is".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryEdit {
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub variant: Option<String>,
+    pub os_version: Option<String>,
+    pub os_features: Vec<String>,
+    pub features: Vec<String>,
+    pub annotations: Vec<(String, String)>,
+}
+
+impl EntryEdit {
+    pub fn is_empty(&self) -> bool {
+        *self == EntryEdit::default()
+    }
+
+    /// Applies the edit to one descriptor: platform fields first, then annotations.
+    pub fn apply(&self, entry: &mut Descriptor) {
+        let touches_platform = self.os.is_some()
+            || self.arch.is_some()
+            || self.variant.is_some()
+            || self.os_version.is_some()
+            || !self.os_features.is_empty()
+            || !self.features.is_empty();
+        if touches_platform {
+            let platform = entry.platform.get_or_insert_with(Platform::default);
+            if let Some(os) = &self.os {
+                platform.os = os.clone();
+            }
+            if let Some(arch) = &self.arch {
+                platform.architecture = arch.clone();
+            }
+            if let Some(variant) = &self.variant {
+                platform.variant = Some(variant.clone()).filter(|v| !v.is_empty());
+            }
+            if let Some(version) = &self.os_version {
+                platform.os_version = Some(version.clone()).filter(|v| !v.is_empty());
+            }
+            if !self.os_features.is_empty() {
+                platform.os_features = self.os_features.clone();
+            }
+            if !self.features.is_empty() {
+                platform.features = self.features.clone();
+            }
+        }
+        for (key, value) in &self.annotations {
+            entry.annotations.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// Parses `KEY=VALUE` annotations; a missing `=`, key or value is an error naming the key.
+pub fn parse_annotations(raw: &[String]) -> Result<Vec<(String, String)>, ListError> {
+    raw.iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+                Ok((key.to_string(), value.to_string()))
+            }
+            Some((key, _)) => Err(ListError::AnnotationWithoutValue(key.to_string())),
+            None => Err(ListError::AnnotationWithoutValue(item.clone())),
+        })
+        .collect()
+}
+
+/// Splits repeatable, comma-separated values (`--features a,b --features c`).
+pub fn split_list_flags(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .flat_map(|item| item.split(','))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl ManifestList {
+    /// Appends an entry; re-adding a digest replaces that entry and moves it to the end.
+    pub fn add(&mut self, entry: Descriptor, source: String) {
+        self.index.manifests.retain(|e| e.digest != entry.digest);
+        self.sources.insert(entry.digest.clone(), source);
+        self.index.manifests.push(entry);
+    }
+
+    pub fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
+        self.index
+            .manifests
+            .iter_mut()
+            .find(|e| &e.digest == digest)
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.index.manifests.iter().any(|e| &e.digest == digest)
+    }
+
+    /// Removes the entry with `digest` and its source record.
+    pub fn remove(&mut self, digest: &Digest, list_name: &str) -> Result<(), ListError> {
+        let before = self.index.manifests.len();
+        self.index.manifests.retain(|e| &e.digest != digest);
+        if self.index.manifests.len() == before {
+            return Err(ListError::UnknownInstance {
+                digest: digest.to_string(),
+                list: list_name.to_string(),
+            });
+        }
+        // Another entry may still name the same digest only if the list was hand-made; keep
+        // the source while anything refers to it.
+        if !self.contains(digest) {
+            self.sources.remove(digest);
+        }
+        Ok(())
+    }
+
+    /// Applies an edit to the entry with `digest`.
+    pub fn annotate(
+        &mut self,
+        digest: &Digest,
+        edit: &EntryEdit,
+        list_name: &str,
+    ) -> Result<(), ListError> {
+        let entry = self
+            .find_mut(digest)
+            .ok_or_else(|| ListError::UnknownInstance {
+                digest: digest.to_string(),
+                list: list_name.to_string(),
+            })?;
+        edit.apply(entry);
+        Ok(())
+    }
+
+    /// Sets annotations on the index itself.
+    pub fn annotate_index(&mut self, annotations: &[(String, String)]) {
+        for (key, value) in annotations {
+            self.index.annotations.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// What a user asked for when picking one image out of an index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformWanted {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformWanted {
+    /// The platform this program runs on, in Go/OCI names.
+    pub fn host() -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            "powerpc64" => "ppc64",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            "arm" => "arm",
+            other => other,
+        };
+        Self {
+            os: std::env::consts::OS.to_string(),
+            arch: arch.to_string(),
+            variant: None,
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
+            None => format!("{}/{}", self.os, self.arch),
+        }
+    }
+
+    /// The first entry whose os/arch match and, when a variant is wanted, whose variant matches
+    /// (arm64's `v8` is assumed when an entry gives none, as containerd does).
+    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
+        entries.iter().find(|entry| {
+            let Some(p) = &entry.platform else {
+                return false;
+            };
+            if p.os != self.os || p.architecture != self.arch {
+                return false;
+            }
+            match &self.variant {
+                None => true,
+                Some(want) => {
+                    let have = p.variant.clone().unwrap_or_else(|| {
+                        if p.architecture == "arm64" {
+                            "v8".into()
+                        } else {
+                            String::new()
+                        }
+                    });
+                    &have == want
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::OCI_MANIFEST;
+
+    fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 500 + n as u64);
+        d.platform = Some(Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+            ..Platform::default()
+        });
+        d
+    }
+
+    fn digests(list: &ManifestList) -> Vec<Digest> {
+        list.index
+            .manifests
+            .iter()
+            .map(|e| e.digest.clone())
+            .collect()
+    }
+
+    #[test]
+    fn re_adding_moves_entry_to_the_end() {
+        let mut list = ManifestList::default();
+        list.add(entry(1, "linux", "amd64", None), "docker://a".into());
+        list.add(entry(2, "linux", "arm64", None), "docker://b".into());
+        list.add(entry(1, "linux", "amd64", None), "docker://c".into());
+        assert_eq!(
+            digests(&list),
+            vec![Digest::sha256_of(&[2]), Digest::sha256_of(&[1])]
+        );
+        assert_eq!(list.sources[&Digest::sha256_of(&[1])], "docker://c");
+    }
+
+    #[test]
+    fn remove_known_and_unknown() {
+        let mut list = ManifestList::default();
+        list.add(entry(1, "linux", "amd64", None), "docker://a".into());
+        assert_eq!(
+            list.remove(&Digest::sha256_of(&[9]), "localhost/l:latest"),
+            Err(ListError::UnknownInstance {
+                digest: Digest::sha256_of(&[9]).to_string(),
+                list: "localhost/l:latest".into()
+            })
+        );
+        list.remove(&Digest::sha256_of(&[1]), "l").unwrap();
+        assert!(list.index.manifests.is_empty());
+        assert!(list.sources.is_empty());
+    }
+
+    #[test]
+    fn annotate_table() {
+        struct Case {
+            edit: EntryEdit,
+            check: fn(&Descriptor) -> bool,
+        }
+        let cases = [
+            Case {
+                edit: EntryEdit {
+                    variant: Some("v8".into()),
+                    ..Default::default()
+                },
+                check: |d| d.platform.as_ref().unwrap().variant.as_deref() == Some("v8"),
+            },
+            Case {
+                edit: EntryEdit {
+                    os: Some("windows".into()),
+                    os_version: Some("10.0.1".into()),
+                    ..Default::default()
+                },
+                check: |d| {
+                    let p = d.platform.as_ref().unwrap();
+                    p.os == "windows"
+                        && p.os_version.as_deref() == Some("10.0.1")
+                        && p.architecture == "amd64"
+                },
+            },
+            Case {
+                edit: EntryEdit {
+                    features: vec!["sse4".into()],
+                    os_features: vec!["win32k".into()],
+                    ..Default::default()
+                },
+                check: |d| {
+                    let p = d.platform.as_ref().unwrap();
+                    p.features == ["sse4"] && p.os_features == ["win32k"]
+                },
+            },
+            Case {
+                edit: EntryEdit {
+                    annotations: vec![("b".into(), "2".into()), ("a".into(), "1".into())],
+                    ..Default::default()
+                },
+                check: |d| d.annotations.keys().collect::<Vec<_>>() == ["a", "b"],
+            },
+            Case {
+                edit: EntryEdit::default(),
+                check: |d| {
+                    d.platform.as_ref().unwrap().architecture == "amd64" && d.annotations.is_empty()
+                },
+            },
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let mut list = ManifestList::default();
+            list.add(entry(1, "linux", "amd64", None), "s".into());
+            list.annotate(&Digest::sha256_of(&[1]), &case.edit, "l")
+                .unwrap();
+            assert!((case.check)(&list.index.manifests[0]), "case {i}");
+        }
+        let mut list = ManifestList::default();
+        assert!(list
+            .annotate(&Digest::sha256_of(&[1]), &EntryEdit::default(), "l")
+            .is_err());
+    }
+
+    #[test]
+    fn annotation_parsing() {
+        let ok = parse_annotations(&["a=b".into(), "c=d=e".into()]).unwrap();
+        assert_eq!(
+            ok,
+            vec![("a".into(), "b".into()), ("c".into(), "d=e".into())]
+        );
+        for (bad, key) in [("foo", "foo"), ("foo=", "foo"), ("=v", "")] {
+            assert_eq!(
+                parse_annotations(&[bad.into()]),
+                Err(ListError::AnnotationWithoutValue(key.into())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            ListError::AnnotationWithoutValue("foo".into()).to_string(),
+            "no value given for annotation \"foo\" (use KEY=VALUE)"
+        );
+    }
+
+    #[test]
+    fn split_flags() {
+        assert_eq!(
+            split_list_flags(&["a,b".into(), "c".into(), " ,d".into()]),
+            ["a", "b", "c", "d"]
+        );
+    }
+
+    #[test]
+    fn platform_picking() {
+        let entries = vec![
+            entry(1, "linux", "amd64", None),
+            entry(2, "linux", "arm64", None),
+            entry(3, "linux", "arm", Some("v7")),
+            entry(4, "linux", "arm", Some("v6")),
+        ];
+        let want = |arch: &str, variant: Option<&str>| PlatformWanted {
+            os: "linux".into(),
+            arch: arch.into(),
+            variant: variant.map(str::to_string),
+        };
+        let pick = |w: PlatformWanted| w.pick(&entries).map(|e| e.digest.clone());
+        assert_eq!(pick(want("amd64", None)), Some(Digest::sha256_of(&[1])));
+        assert_eq!(
+            pick(want("arm64", Some("v8"))),
+            Some(Digest::sha256_of(&[2]))
+        );
+        assert_eq!(pick(want("arm", Some("v6"))), Some(Digest::sha256_of(&[4])));
+        assert_eq!(pick(want("arm", None)), Some(Digest::sha256_of(&[3])));
+        assert_eq!(pick(want("s390x", None)), None);
+        assert_eq!(pick(want("arm", Some("v5"))), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! Reading an image to add: its manifest (once, as raw bytes), its config when the platform must
+//! be filled, and the choice of entries when the image is an index.
+
+use crate::digest::Digest;
+use crate::list::PlatformWanted;
+use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
+use crate::reference::{ImageRef, LayoutRef, RegistryRef};
+use crate::store::Store;
+use crate::transport::open::Transports;
+use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_CONFIG_BYTES};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("reading {image}: {source}")]
+    Transport {
+        image: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("{image} is not an image: {reason}")]
+    NotAnImage { image: String, reason: String },
+    #[error("{image} is an index with no entry for platform {wanted} (it has: {available}); choose one with --os/--arch/--variant, or add them all with --all")]
+    NoMatchingPlatform {
+        image: String,
+        wanted: String,
+        available: String,
+    },
+    #[error("saving {digest} in the store: {detail}")]
+    Cache { digest: Digest, detail: String },
+}
+
+/// What reading an image for `add` produced.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// The digest of the manifest the reference named (the index's, for `--all`).
+    pub digest: Digest,
+    pub entries: Vec<NewEntry>,
+}
+
+/// One entry about to be added to a list.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub descriptor: Descriptor,
+    /// Where push reads this entry's content from, pinned by digest where that means anything.
+    pub source: String,
+}
+
+/// How to turn an index into entries.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub all: bool,
+    pub platform: Option<PlatformWanted>,
+}
+
+/// Reads `image` and returns the entries it contributes, caching manifests and configs in the
+/// store so that `inspect` and `push` of layout children work offline.
+pub async fn read_entries(
+    transports: &Transports,
+    store: &Store,
+    image: &ImageRef,
+    selection: &Selection,
+) -> Result<Added, SourceError> {
+    let label = image.to_string();
+    let fail = |source| SourceError::Transport {
+        image: label.clone(),
+        source,
+    };
+    let (transport, reference) = transports.open_read(image).await.map_err(fail)?;
+    let manifest = transport.manifest_get(&reference).await.map_err(fail)?;
+    let source_for = |digest: &Digest| pinned_source(image, digest);
+
+    if oci::is_index_type(&manifest.media_type) {
+        let index = Index::parse(&manifest.bytes).map_err(|e| SourceError::NotAnImage {
+            image: label.clone(),
+            reason: e.to_string(),
+        })?;
+        let chosen: Vec<Descriptor> = if selection.all {
+            index.manifests.clone()
+        } else {
+            let wanted = selection
+                .platform
+                .clone()
+                .unwrap_or_else(PlatformWanted::host);
+            let entry =
+                wanted
+                    .pick(&index.manifests)
+                    .ok_or_else(|| SourceError::NoMatchingPlatform {
+                        image: label.clone(),
+                        wanted: wanted.display(),
+                        available: index
+                            .manifests
+                            .iter()
+                            .filter_map(|d| d.platform.as_ref().map(|p| p.display()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+            vec![entry.clone()]
+        };
+        let local = matches!(image, ImageRef::Layout(_));
+        let mut entries = Vec::new();
+        for child in chosen {
+            // Layout children are cached now (cheap, and push/inspect then work offline);
+            // registry children are read when pushed, which keeps `add --all` to one request.
+            if local {
+                let raw = transport
+                    .manifest_get(&ManifestRef::Digest(child.digest.clone()))
+                    .await
+                    .map_err(fail)?;
+                cache(store, &raw.digest, &raw.bytes)?;
+            }
+            let mut descriptor =
+                Descriptor::new(&child.media_type, child.digest.clone(), child.size);
+            descriptor.platform = child.platform.clone();
+            descriptor.annotations = child.annotations.clone();
+            descriptor.artifact_type = child.artifact_type.clone();
+            descriptor.urls = child.urls.clone();
+            entries.push(NewEntry {
+                source: source_for(&child.digest),
+                descriptor,
+            });
+        }
+        return Ok(Added {
+            digest: manifest.digest.clone(),
+            entries,
+        });
+    }
+
+    let descriptor = describe_image(transports, store, image, &manifest).await?;
+    Ok(Added {
+        digest: descriptor.digest.clone(),
+        entries: vec![NewEntry {
+            source: source_for(&descriptor.digest),
+            descriptor,
+        }],
+    })
+}
+
+/// The descriptor of a single-image manifest, with the platform read from its config.
+async fn describe_image(
+    transports: &Transports,
+    store: &Store,
+    image: &ImageRef,
+    manifest: &RawManifest,
+) -> Result<Descriptor, SourceError> {
+    let label = image.to_string();
+    let not_image = |reason: String| SourceError::NotAnImage {
+        image: label.clone(),
+        reason,
+    };
+    let media_type = manifest.media_type.as_str();
+    if media_type != oci::OCI_MANIFEST && media_type != oci::DOCKER_MANIFEST {
+        return Err(not_image(if media_type.is_empty() {
+            "its manifest has no recognisable mediaType".into()
+        } else {
+            format!("unsupported manifest type {media_type}")
+        }));
+    }
+    let parsed = ImageManifest::parse(&manifest.bytes).map_err(|e| not_image(e.to_string()))?;
+    let (transport, _) =
+        transports
+            .open_read(image)
+            .await
+            .map_err(|source| SourceError::Transport {
+                image: label.clone(),
+                source,
+            })?;
+    let config_bytes = match store.get_blob(&parsed.config.digest) {
+        Some(bytes) => bytes,
+        None => read_blob(transport.as_ref(), &parsed.config, MAX_CONFIG_BYTES)
+            .await
+            .map_err(|source| SourceError::Transport {
+                image: label.clone(),
+                source,
+            })?,
+    };
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .map_err(|e| not_image(format!("its config is not an image config: {e}")))?;
+    let mut descriptor = Descriptor::new(
+        media_type,
+        manifest.digest.clone(),
+        manifest.bytes.len() as u64,
+    );
+    // Artifacts (attestations, signatures) have configs without a platform: keep them as
+    // entries without one rather than inventing "unknown/unknown".
+    if !config.os.is_empty() || !config.architecture.is_empty() {
+        descriptor.platform = Some(config.platform());
+    }
+    if let Some(t) = &parsed.artifact_type {
+        descriptor.artifact_type = Some(t.clone());
+    }
+    cache(store, &manifest.digest, &manifest.bytes)?;
+    cache(store, &parsed.config.digest, &config_bytes)?;
+    Ok(descriptor)
+}
+
+fn cache(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(), SourceError> {
+    store
+        .put_blob(digest, bytes)
+        .map_err(|e| SourceError::Cache {
+            digest: digest.clone(),
+            detail: e.to_string(),
+        })
+}
+
+/// The source recorded for an entry: a registry repository pinned to the entry's digest, or the
+/// layout directory (any of its blobs can be read by digest).
+fn pinned_source(image: &ImageRef, digest: &Digest) -> String {
+    match image {
+        ImageRef::Registry(r) => ImageRef::Registry(RegistryRef {
+            tag: None,
+            digest: Some(digest.clone()),
+            ..r.clone()
+        })
+        .to_string(),
+        ImageRef::Layout(l) => ImageRef::Layout(LayoutRef {
+            name: None,
+            path: std::fs::canonicalize(&l.path).unwrap_or_else(|_| l.path.clone()),
+            kind: l.kind,
+        })
+        .to_string(),
+    }
+}

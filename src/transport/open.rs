@@ -1,0 +1,83 @@
+//! Turns parsed references into transports, sharing one registry client (and its auth) per run.
+
+use super::layout::LayoutTransport;
+use super::registry::{RegistryClient, RegistryOptions};
+use super::{ManifestRef, Transport, TransportError};
+use crate::reference::{ImageRef, LayoutRef, RegistryRef};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Opens transports for references, caching one per repository or layout so that a push that
+/// reads five children from one repository authenticates once.
+pub struct Transports {
+    registry: RegistryClient,
+    opened: Mutex<HashMap<String, Arc<dyn Transport>>>,
+}
+
+impl Transports {
+    pub fn new(options: RegistryOptions) -> Self {
+        Self {
+            registry: RegistryClient::new(options),
+            opened: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A transport to read `image` from, and how the image is named inside it.
+    pub async fn open_read(
+        &self,
+        image: &ImageRef,
+    ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
+        let transport = match image {
+            ImageRef::Registry(r) => self.registry_repo(r).await?,
+            ImageRef::Layout(l) => {
+                let key = format!("read:{:?}:{}", l.kind, l.path.display());
+                let mut opened = self.opened.lock().await;
+                if let Some(t) = opened.get(&key) {
+                    t.clone()
+                } else {
+                    let t: Arc<dyn Transport> = Arc::new(LayoutTransport::open_for_read(l)?);
+                    opened.insert(key, t.clone());
+                    t
+                }
+            }
+        };
+        Ok((transport, manifest_ref(image)))
+    }
+
+    /// A transport to write `image` to.
+    pub async fn open_write(
+        &self,
+        image: &ImageRef,
+    ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
+        let transport: Arc<dyn Transport> = match image {
+            ImageRef::Registry(r) => self.registry_repo(r).await?,
+            ImageRef::Layout(l) => Arc::new(LayoutTransport::open_for_write(l)?),
+        };
+        Ok((transport, manifest_ref(image)))
+    }
+
+    async fn registry_repo(&self, r: &RegistryRef) -> Result<Arc<dyn Transport>, TransportError> {
+        let key = format!("registry:{}/{}", r.registry, r.repository);
+        let mut opened = self.opened.lock().await;
+        if let Some(t) = opened.get(&key) {
+            return Ok(t.clone());
+        }
+        let t: Arc<dyn Transport> = Arc::new(self.registry.repository(r).await?);
+        opened.insert(key, t.clone());
+        Ok(t)
+    }
+}
+
+/// How `image` names its manifest inside its repository or layout.
+pub fn manifest_ref(image: &ImageRef) -> ManifestRef {
+    match image {
+        ImageRef::Registry(RegistryRef {
+            digest: Some(d), ..
+        }) => ManifestRef::Digest(d.clone()),
+        ImageRef::Registry(RegistryRef { tag: Some(t), .. }) => ManifestRef::Tag(t.clone()),
+        ImageRef::Registry(_) => ManifestRef::Tag("latest".into()),
+        ImageRef::Layout(LayoutRef { name: Some(n), .. }) => ManifestRef::Tag(n.clone()),
+        ImageRef::Layout(_) => ManifestRef::Default,
+    }
+}
