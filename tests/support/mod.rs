@@ -1,0 +1,185 @@
+//! The integration-test harness. Use it from a test file with `mod support;`.
+//!
+//! - [`registry`]: a real `docker-registry` (distribution 2.8) on 127.0.0.1, plain or TLS, with
+//!   or without htpasswd auth.
+//! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
+//! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
+//! - here: running the `manifest` binary in an isolated environment, and store snapshots.
+
+#![allow(dead_code)]
+
+pub mod image;
+pub mod push;
+pub mod registry;
+
+// Shortcuts; a given test binary may use none of them.
+#[allow(unused_imports)]
+pub use image::{five_platforms, write_image_layout, write_index_layout, BuiltImage, ImageSpec};
+#[allow(unused_imports)]
+pub use push::{get_blob, get_manifest, push_layout_image};
+#[allow(unused_imports)]
+pub use registry::{Registry, RegistryConfig};
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Variables that could make the binary read the user's real credentials, certificates or
+/// store, or route 127.0.0.1 traffic through a proxy. All are removed before the harness sets
+/// its own.
+const SCRUBBED_ENV: &[&str] = &[
+    "MANIFEST_STORE",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// The `manifest` binary with `MANIFEST_STORE=<store>` and a clean, empty environment for
+/// credentials: `HOME`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `XDG_DATA_HOME`
+/// point into an empty directory `<store>.home` beside the store (created if missing; keep the
+/// store inside a test-owned temp dir so that both go away with it), `REGISTRY_AUTH_FILE` and
+/// proxy variables are unset. Tests that want an auth file pass `--authfile` or set
+/// `REGISTRY_AUTH_FILE` / write `<home>/run/containers/auth.json` themselves (see [`home_dir`]).
+pub fn manifest_cmd(store: &Path) -> assert_cmd::Command {
+    let home = home_dir(store);
+    let mut cmd = assert_cmd::Command::cargo_bin("manifest").expect("the manifest binary");
+    for k in SCRUBBED_ENV {
+        cmd.env_remove(k);
+    }
+    cmd.env("MANIFEST_STORE", store)
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// The isolated home directory [`manifest_cmd`] uses for `store` (`<store>.home`), created if
+/// missing. `DOCKER_CONFIG` is `<home>/.docker`, `XDG_RUNTIME_DIR` is `<home>/run` (so
+/// `$XDG_RUNTIME_DIR/containers/auth.json` is `<home>/run/containers/auth.json`).
+pub fn home_dir(store: &Path) -> PathBuf {
+    let mut name = store
+        .file_name()
+        .expect("store path has a file name")
+        .to_os_string();
+    name.push(".home");
+    let home = store.with_file_name(name);
+    fs::create_dir_all(&home).expect("creating the isolated home dir");
+    home
+}
+
+/// A temp dir owning a store path (`<tmp>/store`, not created: the binary creates it) and its
+/// isolated home; `cmd()` is [`manifest_cmd`] for that store.
+pub struct TestEnv {
+    pub tmp: tempfile::TempDir,
+    pub store: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let tmp = tempfile::Builder::new()
+            .prefix("manifest-test-")
+            .tempdir()
+            .expect("creating test temp dir");
+        let store = tmp.path().join("store");
+        TestEnv { tmp, store }
+    }
+
+    /// The `manifest` binary for this environment's store.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        manifest_cmd(&self.store)
+    }
+
+    /// The isolated home ([`home_dir`]).
+    pub fn home(&self) -> PathBuf {
+        home_dir(&self.store)
+    }
+
+    /// A fresh path inside the temp dir (not created).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Every file of the store with its bytes ([`store_snapshot`]).
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        store_snapshot(&self.store)
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Every regular file below `dir` (paths relative to `dir`) with its bytes; empty if `dir` does
+/// not exist. Compare two snapshots to assert that a command left the store byte-identical.
+/// Symlinks are recorded as their target path's bytes prefixed by `symlink:`.
+pub fn store_snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let rel = path.strip_prefix(root).unwrap().to_path_buf();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            walk(root, &path, out);
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&path).unwrap();
+            let mut v = b"symlink:".to_vec();
+            v.extend_from_slice(target.as_os_str().as_encoded_bytes());
+            out.insert(rel, v);
+        } else {
+            let bytes =
+                fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            out.insert(rel, bytes);
+        }
+    }
+}
+
+/// Lists which paths differ between two snapshots (for readable assertion messages).
+pub fn snapshot_diff(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (p, b) in before {
+        match after.get(p) {
+            None => out.push(format!("removed {}", p.display())),
+            Some(a) if a != b => out.push(format!("changed {}", p.display())),
+            _ => {}
+        }
+    }
+    for p in after.keys() {
+        if !before.contains_key(p) {
+            out.push(format!("added {}", p.display()));
+        }
+    }
+    out
+}

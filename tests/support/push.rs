@@ -1,0 +1,367 @@
+//! A minimal registry client for seeding and checking a test [`Registry`] without the tool under
+//! test: blocking reqwest, HTTP Basic auth when `registry.user` is set, TLS trusting only the
+//! harness CA, no proxy.
+//!
+//! Every function panics with the registry's answer on an unexpected status. All of them may be
+//! called from inside a tokio runtime (`#[tokio::test]`): the blocking client then runs on a
+//! scoped helper thread.
+
+use super::image::{self, OCI_INDEX};
+use super::registry::Registry;
+use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use serde_json::Value;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+/// The four manifest media types, as one `Accept` header value.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Runs `f` on a helper thread when called from inside a tokio runtime (reqwest's blocking
+/// client panics there), else right here.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    } else {
+        f()
+    }
+}
+
+/// A blocking client that trusts only `ca_pem` (when given) and uses no proxy.
+pub fn client_for(ca_pem: Option<&str>) -> Client {
+    off_runtime(|| {
+        let mut b = Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(300));
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("parsing CA PEM");
+            b = b.tls_certs_only([cert]);
+        }
+        b.build().expect("building HTTP client")
+    })
+}
+
+/// A client for `registry` (trusting its CA when it has TLS).
+pub fn client(registry: &Registry) -> Client {
+    client_for(registry.ca_pem.as_deref())
+}
+
+/// GET `url` and return the status (an `Err` with the error text when no answer came).
+pub fn status_of(client: &Client, url: &str, auth: Option<(&str, &str)>) -> Result<u16, String> {
+    off_runtime(|| {
+        let mut req = client.get(url);
+        if let Some((u, p)) = auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        match req.send() {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) => Err(error_chain(&e)),
+        }
+    })
+}
+
+/// Status of `GET /v2/`, with the registry's credentials or without any.
+pub fn v2_status(registry: &Registry, authenticated: bool) -> u16 {
+    let url = format!("{}/v2/", registry.url());
+    let auth = if authenticated {
+        registry
+            .user
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    } else {
+        None
+    };
+    status_of(&client(registry), &url, auth).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Pushes the image (or index with all its child images) that `ref_name` names in the OCI
+/// layout at `layout_dir` to `registry` as `repo:tag`: every blob (skipped when the registry
+/// already has it), children before the index, then the manifest under `tag`.
+/// Returns the pushed manifest's digest.
+pub fn push_layout_image(
+    layout_dir: &Path,
+    ref_name: &str,
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+) -> String {
+    let desc = image::find_ref(layout_dir, ref_name).unwrap_or_else(|| {
+        panic!(
+            "no entry with ref name {ref_name:?} in {}/index.json",
+            layout_dir.display()
+        )
+    });
+    off_runtime(|| {
+        let c = client(registry);
+        push_descriptor(&c, layout_dir, &desc, registry, repo, tag)
+    })
+}
+
+fn push_descriptor(
+    c: &Client,
+    layout: &Path,
+    desc: &Value,
+    registry: &Registry,
+    repo: &str,
+    reference: &str,
+) -> String {
+    let digest = desc["digest"].as_str().expect("descriptor digest");
+    let media_type = desc["mediaType"].as_str().expect("descriptor mediaType");
+    let bytes = image::read_blob(layout, digest);
+    let doc: Value = serde_json::from_slice(&bytes).expect("manifest JSON");
+    if media_type == OCI_INDEX || doc["manifests"].is_array() {
+        for child in doc["manifests"].as_array().unwrap() {
+            let child_digest = child["digest"].as_str().unwrap();
+            push_descriptor(c, layout, child, registry, repo, child_digest);
+        }
+    } else {
+        let mut blobs = vec![doc["config"].clone()];
+        blobs.extend(doc["layers"].as_array().cloned().unwrap_or_default());
+        for b in blobs {
+            let d = b["digest"].as_str().expect("blob digest");
+            if blob_status_with(c, registry, repo, d) == 200 {
+                continue;
+            }
+            let path = image::blob_path(layout, d);
+            let len = fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .len();
+            let file = fs::File::open(&path).unwrap();
+            upload_with(c, registry, repo, d, Body::sized(file, len));
+        }
+    }
+    let pushed = put_manifest_with(c, registry, repo, reference, media_type, &bytes);
+    assert_eq!(pushed, digest, "registry computed another manifest digest");
+    pushed
+}
+
+/// Uploads `bytes` as a blob (monolithic POST + PUT); returns its digest.
+pub fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
+    let digest = image::sha256_digest(bytes);
+    off_runtime(|| {
+        let c = client(registry);
+        upload_with(&c, registry, repo, &digest, Body::from(bytes.to_vec()));
+    });
+    digest
+}
+
+/// PUTs a manifest under `reference` (tag or digest) with `Content-Type: media_type`; returns
+/// the registry's `Docker-Content-Digest`.
+pub fn put_manifest(
+    registry: &Registry,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> String {
+    off_runtime(|| {
+        let c = client(registry);
+        put_manifest_with(&c, registry, repo, reference, media_type, bytes)
+    })
+}
+
+/// GETs a manifest (accepting all four manifest types): (bytes, Content-Type,
+/// Docker-Content-Digest). Panics unless the answer is 200.
+pub fn get_manifest(
+    registry: &Registry,
+    repo: &str,
+    reference: &str,
+) -> (Vec<u8>, Option<String>, Option<String>) {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/manifests/{reference}", registry.url());
+        let r = expect_status(
+            authed(registry, c.get(&url).header(ACCEPT, ACCEPT_MANIFESTS)),
+            &[200],
+            &url,
+        );
+        let ct = header(&r, CONTENT_TYPE.as_str());
+        let dcd = header(&r, "docker-content-digest");
+        (r.bytes().expect("reading body").to_vec(), ct, dcd)
+    })
+}
+
+/// Status of `HEAD /v2/<repo>/manifests/<reference>` (200 present, 404 absent).
+pub fn manifest_status(registry: &Registry, repo: &str, reference: &str) -> u16 {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/manifests/{reference}", registry.url());
+        send(
+            authed(registry, c.head(&url).header(ACCEPT, ACCEPT_MANIFESTS)),
+            &url,
+        )
+        .status()
+        .as_u16()
+    })
+}
+
+/// GETs a blob's bytes. Panics unless the answer is 200.
+pub fn get_blob(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/blobs/{digest}", registry.url());
+        let r = expect_status(authed(registry, c.get(&url)), &[200], &url);
+        r.bytes().expect("reading body").to_vec()
+    })
+}
+
+/// Status of `HEAD /v2/<repo>/blobs/<digest>` (200 present, 404 absent).
+pub fn blob_status(registry: &Registry, repo: &str, digest: &str) -> u16 {
+    off_runtime(|| blob_status_with(&client(registry), registry, repo, digest))
+}
+
+/// The repository's tags (`GET /v2/<repo>/tags/list`), as the registry orders them; empty if
+/// the repository does not exist.
+pub fn list_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/tags/list", registry.url());
+        let r = expect_status(authed(registry, c.get(&url)), &[200, 404], &url);
+        if r.status().as_u16() == 404 {
+            return Vec::new();
+        }
+        let v: Value = r.json_value();
+        v["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// `DELETE /v2/<repo>/manifests/<digest>`; returns the status (202 deleted, 404 unknown).
+pub fn delete_manifest(registry: &Registry, repo: &str, digest: &str) -> u16 {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/manifests/{digest}", registry.url());
+        send(authed(registry, c.delete(&url)), &url)
+            .status()
+            .as_u16()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+trait JsonValue {
+    fn json_value(self) -> Value;
+}
+
+impl JsonValue for Response {
+    fn json_value(self) -> Value {
+        let bytes = self.bytes().expect("reading body");
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+}
+
+fn authed(registry: &Registry, req: RequestBuilder) -> RequestBuilder {
+    match &registry.user {
+        Some((u, p)) => req.basic_auth(u, Some(p)),
+        None => req,
+    }
+}
+
+fn send(req: RequestBuilder, what: &str) -> Response {
+    req.send()
+        .unwrap_or_else(|e| panic!("{what}: {}", error_chain(&e)))
+}
+
+fn expect_status(req: RequestBuilder, ok: &[u16], what: &str) -> Response {
+    let r = send(req, what);
+    let s = r.status().as_u16();
+    if !ok.contains(&s) {
+        let body = r.text().unwrap_or_default();
+        panic!("{what}: unexpected status {s}: {body}");
+    }
+    r
+}
+
+fn header(r: &Response, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+fn blob_status_with(c: &Client, registry: &Registry, repo: &str, digest: &str) -> u16 {
+    let url = format!("{}/v2/{repo}/blobs/{digest}", registry.url());
+    send(authed(registry, c.head(&url)), &url).status().as_u16()
+}
+
+fn upload_with(c: &Client, registry: &Registry, repo: &str, digest: &str, body: Body) {
+    let base = registry.url();
+    let start = format!("{base}/v2/{repo}/blobs/uploads/");
+    let r = expect_status(
+        authed(registry, c.post(&start).header(CONTENT_LENGTH, "0")),
+        &[202],
+        &start,
+    );
+    let location = header(&r, LOCATION.as_str()).expect("upload Location header");
+    let mut url = if location.starts_with("http://") || location.starts_with("https://") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str("digest=");
+    url.push_str(digest);
+    let r = expect_status(
+        authed(
+            registry,
+            c.put(&url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        ),
+        &[201],
+        &url,
+    );
+    let got = header(&r, "docker-content-digest");
+    assert_eq!(
+        got.as_deref(),
+        Some(digest),
+        "registry stored blob under another digest"
+    );
+}
+
+fn put_manifest_with(
+    c: &Client,
+    registry: &Registry,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> String {
+    let url = format!("{}/v2/{repo}/manifests/{reference}", registry.url());
+    let r = expect_status(
+        authed(
+            registry,
+            c.put(&url)
+                .header(CONTENT_TYPE, media_type)
+                .body(bytes.to_vec()),
+        ),
+        &[201],
+        &url,
+    );
+    header(&r, "docker-content-digest").expect("Docker-Content-Digest on manifest PUT")
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

@@ -1,0 +1,398 @@
+//! A real registry (Debian's `docker-registry`, distribution 2.8) on 127.0.0.1 for one test.
+//!
+//! ```ignore
+//! let reg = Registry::plain();                       // http://127.0.0.1:PORT, no auth
+//! let reg = Registry::start(RegistryConfig { tls: true, htpasswd: Some(("alice", "s3cret")) });
+//! // reg.ca_dir is a --cert-dir holding ca.crt; reg.user is Some(("alice", "s3cret"))
+//! ```
+//! The process is killed (and reaped) when the `Registry` is dropped; its storage, config and log
+//! live in a temp dir removed at the same time. When the test is panicking, the registry's log is
+//! printed to stderr on drop.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGISTRY_BIN: &str = "docker-registry";
+const MISSING: &str =
+    "docker-registry not found: install it with `apt-get install -y docker-registry` (Debian package)";
+
+/// How to start a [`Registry`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RegistryConfig<'a> {
+    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost signed by a fresh test CA.
+    pub tls: bool,
+    /// Require HTTP Basic auth (htpasswd, bcrypt) for this one user.
+    pub htpasswd: Option<(&'a str, &'a str)>,
+}
+
+/// A running registry. Dropping it stops it and deletes its storage.
+pub struct Registry {
+    /// `127.0.0.1:PORT`: the registry host part of references (`127.0.0.1:PORT/repo:tag`).
+    pub addr: String,
+    /// With TLS: a directory holding only `ca.crt` (the test CA), usable as `--cert-dir`.
+    pub ca_dir: Option<PathBuf>,
+    /// With htpasswd: the user and password it accepts.
+    pub user: Option<(String, String)>,
+    /// With TLS: the CA certificate in PEM.
+    pub ca_pem: Option<String>,
+    /// The temp dir holding config.yml, registry.log, data/ (storage) and certs.
+    pub dir: PathBuf,
+    child: Child,
+    log_path: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+/// One line of the registry's access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLogEntry {
+    pub method: String,
+    /// The request URI (path and query).
+    pub uri: String,
+    pub status: u16,
+}
+
+impl Registry {
+    /// Plain HTTP, no auth.
+    pub fn plain() -> Registry {
+        Self::start(RegistryConfig::default())
+    }
+
+    /// HTTPS (test CA in `ca_dir`), no auth.
+    pub fn tls() -> Registry {
+        Self::start(RegistryConfig {
+            tls: true,
+            htpasswd: None,
+        })
+    }
+
+    /// Starts a registry and waits (at most 10 s) until `GET /v2/` answers 200 or 401.
+    /// Panics if `docker-registry` is not installed or does not come up.
+    pub fn start(config: RegistryConfig<'_>) -> Registry {
+        if !binary_exists() {
+            panic!("{MISSING}");
+        }
+        // The free port we pick can be taken by someone else before the registry binds it:
+        // try again with another port when that happens.
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            match Self::try_start(&config) {
+                Ok(r) => return r,
+                Err((retry, msg)) => {
+                    if !retry {
+                        panic!("{msg}");
+                    }
+                    last_err = msg;
+                }
+            }
+        }
+        panic!("could not start docker-registry: {last_err}");
+    }
+
+    fn try_start(config: &RegistryConfig<'_>) -> Result<Registry, (bool, String)> {
+        let tmp = tempfile::Builder::new()
+            .prefix("manifest-registry-")
+            .tempdir()
+            .expect("creating registry temp dir");
+        let dir = tmp.path().to_path_buf();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let data = dir.join("data");
+        fs::create_dir_all(&data).unwrap();
+
+        let mut yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
+             \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: {addr}\n  secret: manifest-test-secret-{port}\n",
+            data = yaml_str(&data),
+        );
+
+        let (mut ca_dir, mut ca_pem) = (None, None);
+        if config.tls {
+            let certs = generate_tls(&dir);
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                yaml_str(&certs.server_cert),
+                yaml_str(&certs.server_key),
+            ));
+            ca_dir = Some(certs.ca_dir);
+            ca_pem = Some(certs.ca_pem);
+        }
+
+        let mut user = None;
+        if let Some((u, p)) = config.htpasswd {
+            assert!(!u.contains(':'), "htpasswd user may not contain ':'");
+            let path = dir.join("htpasswd");
+            fs::write(&path, format!("{u}:{}\n", bcrypt_entry(p))).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: manifest-test\n    path: {}\n",
+                yaml_str(&path)
+            ));
+            user = Some((u.to_string(), p.to_string()));
+        }
+
+        let config_path = dir.join("config.yml");
+        fs::write(&config_path, &yaml).unwrap();
+        let log_path = dir.join("registry.log");
+        let log = fs::File::create(&log_path).unwrap();
+
+        let mut cmd = Command::new(REGISTRY_BIN);
+        cmd.arg("serve")
+            .arg(&config_path)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // distribution maps every REGISTRY_* variable onto its configuration (REGISTRY_AUTH_FILE,
+        // which podman users often set, makes it fail with "cannot unmarshal !!str").
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(&k);
+            }
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{MISSING}"),
+            Err(e) => return Err((false, format!("spawning {REGISTRY_BIN}: {e}"))),
+        };
+
+        let mut reg = Registry {
+            addr,
+            ca_dir,
+            user,
+            ca_pem,
+            dir,
+            child,
+            log_path,
+            _tmp: tmp,
+        };
+        reg.wait_ready()?;
+        Ok(reg)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), (bool, String)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let url = format!("{}/v2/", self.url());
+        let client = super::push::client_for(self.ca_pem.as_deref());
+        let mut last;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                let retry = log.contains("address already in use");
+                return Err((
+                    retry,
+                    format!("docker-registry exited ({status}) before answering; its log:\n{log}"),
+                ));
+            }
+            match super::push::status_of(&client, &url, None) {
+                Ok(200) | Ok(401) => return Ok(()),
+                Ok(s) => last = format!("GET /v2/ answered {s}"),
+                Err(e) => last = e,
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err((
+                    false,
+                    format!(
+                        "docker-registry did not answer {url} within 10 s ({last}); its log:\n{}",
+                        self.log()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// `127.0.0.1:PORT/<path>`, e.g. `reg.image("lib/app:v1")`.
+    pub fn image(&self, path: &str) -> String {
+        format!("{}/{}", self.addr, path)
+    }
+
+    /// `docker://127.0.0.1:PORT/<path>`.
+    pub fn docker_ref(&self, path: &str) -> String {
+        format!("docker://{}/{}", self.addr, path)
+    }
+
+    /// `USER:PASS` for `--creds` (panics without htpasswd).
+    pub fn creds(&self) -> String {
+        let (u, p) = self.user.as_ref().expect("registry has no htpasswd user");
+        format!("{u}:{p}")
+    }
+
+    /// Writes a containers-auth.json / docker config.json style file with this registry's
+    /// credentials (`{"auths":{"127.0.0.1:PORT":{"auth":"base64(user:pass)"}}}`).
+    pub fn write_auth_json(&self, path: &Path) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(self.creds());
+        let doc = serde_json::json!({ "auths": { self.addr.clone(): { "auth": auth } } });
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+
+    /// The registry's storage root (`docker/registry/v2/...` below it once something is pushed).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Everything the registry has logged so far (application log and access log).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
+    }
+
+    /// The access-log lines so far, in order (`"GET /v2/ HTTP/1.1" 200`), parsed.
+    pub fn access_log(&self) -> Vec<AccessLogEntry> {
+        self.log().lines().filter_map(parse_access_line).collect()
+    }
+
+    /// The OS process id of the registry.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "---- docker-registry {} log (last {} lines) ----",
+                self.addr,
+                tail.len()
+            );
+            for line in tail.iter().rev() {
+                let _ = writeln!(err, "{line}");
+            }
+        }
+    }
+}
+
+fn binary_exists() -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return Path::new("/usr/bin").join(REGISTRY_BIN).exists();
+    };
+    std::env::split_paths(&path).any(|d| d.join(REGISTRY_BIN).is_file())
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+fn yaml_str(p: &Path) -> String {
+    // A double-quoted YAML scalar; temp paths have no quotes or backslashes, but be safe.
+    let s = p.to_str().expect("non-UTF-8 temp path");
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A bcrypt htpasswd hash for `password` (cost 4, the minimum: quick, and tests need no more).
+/// distribution's htpasswd reader only accepts bcrypt; it takes `$2y$`, the form `htpasswd -B`
+/// writes, and `$2b$` equally (golang.org/x/crypto/bcrypt ignores the minor letter).
+pub fn bcrypt_entry(password: &str) -> String {
+    bcrypt::hash_with_result(password, 4)
+        .expect("bcrypt")
+        .format_for_version(bcrypt::Version::TwoY)
+}
+
+struct TlsFiles {
+    ca_dir: PathBuf,
+    ca_pem: String,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+/// A fresh CA and a server certificate signed by it for 127.0.0.1 (IP SAN) and localhost (DNS
+/// SAN). Writes `certs/ca.crt` (the `--cert-dir`) and `tls/server.{crt,key}`.
+fn generate_tls(dir: &Path) -> TlsFiles {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "manifest test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+
+    let ca_dir = dir.join("certs");
+    let tls_dir = dir.join("tls");
+    fs::create_dir_all(&ca_dir).unwrap();
+    fs::create_dir_all(&tls_dir).unwrap();
+    let ca_pem = ca_cert.pem();
+    fs::write(ca_dir.join("ca.crt"), &ca_pem).unwrap();
+    let server_cert = tls_dir.join("server.crt");
+    let server_key = tls_dir.join("server.key");
+    fs::write(&server_cert, cert.pem()).unwrap();
+    fs::write(&server_key, key.serialize_pem()).unwrap();
+    TlsFiles {
+        ca_dir,
+        ca_pem,
+        server_cert,
+        server_key,
+    }
+}
+
+/// `127.0.0.1 - - [27/Nov/2026:23:29:08 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`
+fn parse_access_line(line: &str) -> Option<AccessLogEntry> {
+    if line.starts_with("time=") {
+        return None;
+    }
+    let start = line.find("] \"")? + 3;
+    let rest = &line[start..];
+    let end = rest.find('"')?;
+    let mut req = rest[..end].split(' ');
+    let method = req.next()?.to_string();
+    let uri = req.next()?.to_string();
+    let status = rest[end + 1..].split_whitespace().next()?.parse().ok()?;
+    Some(AccessLogEntry {
+        method,
+        uri,
+        status,
+    })
+}
