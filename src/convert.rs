@@ -73,9 +73,11 @@ pub fn convert_manifest(
         (ListFormat::Oci, oci::DOCKER_CONFIG) | (ListFormat::Oci, oci::OCI_CONFIG) => {
             oci::OCI_CONFIG
         }
-        (_, other) => return Err(fail(format!(
+        (_, other) => {
+            return Err(fail(format!(
             "its config type {other:?} is not an image config (an artifact cannot change format)"
-        ))),
+        )))
+        }
     };
     let mut layers = Vec::new();
     for layer in doc

@@ -57,7 +57,7 @@ pub enum PushError {
         source_ref: String,
         detail: String,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Transport {
         context: String,
         #[source]

@@ -11,7 +11,7 @@ use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("reading {image}: {source}")]
+    #[error("reading {image}")]
     Transport {
         image: String,
         #[source]
@@ -119,10 +119,12 @@ pub async fn read_entries(
                 descriptor,
             });
         }
-        return Ok(Added {
-            digest: manifest.digest.clone(),
-            entries,
-        });
+        // `--all` added the index; otherwise the one image picked from it was added.
+        let digest = match entries.as_slice() {
+            [only] if !selection.all => only.descriptor.digest.clone(),
+            _ => manifest.digest.clone(),
+        };
+        return Ok(Added { digest, entries });
     }
 
     let descriptor = describe_image(transports, store, image, &manifest).await?;

@@ -25,7 +25,7 @@ pub const STORE_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{context} {}: {source}", path.display())]
+    #[error("{context} {}", path.display())]
     Io {
         context: &'static str,
         path: PathBuf,

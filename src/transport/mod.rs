@@ -98,7 +98,7 @@ pub enum TransportError {
     Tls { registry: String, detail: String },
     #[error("{context}: {detail}")]
     Network { context: String, detail: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
