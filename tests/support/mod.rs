@@ -54,8 +54,13 @@ const SCRUBBED_ENV: &[&str] = &[
 /// proxy variables are unset. Tests that want an auth file pass `--authfile` or set
 /// `REGISTRY_AUTH_FILE` / write `<home>/run/containers/auth.json` themselves (see [`home_dir`]).
 pub fn manifest_cmd(store: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(manifest_std_cmd(store))
+}
+
+/// The same as [`manifest_cmd`], as a plain `std::process::Command` (to spawn and wait on it).
+pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
     let home = home_dir(store);
-    let mut cmd = assert_cmd::Command::cargo_bin("manifest").expect("the manifest binary");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("manifest"));
     for k in SCRUBBED_ENV {
         cmd.env_remove(k);
     }

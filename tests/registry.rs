@@ -1,0 +1,467 @@
+//! The main job against the real distribution registry: add from a registry, push --all to the
+//! same registry (mounts), to another registry (copies), with TLS and htpasswd auth.
+
+mod support;
+
+use predicates::prelude::*;
+use support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
+use support::push::{blob_status, get_blob, get_manifest, push_layout_image};
+use support::registry::{Registry, RegistryConfig};
+use support::TestEnv;
+
+const USER: (&str, &str) = ("ci-user", "s3cret-pass");
+
+fn run(env: &TestEnv, args: &[&str]) -> String {
+    let out = env
+        .cmd()
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Seeds `registry` with one image per spec as `src/app:<arch><variant>`; returns the references.
+fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String, String)> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(n, spec)| {
+            let layout = env.path(&format!("layout-{n}-{}", spec.seed));
+            write_image_layout(&layout, spec, "latest");
+            let tag = format!("{}{}", spec.arch, spec.variant.clone().unwrap_or_default());
+            let digest = push_layout_image(&layout, "latest", registry, "src/app", &tag);
+            (registry.docker_ref(&format!("src/app:{tag}")), digest)
+        })
+        .collect()
+}
+
+/// Every child manifest and blob of the pushed index is readable at `repo` and matches its digest.
+fn verify_destination(registry: &Registry, repo: &str, tag: &str) -> Vec<u8> {
+    let (index, _, served_digest) = get_manifest(registry, repo, tag);
+    assert_eq!(served_digest.as_deref(), Some(sha256(&index).as_str()));
+    let index_json: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    for child in index_json["manifests"].as_array().unwrap() {
+        let digest = child["digest"].as_str().unwrap();
+        let (bytes, _, _) = get_manifest(registry, repo, digest);
+        assert_eq!(sha256(&bytes), digest);
+        assert_eq!(bytes.len() as u64, child["size"].as_u64().unwrap());
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let blobs =
+            std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
+        for blob in blobs {
+            let digest = blob["digest"].as_str().unwrap();
+            assert_eq!(sha256(&get_blob(registry, repo, digest)), digest);
+        }
+    }
+    index
+}
+
+fn uploads(registry: &Registry) -> usize {
+    registry
+        .access_log()
+        .iter()
+        .filter(|e| (e.method == "PUT" || e.method == "PATCH") && e.uri.contains("/blobs/uploads/"))
+        .count()
+}
+
+#[test]
+fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let sources = seed(&env, &registry, &five_platforms());
+
+    let id = run(&env, &["create", "mylist"]);
+    let id = id.trim();
+    for (reference, digest) in &sources {
+        let printed = run(&env, &["add", "--tls-verify=false", "mylist", reference]);
+        assert_eq!(printed, format!("{id}: {digest}\n"));
+    }
+    run(
+        &env,
+        &[
+            "annotate",
+            "mylist",
+            &sources[1].1,
+            "--variant",
+            "v8",
+            "--annotation",
+            "org.example.flavor=arm64-v8",
+        ],
+    );
+    let inspected = run(&env, &["inspect", "mylist"]);
+    assert!(inspected.contains("\"mediaType\": \"application/vnd.oci.image.index.v1+json\""));
+
+    // Same registry, new repository: every blob is mounted, none uploaded.
+    let uploads_before = uploads(&registry);
+    let digestfile = env.path("digest");
+    let started = std::time::Instant::now();
+    env.cmd()
+        .args(["push", "--tls-verify=false", "--digestfile"])
+        .arg(&digestfile)
+        .args(["mylist", &registry.docker_ref("dst/app:v1")])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(
+            predicate::str::contains("0 blobs copied").and(predicate::str::contains("10 mounted")),
+        );
+    let mount_time = started.elapsed();
+    assert_eq!(
+        uploads(&registry),
+        uploads_before,
+        "a same-registry push uploaded blob bytes"
+    );
+    let index = verify_destination(&registry, "dst/app", "v1");
+    assert_eq!(
+        std::fs::read_to_string(&digestfile).unwrap(),
+        sha256(&index)
+    );
+    assert_eq!(
+        index,
+        run(&env, &["inspect", "--raw", "mylist"]).into_bytes()
+    );
+    eprintln!("same-registry push: {mount_time:?}");
+
+    // Pushing again: everything is already there.
+    env.cmd()
+        .args([
+            "push",
+            "--tls-verify=false",
+            "mylist",
+            &registry.docker_ref("dst/app:v1"),
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("10 already present"));
+
+    // inspect of the remote index, pretty and raw.
+    let remote = run(
+        &env,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &registry.docker_ref("dst/app:v1"),
+        ],
+    );
+    assert_eq!(remote, inspected);
+    let raw = run(
+        &env,
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &registry.image("dst/app:v1"),
+        ],
+    );
+    assert_eq!(raw.as_bytes(), index.as_slice());
+}
+
+#[test]
+fn push_to_another_registry_copies_every_blob_with_flat_memory() {
+    let env = TestEnv::new();
+    let source = Registry::plain();
+    let target = Registry::plain();
+    // 3 images × 1 layer × ~21 MiB ≈ 64 MiB of layers.
+    let specs: Vec<ImageSpec> = five_platforms()
+        .into_iter()
+        .take(3)
+        .enumerate()
+        .map(|(n, spec)| ImageSpec {
+            layers: 1,
+            layer_size: 22 << 20,
+            seed: 77 + n as u64,
+            ..spec
+        })
+        .collect();
+    let sources = seed(&env, &source, &specs);
+    run(&env, &["create", "big"]);
+    for (reference, _) in &sources {
+        run(&env, &["add", "--tls-verify=false", "big", reference]);
+    }
+    let mut cmd = support::manifest_std_cmd(&env.store);
+    cmd.args([
+        "push",
+        "--tls-verify=false",
+        "big",
+        &target.docker_ref("copy/app:v1"),
+    ]);
+    let (status, stderr, peak_rss_kib, elapsed) = run_measured(cmd, &env);
+    assert!(status, "push failed: {stderr}");
+    assert!(stderr.contains("6 blobs copied"), "{stderr}");
+    verify_destination(&target, "copy/app", "v1");
+    eprintln!("cross-registry push of 64 MiB: {elapsed:?}, peak RSS {peak_rss_kib} KiB");
+    assert!(
+        peak_rss_kib < 50 * 1024,
+        "peak RSS {peak_rss_kib} KiB is over 50 MB"
+    );
+}
+
+/// Runs the binary, returning success, stderr, peak RSS (KiB) and wall time, measured with
+/// wait4(2) on that one child so other tests' processes do not count.
+fn run_measured(
+    mut cmd: std::process::Command,
+    env: &TestEnv,
+) -> (bool, String, i64, std::time::Duration) {
+    let stderr_path = env.path("measured.stderr");
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let started = std::time::Instant::now();
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; `usage` is a valid out-pointer.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let elapsed = started.elapsed();
+    // Already reaped by wait4; dropping a Child does not wait, so this is just bookkeeping.
+    drop(child);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (
+        ok,
+        std::fs::read_to_string(stderr_path).unwrap(),
+        usage.ru_maxrss,
+        elapsed,
+    )
+}
+
+#[test]
+fn add_all_platform_choice_and_v2s2_round_trip() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let layout = env.path("multi");
+    let (index_digest, images) = write_index_layout(&layout, &five_platforms(), "v1");
+    push_layout_image(&layout, "v1", &registry, "multi/app", "v1");
+    let src = registry.docker_ref("multi/app:v1");
+
+    let id = run(&env, &["create", "all"]);
+    let printed = run(&env, &["add", "--all", "--tls-verify=false", "all", &src]);
+    assert_eq!(printed, format!("{}: {index_digest}\n", id.trim()));
+    let (served, _, _) = get_manifest(&registry, "multi/app", "v1");
+    assert_eq!(
+        run(&env, &["inspect", "--raw", "all"]).into_bytes(),
+        served,
+        "add --all keeps the index's entries"
+    );
+
+    run(&env, &["create", "pick"]);
+    let printed = run(
+        &env,
+        &[
+            "add",
+            "--tls-verify=false",
+            "--arch",
+            "ppc64le",
+            "pick",
+            &src,
+        ],
+    );
+    assert!(
+        printed.ends_with(&format!("{}\n", images[3].manifest_digest)),
+        "{printed}"
+    );
+    env.cmd()
+        .args([
+            "add",
+            "--tls-verify=false",
+            "--arch",
+            "riscv64",
+            "pick",
+            &src,
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("linux/riscv64").and(predicate::str::contains("linux/s390x")),
+        );
+
+    // --format v2s2: list and children converted; blobs unchanged; then back to OCI.
+    env.cmd()
+        .args([
+            "push",
+            "--tls-verify=false",
+            "--format",
+            "v2s2",
+            "all",
+            &registry.docker_ref("v2/app:v1"),
+        ])
+        .assert()
+        .success();
+    let docker = verify_destination(&registry, "v2/app", "v1");
+    let text = String::from_utf8(docker.clone()).unwrap();
+    assert!(text.contains("application/vnd.docker.distribution.manifest.list.v2+json"));
+    assert!(text.contains("application/vnd.docker.distribution.manifest.v2+json"));
+    assert!(!text.contains("application/vnd.oci.image.manifest.v1+json"));
+    run(
+        &env,
+        &[
+            "create",
+            "back",
+            "--all",
+            "--tls-verify=false",
+            &registry.docker_ref("v2/app:v1"),
+        ],
+    );
+    env.cmd()
+        .args([
+            "push",
+            "--tls-verify=false",
+            "--format",
+            "oci",
+            "back",
+            &registry.docker_ref("oci/app:v1"),
+        ])
+        .assert()
+        .success();
+    let (round_trip, _, _) = get_manifest(&registry, "oci/app", "v1");
+    assert_eq!(
+        round_trip, served,
+        "OCI → v2s2 → OCI gives the original index"
+    );
+
+    // An annotated list cannot become a Docker list.
+    run(
+        &env,
+        &[
+            "annotate",
+            "all",
+            &images[0].manifest_digest,
+            "--annotation",
+            "a=b",
+        ],
+    );
+    env.cmd()
+        .args([
+            "push",
+            "--tls-verify=false",
+            "--format",
+            "v2s2",
+            "all",
+            &registry.docker_ref("v2/app:v2"),
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("annotations").and(predicate::str::contains("v2s2")));
+    assert_eq!(
+        support::push::manifest_status(&registry, "v2/app", "v2"),
+        404
+    );
+}
+
+#[test]
+fn tls_and_htpasswd_registry() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        htpasswd: Some(USER),
+    });
+    let sources = seed(&env, &registry, &five_platforms()[..2]);
+    let cert_dir = registry.ca_dir.clone().unwrap();
+    let cert_dir = cert_dir.to_str().unwrap();
+    run(&env, &["create", "secure"]);
+    for (reference, _) in &sources {
+        run(
+            &env,
+            &[
+                "add",
+                "--cert-dir",
+                cert_dir,
+                "--creds",
+                &registry.creds(),
+                "secure",
+                reference,
+            ],
+        );
+    }
+    // --creds
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            cert_dir,
+            "--creds",
+            &registry.creds(),
+            "secure",
+            &registry.docker_ref("a/app:v1"),
+        ])
+        .assert()
+        .success();
+    verify_destination(&registry, "a/app", "v1");
+    // --authfile
+    let authfile = env.path("auth.json");
+    registry.write_auth_json(&authfile);
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            cert_dir,
+            "--authfile",
+            authfile.to_str().unwrap(),
+            "secure",
+            &registry.docker_ref("b/app:v1"),
+        ])
+        .assert()
+        .success();
+    // docker config.json in $DOCKER_CONFIG
+    registry.write_auth_json(&env.home().join(".docker/config.json"));
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            cert_dir,
+            "secure",
+            &registry.docker_ref("c/app:v1"),
+        ])
+        .assert()
+        .success();
+    std::fs::remove_file(env.home().join(".docker/config.json")).unwrap();
+
+    // Wrong password: exit 1, a clear message, the password never printed, nothing pushed.
+    let wrong = format!("{}:not-the-password", USER.0);
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            cert_dir,
+            "--creds",
+            &wrong,
+            "secure",
+            &registry.docker_ref("d/app:v1"),
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(&registry.addr)
+                .and(predicate::str::contains("not-the-password").not())
+                .and(predicate::str::is_match("(?i)auth|unauthorized|credentials").unwrap()),
+        );
+    assert_eq!(
+        support::push::manifest_status(&registry, "d/app", "v1"),
+        404
+    );
+    assert_eq!(blob_status(&registry, "d/app", &sources[0].1), 404);
+
+    // No CA: a TLS error that says how to fix it.
+    env.cmd()
+        .args([
+            "push",
+            "--creds",
+            &registry.creds(),
+            "secure",
+            &registry.docker_ref("e/app:v1"),
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("--cert-dir")
+                .and(predicate::str::contains("--tls-verify=false")),
+        );
+}
