@@ -25,8 +25,12 @@ pub enum SourceError {
         wanted: String,
         available: String,
     },
-    #[error("saving {digest} in the store: {detail}")]
-    Cache { digest: Digest, detail: String },
+    #[error("saving {digest} in the store")]
+    Cache {
+        digest: Digest,
+        #[source]
+        source: crate::store::StoreError,
+    },
 }
 
 /// What reading an image for `add` produced.
@@ -198,9 +202,9 @@ async fn describe_image(
 fn cache(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(), SourceError> {
     store
         .put_blob(digest, bytes)
-        .map_err(|e| SourceError::Cache {
+        .map_err(|source| SourceError::Cache {
             digest: digest.clone(),
-            detail: e.to_string(),
+            source,
         })
 }
 

@@ -197,9 +197,21 @@ impl Store {
 
     /// Finds a list by normalised name, full ID, or an unambiguous ID prefix (≥ 3 hex chars).
     pub fn resolve(&self, name: Option<&str>, raw: &str) -> Result<StoredList, StoreError> {
+        let (id, _) = self.resolve_id(name, raw)?;
+        self.load(&id)
+    }
+
+    /// Like [`Store::resolve`], without reading the list itself: `(id, name)`. Lets `rm` delete
+    /// a list whose file is corrupt.
+    pub fn resolve_id(
+        &self,
+        name: Option<&str>,
+        raw: &str,
+    ) -> Result<(String, String), StoreError> {
+        let names = self.names()?;
         if let Some(name) = name {
-            if let Some(id) = self.id_of(name)? {
-                return self.load(&id);
+            if let Some((id, name)) = names.iter().find(|(_, n)| n == name) {
+                return Ok((id.clone(), name.clone()));
             }
         }
         if crate::reference::looks_like_list_id_prefix(raw) {
@@ -207,7 +219,14 @@ impl Store {
             ids.retain(|id| id.starts_with(raw));
             match ids.len() {
                 0 => {}
-                1 => return self.load(&ids[0]),
+                1 => {
+                    let name = names
+                        .iter()
+                        .find(|(id, _)| id == &ids[0])
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_default();
+                    return Ok((ids.swap_remove(0), name));
+                }
                 _ => {
                     return Err(StoreError::Ambiguous {
                         input: raw.to_string(),

@@ -1,6 +1,6 @@
 //! `manifest rm LIST...`
 
-use super::{find_list, open_store, print_line};
+use super::{open_store, print_line};
 use anyhow::{bail, Result};
 use manifest::cli::RmArgs;
 use manifest::store::StoreError;
@@ -11,15 +11,16 @@ pub fn run(store_root: Option<PathBuf>, args: RmArgs) -> Result<()> {
     let mut missing = Vec::new();
     let mut lock = None;
     for raw in &args.lists {
-        match find_list(&store, raw) {
-            Ok(list) => {
+        let name = manifest::reference::normalize_list_name(raw).ok();
+        match store.resolve_id(name.as_deref(), raw) {
+            Ok((id, name)) => {
                 let lock = match &lock {
                     Some(lock) => lock,
                     None => lock.insert(store.lock()?),
                 };
-                store.delete(&list.id, lock)?;
-                print_line(&format!("untagged: {}", list.name))?;
-                print_line(&list.id)?;
+                store.delete(&id, lock)?;
+                print_line(&format!("untagged: {name}"))?;
+                print_line(&id)?;
             }
             Err(StoreError::NotFound(name)) => missing.push(name),
             Err(e) => return Err(e.into()),
