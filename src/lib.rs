@@ -1,5 +1,6 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
+pub mod auth;
 pub mod cli;
 pub mod convert;
 pub mod copy;
@@ -10,4 +11,5 @@ pub mod progress;
 pub mod reference;
 pub mod source;
 pub mod store;
+pub mod tls;
 pub mod transport;

@@ -11,14 +11,17 @@ use tokio::sync::Mutex;
 /// Opens transports for references, caching one per repository or layout so that a push that
 /// reads five children from one repository authenticates once.
 pub struct Transports {
-    registry: RegistryClient,
+    options: RegistryOptions,
+    /// Created on first use, so commands that only touch layouts never read credentials.
+    registry: tokio::sync::OnceCell<RegistryClient>,
     opened: Mutex<HashMap<String, Arc<dyn Transport>>>,
 }
 
 impl Transports {
     pub fn new(options: RegistryOptions) -> Self {
         Self {
-            registry: RegistryClient::new(options),
+            options,
+            registry: tokio::sync::OnceCell::new(),
             opened: Mutex::new(HashMap::new()),
         }
     }
@@ -63,7 +66,11 @@ impl Transports {
         if let Some(t) = opened.get(&key) {
             return Ok(t.clone());
         }
-        let t: Arc<dyn Transport> = Arc::new(self.registry.repository(r).await?);
+        let client = self
+            .registry
+            .get_or_try_init(|| RegistryClient::new(self.options.clone()))
+            .await?;
+        let t: Arc<dyn Transport> = Arc::new(client.repository(r).await?);
         opened.insert(key, t.clone());
         Ok(t)
     }

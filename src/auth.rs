@@ -1,0 +1,791 @@
+//! Registry credentials: where they are looked up (the podman/buildah order), how an auth file
+//! entry is matched to a registry, and a credential type that never prints its password.
+//!
+//! Order (BEHAVIOUR.md, "Registry flags"): `--creds`; `--authfile`; `$REGISTRY_AUTH_FILE`;
+//! `$XDG_RUNTIME_DIR/containers/auth.json`; `$XDG_CONFIG_HOME/containers/auth.json` (default
+//! `~/.config/containers/auth.json`); `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`,
+//! including its `credHelpers` / `credsStore` helpers. The first source that has an entry for the
+//! registry wins. Files are only ever read, never written.
+//!
+//! Unlike containers/image, an `--authfile` without an entry for the registry does not stop the
+//! search: the contract lists every source in one order, so the later ones are still tried.
+//! Not supported (each is an error or is skipped, never a silent wrong credential): identity
+//! tokens (OAuth refresh tokens) and `credHelpers` inside a containers auth.json (only docker's
+//! config.json runs helpers here).
+
+use base64::Engine as _;
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A user name and password for one registry. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Credential {
+    username: String,
+    password: String,
+}
+
+impl Credential {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The secret. Callers pass it to the HTTP client and nowhere else (no logs, no messages).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The outcome of a lookup: the credential, if any, and where it was looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub credential: Option<Credential>,
+    /// The source that supplied the credential, e.g. `--creds` or `/run/user/1000/containers/auth.json`.
+    pub source: Option<String>,
+    /// Every place consulted, in order, for messages: `--creds, /a/auth.json, /b/config.json (used)`.
+    pub searched: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "--creds {user:?} has no password: an interactive password prompt is not supported, \
+         pass --creds USER:PASS"
+    )]
+    NoPassword { user: String },
+    #[error("--creds has an empty user name; pass --creds USER:PASS")]
+    EmptyUser,
+    #[error("{what} {path}: {source}")]
+    Read {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid auth file: {detail}")]
+    Malformed { path: PathBuf, detail: String },
+    #[error(
+        "{path}: the entry {key:?} has an invalid \"auth\" value (expected base64 of USER:PASSWORD)"
+    )]
+    BadEntry { path: PathBuf, key: String },
+    #[error(
+        "{path}: the credential for {registry} is an identity token, which is not supported; \
+         log in with a user name and password, or pass --creds USER:PASS"
+    )]
+    IdentityToken { path: PathBuf, registry: String },
+    #[error(
+        "{path}: credential helper docker-credential-{helper} failed for {registry}: {detail}"
+    )]
+    Helper {
+        path: PathBuf,
+        helper: String,
+        registry: String,
+        detail: String,
+    },
+}
+
+/// Parses `--creds USER[:PASS]`. A missing password is an error: there is no prompt.
+pub fn parse_creds(creds: &str) -> Result<Credential, AuthError> {
+    let Some((user, pass)) = creds.split_once(':') else {
+        return Err(AuthError::NoPassword {
+            user: creds.to_string(),
+        });
+    };
+    if user.is_empty() {
+        return Err(AuthError::EmptyUser);
+    }
+    Ok(Credential::new(user, pass))
+}
+
+/// Where credentials are looked for. Built from the environment by [`AuthSources::from_env`];
+/// tests build it by hand so they never read the real home directory.
+#[derive(Clone, Default)]
+pub struct AuthSources {
+    /// `--creds USER[:PASS]`; default none.
+    pub creds: Option<String>,
+    /// `--authfile PATH`; default none. Must exist when given.
+    pub authfile: Option<PathBuf>,
+    /// `$REGISTRY_AUTH_FILE`; default none. Must exist when set (as in buildah).
+    pub registry_auth_file: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`, else `/run/containers/$UID/auth.json`.
+    pub runtime_auth_file: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/containers/auth.json`, else `~/.config/containers/auth.json`.
+    pub user_auth_file: Option<PathBuf>,
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub docker_config: Option<PathBuf>,
+}
+
+impl fmt::Debug for AuthSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSources")
+            .field("creds", &self.creds.as_ref().map(|c| redact_creds(c)))
+            .field("authfile", &self.authfile)
+            .field("registry_auth_file", &self.registry_auth_file)
+            .field("runtime_auth_file", &self.runtime_auth_file)
+            .field("user_auth_file", &self.user_auth_file)
+            .field("docker_config", &self.docker_config)
+            .finish()
+    }
+}
+
+/// `user:secret` → `user:<redacted>`, for `Debug` output of option structs.
+pub fn redact_creds(creds: &str) -> String {
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{user}:<redacted>"),
+        None => creds.to_string(),
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl AuthSources {
+    /// The sources podman and buildah use, from the process environment.
+    pub fn from_env(creds: Option<String>, authfile: Option<PathBuf>) -> Self {
+        let home = env_path("HOME");
+        let runtime_auth_file = match env_path("XDG_RUNTIME_DIR") {
+            Some(dir) => Some(dir.join("containers/auth.json")),
+            // containers/image's fallback when XDG_RUNTIME_DIR is unset (e.g. a root cron job).
+            None => {
+                // SAFETY: getuid has no preconditions and cannot fail.
+                let uid = unsafe { libc::getuid() };
+                Some(PathBuf::from(format!("/run/containers/{uid}/auth.json")))
+            }
+        };
+        let user_auth_file = env_path("XDG_CONFIG_HOME")
+            .or_else(|| home.as_ref().map(|h| h.join(".config")))
+            .map(|d| d.join("containers/auth.json"));
+        let docker_config = env_path("DOCKER_CONFIG")
+            .map(|d| d.join("config.json"))
+            .or_else(|| home.as_ref().map(|h| h.join(".docker/config.json")));
+        Self {
+            creds,
+            authfile,
+            registry_auth_file: env_path("REGISTRY_AUTH_FILE"),
+            runtime_auth_file,
+            user_auth_file,
+            docker_config,
+        }
+    }
+
+    /// Finds the credential for `registry` (host[:port], as the user wrote it) and `repository`.
+    /// No entry anywhere is not an error: the registry is then accessed anonymously.
+    ///
+    /// May run a credential helper process, so call it from a blocking context.
+    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Lookup, AuthError> {
+        let mut searched: Vec<String> = Vec::new();
+        let found = |searched: &mut Vec<String>, source: String, credential: Credential| {
+            searched.push(format!("{source} (used)"));
+            Lookup {
+                credential: Some(credential),
+                source: Some(source),
+                searched: searched.join(", "),
+            }
+        };
+
+        searched.push("--creds".to_string());
+        if let Some(creds) = &self.creds {
+            let credential = parse_creds(creds)?;
+            searched.pop();
+            return Ok(found(&mut searched, "--creds".into(), credential));
+        }
+
+        let auth_files = [
+            (&self.authfile, "--authfile", true),
+            (&self.registry_auth_file, "$REGISTRY_AUTH_FILE", true),
+            (&self.runtime_auth_file, "", false),
+            (&self.user_auth_file, "", false),
+        ];
+        for (path, what, must_exist) in auth_files {
+            let Some(path) = path else { continue };
+            searched.push(path.display().to_string());
+            let Some(text) = read_optional(path, what, must_exist)? else {
+                continue;
+            };
+            if let Some(credential) = find_in_auth_file(path, &text, registry, repository)? {
+                searched.pop();
+                return Ok(found(&mut searched, path.display().to_string(), credential));
+            }
+        }
+
+        if let Some(path) = &self.docker_config {
+            searched.push(path.display().to_string());
+            if let Some(text) = read_optional(path, "", false)? {
+                if let Some(credential) = find_in_docker_config(path, &text, registry)? {
+                    searched.pop();
+                    return Ok(found(&mut searched, path.display().to_string(), credential));
+                }
+            }
+        }
+
+        Ok(Lookup {
+            credential: None,
+            source: None,
+            searched: searched.join(", "),
+        })
+    }
+}
+
+/// Reads a file; a missing file is `None` unless the user named it explicitly.
+fn read_optional(path: &Path, what: &str, must_exist: bool) -> Result<Option<String>, AuthError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
+        Err(source) => Err(AuthError::Read {
+            what: if what.is_empty() {
+                "cannot read auth file".to_string()
+            } else {
+                format!("cannot read the auth file given by {what},")
+            },
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Docker Hub has several names; auth files use any of them.
+fn normalize_registry(host: &str) -> &str {
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        other => other,
+    }
+}
+
+/// An auth file key reduced to a host, the way containers/image matches legacy keys:
+/// `https://index.docker.io/v1/` → `docker.io`, `http://reg:5000/x` → `reg:5000`. A key without a
+/// scheme keeps its path (it is a repository-scoped key and only matches by exact name).
+fn normalize_key(key: &str) -> &str {
+    let stripped = key
+        .strip_prefix("http://")
+        .or_else(|| key.strip_prefix("https://"));
+    match stripped {
+        Some(rest) => normalize_registry(rest.split('/').next().unwrap_or(rest)),
+        None => normalize_registry(key),
+    }
+}
+
+/// Looks `registry/repository` up in a containers auth.json (`{"auths": {KEY: {"auth": …}}}`):
+/// the most specific repository-scoped key first (`reg/a/b`, then `reg/a`), then the host,
+/// then legacy keys with a scheme or path.
+fn find_in_auth_file(
+    path: &Path,
+    text: &str,
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Credential>, AuthError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| AuthError::Malformed {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let Some(auths) = value.get("auths") else {
+        return Ok(None);
+    };
+    let auths = auths.as_object().ok_or_else(|| AuthError::Malformed {
+        path: path.to_path_buf(),
+        detail: "\"auths\" is not an object".into(),
+    })?;
+
+    let host = normalize_registry(registry);
+    let mut candidates = Vec::new();
+    let mut scope = format!("{host}/{repository}");
+    loop {
+        candidates.push(scope.clone());
+        match scope.rsplit_once('/') {
+            Some((parent, _)) => scope = parent.to_string(),
+            None => break,
+        }
+    }
+    for key in &candidates {
+        // Accept the registry as the user wrote it too (`index.docker.io/...` keys).
+        let alt = key.replacen(host, registry, 1);
+        for k in [key.as_str(), alt.as_str()] {
+            if let Some(entry) = auths.get(k) {
+                if let Some(c) = decode_entry(path, k, entry, registry)? {
+                    return Ok(Some(c));
+                }
+            }
+        }
+    }
+    // Legacy keys (`https://index.docker.io/v1/`), in a stable order.
+    let mut keys: Vec<&String> = auths.keys().collect();
+    keys.sort();
+    for key in keys {
+        if normalize_key(key) == host && !candidates.iter().any(|c| c == key) {
+            if let Some(c) = decode_entry(path, key, &auths[key], registry)? {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn decode_entry(
+    path: &Path,
+    key: &str,
+    entry: &Value,
+    registry: &str,
+) -> Result<Option<Credential>, AuthError> {
+    let auth = entry.get("auth").and_then(Value::as_str).unwrap_or("");
+    if auth.is_empty() {
+        if entry
+            .get("identitytoken")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+        {
+            return Err(AuthError::IdentityToken {
+                path: path.to_path_buf(),
+                registry: registry.to_string(),
+            });
+        }
+        // An empty entry (docker writes `{}` when a helper holds the secret) is no credential.
+        return Ok(None);
+    }
+    let bad = || AuthError::BadEntry {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (user, pass) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Some(Credential::new(user, pass)))
+}
+
+/// Looks a registry up in a docker `config.json`, through `docker_credential` so that
+/// `credHelpers` and `credsStore` helpers run as docker runs them.
+fn find_in_docker_config(
+    path: &Path,
+    text: &str,
+    registry: &str,
+) -> Result<Option<Credential>, AuthError> {
+    // Parsed here too, only to name the helper in error messages.
+    let value: Value = serde_json::from_str(text).map_err(|e| AuthError::Malformed {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    // Docker keys Docker Hub as `https://index.docker.io/v1/`, in `auths` and for helpers.
+    let servers: Vec<&str> = if normalize_registry(registry) == "docker.io" {
+        vec!["https://index.docker.io/v1/", "docker.io"]
+    } else {
+        vec![registry]
+    };
+    for server in servers {
+        use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+        match docker_credential::get_credential_from_reader(text.as_bytes(), server) {
+            Ok(DockerCredential::UsernamePassword(user, pass)) => {
+                return Ok(Some(Credential::new(user, pass)))
+            }
+            Ok(DockerCredential::IdentityToken(_)) => {
+                return Err(AuthError::IdentityToken {
+                    path: path.to_path_buf(),
+                    registry: registry.to_string(),
+                })
+            }
+            Err(E::NoCredentialConfigured) => continue,
+            Err(E::HelperFailure { stdout, stderr, .. })
+                if is_not_found_message(&stdout) || is_not_found_message(&stderr) =>
+            {
+                continue
+            }
+            Err(E::ConfigReadError) | Err(E::ConfigNotFound) => {
+                return Err(AuthError::Malformed {
+                    path: path.to_path_buf(),
+                    detail: "cannot parse it as a docker config".into(),
+                })
+            }
+            Err(E::CredentialDecodingError) | Err(E::CredentialMismatchError) => {
+                return Err(AuthError::BadEntry {
+                    path: path.to_path_buf(),
+                    key: server.to_string(),
+                })
+            }
+            Err(e) => {
+                let helper = helper_name(&value, server).unwrap_or_else(|| "?".into());
+                let detail = match e {
+                    // Only stderr: a helper's stdout is where secrets go.
+                    E::HelperFailure { stderr, .. } => {
+                        format!("it exited with an error: {}", stderr.trim())
+                    }
+                    E::HelperCommunicationError => {
+                        "it could not be run (is it installed and on $PATH?)".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                return Err(AuthError::Helper {
+                    path: path.to_path_buf(),
+                    helper,
+                    registry: registry.to_string(),
+                    detail,
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The docker-credential-helpers protocol says "credentials not found in native keychain".
+fn is_not_found_message(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("credentials not found")
+}
+
+fn helper_name(config: &Value, server: &str) -> Option<String> {
+    config
+        .get("credHelpers")
+        .and_then(|h| h.get(server))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
+        path
+    }
+
+    fn auth_json(entries: &[(&str, &str)]) -> String {
+        let mut auths = serde_json::Map::new();
+        for (key, userpass) in entries {
+            auths.insert(
+                key.to_string(),
+                serde_json::json!({ "auth": b64(userpass) }),
+            );
+        }
+        serde_json::json!({ "auths": auths }).to_string()
+    }
+
+    /// Sources that all point into an empty temp dir, so nothing real is read.
+    fn sources(dir: &Path) -> AuthSources {
+        AuthSources {
+            creds: None,
+            authfile: None,
+            registry_auth_file: None,
+            runtime_auth_file: Some(dir.join("run/containers/auth.json")),
+            user_auth_file: Some(dir.join("config/containers/auth.json")),
+            docker_config: Some(dir.join("docker/config.json")),
+        }
+    }
+
+    fn user_of(lookup: &Lookup) -> Option<(&str, &str)> {
+        lookup
+            .credential
+            .as_ref()
+            .map(|c| (c.username(), c.password()))
+    }
+
+    #[test]
+    fn creds_parsing() {
+        let c = parse_creds("alice:s3:cret").unwrap();
+        assert_eq!((c.username(), c.password()), ("alice", "s3:cret"));
+        let c = parse_creds("alice:").unwrap();
+        assert_eq!(c.password(), "");
+        let err = parse_creds("alice").unwrap_err().to_string();
+        assert!(
+            err.contains("interactive password prompt is not supported"),
+            "{err}"
+        );
+        assert!(err.contains("USER:PASS"), "{err}");
+        assert!(matches!(parse_creds(":x"), Err(AuthError::EmptyUser)));
+    }
+
+    #[test]
+    fn debug_redacts_passwords() {
+        let c = Credential::new("alice", "hunter2");
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let s = AuthSources {
+            creds: Some("alice:hunter2".into()),
+            ..Default::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn nothing_configured_is_anonymous() {
+        let dir = tempfile::tempdir().unwrap();
+        let lookup = sources(dir.path()).lookup("reg.io", "a/b").unwrap();
+        assert_eq!(lookup.credential, None);
+        assert!(
+            lookup.searched.starts_with("--creds, "),
+            "{}",
+            lookup.searched
+        );
+        assert!(
+            lookup.searched.contains("docker/config.json"),
+            "{}",
+            lookup.searched
+        );
+    }
+
+    #[test]
+    fn creds_flag_wins_over_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        s.authfile = Some(write(
+            dir.path(),
+            "a.json",
+            &auth_json(&[("reg.io", "file:pw")]),
+        ));
+        s.creds = Some("flag:pw".into());
+        let lookup = s.lookup("reg.io", "x").unwrap();
+        assert_eq!(user_of(&lookup), Some(("flag", "pw")));
+        assert_eq!(lookup.source.as_deref(), Some("--creds"));
+        assert_eq!(lookup.searched, "--creds (used)");
+    }
+
+    #[test]
+    fn precedence_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut s = sources(d);
+        let authfile = write(d, "flag.json", &auth_json(&[("reg.io", "authfile:1")]));
+        let envfile = write(d, "env.json", &auth_json(&[("reg.io", "envfile:2")]));
+        write(
+            d,
+            "run/containers/auth.json",
+            &auth_json(&[("reg.io", "runtime:3")]),
+        );
+        write(
+            d,
+            "config/containers/auth.json",
+            &auth_json(&[("reg.io", "user:4")]),
+        );
+        write(
+            d,
+            "docker/config.json",
+            &auth_json(&[("reg.io", "docker:5")]),
+        );
+        s.authfile = Some(authfile);
+        s.registry_auth_file = Some(envfile);
+
+        let order = ["authfile", "envfile", "runtime", "user", "docker"];
+        for (i, expected) in order.iter().enumerate() {
+            let lookup = s.lookup("reg.io", "x").unwrap();
+            assert_eq!(lookup.credential.as_ref().unwrap().username(), *expected);
+            assert!(lookup.searched.ends_with("(used)"), "{}", lookup.searched);
+            assert!(
+                lookup.searched.starts_with("--creds, "),
+                "{}",
+                lookup.searched
+            );
+            // Remove the winning source so the next one is found.
+            match i {
+                0 => s.authfile = None,
+                1 => s.registry_auth_file = None,
+                2 => std::fs::remove_file(d.join("run/containers/auth.json")).unwrap(),
+                3 => std::fs::remove_file(d.join("config/containers/auth.json")).unwrap(),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_without_the_registry_falls_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut s = sources(d);
+        s.authfile = Some(write(d, "flag.json", &auth_json(&[("other.io", "o:o")])));
+        write(
+            d,
+            "config/containers/auth.json",
+            &auth_json(&[("reg.io", "user:4")]),
+        );
+        let lookup = s.lookup("reg.io", "x").unwrap();
+        assert_eq!(user_of(&lookup), Some(("user", "4")));
+        assert!(
+            lookup.searched.contains("flag.json, "),
+            "{}",
+            lookup.searched
+        );
+    }
+
+    #[test]
+    fn explicit_authfile_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        s.authfile = Some(dir.path().join("missing.json"));
+        let err = s.lookup("reg.io", "x").unwrap_err().to_string();
+        assert!(
+            err.contains("--authfile") && err.contains("missing.json"),
+            "{err}"
+        );
+
+        let mut s = sources(dir.path());
+        s.registry_auth_file = Some(dir.path().join("missing.json"));
+        let err = s.lookup("reg.io", "x").unwrap_err().to_string();
+        assert!(err.contains("$REGISTRY_AUTH_FILE"), "{err}");
+    }
+
+    #[test]
+    fn malformed_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        s.authfile = Some(write(dir.path(), "bad.json", "{not json"));
+        assert!(matches!(
+            s.lookup("reg.io", "x"),
+            Err(AuthError::Malformed { .. })
+        ));
+
+        s.authfile = Some(write(
+            dir.path(),
+            "bad2.json",
+            r#"{"auths":{"reg.io":{"auth":"!!notbase64"}}}"#,
+        ));
+        assert!(matches!(
+            s.lookup("reg.io", "x"),
+            Err(AuthError::BadEntry { .. })
+        ));
+
+        s.authfile = Some(write(
+            dir.path(),
+            "tok.json",
+            r#"{"auths":{"reg.io":{"identitytoken":"abc"}}}"#,
+        ));
+        assert!(matches!(
+            s.lookup("reg.io", "x"),
+            Err(AuthError::IdentityToken { .. })
+        ));
+    }
+
+    #[test]
+    fn key_matching() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        let file = write(
+            dir.path(),
+            "a.json",
+            &auth_json(&[
+                ("reg.io:5000", "host:1"),
+                ("reg.io:5000/team", "team:2"),
+                ("reg.io:5000/team/app", "app:3"),
+                ("https://legacy.io/v1/", "legacy:4"),
+                ("https://index.docker.io/v1/", "hub:5"),
+                ("other.io/team", "scoped:6"),
+            ]),
+        );
+        s.authfile = Some(file);
+        let user = |reg: &str, repo: &str| {
+            s.lookup(reg, repo)
+                .unwrap()
+                .credential
+                .map(|c| c.username().to_string())
+        };
+        assert_eq!(user("reg.io:5000", "team/app").as_deref(), Some("app"));
+        assert_eq!(user("reg.io:5000", "team/other").as_deref(), Some("team"));
+        assert_eq!(user("reg.io:5000", "solo").as_deref(), Some("host"));
+        assert_eq!(user("reg.io", "solo"), None, "the port is part of the key");
+        assert_eq!(user("legacy.io", "x").as_deref(), Some("legacy"));
+        assert_eq!(user("docker.io", "library/alpine").as_deref(), Some("hub"));
+        assert_eq!(user("other.io", "team/x").as_deref(), Some("scoped"));
+        assert_eq!(
+            user("other.io", "elsewhere"),
+            None,
+            "a scoped key is not a host key"
+        );
+    }
+
+    #[test]
+    fn docker_config_auths() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "docker/config.json",
+            &auth_json(&[
+                ("https://index.docker.io/v1/", "hub:1"),
+                ("reg.io:5000", "r:2"),
+            ]),
+        );
+        let s = sources(d);
+        let lookup = s.lookup("docker.io", "library/alpine").unwrap();
+        assert_eq!(user_of(&lookup), Some(("hub", "1")));
+        assert!(lookup.source.unwrap().ends_with("docker/config.json"));
+        let lookup = s.lookup("reg.io:5000", "x").unwrap();
+        assert_eq!(user_of(&lookup), Some(("r", "2")));
+        assert_eq!(s.lookup("elsewhere.io", "x").unwrap().credential, None);
+    }
+
+    /// Tests that change `$PATH` take this lock so they do not race each other.
+    static PATH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[cfg(unix)]
+    #[test]
+    fn docker_config_credential_helpers() {
+        use std::os::unix::fs::PermissionsExt;
+        let _guard = PATH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A helper that knows one server and answers like docker-credential-helpers otherwise.
+        let helper = write(
+            d,
+            "bin/docker-credential-fake",
+            "#!/bin/sh\nread server\nif [ \"$server\" = \"reg.io:5000\" ]; then\n  \
+             printf '{\"ServerURL\":\"%s\",\"Username\":\"helper\",\"Secret\":\"pw\"}' \"$server\"\n\
+             else\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+        );
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(
+            d,
+            "docker/config.json",
+            r#"{"auths":{},"credHelpers":{"reg.io:5000":"fake"},"credsStore":"fake"}"#,
+        );
+        let old_path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![d.join("bin")];
+        paths.extend(std::env::split_paths(&old_path));
+        std::env::set_var("PATH", std::env::join_paths(paths).unwrap());
+
+        let s = sources(d);
+        let found = s.lookup("reg.io:5000", "x");
+        let missing = s.lookup("other.io", "x");
+
+        write(d, "docker/config.json", r#"{"credsStore":"absent-helper"}"#);
+        let broken = s.lookup("other.io", "x");
+        std::env::set_var("PATH", old_path);
+
+        assert_eq!(user_of(&found.unwrap()), Some(("helper", "pw")));
+        assert_eq!(missing.unwrap().credential, None);
+        let err = broken.unwrap_err().to_string();
+        assert!(err.contains("docker-credential-absent-helper"), "{err}");
+    }
+}
