@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# Benchmark `manifest` against buildah and skopeo on two local registries, in one run.
+#
+#   bench/run.sh [--quick] [--runs N] [--sizes 1,64,256] [--local-reps N] [--scale N]
+#                [--out FILE] [--keep]
+#
+# Run as root on a Debian machine (it apt-get installs what is missing). Every byte goes to
+# 127.0.0.1. Images, registries and stores live in a mktemp directory that is removed at exit
+# (kept with --keep). The Markdown report goes to stdout and to bench/RESULTS.md (--out).
+# See bench/README.md.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+
+RUNS=5 SIZES=1,64 REPS=50 SCALE=500 KEEP=0 OUT=$here/RESULTS.md QUICK=0
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 ;;
+    --runs) RUNS=$2; shift ;;
+    --runs=*) RUNS=${1#*=} ;;
+    --sizes) SIZES=$2; shift ;;
+    --sizes=*) SIZES=${1#*=} ;;
+    --local-reps) REPS=$2; shift ;;
+    --local-reps=*) REPS=${1#*=} ;;
+    --scale) SCALE=$2; shift ;;
+    --scale=*) SCALE=${1#*=} ;;
+    --out) OUT=$2; shift ;;
+    --out=*) OUT=${1#*=} ;;
+    --keep) KEEP=1 ;;
+    -h|--help) usage 0 ;;
+    *) echo "unknown argument: $1" >&2; usage 2 >&2 ;;
+  esac
+  shift
+done
+for n in "$RUNS" "$REPS" "$SCALE"; do
+  [[ $n =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
+done
+[[ $SIZES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--sizes wants a comma list of MiB, got $SIZES" >&2; exit 2; }
+[ "$RUNS" -ge 1 ] || { echo "--runs must be at least 1" >&2; exit 2; }
+IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+work=$(mktemp -d /tmp/manifest-bench.XXXXXX) || die "mktemp failed"
+mkdir -p "$work/logs"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  if [ "$KEEP" = 1 ]; then say "bench: kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+META=$work/meta.tsv RES=$work/results.tsv
+: >"$META"; : >"$RES"
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+skip() { say "bench: SKIP $1: $2"; meta "skip" "$1: $2"; }
+meta start "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE quick=$QUICK"
+
+# ---------------------------------------------------------------- 1. tools
+APT_UPDATED=0
+apt_install() { # PKG: install one Debian package; non-zero if it cannot be had
+  if [ "$(id -u)" != 0 ]; then say "bench: not root, cannot apt-get install $1"; return 1; fi
+  command -v apt-get >/dev/null || { say "bench: no apt-get to install $1"; return 1; }
+  if [ "$APT_UPDATED" = 0 ]; then
+    say "bench: apt-get update"
+    apt-get update -qq >>"$work/logs/apt.log" 2>&1
+    APT_UPDATED=1
+  fi
+  say "bench: apt-get install -y $1"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >>"$work/logs/apt.log" 2>&1
+}
+ensure() { # COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || apt_install "$2" || return 1
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]
+}
+for req in docker-registry:docker-registry curl:curl openssl:openssl htpasswd:apache2-utils \
+           /usr/bin/time:time python3:python3; do
+  ensure "${req%%:*}" "${req#*:}" || die "${req%%:*} is required and could not be installed (package ${req#*:}); see $work/logs/apt.log"
+done
+HAVE_BUILDAH=0 HAVE_SKOPEO=0
+if ensure buildah buildah; then HAVE_BUILDAH=1; else skip buildah "not installed and 'apt-get install -y buildah' failed"; fi
+if ensure skopeo skopeo; then HAVE_SKOPEO=1; else skip skopeo "not installed and 'apt-get install -y skopeo' failed"; fi
+command -v cargo >/dev/null || die "cargo is required (install Rust, e.g. with rustup)"
+
+say "bench: cargo build --release --bin manifest --example mkimage"
+(cd "$repo" && cargo build --release --quiet --bin manifest --example mkimage) || die "cargo build failed"
+M=$repo/target/release/manifest
+MKIMAGE=$repo/target/release/examples/mkimage
+export MANIFEST_STORE=$work/manifest-store
+B=(buildah --root "$work/buildah/root" --runroot "$work/buildah/run")
+BIC=/var/lib/containers/cache/blob-info-cache-v1.boltdb
+# c/image's blob-info cache remembers where blobs were seen and lets buildah/skopeo mount
+# them instead of copying; drop it before every buildah/skopeo run so each run really copies.
+drop_bic() { rm -f "$BIC"; }
+
+meta nproc "$(nproc)"
+meta cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+meta memory "$(free -m | awk '/^Mem:/{printf "%d MiB total, %d MiB available at start", $2, $7}')"
+meta kernel "$(uname -sr)"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta version_manifest "$("$M" --version 2>&1 | head -n1) (commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null))"
+[ "$HAVE_BUILDAH" = 1 ] && meta version_buildah "$(buildah --version | head -n1)"
+[ "$HAVE_SKOPEO" = 1 ] && meta version_skopeo "$(skopeo --version | head -n1)"
+meta version_registry "$(docker-registry --version 2>&1 | head -n1)"
+meta version_curl "$(curl --version | head -n1)"
+
+# ---------------------------------------------------------------- 2. registries
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+CERTS=$work/certs
+mkdir -p "$CERTS"
+(
+  cd "$CERTS" || exit 1
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+    -subj "/CN=manifest bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext &&
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+    -days 2 -extfile server.ext
+) >"$work/logs/openssl.log" 2>&1 || die "openssl failed: $(tail -n3 "$work/logs/openssl.log")"
+# --cert-dir holds only the CA (certs.d layout: *.crt); keys stay elsewhere.
+mkdir -p "$work/certdir" && cp "$CERTS/ca.crt" "$work/certdir/ca.crt"
+USER_B=bench PASS_B=bench-pass-$RANDOM
+htpasswd -Bbn "$USER_B" "$PASS_B" >"$work/htpasswd" 2>/dev/null || die "htpasswd -Bbn failed"
+
+start_registry() { # NAME PORT TLS(0|1)
+  local name=$1 port=$2 tls=$3 dir=$work/registry-$1
+  mkdir -p "$dir/data"
+  {
+    echo "version: 0.1"
+    echo "log: { level: info, formatter: text, accesslog: { disabled: false } }"
+    echo "storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }"
+    if [ "$tls" = 1 ]; then
+      echo "http: { addr: 127.0.0.1:$port, tls: { certificate: $CERTS/server.crt, key: $CERTS/server.key } }"
+      echo "auth: { htpasswd: { realm: bench, path: $work/htpasswd } }"
+    else
+      echo "http: { addr: 127.0.0.1:$port }"
+    fi
+  } >"$dir/config.yml"
+  # distribution reads REGISTRY_* variables as configuration overrides: start it without any.
+  (
+    for v in $(compgen -e | grep '^REGISTRY_'); do unset "$v"; done
+    # The access log (combined format) goes to stdout, everything else to stderr.
+    exec docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log"
+  ) &
+  PIDS+=($!)
+}
+PORT_A=$(free_port) PORT_B=$(free_port)
+while [ "$PORT_B" = "$PORT_A" ]; do PORT_B=$(free_port); done
+start_registry a "$PORT_A" 0
+start_registry b "$PORT_B" 1
+A=127.0.0.1:$PORT_A BREG=127.0.0.1:$PORT_B
+LOG_A=$work/registry-a/access.log LOG_B=$work/registry-b/access.log
+wait_ready() { # URL EXPECTED_CODE CURL_ARGS...
+  local url=$1 want=$2 code i; shift 2
+  for i in $(seq 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")
+    [ "$code" = "$want" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+wait_ready "http://$A/v2/" 200 || die "registry A did not start: $(tail -n5 "$work/registry-a/registry.log")"
+wait_ready "https://$BREG/v2/" 401 --cacert "$CERTS/ca.crt" ||
+  die "registry B did not start: $(tail -n5 "$work/registry-b/registry.log")"
+wait_ready "https://$BREG/v2/" 200 --cacert "$CERTS/ca.crt" -u "$USER_B:$PASS_B" ||
+  die "registry B refuses the htpasswd user"
+say "bench: registry A http://$A, registry B https://$BREG (TLS + htpasswd), work dir $work"
+meta registries "A: distribution on 127.0.0.1, plain HTTP; B: TLS (own CA, IP SAN) + htpasswd (bcrypt); filesystem storage in a temp dir; access log on. Scenario 2 reads A and writes B in one command, and buildah 1.28 and manifest have one --tls-verify for both, so every tool runs it with --tls-verify=false (TLS and auth on B, certificate not verified); curl verifies with --cacert"
+
+TLS_A=(--tls-verify=false)
+# Scenario 2 reads the sources from A (plain HTTP) and writes to B (TLS + auth) in one command.
+# buildah 1.28 and manifest have one --tls-verify for every registry of a command (buildah sets it
+# even when the flag is not given, so registries.conf's `insecure` for A does not help), so all
+# tools run with --tls-verify=false there: B is still TLS with basic auth, its certificate is
+# just not verified. --cert-dir is passed all the same.
+AUTH_B=(--cert-dir "$work/certdir" --creds "$USER_B:$PASS_B" --tls-verify=false)
+# buildah and skopeo read this registries.conf instead of the system's: no search registries, so a
+# short name never leaves the machine.
+printf 'unqualified-search-registries = []\n' >"$work/registries.conf"
+export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
+
+# ---------------------------------------------------------------- measuring
+lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+LAST_RC=0 LAST_WALL=0
+# timed SCENARIO TOOL OP SIZE N RUN -- CMD...: run CMD under GNU time, stdout/stderr to files,
+# note the access-log lines of both registries that the run produced, append one row to RES.
+timed() {
+  local scen=$1 tool=$2 op=$3 size=$4 n=$5 run=$6; shift 7
+  local base="$work/logs/s$scen-$tool-$op-$size-$n-$run" a0 b0 a1 b1 rc e u s m note=""
+  a0=$(lines "$LOG_A") b0=$(lines "$LOG_B")
+  local t0=$EPOCHREALTIME t1 us
+  /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err"
+  rc=$? t1=$EPOCHREALTIME
+  a1=$(lines "$LOG_A") b1=$(lines "$LOG_B")
+  read -r e u s m < <(tail -n1 "$base.time")
+  # GNU time's %e has 10 ms steps; the wall time comes from bash's microsecond clock instead
+  us=$(( 10#${t1//[.,]/} - 10#${t0//[.,]/} ))
+  e=$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))
+  if [ "$rc" != 0 ]; then
+    # the error line if there is one (progress lines come first), else the last line
+    note=$( (grep -i 'error' "$base.err" || grep -v '^[[:space:]]*$' "$base.err") | tail -n1 | cut -c1-240 | tr '\t' ' ')
+    [ -n "$note" ] || note="exit $rc"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$scen" "$tool" "$op" "$size" "$n" "$run" "$rc" "$e" "$u" "$s" "$m" "$a0" "$a1" "$b0" "$b1" "$note" >>"$RES"
+  LAST_RC=$rc LAST_WALL=$e
+  if [ "$rc" = 0 ]; then
+    say "  s$scen $tool $op size=$size n=$n run=$run: ${e%???}s"
+  else
+    say "  s$scen $tool $op size=$size n=$n run=$run: FAILED ($note)"
+  fi
+  return "$rc"
+}
+quiet() { "$@" >>"$work/logs/setup.log" 2>&1; }
+
+# ---------------------------------------------------------------- 3. images
+PLATFORMS=(linux/amd64 linux/arm64/v8 linux/arm/v7 linux/ppc64le linux/s390x)
+TAGS=(amd64 arm64-v8 arm-v7 ppc64le s390x)
+declare -A DIGEST SRC
+for S in "${SIZE_LIST[@]}"; do
+  say "bench: making 5 images of 3 x $S MiB layers"
+  bytes=0
+  for i in "${!PLATFORMS[@]}"; do
+    dir=$work/img/$S/${TAGS[$i]}
+    d=$("$MKIMAGE" "$dir" "${PLATFORMS[$i]}" --layers 3 --layer-size $((S * 1048576)) \
+      --seed $((S * 100 + i))) || die "mkimage failed for ${PLATFORMS[$i]}"
+    DIGEST[$S,$i]=$d
+  done
+  python3 "$here/blobs.py" "$work"/img/"$S"/* >"$work/blobs-$S.txt" || die "blobs.py failed"
+  meta "bytes_$S" "$(awk '{s+=$2} END {print s}' "$work/blobs-$S.txt")"
+  meta "blobs_$S" "$(wc -l <"$work/blobs-$S.txt")"
+
+  say "bench: pushing the sources to registry A as src/app:<arch>-s$S"
+  for i in "${!PLATFORMS[@]}"; do
+    tag=${TAGS[$i]}-s$S dir=$work/img/$S/${TAGS[$i]}
+    if [ "$HAVE_SKOPEO" = 1 ]; then
+      quiet skopeo copy --dest-tls-verify=false "oci:$dir:latest" "docker://$A/src/app:$tag" ||
+        die "skopeo copy of $dir to A failed (see $work/logs/setup.log)"
+      got=$(skopeo inspect --raw --tls-verify=false "docker://$A/src/app:$tag" | sha256sum | cut -d' ' -f1)
+      [ "sha256:$got" = "${DIGEST[$S,$i]}" ] || say "bench: WARNING: A/src/app:$tag is sha256:$got, mkimage said ${DIGEST[$S,$i]}"
+      SRC[$S,$i]=docker://$A/src/app:$tag
+    else
+      SRC[$S,$i]=docker://$A/src/app@${DIGEST[$S,$i]}
+    fi
+  done
+  if [ "$HAVE_SKOPEO" = 0 ]; then # fall back to manifest itself: push a list of the layouts
+    quiet "$M" create "seed-$S" &&
+      for i in "${!PLATFORMS[@]}"; do quiet "$M" add "seed-$S" "oci:$work/img/$S/${TAGS[$i]}:latest" || break; done &&
+      quiet "$M" push "${TLS_A[@]}" "seed-$S" "docker://$A/src/app:seed-s$S" ||
+      say "bench: WARNING: manifest could not push the sources to A (see $work/logs/setup.log); registry scenarios will fail"
+  fi
+done
+
+# create_lists TOOL NAME SIZE: a 5-entry list of the sources in A (not timed)
+create_lists() {
+  local tool=$1 name=$2 S=$3 i
+  if [ "$tool" = manifest ]; then
+    quiet "$M" create "$name" || return 1
+    for i in "${!PLATFORMS[@]}"; do quiet "$M" add "${TLS_A[@]}" "$name" "${SRC[$S,$i]}" || return 1; done
+  else
+    quiet "${B[@]}" manifest create "$name" || return 1
+    for i in "${!PLATFORMS[@]}"; do quiet "${B[@]}" manifest add "${TLS_A[@]}" "$name" "${SRC[$S,$i]}" || return 1; done
+  fi
+}
+TOOLS=(manifest)
+[ "$HAVE_BUILDAH" = 1 ] && TOOLS+=(buildah)
+declare -A LIST_OK
+for S in "${SIZE_LIST[@]}"; do
+  for t in "${TOOLS[@]}"; do
+    if create_lists "$t" "bench-$S" "$S"; then LIST_OK[$t,$S]=1; else
+      LIST_OK[$t,$S]=0
+      meta "problem" "$t: creating the 5-entry list from registry A failed: $(tail -n1 "$work/logs/setup.log")"
+      say "bench: $t could not build its list for size $S: $(tail -n1 "$work/logs/setup.log")"
+    fi
+  done
+done
+
+# ---------------------------------------------------------------- scenario 1
+say "bench: scenario 1: push --all to a new repository on registry A"
+for S in "${SIZE_LIST[@]}"; do
+  for r in $(seq "$RUNS"); do
+    timed 1 manifest push "$S" 5 "$r" -- "$M" push "${TLS_A[@]}" "bench-$S" "docker://$A/dst-m-$S-$r/app:v1"
+    if [ "$HAVE_BUILDAH" = 1 ]; then
+      drop_bic
+      timed 1 buildah push "$S" 5 "$r" -- "${B[@]}" manifest push --all "${TLS_A[@]}" "bench-$S" "docker://$A/dst-b-$S-$r/app:v1"
+    fi
+  done
+done
+
+# ---------------------------------------------------------------- scenario 2 + 3
+say "bench: scenarios 2 and 3: push --all to registry B (TLS + auth), and the curl ingest limit"
+cat >"$work/put-blob.sh" <<'EOF'
+#!/usr/bin/env bash
+# put-blob.sh BASE REPO DIGEST FILE: a monolithic blob upload (POST, then PUT with the bytes)
+set -euo pipefail
+base=$1 repo=$2 digest=$3 file=$4
+loc=$(curl -fsS --cacert "$CA" -u "$CREDS" -X POST -D - -o /dev/null "$base/v2/$repo/blobs/uploads/" |
+  tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+[ -n "$loc" ] || { echo "no Location for $digest" >&2; exit 1; }
+case $loc in /*) loc=$base$loc ;; esac
+case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
+curl -fsS --cacert "$CA" -u "$CREDS" -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+  -T "$file" -o /dev/null "$loc${sep}digest=$digest"
+EOF
+chmod +x "$work/put-blob.sh"
+for S in "${SIZE_LIST[@]}"; do
+  HAVE_IDX=0
+  if [ "$HAVE_SKOPEO" = 1 ]; then # the index for skopeo, pushed once to A
+    if [ "$HAVE_BUILDAH" = 1 ] && [ "${LIST_OK[buildah,$S]}" = 1 ]; then
+      drop_bic
+      quiet "${B[@]}" manifest push --all "${TLS_A[@]}" "bench-$S" "docker://$A/idx/app:v1-s$S" && HAVE_IDX=1
+    fi
+    if [ "$HAVE_IDX" = 0 ]; then
+      quiet "$M" push "${TLS_A[@]}" "bench-$S" "docker://$A/idx/app:v1-s$S" && HAVE_IDX=1
+    fi
+    [ "$HAVE_IDX" = 1 ] || skip "skopeo (size $S)" "could not push the index to A/idx/app:v1-s$S for it to copy"
+  fi
+  for r in $(seq "$RUNS"); do
+    timed 2 manifest push "$S" 5 "$r" -- "$M" push "${AUTH_B[@]}" "bench-$S" "docker://$BREG/s2-m-$S-$r/app:v1"
+    if [ "$HAVE_BUILDAH" = 1 ]; then
+      drop_bic
+      timed 2 buildah push "$S" 5 "$r" -- "${B[@]}" manifest push --all "${AUTH_B[@]}" "bench-$S" "docker://$BREG/s2-b-$S-$r/app:v1"
+    fi
+    if [ "$HAVE_IDX" = 1 ]; then
+      drop_bic
+      timed 2 skopeo copy "$S" 5 "$r" -- skopeo copy --all --src-tls-verify=false \
+        --dest-cert-dir "$work/certdir" --dest-creds "$USER_B:$PASS_B" --dest-tls-verify=false \
+        "docker://$A/idx/app:v1-s$S" "docker://$BREG/s2-s-$S-$r/app:v1"
+    fi
+    # scenario 3: the same blobs, straight from the layouts, 8 curl uploads at a time
+    awk -v b="https://$BREG" -v r="s3-$S-$r/app" '{ print b, r, $1, $3 }' "$work/blobs-$S.txt" >"$work/s3-jobs.txt"
+    timed 3 curl put "$S" "$(wc -l <"$work/s3-jobs.txt")" "$r" -- \
+      env CA="$CERTS/ca.crt" CREDS="$USER_B:$PASS_B" xargs -P 8 -L 1 -a "$work/s3-jobs.txt" "$work/put-blob.sh"
+  done
+done
+
+# ---------------------------------------------------------------- scenario 4
+say "bench: scenario 4: local commands, $REPS repetitions each"
+S0=${SIZE_LIST[0]}
+q() { printf '%q ' "$@"; }
+L4=local4
+quiet "$M" create "$L4"
+for i in "${!PLATFORMS[@]}"; do quiet "$M" add "$L4" "oci:$work/img/$S0/${TAGS[$i]}:latest"; done
+if [ "$HAVE_BUILDAH" = 1 ]; then
+  quiet "${B[@]}" manifest create "$L4"
+  for i in "${!PLATFORMS[@]}"; do quiet "${B[@]}" manifest add "$L4" "oci:$work/img/$S0/${TAGS[$i]}:latest"; done
+fi
+D4=${DIGEST[$S0,2]} OCI4="oci:$work/img/$S0/${TAGS[2]}:latest"
+steps=()
+for t in "${TOOLS[@]}"; do
+  if [ "$t" = manifest ]; then c=$(q "$M"); else c=$(q "${B[@]}" manifest); fi
+  steps+=(--step "$t:create" "$c create local4c" --step - "$c rm local4c")
+  steps+=(--step "$t:annotate" "$c annotate --annotation org.example.bench=v --os linux $L4 $D4")
+  steps+=(--step "$t:inspect" "$c inspect $L4")
+  steps+=(--step "$t:remove" "$c remove $L4 $D4")
+  steps+=(--step "$t:add-oci" "$c add $L4 $(q "$OCI4")")
+done
+python3 "$here/micro.py" --runs "$REPS" --out "$RES" --errdir "$work/logs" --scenario 4 --size "$S0" "${steps[@]}" ||
+  say "bench: scenario 4 helper failed"
+
+# ---------------------------------------------------------------- scenario 5
+say "bench: scenario 5: add x5 from registry A, with request counts"
+for r in $(seq "$RUNS"); do
+  for t in "${TOOLS[@]}"; do
+    if [ "$t" = manifest ]; then quiet "$M" create "add5-$r"; else quiet "${B[@]}" manifest create "add5-$r"; fi
+    for i in "${!PLATFORMS[@]}"; do
+      if [ "$t" = manifest ]; then
+        timed 5 manifest add "$S0" "$((i + 1))" "$r" -- "$M" add "${TLS_A[@]}" "add5-$r" "${SRC[$S0,$i]}"
+      else
+        timed 5 buildah add "$S0" "$((i + 1))" "$r" -- "${B[@]}" manifest add "${TLS_A[@]}" "add5-$r" "${SRC[$S0,$i]}"
+      fi
+    done
+  done
+done
+
+# ---------------------------------------------------------------- scenario 6
+if [ "$SCALE" -gt 0 ]; then
+  say "bench: scenario 6: a list of $SCALE entries"
+  SD=$work/img/scale
+  for i in $(seq "$SCALE"); do
+    "$MKIMAGE" "$SD" linux/amd64 --layers 1 --layer-size 1024 --seed $((100000 + i)) --ref "t$i" >"$work/scale-digest-$i" ||
+      die "mkimage failed for scale image $i"
+  done
+  if [ "$HAVE_SKOPEO" = 1 ]; then
+    say "bench: pushing $SCALE tiny images to A/scale/app:tN with skopeo (4 at a time)"
+    seq "$SCALE" | xargs -P 4 -I{} skopeo copy -q --dest-tls-verify=false "oci:$SD:t{}" "docker://$A/scale/app:t{}" \
+      >>"$work/logs/setup.log" 2>&1 || say "bench: WARNING: some skopeo copies of the scale images failed"
+    scale_ref() { echo "docker://$A/scale/app:t$1"; }
+  else
+    say "bench: pushing $SCALE tiny images to A/scale/app with manifest (one list, --all)"
+    quiet "$M" create scale-seed
+    for i in $(seq "$SCALE"); do quiet "$M" add scale-seed "oci:$SD:t$i"; done
+    quiet "$M" push "${TLS_A[@]}" scale-seed "docker://$A/scale/app:seed" ||
+      say "bench: WARNING: manifest could not push the scale images to A"
+    scale_ref() { echo "docker://$A/scale/app@$(cat "$work/scale-digest-$1")"; }
+  fi
+  CHECK=(100 250 500)
+  [ "$SCALE" = 500 ] || CHECK=($((SCALE / 5)) $((SCALE / 2)) "$SCALE")
+  for t in "${TOOLS[@]}"; do
+    if [ "$t" = manifest ]; then c=("$M"); else c=("${B[@]}" manifest); fi
+    quiet "${c[@]}" create scale
+    fails=0
+    for i in $(seq "$SCALE"); do
+      timed 6 "$t" add - "$i" 1 -- "${c[@]}" add "${TLS_A[@]}" scale "$(scale_ref "$i")" 2>/dev/null || fails=$((fails + 1))
+      if [ "$fails" -ge 5 ] && [ "$fails" = "$i" ]; then
+        say "bench: $t add fails every time; giving up scenario 6 for $t"
+        break
+      fi
+      for n in "${CHECK[@]}"; do
+        [ "$i" = "$n" ] || continue
+        for r in $(seq "$RUNS"); do
+          timed 6 "$t" inspect - "$n" "$r" -- "${c[@]}" inspect scale
+        done
+        for r in $(seq "$RUNS"); do
+          [ "$t" = buildah ] && drop_bic
+          if [ "$t" = manifest ]; then
+            timed 6 "$t" push - "$n" "$r" -- "$M" push "${TLS_A[@]}" scale "docker://$A/scale/app:list-m-$n"
+          else
+            timed 6 "$t" push - "$n" "$r" -- "${B[@]}" manifest push --all "${TLS_A[@]}" scale "docker://$A/scale/app:list-b-$n"
+          fi
+        done
+      done
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- report
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta end "$(date -u '+%Y-%m-%d %H:%M UTC')"
+python3 "$here/report.py" --meta "$META" --results "$RES" --log-a "$LOG_A" --log-b "$LOG_B" >"$work/report.md" ||
+  die "report.py failed"
+cp "$work/report.md" "$OUT"
+cat "$work/report.md"
+say "bench: report written to $OUT"
