@@ -7,8 +7,8 @@
 Each of the N iterations runs every step in order. A step whose label is `-` is set-up or
 clean-up and is not timed; its failure is printed but does not stop the loop. A timed step
 is exec'd directly (no shell: CMD is split with shlex), stdout to /dev/null, stderr to a file,
-and measured with os.wait4 (wall time from perf_counter; user, sys and peak RSS from the
-child's rusage, the same numbers GNU time prints as %U %S %M). One row per timed run is
+and measured by ptime.py (wall time from perf_counter; user, sys and peak RSS from the
+child's rusage via wait4, the numbers GNU time prints as %U %S %M). One row per timed run is
 appended to RESULTS.tsv in the format of run.sh's `record` function.
 """
 import argparse
@@ -16,19 +16,13 @@ import os
 import shlex
 import subprocess
 import sys
-import time
+
+import ptime  # bench/ptime.py, beside this file
 
 
 def run_timed(argv, errpath):
     with open(os.devnull, "wb") as devnull, open(errpath, "wb") as err:
-        t0 = time.perf_counter()
-        pid = os.posix_spawnp(argv[0], argv, os.environ,
-                              file_actions=[(os.POSIX_SPAWN_DUP2, devnull.fileno(), 1),
-                                            (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
-        _, status, ru = os.wait4(pid, 0)
-        wall = time.perf_counter() - t0
-    rc = os.waitstatus_to_exitcode(status)
-    return rc, wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss
+        return ptime.run_timed(argv, stdout=devnull.fileno(), stderr=err.fileno())
 
 
 def first_line(path):

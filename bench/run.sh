@@ -2,7 +2,7 @@
 # Benchmark `manifest` against buildah and skopeo on two local registries, in one run.
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 1,64,256] [--local-reps N] [--scale N]
-#                [--out FILE] [--keep]
+#                [--out FILE] [--note TEXT] [--keep]
 #
 # Run as root on a Debian machine (it apt-get installs what is missing). Every byte goes to
 # 127.0.0.1. Images, registries and stores live in a mktemp directory that is removed at exit
@@ -13,7 +13,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
-RUNS=5 SIZES=1,64 REPS=50 SCALE=500 KEEP=0 OUT=$here/RESULTS.md QUICK=0
+RUNS=5 SIZES=1,64 REPS=50 SCALE=500 KEEP=0 OUT=$here/RESULTS.md QUICK=0 NOTE=
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -28,6 +28,8 @@ while [ $# -gt 0 ]; do
     --scale=*) SCALE=${1#*=} ;;
     --out) OUT=$2; shift ;;
     --out=*) OUT=${1#*=} ;;
+    --note) NOTE=$2; shift ;;
+    --note=*) NOTE=${1#*=} ;;
     --keep) KEEP=1 ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 >&2 ;;
@@ -62,6 +64,7 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 skip() { say "bench: SKIP $1: $2"; meta "skip" "$1: $2"; }
 meta start "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE quick=$QUICK"
+[ -n "$NOTE" ] && meta note "$NOTE"
 
 # ---------------------------------------------------------------- 1. tools
 APT_UPDATED=0
@@ -81,7 +84,7 @@ ensure() { # COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]
 }
 for req in docker-registry:docker-registry curl:curl openssl:openssl htpasswd:apache2-utils \
-           /usr/bin/time:time python3:python3; do
+           python3:python3; do
   ensure "${req%%:*}" "${req#*:}" || die "${req%%:*} is required and could not be installed (package ${req#*:}); see $work/logs/apt.log"
 done
 HAVE_BUILDAH=0 HAVE_SKOPEO=0
@@ -192,20 +195,17 @@ export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
 # ---------------------------------------------------------------- measuring
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 LAST_RC=0 LAST_WALL=0
-# timed SCENARIO TOOL OP SIZE N RUN -- CMD...: run CMD under GNU time, stdout/stderr to files,
+# timed SCENARIO TOOL OP SIZE N RUN -- CMD...: run CMD under ptime.py (wall, user, sys, peak RSS:
+# GNU time's numbers, read with wait4 to the microsecond), stdout/stderr to files,
 # note the access-log lines of both registries that the run produced, append one row to RES.
 timed() {
   local scen=$1 tool=$2 op=$3 size=$4 n=$5 run=$6; shift 7
   local base="$work/logs/s$scen-$tool-$op-$size-$n-$run" a0 b0 a1 b1 rc e u s m note=""
   a0=$(lines "$LOG_A") b0=$(lines "$LOG_B")
-  local t0=$EPOCHREALTIME t1 us
-  /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err"
-  rc=$? t1=$EPOCHREALTIME
+  python3 "$here/ptime.py" "$base.time" "$@" >"$base.out" 2>"$base.err"
+  rc=$?
   a1=$(lines "$LOG_A") b1=$(lines "$LOG_B")
-  read -r e u s m < <(tail -n1 "$base.time")
-  # GNU time's %e has 10 ms steps; the wall time comes from bash's microsecond clock instead
-  us=$(( 10#${t1//[.,]/} - 10#${t0//[.,]/} ))
-  e=$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))
+  read -r e u s m < <(tail -n1 "$base.time" 2>/dev/null || echo "0 0 0 0")
   if [ "$rc" != 0 ]; then
     # the error line if there is one (progress lines come first), else the last line
     note=$( (grep -i 'error' "$base.err" || grep -v '^[[:space:]]*$' "$base.err") | tail -n1 | cut -c1-240 | tr '\t' ' ')
@@ -337,10 +337,15 @@ for S in "${SIZE_LIST[@]}"; do
         --dest-cert-dir "$work/certdir" --dest-creds "$USER_B:$PASS_B" --dest-tls-verify=false \
         "docker://$A/idx/app:v1-s$S" "docker://$BREG/s2-s-$S-$r/app:v1"
     fi
-    # scenario 3: the same blobs, straight from the layouts, 8 curl uploads at a time
+    # scenario 3: the same blobs, straight from the layouts, 8 curl uploads at a time (2 curl
+    # processes, a TLS handshake and a bcrypt check per blob)
     awk -v b="https://$BREG" -v r="s3-$S-$r/app" '{ print b, r, $1, $3 }' "$work/blobs-$S.txt" >"$work/s3-jobs.txt"
     timed 3 curl put "$S" "$(wc -l <"$work/s3-jobs.txt")" "$r" -- \
       env CA="$CERTS/ca.crt" CREDS="$USER_B:$PASS_B" xargs -P 8 -L 1 -a "$work/s3-jobs.txt" "$work/put-blob.sh"
+    # and a lean uploader: 8 threads, one keep-alive TLS connection each, 1 MiB writes
+    timed 3 python put "$S" "$(wc -l <"$work/blobs-$S.txt")" "$r" -- \
+      python3 "$here/ingest.py" --base "https://$BREG" --repo "s3p-$S-$r/app" --cacert "$CERTS/ca.crt" \
+      --creds "$USER_B:$PASS_B" --jobs 8 "$work/blobs-$S.txt"
   done
 done
 
