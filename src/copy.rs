@@ -407,10 +407,11 @@ async fn copy_blob(
             Err(source) => {
                 return Err(PushError::Transport {
                     context: format!(
-                        "copying blob {} from {} (after {} attempts)",
+                        "copying blob {} from {} (gave up after {} attempt{})",
                         descriptor.digest,
                         job.source.describe(),
-                        attempt + 1
+                        attempt + 1,
+                        if attempt == 0 { "" } else { "s" }
                     ),
                     source,
                 })
