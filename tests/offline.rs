@@ -408,30 +408,63 @@ fn concurrent_adds_lose_no_entry() {
 }
 
 #[test]
-fn sigkill_while_saving_leaves_the_list_readable() {
+fn sigkill_during_every_kind_of_write_leaves_lists_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    make_images(tmp.path());
+    let digests = make_images(tmp.path());
     stdout_of(&store, &["create", "crash"]);
     let bin = assert_cmd::cargo::cargo_bin("manifest");
-    for round in 0..20u64 {
-        let src = format!(
-            "oci:{}",
-            tmp.path().join(format!("img-{}", round % 5)).display()
-        );
+    for round in 0..30u64 {
+        let n = (round % 5) as usize;
+        let src = format!("oci:{}", tmp.path().join(format!("img-{n}")).display());
+        let args: Vec<String> = match round % 5 {
+            0 | 1 => vec!["add".into(), "crash".into(), src],
+            2 => vec![
+                "annotate".into(),
+                "crash".into(),
+                digests[0].clone(),
+                "--annotation".into(),
+                format!("round={round}"),
+            ],
+            3 => vec!["create".into(), format!("side{round}"), src],
+            _ => vec!["rm".into(), format!("side{}", round - 1)],
+        };
         let mut child = std::process::Command::new(&bin)
             .env("MANIFEST_STORE", &store)
-            .args(["add", "crash", &src])
+            .args(&args)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         // Kill at a different moment each round, from before the read to after the save.
-        std::thread::sleep(std::time::Duration::from_micros(round * 700));
+        std::thread::sleep(std::time::Duration::from_micros(round * 400));
         let _ = child.kill();
         let _ = child.wait();
-        let inspected = stdout_of(&store, &["inspect", "crash"]);
-        serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
+        // Every list that exists is whole.
+        for entry in std::fs::read_dir(store.join("lists")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            if name.len() == 64 {
+                let inspected = stdout_of(&store, &["inspect", &name]);
+                serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
+            }
+        }
     }
+    // The first add may have been killed before it saved; the list works either way, and the
+    // next write sweeps away half-made or half-removed list directories.
+    stdout_of(
+        &store,
+        &[
+            "add",
+            "crash",
+            &format!("oci:{}", tmp.path().join("img-0").display()),
+        ],
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 /// Writes a layout whose index.json names `manifest` (raw bytes, stored under its digest).
