@@ -31,7 +31,8 @@ fn sha256(bytes: &[u8]) -> String {
 /// `faulty` whose entries were added through the proxy. Returns the layer digests too.
 struct Setup {
     env: TestEnv,
-    source: Registry,
+    /// Kept alive for the proxy in front of it.
+    _source: Registry,
     proxy: FaultProxy,
     dest: Registry,
     layers: Vec<String>,
