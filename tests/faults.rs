@@ -62,7 +62,7 @@ fn setup(specs: &[ImageSpec]) -> Setup {
     }
     Setup {
         env,
-        source,
+        _source: source,
         proxy,
         dest,
         layers,
