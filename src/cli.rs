@@ -89,7 +89,7 @@ pub struct RegistryFlags {
     /// How many times a failed request is retried (5xx, 429, dropped connections)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
-    /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 1s]
+    /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 200ms]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
 }

@@ -9,6 +9,7 @@ use crate::progress::Progress;
 use crate::reference::{parse_image, ImageRef};
 use crate::store::{Store, StoredList};
 use crate::transport::open::Transports;
+use crate::transport::registry::backoff;
 use crate::transport::{verified, ManifestRef, RawManifest, Transport, TransportError};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
@@ -348,7 +349,9 @@ async fn copy_blob(
 ) -> Result<BlobOutcome, PushError> {
     let descriptor = &job.descriptor;
     let context = |verb: &str| format!("{verb} blob {}", descriptor.digest);
-    let exists = with_retries(options, || dest.blob_exists(descriptor))
+    // Non-streaming requests are retried inside the transport; only streams are retried here.
+    let exists = dest
+        .blob_exists(descriptor)
         .await
         .map_err(|source| PushError::Transport {
             context: context("checking"),
@@ -404,43 +407,15 @@ async fn copy_blob(
             Err(source) => {
                 return Err(PushError::Transport {
                     context: format!(
-                        "copying blob {} from {} (after {} attempts)",
+                        "copying blob {} from {} (gave up after {} attempt{})",
                         descriptor.digest,
                         job.source.describe(),
-                        attempt + 1
+                        attempt + 1,
+                        if attempt == 0 { "" } else { "s" }
                     ),
                     source,
                 })
             }
         }
     }
-}
-
-/// Runs a non-streaming request with the same retry policy as blob copies.
-async fn with_retries<T, F, Fut>(options: &PushOptions, mut request: F) -> Result<T, TransportError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, TransportError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match request().await {
-            Err(e) if e.is_retryable() && attempt < options.retries => {
-                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Exponential backoff with up to 50 % jitter, or the server's Retry-After when it gave one
-/// (capped at a minute so a hostile server cannot stall a CI job for hours).
-pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(wait) = retry_after {
-        return wait.min(Duration::from_secs(60));
-    }
-    let exponential = base.saturating_mul(1 << attempt.min(10));
-    let jitter = exponential.mul_f64(rand::random::<f64>() * 0.5);
-    (exponential + jitter).min(Duration::from_secs(60))
 }

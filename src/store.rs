@@ -159,7 +159,22 @@ impl Store {
             .open(&path)
             .map_err(io_err("opening", &path))?;
         file.lock().map_err(io_err("locking", &path))?;
+        self.sweep_leftovers();
         Ok(StoreLock { _file: file })
+    }
+
+    /// Removes what a killed `create` or `rm` left behind (`.new-*`, `.deleted-*`). Both are
+    /// only made under the lock, so nobody else is using them while we hold it.
+    fn sweep_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(self.lists_dir()) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(".new-") || name.starts_with(".deleted-") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Every list's `(id, name)`; a list whose name file cannot be read is skipped here and

@@ -408,28 +408,128 @@ fn concurrent_adds_lose_no_entry() {
 }
 
 #[test]
-fn sigkill_while_saving_leaves_the_list_readable() {
+fn sigkill_during_every_kind_of_write_leaves_lists_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    make_images(tmp.path());
+    let digests = make_images(tmp.path());
     stdout_of(&store, &["create", "crash"]);
     let bin = assert_cmd::cargo::cargo_bin("manifest");
-    for round in 0..20u64 {
-        let src = format!(
-            "oci:{}",
-            tmp.path().join(format!("img-{}", round % 5)).display()
-        );
+    for round in 0..30u64 {
+        let n = (round % 5) as usize;
+        let src = format!("oci:{}", tmp.path().join(format!("img-{n}")).display());
+        let args: Vec<String> = match round % 5 {
+            0 | 1 => vec!["add".into(), "crash".into(), src],
+            2 => vec![
+                "annotate".into(),
+                "crash".into(),
+                digests[0].clone(),
+                "--annotation".into(),
+                format!("round={round}"),
+            ],
+            3 => vec!["create".into(), format!("side{round}"), src],
+            _ => vec!["rm".into(), format!("side{}", round - 1)],
+        };
         let mut child = std::process::Command::new(&bin)
             .env("MANIFEST_STORE", &store)
-            .args(["add", "crash", &src])
+            .args(&args)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         // Kill at a different moment each round, from before the read to after the save.
-        std::thread::sleep(std::time::Duration::from_micros(round * 700));
+        std::thread::sleep(std::time::Duration::from_micros(round * 400));
         let _ = child.kill();
         let _ = child.wait();
-        let inspected = stdout_of(&store, &["inspect", "crash"]);
-        serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
+        // Every list that exists is whole.
+        for entry in std::fs::read_dir(store.join("lists")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            if name.len() == 64 {
+                let inspected = stdout_of(&store, &["inspect", &name]);
+                serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
+            }
+        }
     }
+    // The first add may have been killed before it saved; the list works either way, and the
+    // next write sweeps away half-made or half-removed list directories.
+    stdout_of(
+        &store,
+        &[
+            "add",
+            "crash",
+            &format!("oci:{}", tmp.path().join("img-0").display()),
+        ],
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Writes a layout whose index.json names `manifest` (raw bytes, stored under its digest).
+fn hostile_layout(dir: &Path, index_json: &str, blobs: &[&[u8]]) {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(dir.join("index.json"), index_json).unwrap();
+    for blob in blobs {
+        let digest = sha256(blob);
+        std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), blob).unwrap();
+    }
+}
+
+#[test]
+fn hostile_layouts_cannot_escape_or_exhaust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    stdout_of(&store, &["create", "victim"]);
+    // A digest that is a path.
+    let evil = tmp.path().join("evil");
+    hostile_layout(
+        &evil,
+        r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../../../etc/passwd","size":10}]}"#,
+        &[],
+    );
+    refused(
+        &store,
+        &["add", "victim", &format!("oci:{}", evil.display())],
+        "invalid digest",
+    );
+    // An absurd size for the manifest.
+    let huge = tmp.path().join("huge");
+    hostile_layout(
+        &huge,
+        &format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1000000000000000}}]}}"#,
+            "a".repeat(64)
+        ),
+        &[],
+    );
+    refused(
+        &store,
+        &["add", "victim", &format!("oci:{}", huge.display())],
+        "over the limit",
+    );
+    // A config that claims to be enormous.
+    let config_digest = format!("sha256:{}", "b".repeat(64));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":99999999999}},"layers":[]}}"#
+    );
+    let big_config = tmp.path().join("bigconfig");
+    hostile_layout(
+        &big_config,
+        &format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}}"#,
+            sha256(manifest.as_bytes()),
+            manifest.len()
+        ),
+        &[manifest.as_bytes()],
+    );
+    refused(
+        &store,
+        &["add", "victim", &format!("oci:{}", big_config.display())],
+        "over the limit",
+    );
+    // Pushing to a layout never writes outside it, whatever the list holds.
+    assert!(!tmp.path().join("etc").exists());
 }

@@ -39,7 +39,6 @@ pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
         tls_verify: flags.tls_verify,
         retries: flags.retry,
         retry_delay: flags.retry_delay.unwrap_or(defaults.retry_delay),
-        ..defaults
     }
 }
 

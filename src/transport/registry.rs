@@ -149,7 +149,9 @@ where
 
 /// `base · 2^attempt`, times a random factor in [0.5, 1.5) so that parallel transfers that
 /// failed together do not retry in lockstep; at least what the server asked for.
-fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+/// The wait before retry number `attempt + 1`: exponential from `base`, ±50% jitter, capped;
+/// at least what the server asked for in `Retry-After`.
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
     let exponential = base.saturating_mul(1u32 << attempt.min(16));
     let jittered = exponential
         .mul_f64(rand::random_range(0.5..1.5))

@@ -1,0 +1,250 @@
+//! A fault-injecting HTTP proxy in front of a real registry: it forwards every request, except
+//! those a rule matches, which get an error status, a cut or corrupted body, or a redirect.
+//! Only for faults the real registry will not produce on demand.
+
+use super::registry::Registry;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+type ProxyBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (and a `Retry-After` header when given) without forwarding.
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Forward, then cut the response body after this many bytes and drop the connection.
+    DropAfter(usize),
+    /// Forward, flipping one byte of the response body (same length, wrong digest).
+    Corrupt,
+    /// Answer 307 to the same path on another base URL.
+    RedirectTo(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub method: &'static str,
+    /// Matches when the request path contains this text.
+    pub path_contains: String,
+    pub fault: Fault,
+    /// How many matching requests get the fault; later ones are forwarded.
+    pub times: usize,
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub faulted: bool,
+    pub at: Instant,
+    pub had_authorization: bool,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    seen: Vec<Seen>,
+}
+
+pub struct FaultProxy {
+    pub addr: String,
+    state: Arc<Mutex<State>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free 127.0.0.1 port forwarding to `upstream` (plain HTTP).
+    pub fn start(upstream: &Registry) -> FaultProxy {
+        Self::start_to(upstream.url())
+    }
+
+    /// Starts a proxy forwarding to any base URL.
+    pub fn start_to(upstream: String) -> FaultProxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(Mutex::new(State::default()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let shared = (state.clone(), client, upstream, addr.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(req, shared).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            addr,
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn add(&self, rule: Rule) {
+        self.state.lock().unwrap().rules.push(rule);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// `docker://127.0.0.1:PORT/<path>` through the proxy.
+    pub fn docker_ref(&self, path: &str) -> String {
+        format!("docker://{}/{}", self.addr, path)
+    }
+}
+
+type Shared = (Arc<Mutex<State>>, reqwest::Client, String, String);
+
+async fn handle(
+    req: Request<Incoming>,
+    (state, client, upstream, own_addr): Shared,
+) -> Response<ProxyBody> {
+    let method = req.method().to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "/".into());
+    let fault = {
+        let mut state = state.lock().unwrap();
+        let fault = state
+            .rules
+            .iter_mut()
+            .find(|r| {
+                r.times > 0 && r.method == method && path_and_query.contains(&r.path_contains)
+            })
+            .map(|r| {
+                r.times -= 1;
+                r.fault.clone()
+            });
+        state.seen.push(Seen {
+            method: method.clone(),
+            path: path_and_query.clone(),
+            faulted: fault.is_some(),
+            at: Instant::now(),
+            had_authorization: req.headers().contains_key("authorization"),
+        });
+        fault
+    };
+    match &fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            let mut response = Response::builder().status(*status);
+            if let Some(seconds) = retry_after {
+                response = response.header("Retry-After", seconds.to_string());
+            }
+            let code = if *status == 429 {
+                "TOOMANYREQUESTS"
+            } else {
+                "UNKNOWN"
+            };
+            let body =
+                format!(r#"{{"errors":[{{"code":"{code}","message":"injected {status}"}}]}}"#);
+            return response
+                .header("Content-Type", "application/json")
+                .body(full(body))
+                .unwrap();
+        }
+        Some(Fault::RedirectTo(base)) => {
+            return Response::builder()
+                .status(307)
+                .header("Location", format!("{base}{path_and_query}"))
+                .body(full(String::new()))
+                .unwrap();
+        }
+        _ => {}
+    }
+    // Forward, keeping the Host the client used so the registry's Location headers point back
+    // at the proxy.
+    let mut forward = client.request(req.method().clone(), format!("{upstream}{path_and_query}"));
+    for (name, value) in req.headers() {
+        if name != "host" && name != "content-length" && name != "transfer-encoding" {
+            forward = forward.header(name, value);
+        }
+    }
+    forward = forward.header("host", own_addr.as_str());
+    if let Some(length) = req.headers().get("content-length") {
+        forward = forward.header("content-length", length);
+    }
+    let body_stream = req
+        .into_body()
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other));
+    forward = forward.body(reqwest::Body::wrap_stream(body_stream));
+    let upstream_response = match forward.send().await {
+        Ok(response) => response,
+        Err(e) => {
+            return Response::builder()
+                .status(502)
+                .body(full(format!("proxy: {e}")))
+                .unwrap()
+        }
+    };
+    let mut response = Response::builder().status(upstream_response.status().as_u16());
+    for (name, value) in upstream_response.headers() {
+        response = response.header(name, value);
+    }
+    let mut sent = 0usize;
+    let mut flipped = false;
+    let limit = match fault {
+        Some(Fault::DropAfter(n)) => Some(n),
+        _ => None,
+    };
+    let corrupt = matches!(fault, Some(Fault::Corrupt));
+    let stream = upstream_response.bytes_stream().map(move |chunk| {
+        let mut chunk = chunk.map_err(std::io::Error::other)?.to_vec();
+        if corrupt && !flipped && !chunk.is_empty() {
+            chunk[0] ^= 0x01;
+            flipped = true;
+        }
+        if let Some(limit) = limit {
+            if sent + chunk.len() > limit {
+                // Ending the body with an error makes hyper drop the connection mid-body.
+                return Err(std::io::Error::other("injected connection drop"));
+            }
+        }
+        sent += chunk.len();
+        Ok(Frame::data(Bytes::from(chunk)))
+    });
+    response
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap()
+}
+
+fn full(text: String) -> ProxyBody {
+    Full::new(Bytes::from(text))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
