@@ -835,3 +835,47 @@ async fn bearer_token_auth() {
         "{err:?}"
     );
 }
+
+/// One token per repository and operation: a push (uploads, manifest, checks) needs one
+/// pull,push token, which serves its reads too; a reader needs one pull token.
+#[tokio::test]
+async fn bearer_tokens_are_asked_for_once() {
+    use std::sync::atomic::Ordering;
+    let tokens = token_server::start("alice", "s3cret").await;
+    let registry = Registry::start(RegistrySetup {
+        token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
+        ..Default::default()
+    });
+
+    let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
+    let repo = pusher
+        .repository(&registry.reference("team/app"))
+        .await
+        .unwrap();
+    let (manifest, layer) = push_image(&repo, 64 * 1024).await;
+    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
+        .await
+        .unwrap();
+    assert!(repo.blob_exists(&layer).await.unwrap());
+    repo.manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(tokens.requests.load(Ordering::SeqCst), 1);
+
+    // Another process (a fresh client) reading the image: one pull token.
+    let reader = client(plain_http_options(), Some("alice:s3cret")).await;
+    let repo = reader
+        .repository(&registry.reference("team/app"))
+        .await
+        .unwrap();
+    let got = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    let parsed = oci::ImageManifest::parse(&got.bytes).unwrap();
+    manifest::transport::read_blob(&repo, &parsed.config, 1 << 20)
+        .await
+        .unwrap();
+    assert!(repo.blob_exists(&layer).await.unwrap());
+    assert_eq!(tokens.requests.load(Ordering::SeqCst), 2);
+}
