@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    commands::set_debug(cli.debug);
     let store = cli.store;
     let result = match cli.command {
         Command::Create(args) => commands::create::run(store, args),

@@ -259,7 +259,9 @@ impl Index {
         }
         let mut index: Index =
             serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
-        index.extra.remove("schemaVersion");
+        // shift_remove keeps the order of the other unknown fields (remove would swap the last
+        // one into its place and change the bytes written back; found by fuzzing).
+        index.extra.shift_remove("schemaVersion");
         Ok(index)
     }
 
@@ -567,6 +569,16 @@ mod tests {
         let doc = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"m","digest":"sha256:e8e5c466ed695669861aa18654f47483f5a9abe4286597f308c0827e12fe9a83","size":1,"x-future":{"k":1}}],"x-top":true}"#;
         let index = Index::parse(doc).unwrap();
         assert_eq!(index.to_bytes(ListFormat::Oci), doc.to_vec());
+    }
+
+    #[test]
+    fn unknown_top_level_fields_keep_their_order() {
+        // Found by fuzzing: removing schemaVersion reordered the unknown fields after it.
+        let doc = br#"{"schemaVersion":2,"manifests":[],"x-b":1,"x-a":2,"x-c":3}"#;
+        let once = Index::parse(doc).unwrap().to_bytes(ListFormat::Oci);
+        let text = String::from_utf8(once.clone()).unwrap();
+        assert!(text.ends_with(r#""x-b":1,"x-a":2,"x-c":3}"#), "{text}");
+        assert_eq!(Index::parse(&once).unwrap().to_bytes(ListFormat::Oci), once);
     }
 
     #[test]

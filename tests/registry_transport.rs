@@ -641,6 +641,15 @@ mod token_server {
     }
 
     pub async fn start(user: &'static str, password: &'static str) -> TokenServer {
+        start_failing(user, password, 0).await
+    }
+
+    /// Like [`start`], but the first `failures` token requests get a 503.
+    pub async fn start_failing(
+        user: &'static str,
+        password: &'static str,
+        failures: usize,
+    ) -> TokenServer {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
@@ -658,7 +667,7 @@ mod token_server {
                 let Ok((mut socket, _)) = listener.accept().await else {
                     return;
                 };
-                counter.fetch_add(1, Ordering::SeqCst);
+                let nth = counter.fetch_add(1, Ordering::SeqCst);
                 let key = key.clone();
                 let x5c = x5c.clone();
                 tokio::spawn(async move {
@@ -692,6 +701,10 @@ mod token_server {
                         String::from_utf8(decoded).ok()
                     });
                     let (status, body) = match basic.as_deref() {
+                        _ if nth < failures => (
+                            "503 Service Unavailable",
+                            r#"{"details":"injected token failure"}"#.to_string(),
+                        ),
                         Some(creds) if creds != format!("{user}:{password}") => (
                             "401 Unauthorized",
                             r#"{"details":"invalid username or password"}"#.to_string(),
@@ -834,4 +847,73 @@ async fn bearer_token_auth() {
         matches!(err, TransportError::Unauthorized { .. }),
         "{err:?}"
     );
+}
+
+/// A token server that answers 503 once: the token request is retried, the push goes on.
+#[tokio::test]
+async fn a_token_endpoint_failing_once_is_retried() {
+    use std::sync::atomic::Ordering;
+    let tokens = token_server::start_failing("alice", "s3cret", 1).await;
+    let registry = Registry::start(RegistrySetup {
+        token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
+        ..Default::default()
+    });
+    let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
+    let repo = pusher
+        .repository(&registry.reference("team/app"))
+        .await
+        .unwrap();
+    let (manifest, _) = push_image(&repo, 16 * 1024).await;
+    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.requests.load(Ordering::SeqCst),
+        2,
+        "one failed token request, then one that worked"
+    );
+}
+
+/// One token per repository and operation: a push (uploads, manifest, checks) needs one
+/// pull,push token, which serves its reads too; a reader needs one pull token.
+#[tokio::test]
+async fn bearer_tokens_are_asked_for_once() {
+    use std::sync::atomic::Ordering;
+    let tokens = token_server::start("alice", "s3cret").await;
+    let registry = Registry::start(RegistrySetup {
+        token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
+        ..Default::default()
+    });
+
+    let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
+    let repo = pusher
+        .repository(&registry.reference("team/app"))
+        .await
+        .unwrap();
+    let (manifest, layer) = push_image(&repo, 64 * 1024).await;
+    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
+        .await
+        .unwrap();
+    assert!(repo.blob_exists(&layer).await.unwrap());
+    repo.manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(tokens.requests.load(Ordering::SeqCst), 1);
+
+    // Another process (a fresh client) reading the image: one pull token.
+    let reader = client(plain_http_options(), Some("alice:s3cret")).await;
+    let repo = reader
+        .repository(&registry.reference("team/app"))
+        .await
+        .unwrap();
+    let got = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    let parsed = oci::ImageManifest::parse(&got.bytes).unwrap();
+    manifest::transport::read_blob(&repo, &parsed.config, 1 << 20)
+        .await
+        .unwrap();
+    assert!(repo.blob_exists(&layer).await.unwrap());
+    assert_eq!(tokens.requests.load(Ordering::SeqCst), 2);
 }

@@ -30,6 +30,13 @@ pub fn find_list(store: &Store, raw: &str) -> Result<StoredList, StoreError> {
     store.resolve(name.as_deref(), raw)
 }
 
+/// `--debug`, a global flag: set once by `main` before any command runs.
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
     let defaults = RegistryOptions::default();
     RegistryOptions {
@@ -39,6 +46,7 @@ pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
         tls_verify: flags.tls_verify,
         retries: flags.retry,
         retry_delay: flags.retry_delay.unwrap_or(defaults.retry_delay),
+        debug: DEBUG.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

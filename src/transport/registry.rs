@@ -1,68 +1,88 @@
-//! Registries as a transport: the [`Transport`] trait over the OCI distribution API, built on
-//! `oci-client`, with credential lookup ([`crate::auth`]), TLS trust ([`crate::tls`]), the
-//! HTTPS→HTTP fallback of `--tls-verify=false`, retries, and typed errors.
+//! Registries as a transport: the [`Transport`] trait over the OCI distribution API, with
+//! credential lookup ([`crate::auth`]), TLS trust ([`crate::tls`]), the HTTPS→HTTP fallback of
+//! `--tls-verify=false`, authentication, retries, typed errors and `--debug` request logging.
 //!
-//! What oci-client does for us, and what we rely on (checked in oci-client 0.18.0's source):
-//! - `pull_manifest_raw` checks `Docker-Content-Digest` (and the digest asked for) against the
-//!   body; we check again in [`check_manifest`] and keep the bytes as read.
-//! - `push_manifest_raw` sends our bytes unchanged with our `Content-Type`.
-//! - `pull_blob_stream` hashes while streaming and fails at the end on a mismatch; the caller
-//!   wraps the stream in [`crate::transport::verified`] as well.
-//! - Credentials never go to another host: oci-client's `apply_auth` leaves requests to an
-//!   upload `Location` on another host (or an https→http downgrade) unauthenticated (the
-//!   CVE-2020-15157 rule), and reqwest's redirect policy drops `Authorization` when a redirect
-//!   crosses host, port or scheme (`remove_sensitive_headers` in reqwest 0.13's redirect.rs),
-//!   which covers blob downloads redirected to a CDN or object store.
+//! Who sends what:
+//! - `GET /v2/` once per registry host per process (`auth::Challenge`): with
+//!   `--tls-verify=false` the HTTPS/HTTP probe is that request; otherwise it is sent before the
+//!   first request that needs to know how to authenticate. It tells "no auth", Basic, or Bearer
+//!   with the token realm.
+//! - Tokens (`auth::fetch_token`) once per repository and operation (`pull`, `pull,push`), kept
+//!   until shortly before they expire; a 401 on a token that may have expired gets one new
+//!   token and one more try.
+//! - Manifest GET and PUT, blob HEAD and GET, and mounts (`mount`) are sent here with reqwest
+//!   (`wire`), so that `Retry-After`, `Content-Type` and `Docker-Content-Digest` are seen and
+//!   every request can be logged.
+//! - Blob uploads (POST + monolithic PUT, streamed) go through `oci-client`, which gets the
+//!   credentials from us: for Basic, the credentials as a never-expiring cache entry; for
+//!   Bearer, our token. On a registry that needs no auth, oci-client is never given any
+//!   (given credentials, it would ping `GET /v2/` before every request it sends, since it only
+//!   caches what it got back and an auth-less registry gives nothing).
 //!
-//! What it does not do, and how this module copes:
-//! - No retries: [`retry`] wraps every non-streaming request. oci-client drops response headers
-//!   from its errors, so `Retry-After` cannot be honoured; 429 and 5xx back off exponentially.
-//! - It swallows token errors inside each request (a failed token fetch becomes an anonymous
-//!   request and a bare 401), so the transport calls `Client::auth` once per repository and
-//!   operation first, and reports what the token server said.
-//! - Its tokens are scoped to one repository (`repository:NAME:pull,push`), and a
-//!   cross-repository mount needs `pull` on the source as well. On token-auth registries the
-//!   mount is therefore done here with raw reqwest ([`mount`]): one token for both scopes, one
-//!   POST. Registries with Basic auth or none use oci-client's `mount_blob`.
-//! - Its error for a 4xx with an error body keeps the spec error codes but not the status; the
-//!   status is restored from the code (distribution-spec's table).
-//! - It reads a manifest body whole before we can check its size, so
-//!   [`crate::transport::MAX_MANIFEST_BYTES`] is enforced after the read, not during it.
-//! - It does not return the manifest's `Content-Type`; the media type comes from the body's
-//!   `mediaType` ([`RawManifest::from_bytes`]), empty when the document has none.
-//! - On a registry that needs no authentication at all, oci-client repeats `GET /v2/` before
-//!   each request (it only caches tokens it got); harmless, one extra round trip.
+//! Rules:
+//! - Manifests are kept as the bytes read, checked against the digest asked for
+//!   ([`check_manifest`]) and against `Docker-Content-Digest`; their size is capped while they
+//!   are read. The media type is the body's `mediaType`, else the response's Content-Type,
+//!   else what the document's shape says.
+//! - Credentials never go to another host: reqwest's redirect policy drops `Authorization` when
+//!   a redirect crosses host, port or scheme (`remove_sensitive_headers` in reqwest 0.13's
+//!   redirect.rs), which covers blob downloads redirected to a CDN; oci-client's `apply_auth`
+//!   leaves upload `Location`s on another host (or an https→http downgrade) unauthenticated
+//!   (the CVE-2020-15157 rule); an upload cancelled after a refused mount is only deleted when
+//!   its location is on the registry itself.
+//! - Retries (`retry`) wrap every request except blob streams (the copy engine restarts
+//!   those); 429 and 5xx back off exponentially and at least as long as `Retry-After` says.
+//! - oci-client's upload errors keep their status; errors with a spec error body show its codes.
 
 use crate::auth::{AuthSources, Credential, Lookup};
-use crate::digest::Digest;
+use crate::digest::{Digest, Verifier};
 use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
 use crate::reference::RegistryRef;
 use crate::tls::HostTls;
 use crate::transport::{
     check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
+    MAX_MANIFEST_BYTES,
 };
 use async_trait::async_trait;
+use auth::{fetch_token, BearerChallenge, Challenge, Credentials, Token, TokenError};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::{Reference, RegistryOperation};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::{Response, StatusCode};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
+use wire::Wire;
 
+mod auth;
 mod mount;
+mod wire;
 
 const USER_AGENT: &str = concat!("manifest/", env!("CARGO_PKG_VERSION"));
 /// Connecting should be quick; a registry that does not answer in this time is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest silence on an open connection (not a whole-transfer limit, so big blobs are fine).
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// The whole of a small request (ping, token, manifest, HEAD, mount), answer included.
+const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A 401 on a bearer token at least this old may mean it expired (when the registry does not
+/// say): get a new one and try again. A younger one was just granted, and a 401 means it does
+/// not grant enough.
+const REAUTH_MIN_TOKEN_AGE: Duration = Duration::from_secs(1);
+/// How long oci-client keeps a token we hand it when the token is not a JWT with `exp`. Ours
+/// are refreshed before each upload ([`RegistryTransport::credentials`]), so oci-client must not
+/// drop them earlier and go and ask for its own (a ping and a token request).
+const OCI_CLIENT_TOKEN_SECS: usize = 24 * 60 * 60;
+/// Of an error body, at most this much is read (for its error codes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
 /// No single backoff sleeps longer than this, whatever the attempt number.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const TLS_HINT: &str =
@@ -88,6 +108,10 @@ pub struct RegistryOptions {
     /// Default 200 ms (buildah starts near 1 s; shorter keeps tests and small pushes quick,
     /// and three doublings still wait ~1.4 s in total).
     pub retry_delay: Duration,
+    /// `--debug`: print `METHOD URL -> STATUS (ms)` to stderr for every request sent. Default
+    /// `false`. Never prints credentials, tokens or headers; query parameters that may carry
+    /// secrets (an upload's `_state`) are shown as `…`.
+    pub debug: bool,
 }
 
 impl Default for RegistryOptions {
@@ -99,6 +123,7 @@ impl Default for RegistryOptions {
             tls_verify: true,
             retries: 3,
             retry_delay: Duration::from_millis(200),
+            debug: false,
         }
     }
 }
@@ -115,6 +140,7 @@ impl fmt::Debug for RegistryOptions {
             .field("tls_verify", &self.tls_verify)
             .field("retries", &self.retries)
             .field("retry_delay", &self.retry_delay)
+            .field("debug", &self.debug)
             .finish()
     }
 }
@@ -215,13 +241,18 @@ impl Scheme {
     }
 }
 
-/// What is known about one registry host: how to reach it and whom to trust.
+/// What is known about one registry host: how to reach it, whom to trust, and how it wants to
+/// be authenticated. Clones share the challenge, so the host is pinged once.
 #[derive(Debug, Clone)]
 struct Endpoint {
     scheme: Scheme,
     tls: HostTls,
     /// Same trust settings as the oci-client for this host.
-    http: reqwest::Client,
+    wire: Wire,
+    /// The answer to `GET /v2/`: filled by the probe of `--tls-verify=false`, else on first use.
+    challenge: Arc<OnceCell<Challenge>>,
+    /// A challenge from a 401 on a host whose `GET /v2/` asked for none; it wins.
+    learned_challenge: Arc<Mutex<Option<Challenge>>>,
 }
 
 /// One per process: resolves each registry's endpoint and credentials once and hands out
@@ -288,38 +319,43 @@ impl RegistryClient {
         }
     }
 
-    /// A transport for one repository. Resolves the endpoint (TLS trust, HTTPS or HTTP) and the
+    /// A transport for one repository. Resolves the endpoint (TLS trust; with
+    /// `--tls-verify=false`, HTTPS or HTTP, which is the host's one `GET /v2/`) and the
     /// credentials; does not authenticate yet (that happens on first use, per operation).
     pub async fn repository(&self, r: &RegistryRef) -> Result<RegistryTransport, TransportError> {
         let endpoint = self.endpoint(&r.registry).await?;
         let lookup = self.lookup(&r.registry, &r.repository).await?;
         let client = self.oci_client(&r.registry, &endpoint, lookup.credential.as_ref())?;
-        let auth = match &lookup.credential {
-            Some(c) => RegistryAuth::Basic(c.username().to_string(), c.password().to_string()),
+        let basic = lookup
+            .credential
+            .as_ref()
+            .map(|c| (c.username().to_string(), c.password().to_string()));
+        let auth = match &basic {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
             None => RegistryAuth::Anonymous,
         };
         let base = Reference::with_tag(r.registry.clone(), r.repository.clone(), "latest".into());
-        let url_base = format!(
-            "{}://{}/v2/{}",
-            endpoint.scheme.as_str(),
-            base.resolve_registry(),
-            r.repository
-        );
         let api_root = format!("{}://{}", endpoint.scheme.as_str(), base.resolve_registry());
+        let url_base = format!("{api_root}/v2/{}", r.repository);
         let mounter = mount::Mounter::new(
-            endpoint.http.clone(),
-            api_root,
+            endpoint.wire.clone(),
+            api_root.clone(),
             r.repository.clone(),
-            lookup
-                .credential
-                .as_ref()
-                .map(|c| (c.username().to_string(), c.password().to_string())),
+            basic.clone(),
             self.policy(),
         );
         Ok(RegistryTransport {
             client,
             auth,
+            basic,
             base,
+            wire: endpoint.wire.clone(),
+            api_root,
+            host_challenge: endpoint.challenge.clone(),
+            learned_challenge: endpoint.learned_challenge.clone(),
+            pull_token: tokio::sync::Mutex::new(None),
+            push_token: tokio::sync::Mutex::new(None),
+            oci_client_has_basic: OnceCell::new(),
             mounter,
             errors: ErrorMapper {
                 registry: r.registry.clone(),
@@ -328,8 +364,6 @@ impl RegistryClient {
                 url_base,
             },
             policy: self.policy(),
-            pull_ready: OnceCell::new(),
-            push_ready: OnceCell::new(),
         })
     }
 
@@ -360,20 +394,31 @@ impl RegistryClient {
             registry: host.to_string(),
             detail: e.to_string(),
         })?;
-        let http = http_client(&tls, !options.tls_verify)?;
+        let wire = Wire::new(http_client(&tls, !options.tls_verify)?, options.debug);
         if options.tls_verify {
             // Verified TLS only: no probe, no fallback (not even for localhost, as in buildah).
+            // The host is pinged when a request first needs to know how to authenticate.
             return Ok(Endpoint {
                 scheme: Scheme::Https,
                 tls,
-                http,
+                wire,
+                challenge: Arc::default(),
+                learned_challenge: Arc::default(),
             });
         }
         let api_host = Reference::with_tag(host.into(), "x".into(), "latest".into())
             .resolve_registry()
             .to_string();
-        let scheme = retry(self.policy(), || probe_scheme(&http, host, &api_host)).await?;
-        Ok(Endpoint { scheme, tls, http })
+        let (scheme, challenge) =
+            retry(self.policy(), || probe_scheme(&wire, host, &api_host)).await?;
+        Ok(Endpoint {
+            scheme,
+            tls,
+            wire,
+            // A probe answered with 429/5xx found the scheme but not the challenge: ask later.
+            challenge: Arc::new(OnceCell::new_with(challenge)),
+            learned_challenge: Arc::default(),
+        })
     }
 
     async fn lookup(&self, registry: &str, repository: &str) -> Result<Lookup, TransportError> {
@@ -429,6 +474,7 @@ impl RegistryClient {
             connect_timeout: Some(CONNECT_TIMEOUT),
             read_timeout: Some(READ_TIMEOUT),
             user_agent: USER_AGENT,
+            default_token_expiration_secs: OCI_CLIENT_TOKEN_SECS,
             ..ClientConfig::default()
         };
         // `Client::new` would hide a bad configuration behind a default client; try_from does not.
@@ -441,8 +487,9 @@ impl RegistryClient {
     }
 }
 
-/// A plain reqwest client with the same trust settings as the host's oci-client, for what
-/// oci-client cannot do: the HTTPS/HTTP probe and cross-repository mounts ([`mount`]).
+/// A plain reqwest client with the same trust settings as the host's oci-client, for every
+/// request not sent through oci-client. No whole-request timeout (blob downloads are long);
+/// small requests set their own ([`SMALL_REQUEST_TIMEOUT`]).
 fn http_client(tls: &HostTls, accept_invalid: bool) -> Result<reqwest::Client, TransportError> {
     let certs = tls
         .ca_certs
@@ -454,28 +501,33 @@ fn http_client(tls: &HostTls, accept_invalid: bool) -> Result<reqwest::Client, T
         .danger_accept_invalid_certs(accept_invalid)
         .tls_certs_merge(certs)
         .connect_timeout(CONNECT_TIMEOUT)
-        // Only small requests go through this client.
-        .timeout(Duration::from_secs(60))
+        .read_timeout(READ_TIMEOUT)
         .user_agent(USER_AGENT)
         .build()
         .map_err(|e| TransportError::Invalid(format!("cannot set up the HTTP client: {e}")))
 }
 
 /// With `--tls-verify=false`: HTTPS (any certificate) if the registry answers `GET /v2/` over
-/// it at all (any status), else plain HTTP if that answers; what containers/image does.
+/// it at all (any status), else plain HTTP if that answers; what containers/image does. The
+/// answer is also the host's authentication challenge (`None` when it was 429/5xx).
 async fn probe_scheme(
-    probe: &reqwest::Client,
+    wire: &Wire,
     host: &str,
     api_host: &str,
-) -> Result<Scheme, TransportError> {
+) -> Result<(Scheme, Option<Challenge>), TransportError> {
+    let ping = |url: String| async move {
+        wire.send(wire.http().get(&url).timeout(SMALL_REQUEST_TIMEOUT))
+            .await
+            .map(|r| Challenge::from_response(r.status(), r.headers()))
+    };
     let https = format!("https://{api_host}/v2/");
-    let https_error = match probe.get(&https).send().await {
-        Ok(_) => return Ok(Scheme::Https),
+    let https_error = match ping(https.clone()).await {
+        Ok(challenge) => return Ok((Scheme::Https, challenge)),
         Err(e) => error_chain(&e),
     };
     let http = format!("http://{api_host}/v2/");
-    match probe.get(&http).send().await {
-        Ok(_) => Ok(Scheme::Http),
+    match ping(http.clone()).await {
+        Ok(challenge) => Ok((Scheme::Http, challenge)),
         Err(e) => Err(TransportError::Network {
             context: format!("{host}: GET {https} and GET {http}"),
             detail: format!("{https_error}; {}", error_chain(&e)),
@@ -580,7 +632,7 @@ struct Op<'a> {
     read: bool,
 }
 
-/// Turns oci-client and reqwest errors into [`TransportError`]s that name the registry, the
+/// Turns oci-client and reqwest errors, and refusals from the registry, into [`TransportError`]s that name the registry, the
 /// repository and, for 401/403, where credentials were looked for. Owned (and cloned into
 /// blob streams) so that errors found mid-stream are mapped the same way.
 #[derive(Debug, Clone)]
@@ -597,7 +649,7 @@ impl ErrorMapper {
     fn map(&self, error: OciDistributionError, op: Op<'_>) -> TransportError {
         match error {
             OciDistributionError::UnauthorizedError { url } => {
-                self.status(401, &url, "authentication required", op)
+                self.status(401, &url, "authentication required", op, None)
             }
             OciDistributionError::AuthenticationFailure(reason) => TransportError::Unauthorized {
                 registry: self.registry.clone(),
@@ -610,7 +662,7 @@ impl ErrorMapper {
                     Ok(envelope) if !envelope.errors.is_empty() => envelope_detail(&envelope),
                     _ => clip(&message, 300),
                 };
-                self.status(code, &url, &detail, op)
+                self.status(code, &url, &detail, op, None)
             }
             OciDistributionError::RegistryError { envelope, url } => {
                 let status = envelope
@@ -618,7 +670,7 @@ impl ErrorMapper {
                     .first()
                     .map(|e| status_for_code(&e.code))
                     .unwrap_or(400);
-                self.status(status, &url, &envelope_detail(&envelope), op)
+                self.status(status, &url, &envelope_detail(&envelope), op, None)
             }
             OciDistributionError::RequestError(e) => self.request(&e, op),
             OciDistributionError::DigestError(
@@ -639,11 +691,35 @@ impl ErrorMapper {
         }
     }
 
-    fn status(&self, status: u16, url: &str, detail: &str, op: Op<'_>) -> TransportError {
+    /// An answer that is not a success, read into an error: its status, its spec error codes
+    /// (or the start of its body), and its `Retry-After`.
+    async fn response(&self, response: Response, op: Op<'_>) -> TransportError {
+        let status = response.status().as_u16();
+        let url = wire::shown_url(response.url());
+        let retry_after = wire::retry_after(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        let detail = match serde_json::from_slice::<OciEnvelope>(&body) {
+            Ok(envelope) if !envelope.errors.is_empty() => envelope_detail(&envelope),
+            _ => clip(&String::from_utf8_lossy(&body), 300),
+        };
+        self.status(status, &url, &detail, op, retry_after)
+    }
+
+    fn status(
+        &self,
+        status: u16,
+        url: &str,
+        detail: &str,
+        op: Op<'_>,
+        retry_after: Option<Duration>,
+    ) -> TransportError {
         let url = if url.is_empty() {
             self.url_base.clone()
         } else {
-            url.to_string()
+            // Upload URLs carry the registry's `_state`: not for messages.
+            reqwest::Url::parse(url)
+                .map(|u| wire::shown_url(&u))
+                .unwrap_or_else(|_| url.to_string())
         };
         match status {
             401 | 403 => TransportError::Unauthorized {
@@ -664,8 +740,8 @@ impl ErrorMapper {
                 url,
                 status,
                 detail: detail.to_string(),
-                // oci-client does not pass response headers on; see the module comment.
-                retry_after: None,
+                // oci-client does not pass response headers on: `None` for its errors.
+                retry_after,
             },
         }
     }
@@ -673,10 +749,10 @@ impl ErrorMapper {
     fn request(&self, error: &reqwest::Error, op: Op<'_>) -> TransportError {
         let url = error
             .url()
-            .map(|u| u.to_string())
+            .map(wire::shown_url)
             .unwrap_or_else(|| self.url_base.clone());
         if let Some(status) = error.status() {
-            return self.status(status.as_u16(), &url, "", op);
+            return self.status(status.as_u16(), &url, "", op, None);
         }
         let chain = error_chain(error);
         if looks_like_tls(&chain) {
@@ -688,6 +764,19 @@ impl ErrorMapper {
         TransportError::Network {
             context: format!("{} {url} ({})", op.method, op.what),
             detail: chain,
+        }
+    }
+
+    /// The refusal of a token server, with where credentials were looked for.
+    fn token_refused(&self, status: u16, body: &str) -> TransportError {
+        TransportError::Unauthorized {
+            registry: self.registry.clone(),
+            detail: if status == 0 {
+                clip(body, 300)
+            } else {
+                format!("the token server refused ({status}): {}", clip(body, 300))
+            },
+            searched: self.searched.clone(),
         }
     }
 
@@ -724,18 +813,44 @@ impl ErrorMapper {
     }
 }
 
+/// At most `limit` bytes of a response body; what was read when the connection fails.
+async fn read_limited(mut response: Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            _ => break,
+        }
+    }
+    body
+}
 /// One repository of one registry. Made by [`RegistryClient::repository`].
 pub struct RegistryTransport {
+    /// For blob uploads only; it gets its credentials from us ([`Self::credentials`]).
     client: oci_client::Client,
+    /// What oci-client is told to authenticate with, on registries that want authentication.
     auth: RegistryAuth,
+    basic: Option<(String, String)>,
     /// `registry/repository:latest`; only its registry and repository matter to oci-client.
     base: Reference,
+    wire: Wire,
+    /// `scheme://api-host`.
+    api_root: String,
+    /// The host's answer to `GET /v2/`, shared by every transport of the host.
+    host_challenge: Arc<OnceCell<Challenge>>,
+    /// A challenge from a 401 on a host whose `GET /v2/` asked for none; it wins. Shared by
+    /// the host's transports, like `host_challenge`.
+    learned_challenge: Arc<Mutex<Option<Challenge>>>,
+    /// Bearer tokens for `pull` and for `pull,push`; a push token serves pulls too.
+    pull_token: tokio::sync::Mutex<Option<Token>>,
+    push_token: tokio::sync::Mutex<Option<Token>>,
+    oci_client_has_basic: OnceCell<()>,
     errors: ErrorMapper,
     policy: RetryPolicy,
-    /// Mounts on token-auth registries, which need a token oci-client cannot ask for.
+    /// Cross-repository mounts, which on token registries need a token for two repositories.
     mounter: mount::Mounter,
-    pull_ready: OnceCell<()>,
-    push_ready: OnceCell<()>,
 }
 
 impl fmt::Debug for RegistryTransport {
@@ -747,93 +862,312 @@ impl fmt::Debug for RegistryTransport {
     }
 }
 
+/// A response's `Docker-Content-Digest`, when it is a digest we can check.
+fn content_digest(headers: &HeaderMap) -> Option<Digest> {
+    let value = headers.get("docker-content-digest")?.to_str().ok()?;
+    Digest::parse(value.trim()).ok()
+}
+
+/// A manifest media type from a `Content-Type` header, without parameters; only the types we
+/// asked for count (a registry may answer `application/json` or `text/plain`).
+fn manifest_content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    ACCEPTED_MANIFEST_TYPES
+        .contains(&essence.as_str())
+        .then_some(essence)
+}
+
+/// Whether a manifest's body names its own media type (then that wins over the header).
+fn declares_media_type(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes)
+        .is_ok_and(|p| p.media_type.is_some_and(|m| !m.is_empty()))
+}
+
 impl RegistryTransport {
     /// Where credentials were looked for (and which one was used), as in 401 errors.
     pub fn credential_sources(&self) -> &str {
         &self.errors.searched
     }
 
-    fn reference(&self, r: &ManifestRef) -> Reference {
-        let registry = self.base.registry().to_string();
-        let repository = self.base.repository().to_string();
-        match r {
-            ManifestRef::Tag(tag) => Reference::with_tag(registry, repository, tag.clone()),
-            ManifestRef::Digest(d) => Reference::with_digest(registry, repository, d.to_string()),
-            ManifestRef::Default => Reference::with_tag(registry, repository, "latest".into()),
+    /// How this registry wants to be authenticated: pings the host the first time any
+    /// transport of the process needs to know (unless the `--tls-verify=false` probe did).
+    async fn challenge(&self) -> Result<Challenge, TransportError> {
+        if let Some(learned) = self
+            .learned_challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(learned);
+        }
+        self.host_challenge
+            .get_or_try_init(|| retry(self.policy, || self.ping()))
+            .await
+            .cloned()
+    }
+
+    async fn ping(&self) -> Result<Challenge, TransportError> {
+        let url = format!("{}/v2/", self.api_root);
+        let op = Op {
+            method: "GET",
+            what: "the registry's API root",
+            read: false,
+        };
+        let response = self
+            .wire
+            .send(self.wire.http().get(&url).timeout(SMALL_REQUEST_TIMEOUT))
+            .await
+            .map_err(|e| self.errors.request(&e, op))?;
+        match Challenge::from_response(response.status(), response.headers()) {
+            Some(challenge) => Ok(challenge),
+            None => Err(self.errors.response(response, op).await),
         }
     }
 
-    /// Authenticates once per operation kind, before the first request of that kind, so that a
-    /// token server's refusal is reported as such (oci-client would otherwise go on
-    /// anonymously and fail with a bare 401).
-    async fn ready(&self, op: RegistryOperation) -> Result<(), TransportError> {
-        if op == RegistryOperation::Pull && self.push_ready.initialized() {
-            // The push token is cached for pull too (below); a new pull-only token would
-            // replace it with one that may grant less on a destination repository.
-            return Ok(());
-        }
-        let cell = match op {
-            RegistryOperation::Pull => &self.pull_ready,
-            RegistryOperation::Push => &self.push_ready,
-        };
-        cell.get_or_try_init(|| async {
-            let what = match op {
-                RegistryOperation::Pull => "authentication for pull",
-                RegistryOperation::Push => "authentication for push",
-            };
-            let token = retry(self.policy, || async {
-                self.client
-                    .auth(&self.base, &self.auth, op)
-                    .await
-                    .map_err(|e| {
-                        self.errors.map(
-                            e,
-                            Op {
-                                method: "GET",
-                                what,
-                                read: false,
-                            },
-                        )
+    /// The credentials for a request of `op`, and when its token was granted (for bearer
+    /// tokens). On Basic and Bearer registries, oci-client gets the same credentials for the
+    /// uploads it makes; on registries without auth it gets none, so that it never pings.
+    async fn credentials(
+        &self,
+        op: RegistryOperation,
+    ) -> Result<(Credentials, Option<Instant>), TransportError> {
+        match self.challenge().await? {
+            Challenge::None => Ok((Credentials::None, None)),
+            Challenge::Basic => {
+                let Some((user, password)) = &self.basic else {
+                    return Ok((Credentials::None, None));
+                };
+                self.oci_client_has_basic
+                    .get_or_init(|| async {
+                        self.client
+                            .store_auth_if_needed(self.base.resolve_registry(), &self.auth)
+                            .await;
+                        // Cached Basic credentials never expire in oci-client, so it never
+                        // pings to learn how to authenticate.
+                        for op in [RegistryOperation::Pull, RegistryOperation::Push] {
+                            let basic = RegistryTokenType::Basic(user.clone(), password.clone());
+                            self.client.tokens.insert(&self.base, op, basic).await;
+                        }
                     })
-            })
-            .await?;
-            if let (RegistryOperation::Push, Some(token)) = (op, token) {
-                // A pull,push token also covers the HEAD and GET requests oci-client makes
-                // with the pull operation; caching it for pull keeps a destination that grants
-                // no separate pull token (a repository that does not exist yet) usable.
-                self.client
-                    .tokens
-                    .insert(
-                        &self.base,
-                        RegistryOperation::Pull,
-                        RegistryTokenType::Bearer(RegistryToken::Token { token }),
-                    )
                     .await;
+                Ok((Credentials::Basic(user.clone(), password.clone()), None))
             }
-            Ok::<(), TransportError>(())
-        })
-        .await
-        .map(|_| ())
+            Challenge::Bearer(challenge) => self.bearer(op, &challenge).await,
+        }
     }
-    /// A retried read (manifest GET, blob HEAD) with pull authentication. The same calls check
-    /// a push destination (does it have this blob or manifest yet?), and a token server may
-    /// grant no pull access on a repository that does not exist yet; so a 401/403 is tried once
-    /// more with the pull,push token, before it is reported.
+
+    async fn bearer(
+        &self,
+        op: RegistryOperation,
+        challenge: &BearerChallenge,
+    ) -> Result<(Credentials, Option<Instant>), TransportError> {
+        if op == RegistryOperation::Pull {
+            // A pull,push token covers pulls; a pull-only token may grant less on a
+            // destination repository (one that does not exist yet).
+            if let Some(token) = self.push_token.lock().await.as_ref() {
+                if token.is_fresh() {
+                    return Ok((
+                        Credentials::Bearer(token.value.clone()),
+                        Some(token.fetched_at),
+                    ));
+                }
+            }
+        }
+        let (slot, scope) = match op {
+            RegistryOperation::Pull => (&self.pull_token, "pull"),
+            RegistryOperation::Push => (&self.push_token, "pull,push"),
+        };
+        // Held while asking, so that parallel requests wait for one token request.
+        let mut slot = slot.lock().await;
+        if let Some(token) = slot.as_ref() {
+            if token.is_fresh() {
+                return Ok((
+                    Credentials::Bearer(token.value.clone()),
+                    Some(token.fetched_at),
+                ));
+            }
+        }
+        let scopes = [format!("repository:{}:{scope}", self.base.repository())];
+        let token = retry(self.policy, || async {
+            match fetch_token(&self.wire, challenge, &scopes, self.basic.as_ref()).await {
+                Ok(token) => Ok(Ok(token)),
+                Err(TokenError::Transport(e)) => Err(e),
+                Err(TokenError::Refused { status, body }) => Ok(Err((status, body))),
+            }
+        })
+        .await?
+        .map_err(|(status, body)| self.errors.token_refused(status, &body))?;
+        // oci-client uploads with the same token; a pull,push one serves its pulls as well.
+        self.client
+            .store_auth_if_needed(self.base.resolve_registry(), &self.auth)
+            .await;
+        let ops: &[RegistryOperation] = match op {
+            RegistryOperation::Pull => &[RegistryOperation::Pull],
+            RegistryOperation::Push => &[RegistryOperation::Push, RegistryOperation::Pull],
+        };
+        for op in ops {
+            let cached = RegistryTokenType::Bearer(RegistryToken::Token {
+                token: token.value.clone(),
+            });
+            self.client.tokens.insert(&self.base, *op, cached).await;
+        }
+        let answer = (
+            Credentials::Bearer(token.value.clone()),
+            Some(token.fetched_at),
+        );
+        *slot = Some(token);
+        Ok(answer)
+    }
+
+    async fn forget_tokens(&self) {
+        *self.pull_token.lock().await = None;
+        *self.push_token.lock().await = None;
+    }
+
+    /// Sends a request built by `build` with the credentials for `op`. A 401 is answered once:
+    /// with a new token when the one sent may have expired, or with credentials when a
+    /// registry that asked for none at `GET /v2/` asks for them here. Any other answer is the
+    /// caller's to read.
+    async fn send(
+        &self,
+        op: RegistryOperation,
+        what: Op<'_>,
+        build: &(dyn Fn() -> reqwest::RequestBuilder + Send + Sync),
+    ) -> Result<Response, TransportError> {
+        let mut answered_401 = false;
+        loop {
+            let (credentials, granted) = self.credentials(op).await?;
+            let response = self
+                .wire
+                .send(credentials.apply(build()))
+                .await
+                .map_err(|e| self.errors.request(&e, what))?;
+            if response.status() != StatusCode::UNAUTHORIZED || answered_401 {
+                return Ok(response);
+            }
+            answered_401 = true;
+            let asked = Challenge::from_response(response.status(), response.headers());
+            let asked_for_none =
+                credentials == Credentials::None && self.challenge().await? == Challenge::None;
+            let again = match (&credentials, &asked) {
+                (Credentials::Bearer(_), _) => {
+                    // RFC 6750: `invalid_token` (expired, revoked) is worth a new token;
+                    // `insufficient_scope` is not. Registries that say neither get a new
+                    // token when the one sent was not just granted.
+                    let said = match &asked {
+                        Some(Challenge::Bearer(c)) => c.error.as_deref(),
+                        _ => None,
+                    };
+                    let renew = match said {
+                        Some("invalid_token") => true,
+                        Some(_) => false,
+                        None => granted.is_some_and(|at| at.elapsed() >= REAUTH_MIN_TOKEN_AGE),
+                    };
+                    if renew {
+                        self.forget_tokens().await;
+                    }
+                    renew
+                }
+                (Credentials::None, Some(asked)) if asked_for_none => {
+                    let usable = match asked {
+                        Challenge::Bearer(_) => true,
+                        Challenge::Basic => self.basic.is_some(),
+                        Challenge::None => false,
+                    };
+                    if usable {
+                        *self
+                            .learned_challenge
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(asked.clone());
+                    }
+                    usable
+                }
+                _ => false,
+            };
+            if !again {
+                return Ok(response);
+            }
+            // Read the (small) refusal so that the connection can carry the next try.
+            read_limited(response, MAX_ERROR_BODY).await;
+        }
+    }
+
+    /// A retried read (manifest GET, blob HEAD). The same calls check a push destination (does
+    /// it have this blob or manifest yet?), and a token server may grant no pull access on a
+    /// repository that does not exist yet; so a 401/403 is tried once more with the pull,push
+    /// token, before it is reported.
     async fn pull_request<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
-        self.ready(RegistryOperation::Pull).await?;
+        // A token server's refusal is reported as such, before any request.
+        self.credentials(RegistryOperation::Pull).await?;
         match retry(self.policy, &request).await {
-            Err(TransportError::Unauthorized { .. })
-                if !self.push_ready.initialized()
-                    && self.ready(RegistryOperation::Push).await.is_ok() =>
-            {
+            Err(TransportError::Unauthorized { .. }) if self.push_token_is_new().await => {
                 retry(self.policy, &request).await
             }
             other => other,
         }
+    }
+
+    /// Whether a pull,push token could be had now, on a bearer registry where there was none.
+    async fn push_token_is_new(&self) -> bool {
+        if !matches!(self.challenge().await, Ok(Challenge::Bearer(_)))
+            || self.push_token.lock().await.is_some()
+        {
+            return false;
+        }
+        self.credentials(RegistryOperation::Push).await.is_ok()
+    }
+
+    fn manifest_url(&self, reference: &ManifestRef) -> String {
+        format!(
+            "{}/manifests/{}",
+            self.errors.url_base,
+            manifest_name(reference)
+        )
+    }
+
+    fn blob_url(&self, digest: &Digest) -> String {
+        format!("{}/blobs/{digest}", self.errors.url_base)
+    }
+
+    /// Reads a manifest body, refusing more than [`MAX_MANIFEST_BYTES`] as soon as it is seen.
+    async fn manifest_body(
+        &self,
+        mut response: Response,
+        what: &str,
+        op: Op<'_>,
+    ) -> Result<bytes::Bytes, TransportError> {
+        let too_large = |size: u64| TransportError::TooLarge {
+            what: format!("{what} in {}", self.errors.location),
+            size,
+            limit: MAX_MANIFEST_BYTES,
+        };
+        if let Some(size) = response.content_length() {
+            if size > MAX_MANIFEST_BYTES {
+                return Err(too_large(size));
+            }
+        }
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(4096) as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.errors.request(&e, op))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(too_large(body.len() as u64));
+            }
+        }
+        Ok(body.into())
     }
 }
 
@@ -857,20 +1191,47 @@ impl Transport for RegistryTransport {
             what: &what,
             read: true,
         };
-        let oci_ref = self.reference(reference);
-        let (bytes, _digest) = self
+        let url = self.manifest_url(reference);
+        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
+        let build = || {
+            self.wire
+                .http()
+                .get(&url)
+                .header(ACCEPT, &accept)
+                .timeout(SMALL_REQUEST_TIMEOUT)
+        };
+        let (bytes, content_type, header_digest) = self
             .pull_request(|| async {
-                self.client
-                    .pull_manifest_raw(&oci_ref, &self.auth, ACCEPTED_MANIFEST_TYPES)
-                    .await
-                    .map_err(|e| self.errors.map(e, op))
+                let response = self.send(RegistryOperation::Pull, op, &build).await?;
+                if !response.status().is_success() {
+                    return Err(self.errors.response(response, op).await);
+                }
+                let content_type = manifest_content_type(response.headers());
+                let header_digest = content_digest(response.headers());
+                let bytes = self.manifest_body(response, &what, op).await?;
+                Ok((bytes, content_type, header_digest))
             })
             .await?;
-        check_manifest(
-            bytes,
-            reference,
-            &format!("{what} in {}", self.errors.location),
-        )
+        let located = format!("{what} in {}", self.errors.location);
+        if let Some(expected) = header_digest {
+            let mut verifier = Verifier::new(&expected);
+            verifier.update(&bytes);
+            let actual = verifier.finish();
+            if actual != expected {
+                return Err(TransportError::DigestMismatch {
+                    what: format!("{located} (its Docker-Content-Digest)"),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let mut manifest = check_manifest(bytes, reference, &located)?;
+        if let Some(content_type) = content_type {
+            if !declares_media_type(&manifest.bytes) {
+                manifest.media_type = content_type;
+            }
+        }
+        Ok(manifest)
     }
 
     async fn manifest_put(
@@ -899,32 +1260,43 @@ impl Transport for RegistryTransport {
                     manifest.digest
                 ))
             })?;
-        self.ready(RegistryOperation::Push).await?;
-        let registry = self.base.registry().to_string();
-        let repository = self.base.repository().to_string();
-        // By digest, the digest goes in the tag slot: the URL is the same
-        // (`/manifests/sha256:…`), and oci-client's workaround for registries that answer
-        // without a Location header (AWS ECR) strips the tag from the URL and panics when a
-        // digest reference has none.
-        let oci_ref = match reference {
-            ManifestRef::Tag(tag) => Reference::with_tag(registry, repository, tag.clone()),
-            ManifestRef::Digest(d) => Reference::with_tag(registry, repository, d.to_string()),
-            ManifestRef::Default => Reference::with_tag(registry, repository, "latest".into()),
-        };
         let what = format!("manifest {}", manifest_name(reference));
         let op = Op {
             method: "PUT",
             what: &what,
             read: false,
         };
-        retry(self.policy, || async {
-            self.client
-                .push_manifest_raw(&oci_ref, manifest.bytes.clone(), content_type.clone())
-                .await
-                .map_err(|e| self.errors.map(e, op))
+        let url = self.manifest_url(reference);
+        let build = || {
+            self.wire
+                .http()
+                .put(&url)
+                .header(CONTENT_TYPE, content_type.clone())
+                .body(manifest.bytes.clone())
+                .timeout(SMALL_REQUEST_TIMEOUT)
+        };
+        let stored = retry(self.policy, || async {
+            let response = self.send(RegistryOperation::Push, op, &build).await?;
+            if !response.status().is_success() {
+                return Err(self.errors.response(response, op).await);
+            }
+            Ok(content_digest(response.headers()))
         })
-        .await
-        .map(|_url| ())
+        .await?;
+        // The registry names what it stored; with the same algorithm it must be our digest.
+        match stored {
+            Some(stored)
+                if stored.algorithm() == manifest.digest.algorithm()
+                    && stored != manifest.digest =>
+            {
+                Err(TransportError::DigestMismatch {
+                    what: format!("{what} as stored in {}", self.errors.location),
+                    expected: manifest.digest.clone(),
+                    actual: stored,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
@@ -934,34 +1306,39 @@ impl Transport for RegistryTransport {
             what: &what,
             read: false,
         };
+        let url = self.blob_url(&descriptor.digest);
+        let build = || self.wire.http().head(&url).timeout(SMALL_REQUEST_TIMEOUT);
         self.pull_request(|| async {
-            self.client
-                .blob_exists(&self.base, descriptor.digest.as_str())
-                .await
-                .map_err(|e| self.errors.map(e, op))
+            let response = self.send(RegistryOperation::Pull, op, &build).await?;
+            match response.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(self.errors.response(response, op).await),
+            }
         })
         .await
     }
 
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
-        self.ready(RegistryOperation::Pull).await?;
         let what = format!("blob {}", descriptor.digest);
         let op = Op {
             method: "GET",
             what: &what,
             read: true,
         };
-        // Only the digest, never the descriptor's `urls`: oci-client would fetch foreign URLs.
-        let sized = self
-            .client
-            .pull_blob_stream(&self.base, descriptor.digest.as_str())
-            .await
-            .map_err(|e| self.errors.map(e, op))?;
+        // Only the digest, never the descriptor's `urls`: no fetching from foreign URLs. Not
+        // retried here: the copy engine restarts a failed transfer, stream and all.
+        let url = self.blob_url(&descriptor.digest);
+        let build = || self.wire.http().get(&url);
+        let response = self.send(RegistryOperation::Pull, op, &build).await?;
+        if !response.status().is_success() {
+            return Err(self.errors.response(response, op).await);
+        }
         let errors = self.errors.clone();
-        let stream = sized.stream.map(move |item| {
+        let stream = response.bytes_stream().map(move |item| {
             item.map_err(|e| {
-                errors.io(
-                    e,
+                errors.request(
+                    &e,
                     Op {
                         method: "GET",
                         what: &what,
@@ -978,11 +1355,13 @@ impl Transport for RegistryTransport {
         descriptor: &Descriptor,
         data: BlobStream,
     ) -> Result<(), TransportError> {
-        self.ready(RegistryOperation::Push).await?;
+        // Fresh credentials in oci-client's cache, so that it never asks for its own.
+        self.credentials(RegistryOperation::Push).await?;
         // The source stream's own error (a digest mismatch, a read failure) is what the user
         // must see, not reqwest's "error sending request" that it turns into; keep it aside.
         let source_error: Arc<Mutex<Option<TransportError>>> = Arc::default();
         let body = hold_back_last_chunk(data, source_error.clone());
+        let started = Instant::now();
         let result = self
             .client
             .push_blob_stream(
@@ -992,6 +1371,24 @@ impl Transport for RegistryTransport {
                 Some(descriptor.size),
             )
             .await;
+        if self.wire.debug() {
+            let outcome = match &result {
+                Ok(_) => "201".to_string(),
+                Err(e) => format!("error: {}", clip(&error_chain(e), 200)),
+            };
+            let upload = format!("{}/blobs/uploads/", self.errors.url_base);
+            if let Ok(mut url) = reqwest::Url::parse(&upload) {
+                url.query_pairs_mut()
+                    .append_pair("digest", descriptor.digest.as_str());
+                self.wire.log_foreign(
+                    "POST+PUT",
+                    &url,
+                    &outcome,
+                    started.elapsed(),
+                    &format!("{} bytes, sent by oci-client", descriptor.size),
+                );
+            }
+        }
         match result {
             Ok(_location) => Ok(()),
             Err(e) => {
@@ -1023,38 +1420,27 @@ impl Transport for RegistryTransport {
         if from_repository == self.base.repository() {
             return Ok(false);
         }
-        self.ready(RegistryOperation::Push).await?;
-        match self
-            .mounter
-            .mount(&descriptor.digest, from_repository)
-            .await
-        {
-            mount::MountOutcome::Mounted => return Ok(true),
-            mount::MountOutcome::NotMounted => return Ok(false),
-            mount::MountOutcome::NotTokenAuth => {}
-        }
-        let source = Reference::with_tag(
-            self.base.registry().to_string(),
-            from_repository.to_string(),
-            "latest".into(),
-        );
-        let what = format!("blob {} from {from_repository}", descriptor.digest);
-        let op = Op {
-            method: "POST",
-            what: &what,
-            read: false,
+        let credentials = match self.challenge().await? {
+            Challenge::Bearer(challenge) => {
+                match self
+                    .mounter
+                    .token_credentials(&challenge, from_repository)
+                    .await
+                {
+                    Some(credentials) => credentials,
+                    None => return Ok(false),
+                }
+            }
+            _ => self.credentials(RegistryOperation::Push).await?.0,
         };
-        let mounted = retry(self.policy, || async {
-            self.client
-                .mount_blob(&self.base, &source, descriptor.digest.as_str())
-                .await
-                .map_err(|e| self.errors.map(e, op))
-        })
-        .await;
         // Only 201 Created means mounted. Anything else, including the legal 202 (the registry
-        // opened an upload session instead, which oci-client reports as a spec violation), means
-        // "copy it": the copy engine then streams the blob, which is always correct.
-        Ok(mounted.is_ok())
+        // opened an upload session instead, which the mounter cancels), means "copy it": the
+        // copy engine then streams the blob, which is always correct.
+        let outcome = self
+            .mounter
+            .mount(&descriptor.digest, from_repository, &credentials)
+            .await;
+        Ok(outcome == mount::MountOutcome::Mounted)
     }
 }
 
@@ -1327,6 +1713,82 @@ mod tests {
     }
 
     #[test]
+    fn upload_throttling_and_server_errors_are_retryable() {
+        // oci-client keeps the status of upload errors; a 429 stays retryable whatever its body.
+        for (code, body) in [
+            (
+                429,
+                r#"{"errors":[{"code":"DENIED","message":"slow down"}]}"#,
+            ),
+            (429, ""),
+            (503, "<html>busy</html>"),
+        ] {
+            let e = mapper().map(
+                OciDistributionError::ServerError {
+                    code,
+                    url: "http://reg.io/v2/app/blobs/uploads/x?_state=SECRET&digest=sha256%3A00"
+                        .into(),
+                    message: body.into(),
+                },
+                WRITE,
+            );
+            assert!(e.is_retryable(), "{code}: {e:?}");
+            assert!(!e.to_string().contains("SECRET"), "{e}");
+        }
+    }
+
+    #[test]
+    fn manifest_types_from_headers_and_bodies() {
+        use reqwest::header::HeaderValue;
+        let headers = |content_type: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+            h
+        };
+        assert_eq!(
+            manifest_content_type(&headers(
+                "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"
+            ))
+            .as_deref(),
+            Some(crate::oci::DOCKER_MANIFEST)
+        );
+        assert_eq!(manifest_content_type(&headers("application/json")), None);
+        assert_eq!(manifest_content_type(&HeaderMap::new()), None);
+
+        assert!(declares_media_type(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
+        ));
+        assert!(!declares_media_type(
+            br#"{"schemaVersion":2,"manifests":[]}"#
+        ));
+        assert!(!declares_media_type(br#"{"mediaType":""}"#));
+        assert!(!declares_media_type(b"not json"));
+
+        let digest = Digest::sha256_of(b"x");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "Docker-Content-Digest",
+            HeaderValue::from_str(digest.as_str()).unwrap(),
+        );
+        assert_eq!(content_digest(&h), Some(digest));
+        h.insert("Docker-Content-Digest", HeaderValue::from_static("md5:abc"));
+        assert_eq!(content_digest(&h), None);
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let shown = format!(
+            "{:?} {:?}",
+            Credentials::Basic("alice".into(), "hunter2".into()),
+            Credentials::Bearer("tok3n".into())
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("tok3n"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn tls_failures_are_recognised() {
         assert!(looks_like_tls(
             "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
@@ -1352,6 +1814,7 @@ mod tests {
         );
         assert!(options.tls_verify);
         assert_eq!(options.retries, 3);
+        assert!(!options.debug);
     }
 
     #[tokio::test]

@@ -1,0 +1,632 @@
+//! How many requests the registry transport makes, counted in the real registry's access log,
+//! and how it honours `Retry-After` (an in-process fake server: a real registry will not answer
+//! 429 on demand).
+//!
+//! The target is buildah's: adding a single-arch image costs one `GET /v2/` per registry per
+//! process, then the manifest and the config; a push never pings between its requests.
+
+mod support;
+
+use manifest::auth::AuthSources;
+use manifest::digest::Digest;
+use manifest::oci::{Descriptor, ImageManifest};
+use manifest::reference::RegistryRef;
+use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
+use manifest::transport::{read_blob, ManifestRef, Transport, TransportError};
+use std::time::{Duration, Instant};
+use support::registry::AccessLogEntry;
+use support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
+
+async fn client(options: RegistryOptions, creds: Option<String>) -> RegistryClient {
+    // Explicit sources: the test never reads the real ~/.docker or auth.json files.
+    let sources = AuthSources {
+        creds,
+        ..Default::default()
+    };
+    RegistryClient::with_auth_sources(options, sources)
+        .await
+        .unwrap()
+}
+
+fn reference(registry: &Registry, repository: &str) -> RegistryRef {
+    RegistryRef {
+        registry: registry.addr.clone(),
+        repository: repository.to_string(),
+        tag: None,
+        digest: None,
+    }
+}
+
+/// Pushes one linux/amd64 image to `repo:v1` with the harness's own client; returns its
+/// manifest digest and blob digests (config first).
+fn seed(registry: &Registry, repo: &str) -> (String, Vec<String>) {
+    let layout = tempfile::tempdir().unwrap();
+    let built = write_image_layout(
+        layout.path(),
+        &ImageSpec::new("linux/amd64", 2, 2048, 7),
+        "v1",
+    );
+    push_layout_image(layout.path(), "v1", registry, repo, "v1");
+    let mut blobs = vec![built.config_digest.clone()];
+    blobs.extend(built.layer_digests.iter().cloned());
+    (built.manifest_digest, blobs)
+}
+
+/// The access-log entries after the first `skip`, once the log has stopped growing (the
+/// registry writes an entry after it answered, so the last one can lag behind the response).
+fn entries_after(registry: &Registry, skip: usize) -> Vec<AccessLogEntry> {
+    let mut last = registry.access_log().len();
+    let mut stable_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while stable_since.elapsed() < Duration::from_millis(300) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+        let now = registry.access_log().len();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+    }
+    registry.access_log().into_iter().skip(skip).collect()
+}
+
+fn pings(entries: &[AccessLogEntry]) -> usize {
+    entries
+        .iter()
+        .filter(|e| e.method == "GET" && e.uri == "/v2/")
+        .count()
+}
+
+fn show(entries: &[AccessLogEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| format!("{} {} {}", e.method, e.uri, e.status))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What `manifest add` does with a single-arch image: the manifest by tag, then its config.
+async fn add_like(repo: &RegistryTransport) {
+    let manifest = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    let parsed = ImageManifest::parse(&manifest.bytes).unwrap();
+    let config = read_blob(repo, &parsed.config, 1 << 20).await.unwrap();
+    assert!(parsed.config.digest.matches(&config));
+}
+
+#[tokio::test]
+async fn add_without_auth_is_ping_manifest_config() {
+    let registry = Registry::plain();
+    seed(&registry, "src/app");
+    let skip = entries_after(&registry, 0).len();
+
+    // --tls-verify=false: the HTTPS/HTTP probe is the one ping (HTTPS fails before HTTP, so the
+    // failed attempt never reaches the access log).
+    let options = RegistryOptions {
+        tls_verify: false,
+        ..Default::default()
+    };
+    let client = client(options, None).await;
+    let repo = client
+        .repository(&reference(&registry, "src/app"))
+        .await
+        .unwrap();
+    add_like(&repo).await;
+
+    let entries = entries_after(&registry, skip);
+    assert_eq!(
+        entries.len(),
+        3,
+        "expected ping, manifest, config:\n{}",
+        show(&entries)
+    );
+    assert_eq!(pings(&entries), 1, "{}", show(&entries));
+    assert!(
+        entries[1].uri.starts_with("/v2/src/app/manifests/v1"),
+        "{}",
+        show(&entries)
+    );
+    assert!(
+        entries[2].uri.starts_with("/v2/src/app/blobs/sha256:"),
+        "{}",
+        show(&entries)
+    );
+
+    // Another repository of the same registry in the same process: no ping at all.
+    seed(&registry, "src/other");
+    let skip = entries_after(&registry, 0).len();
+    let other = client
+        .repository(&reference(&registry, "src/other"))
+        .await
+        .unwrap();
+    add_like(&other).await;
+    let entries = entries_after(&registry, skip);
+    assert_eq!(entries.len(), 2, "{}", show(&entries));
+    assert_eq!(pings(&entries), 0, "{}", show(&entries));
+}
+
+#[tokio::test]
+async fn add_with_basic_auth_costs_at_most_four_requests() {
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        htpasswd: Some(("alice", "s3cret")),
+    });
+    seed(&registry, "src/app");
+    let skip = entries_after(&registry, 0).len();
+
+    // Verified TLS: no probe; the auth discovery is the one ping.
+    let options = RegistryOptions {
+        cert_dir: registry.ca_dir.clone(),
+        ..Default::default()
+    };
+    let client = client(options, Some(registry.creds())).await;
+    let repo = client
+        .repository(&reference(&registry, "src/app"))
+        .await
+        .unwrap();
+    add_like(&repo).await;
+
+    let entries = entries_after(&registry, skip);
+    assert!(entries.len() <= 4, "{}", show(&entries));
+    assert_eq!(pings(&entries), 1, "{}", show(&entries));
+    assert!(
+        entries.iter().all(|e| e.uri == "/v2/" || e.status == 200),
+        "no request is sent without credentials and refused:\n{}",
+        show(&entries)
+    );
+}
+
+/// A push checks blobs and writes manifests; on a registry without auth, and with Basic auth,
+/// none of that pings the registry again.
+#[tokio::test]
+async fn a_push_does_not_ping_between_requests() {
+    for htpasswd in [None, Some(("alice", "s3cret"))] {
+        let registry = Registry::start(RegistryConfig {
+            tls: false,
+            htpasswd,
+        });
+        let (digest, blobs) = seed(&registry, "src/app");
+        let skip = entries_after(&registry, 0).len();
+
+        let options = RegistryOptions {
+            tls_verify: false,
+            ..Default::default()
+        };
+        let client = client(options, htpasswd.map(|_| registry.creds())).await;
+        let repo = client
+            .repository(&reference(&registry, "src/app"))
+            .await
+            .unwrap();
+        // The manifest is already there by digest; tagging it again is a PUT like a push's last.
+        let manifest = repo
+            .manifest_get(&ManifestRef::Digest(Digest::parse(&digest).unwrap()))
+            .await
+            .unwrap();
+        repo.manifest_put(&ManifestRef::Tag("v2".into()), &manifest)
+            .await
+            .unwrap();
+        for i in 0..10 {
+            let digest = if i < blobs.len() {
+                Digest::parse(&blobs[i]).unwrap()
+            } else {
+                Digest::sha256_of(format!("missing {i}").as_bytes())
+            };
+            let exists = repo
+                .blob_exists(&Descriptor::new("application/octet-stream", digest, 1))
+                .await
+                .unwrap();
+            assert_eq!(exists, i < blobs.len());
+        }
+
+        // A blob upload (oci-client's POST + PUT) and a mount: no ping from oci-client either.
+        let blob = bytes::Bytes::from_static(b"a new blob");
+        let descriptor = Descriptor::new(
+            "application/octet-stream",
+            Digest::sha256_of(&blob),
+            blob.len() as u64,
+        );
+        let stream: manifest::transport::BlobStream =
+            Box::pin(futures_util::stream::iter([Ok(blob)]));
+        repo.blob_put(&descriptor, stream).await.unwrap();
+        let other = client
+            .repository(&reference(&registry, "src/other"))
+            .await
+            .unwrap();
+        assert!(other.blob_mount(&descriptor, "src/app").await.unwrap());
+
+        let entries = entries_after(&registry, skip);
+        assert_eq!(pings(&entries), 1, "{}", show(&entries));
+        assert_eq!(
+            entries.len(),
+            1 + 2 + 10 + 2 + 1,
+            "ping, GET + PUT manifest, 10 HEADs, POST + PUT blob, POST mount:\n{}",
+            show(&entries)
+        );
+    }
+}
+
+/// A tiny HTTP/1.1 server for faults a real registry will not produce on demand: `answer` gets
+/// the request head (request line `GET /v2/ HTTP/1.1` and headers) and returns the whole
+/// response. Non-HTTP bytes (a TLS ClientHello from the HTTPS probe) get the connection closed.
+mod fake {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub struct Server {
+        pub addr: String,
+        /// Request lines received, in order.
+        pub requests: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    pub async fn start(answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests: Arc<Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
+        let seen = requests.clone();
+        let answer = Arc::new(answer);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, answer) = (seen.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        // One request per loop; requests here have no bodies.
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            if !buf.starts_with(b"GET ")
+                                && !buf.starts_with(b"HEAD ")
+                                && !buf.starts_with(b"PUT ")
+                                && buf.len() >= 5
+                            {
+                                return;
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        buf.drain(..end);
+                        let line = head.lines().next().unwrap_or("").to_string();
+                        seen.lock()
+                            .unwrap()
+                            .push((line.clone(), std::time::Instant::now()));
+                        let response = answer(&head);
+                        if socket.write_all(&response).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            addr,
+            requests,
+            task,
+        }
+    }
+
+    pub fn response(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+        for (name, value) in headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut out = out.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+/// A manifest without `mediaType` (legal for OCI): its type must come from the Content-Type.
+const BARE_MANIFEST: &[u8] = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
+    let server = fake::start(move |head| {
+        if head.starts_with("GET /v2/ ") {
+            return fake::response("200 OK", &[], b"{}");
+        }
+        static MANIFEST_REQUESTS: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+        if MANIFEST_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let body = br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
+            return fake::response(
+                "429 Too Many Requests",
+                &[
+                    ("Retry-After", "1".into()),
+                    ("Content-Type", "application/json".into()),
+                ],
+                body,
+            );
+        }
+        fake::response(
+            "200 OK",
+            &[
+                ("Content-Type", DOCKER_MANIFEST.into()),
+                ("Docker-Content-Digest", digest.clone()),
+            ],
+            BARE_MANIFEST,
+        )
+    })
+    .await;
+
+    // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
+    let options = RegistryOptions {
+        tls_verify: false,
+        retries: 2,
+        retry_delay: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let client = client(options, None).await;
+    let repo = client
+        .repository(&RegistryRef {
+            registry: server.addr.clone(),
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+        })
+        .await
+        .unwrap();
+    let manifest = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
+    assert_eq!(
+        manifest.media_type, DOCKER_MANIFEST,
+        "from the Content-Type"
+    );
+
+    let requests = server.requests.lock().unwrap().clone();
+    let manifest_requests: Vec<_> = requests
+        .iter()
+        .filter(|(line, _)| line.starts_with("GET /v2/app/manifests/v1 "))
+        .collect();
+    assert_eq!(manifest_requests.len(), 2, "{requests:?}");
+    let waited = manifest_requests[1].1 - manifest_requests[0].1;
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|(line, _)| line.starts_with("GET /v2/ "))
+            .count(),
+        1,
+        "{requests:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_docker_content_digest_is_refused() {
+    let wrong = Digest::sha256_of(b"something else").to_string();
+    let server = fake::start(move |head| {
+        if head.starts_with("GET /v2/ ") {
+            return fake::response("200 OK", &[], b"{}");
+        }
+        fake::response(
+            "200 OK",
+            &[
+                ("Content-Type", DOCKER_MANIFEST.into()),
+                ("Docker-Content-Digest", wrong.clone()),
+            ],
+            BARE_MANIFEST,
+        )
+    })
+    .await;
+    let options = RegistryOptions {
+        tls_verify: false,
+        retries: 0,
+        ..Default::default()
+    };
+    let client = client(options, None).await;
+    let repo = client
+        .repository(&RegistryRef {
+            registry: server.addr.clone(),
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+        })
+        .await
+        .unwrap();
+    let err = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::DigestMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+/// A token the registry calls expired (`error="invalid_token"`) is replaced once, and the
+/// request sent again; a token that grants too little (`insufficient_scope`) is not.
+#[tokio::test]
+async fn an_expired_token_is_renewed_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let issued = tokens.clone();
+    let server_addr = Arc::new(std::sync::OnceLock::<String>::new());
+    let realm_addr = server_addr.clone();
+    let server = fake::start(move |head| {
+        let realm = format!("http://{}/token", realm_addr.get().unwrap());
+        let challenge = |error: &str| {
+            format!(r#"Bearer realm="{realm}",service="fake",scope="repository:app:pull"{error}"#)
+        };
+        let auth = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("authorization: ")
+                    .or(l.strip_prefix("Authorization: "))
+            })
+            .unwrap_or("")
+            .to_string();
+        if head.starts_with("GET /v2/ ") {
+            return fake::response(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", challenge(""))],
+                b"",
+            );
+        }
+        if head.starts_with("GET /token?") {
+            let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+            let body = format!(r#"{{"token":"t{n}","expires_in":300}}"#);
+            return fake::response("200 OK", &[], body.as_bytes());
+        }
+        match auth.as_str() {
+            "Bearer t1" => fake::response(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", challenge(r#",error="invalid_token""#))],
+                b"",
+            ),
+            "Bearer t2" if head.starts_with("GET /v2/app/manifests/v1 ") => fake::response(
+                "200 OK",
+                &[
+                    ("Content-Type", DOCKER_MANIFEST.into()),
+                    ("Docker-Content-Digest", digest.clone()),
+                ],
+                BARE_MANIFEST,
+            ),
+            _ => fake::response(
+                "401 Unauthorized",
+                &[(
+                    "WWW-Authenticate",
+                    challenge(r#",error="insufficient_scope""#),
+                )],
+                b"",
+            ),
+        }
+    })
+    .await;
+    server_addr.set(server.addr.clone()).unwrap();
+
+    let options = RegistryOptions {
+        tls_verify: false,
+        retries: 0,
+        ..Default::default()
+    };
+    let client = client(options, None).await;
+    let repo = client
+        .repository(&RegistryRef {
+            registry: server.addr.clone(),
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+        })
+        .await
+        .unwrap();
+    let manifest = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
+    assert_eq!(tokens.load(Ordering::SeqCst), 2, "one token, then one more");
+
+    // t2 grants nothing else: a 401 with insufficient_scope is final for the pull token. The
+    // pull,push token (t3) is tried once for a read, as on a push destination, then it fails.
+    let err = repo
+        .manifest_get(&ManifestRef::Tag("other".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::Unauthorized { .. }),
+        "{err:?}"
+    );
+    assert_eq!(tokens.load(Ordering::SeqCst), 3);
+    let requests = server.requests.lock().unwrap().clone();
+    let pings = requests
+        .iter()
+        .filter(|(line, _)| line.starts_with("GET /v2/ "))
+        .count();
+    assert_eq!(pings, 1, "{requests:?}");
+}
+
+/// A registry whose `GET /v2/` asks for nothing but whose repositories do: the 401's challenge
+/// is taken up, and the request sent again with a token.
+#[tokio::test]
+async fn a_challenge_met_after_the_ping_is_answered() {
+    let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
+    let server_addr = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let realm_addr = server_addr.clone();
+    let server = fake::start(move |head| {
+        if head.starts_with("GET /v2/ ") {
+            return fake::response("200 OK", &[], b"{}");
+        }
+        if head.starts_with("GET /token?") {
+            return fake::response("200 OK", &[], br#"{"access_token":"t1"}"#);
+        }
+        if head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer t1")
+        {
+            return fake::response(
+                "200 OK",
+                &[
+                    ("Content-Type", DOCKER_MANIFEST.into()),
+                    ("Docker-Content-Digest", digest.clone()),
+                ],
+                BARE_MANIFEST,
+            );
+        }
+        let realm = format!("http://{}/token", realm_addr.get().unwrap());
+        fake::response(
+            "401 Unauthorized",
+            &[("WWW-Authenticate", format!(r#"Bearer realm="{realm}""#))],
+            b"",
+        )
+    })
+    .await;
+    server_addr.set(server.addr.clone()).unwrap();
+    let options = RegistryOptions {
+        tls_verify: false,
+        retries: 0,
+        ..Default::default()
+    };
+    let client = client(options, None).await;
+    let repo = client
+        .repository(&RegistryRef {
+            registry: server.addr.clone(),
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+        })
+        .await
+        .unwrap();
+    let manifest = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
+    let lines: Vec<String> = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(line, _)| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /v2/",
+            "GET /v2/app/manifests/v1",
+            "GET /token?scope=repository%3Aapp%3Apull",
+            "GET /v2/app/manifests/v1"
+        ],
+        "{lines:?}"
+    );
+}
