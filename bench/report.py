@@ -380,6 +380,15 @@ def main():
             p("\n".join(lin))
             p("")
 
+    if meta.get("check"):
+        p("## Checks")
+        p("")
+        p("After the runs, `verify.py` reads back the first run's destination of each tool: the index, "
+          "every child manifest (digest re-computed) and every blob (HEAD).")
+        p("")
+        for c in meta["check"]:
+            p(f"- {c}")
+        p("")
     if failures:
         p("## Failures")
         p("")

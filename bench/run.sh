@@ -222,6 +222,26 @@ timed() {
   return "$rc"
 }
 quiet() { "$@" >>"$work/logs/setup.log" 2>&1; }
+# verify_push LABEL BASE REPO TAG [--cacert CA --creds U:P]: is the pushed list complete (index,
+# children, blobs)? Notes the answer for the report and prints the index digest.
+verify_push() {
+  local label=$1 out; shift
+  out=$(python3 "$here/verify.py" "$@" 2>&1 | tail -n1)
+  meta check "$label: $out"
+  case $out in complete:*) grep -o 'sha256:[0-9a-f]*' <<<"$out" | head -n1 ;; esac
+}
+# same_index LABEL DIGEST...: are the pushed indexes byte-identical?
+same_index() {
+  local label=$1 first=$2 d; shift
+  [ "$#" -ge 2 ] || return 0
+  for d in "$@"; do
+    if [ -z "$d" ] || [ "$d" != "$first" ]; then
+      meta check "$label: the indexes DIFFER (or one is incomplete): $*"
+      return 0
+    fi
+  done
+  meta check "$label: byte-identical indexes ($first)"
+}
 
 # ---------------------------------------------------------------- 3. images
 PLATFORMS=(linux/amd64 linux/arm64/v8 linux/arm/v7 linux/ppc64le linux/s390x)
@@ -297,6 +317,13 @@ for S in "${SIZE_LIST[@]}"; do
   done
 done
 
+for S in "${SIZE_LIST[@]}"; do
+  digests=()
+  digests+=("$(verify_push "scenario 1, $S MiB, manifest" "http://$A" "dst-m-$S-1/app" v1)")
+  [ "$HAVE_BUILDAH" = 1 ] && digests+=("$(verify_push "scenario 1, $S MiB, buildah" "http://$A" "dst-b-$S-1/app" v1)")
+  same_index "scenario 1, $S MiB, manifest vs buildah" "${digests[@]}"
+done
+
 # ---------------------------------------------------------------- scenario 2 + 3
 say "bench: scenarios 2 and 3: push --all to registry B (TLS + auth), and the curl ingest limit"
 cat >"$work/put-blob.sh" <<'EOF'
@@ -347,6 +374,17 @@ for S in "${SIZE_LIST[@]}"; do
       python3 "$here/ingest.py" --base "https://$BREG" --repo "s3p-$S-$r/app" --cacert "$CERTS/ca.crt" \
       --creds "$USER_B:$PASS_B" --jobs 8 "$work/blobs-$S.txt"
   done
+done
+
+B_VERIFY=(--cacert "$CERTS/ca.crt" --creds "$USER_B:$PASS_B")
+for S in "${SIZE_LIST[@]}"; do
+  digests=()
+  digests+=("$(verify_push "scenario 2, $S MiB, manifest" "https://$BREG" "s2-m-$S-1/app" v1 "${B_VERIFY[@]}")")
+  [ "$HAVE_BUILDAH" = 1 ] && digests+=("$(verify_push "scenario 2, $S MiB, buildah" "https://$BREG" "s2-b-$S-1/app" v1 "${B_VERIFY[@]}")")
+  if [ "$HAVE_SKOPEO" = 1 ] && [ -n "$(grep -P "^2\tskopeo\tcopy\t$S\t" "$RES" | head -n1)" ]; then
+    digests+=("$(verify_push "scenario 2, $S MiB, skopeo" "https://$BREG" "s2-s-$S-1/app" v1 "${B_VERIFY[@]}")")
+  fi
+  same_index "scenario 2, $S MiB, all tools" "${digests[@]}"
 done
 
 # ---------------------------------------------------------------- scenario 4
