@@ -363,3 +363,82 @@ fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
 }
+
+#[test]
+fn credentials_never_show_in_the_process_title_output_or_debug_log() {
+    // A "registry" that accepts connections and never answers keeps the process alive.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let env = TestEnv::new();
+    let mut cmd = support::manifest_std_cmd(&env.store);
+    cmd.args([
+        "--debug",
+        "inspect",
+        "--retry",
+        "0",
+        "--tls-verify=false",
+        "--creds",
+        "bob:hunter2-secret",
+    ])
+    .arg(format!("docker://{addr}/x/y:z"))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Once it connects, the arguments have been parsed (and the password hidden).
+    let (_held, _) = listener.accept().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(cmdline.contains("--creds bob:"), "{cmdline}");
+    assert!(
+        !cmdline.contains("hunter2"),
+        "the password is visible to ps: {cmdline}"
+    );
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!printed.contains("hunter2"), "{printed}");
+}
+
+#[test]
+fn a_wrong_password_error_and_debug_log_do_not_show_it() {
+    let env = TestEnv::new();
+    let registry = Registry::start(support::registry::RegistryConfig {
+        tls: false,
+        htpasswd: Some(("u", "right-pass")),
+    });
+    let out = env
+        .cmd()
+        .args([
+            "--debug",
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "u:wrong-pass-123",
+        ])
+        .arg(registry.docker_ref("x/y:z"))
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("->"),
+        "the debug log shows requests: {printed}"
+    );
+    assert!(
+        !printed.contains("wrong-pass-123") && !printed.contains("right-pass"),
+        "{printed}"
+    );
+    assert!(
+        !printed.to_lowercase().contains("authorization:"),
+        "{printed}"
+    );
+}
