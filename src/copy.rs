@@ -127,7 +127,11 @@ pub async fn push_list(
 
     if options.all {
         let plan = plan_children(transports, store, list, &mut index, options.format).await?;
-        progress.set_total_blobs(plan.blobs.len() as u64);
+        progress.set_totals(
+            plan.manifests.len() as u64,
+            plan.blobs.len() as u64,
+            plan.blobs.values().map(|b| b.descriptor.size).sum(),
+        );
         let blob_total = plan.blobs.len();
         progress.line(&format!(
             "Copying {} images with {} blobs in list",

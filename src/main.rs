@@ -1,6 +1,7 @@
 //! The `manifest` binary: parse arguments, run one command, print the error chain, exit.
 
 mod commands;
+mod process_title;
 
 use clap::Parser;
 use manifest::cli::{Cli, Command};
@@ -8,6 +9,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli_has_password(&cli) {
+        process_title::mask_password();
+    }
     commands::set_debug(cli.debug);
     let store = cli.store;
     let result = match cli.command {
@@ -28,6 +32,18 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn cli_has_password(cli: &Cli) -> bool {
+    let flags = match &cli.command {
+        Command::Create(a) => &a.registry,
+        Command::Add(a) => &a.registry,
+        Command::Annotate(a) => &a.registry,
+        Command::Inspect(a) => &a.registry,
+        Command::Push(a) => &a.registry,
+        _ => return false,
+    };
+    flags.creds.as_deref().is_some_and(|c| c.contains(':'))
 }
 
 /// `manifest inspect x | head -1` is not an error (ripgrep does the same).

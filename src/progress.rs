@@ -4,6 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
+
+/// The live line is redrawn at most this often, however many chunks arrive.
+const REDRAW_EVERY_MS: u64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -15,9 +19,13 @@ pub enum Mode {
 /// Counters and messages of one push; safe to share between transfer tasks.
 pub struct Progress {
     mode: Mode,
+    images: AtomicU64,
     total_blobs: AtomicU64,
+    total_bytes: AtomicU64,
     done_blobs: AtomicU64,
     bytes: AtomicU64,
+    started: Instant,
+    last_draw_ms: AtomicU64,
     out: Mutex<()>,
 }
 
@@ -32,9 +40,13 @@ impl Progress {
         };
         Self {
             mode,
+            images: AtomicU64::new(0),
             total_blobs: AtomicU64::new(0),
+            total_bytes: AtomicU64::new(0),
             done_blobs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            started: Instant::now(),
+            last_draw_ms: AtomicU64::new(0),
             out: Mutex::new(()),
         }
     }
@@ -63,39 +75,53 @@ impl Progress {
         }
     }
 
-    pub fn set_total_blobs(&self, total: u64) {
-        self.total_blobs.store(total, Ordering::Relaxed);
+    /// What the push will move: images, blobs, and the bytes of all those blobs.
+    pub fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
+        self.images.store(images, Ordering::Relaxed);
+        self.total_blobs.store(blobs, Ordering::Relaxed);
+        self.total_bytes.store(bytes, Ordering::Relaxed);
+        self.redraw(true);
     }
 
     pub fn add_bytes(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::Relaxed);
-        self.redraw();
+        self.redraw(false);
     }
 
     pub fn blob_done(&self) {
         self.done_blobs.fetch_add(1, Ordering::Relaxed);
-        self.redraw();
+        self.redraw(false);
     }
 
-    fn redraw(&self) {
+    fn redraw(&self, force: bool) {
         if self.mode != Mode::Live {
+            return;
+        }
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_draw_ms.load(Ordering::Relaxed);
+        if !force && now.saturating_sub(last) < REDRAW_EVERY_MS {
             return;
         }
         let Ok(_guard) = self.out.try_lock() else {
             return;
         };
+        self.last_draw_ms.store(now, Ordering::Relaxed);
+        let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
         let _ = write!(
             std::io::stderr(),
-            "\r\x1b[2KCopying blobs {}/{}, {:.1} MiB",
+            "\r\x1b[2KCopying {} images: blobs {}/{}, {:.1}/{:.1} MiB",
+            self.images.load(Ordering::Relaxed),
             self.done_blobs.load(Ordering::Relaxed),
             self.total_blobs.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+            mib(self.bytes.load(Ordering::Relaxed)),
+            mib(self.total_bytes.load(Ordering::Relaxed)),
         );
     }
 
     /// Ends the live line so later output starts on a fresh one.
     pub fn finish(&self) {
         if self.mode == Mode::Live {
+            self.redraw(true);
             let _ = writeln!(std::io::stderr());
         }
     }

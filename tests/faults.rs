@@ -3,29 +3,14 @@
 
 mod support;
 
+use support::image::sha256_digest;
+
 use predicates::prelude::*;
 use support::faults::{Fault, FaultProxy, Rule};
 use support::image::{five_platforms, write_image_layout, ImageSpec};
 use support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
 use support::registry::Registry;
 use support::TestEnv;
-
-fn run(env: &TestEnv, args: &[&str]) -> String {
-    let out = env
-        .cmd()
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
 
 /// A source registry with `specs` pushed as src/app:N, a proxy in front of it, and a list
 /// `faulty` whose entries were added through the proxy. Returns the layer digests too.
@@ -43,22 +28,19 @@ fn setup(specs: &[ImageSpec]) -> Setup {
     let source = Registry::plain();
     let dest = Registry::plain();
     let proxy = FaultProxy::start(&source);
-    run(&env, &["create", "faulty"]);
+    env.run(&["create", "faulty"]);
     let mut layers = Vec::new();
     for (n, spec) in specs.iter().enumerate() {
         let layout = env.path(&format!("img-{n}"));
         let built = write_image_layout(&layout, spec, "latest");
         layers.extend(built.layer_digests.clone());
         push_layout_image(&layout, "latest", &source, "src/app", &n.to_string());
-        run(
-            &env,
-            &[
-                "add",
-                "--tls-verify=false",
-                "faulty",
-                &proxy.docker_ref(&format!("src/app:{n}")),
-            ],
-        );
+        env.run(&[
+            "add",
+            "--tls-verify=false",
+            "faulty",
+            &proxy.docker_ref(&format!("src/app:{n}")),
+        ]);
     }
     Setup {
         env,
@@ -83,14 +65,14 @@ fn push(setup: &Setup, extra: &[&str], tag: &str) -> assert_cmd::assert::Assert 
 /// The destination tag holds a complete, verified index.
 fn complete(dest: &Registry, tag: &str) {
     let (index, _, digest) = get_manifest(dest, "dst/app", tag);
-    assert_eq!(digest.unwrap(), sha256(&index));
+    assert_eq!(digest.unwrap(), sha256_digest(&index));
     let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
     for child in index["manifests"].as_array().unwrap() {
         let (bytes, _, _) = get_manifest(dest, "dst/app", child["digest"].as_str().unwrap());
         let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         for layer in manifest["layers"].as_array().unwrap() {
             let digest = layer["digest"].as_str().unwrap();
-            assert_eq!(sha256(&get_blob(dest, "dst/app", digest)), digest);
+            assert_eq!(sha256_digest(&get_blob(dest, "dst/app", digest)), digest);
         }
     }
 }
@@ -287,18 +269,15 @@ fn a_redirect_to_another_host_gets_no_credentials() {
         times: 100,
     });
     let dest = Registry::plain();
-    run(&env, &["create", "redir"]);
-    run(
-        &env,
-        &[
-            "add",
-            "--tls-verify=false",
-            "--creds",
-            "u:p4ss",
-            "redir",
-            &front.docker_ref("src/app:v1"),
-        ],
-    );
+    env.run(&["create", "redir"]);
+    env.run(&[
+        "add",
+        "--tls-verify=false",
+        "--creds",
+        "u:p4ss",
+        "redir",
+        &front.docker_ref("src/app:v1"),
+    ]);
     env.cmd()
         .args([
             "push",
@@ -357,9 +336,88 @@ fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
         // Start from an empty destination tag again for the next round.
         if status == 200 {
             let (bytes, _, _) = get_manifest(&s.dest, "dst/app", "v1");
-            support::push::delete_manifest(&s.dest, "dst/app", &sha256(&bytes));
+            support::push::delete_manifest(&s.dest, "dst/app", &sha256_digest(&bytes));
         }
     }
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
+}
+
+#[test]
+fn credentials_never_show_in_the_process_title_output_or_debug_log() {
+    // A "registry" that accepts connections and never answers keeps the process alive.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let env = TestEnv::new();
+    let mut cmd = support::manifest_std_cmd(&env.store);
+    cmd.args([
+        "--debug",
+        "inspect",
+        "--retry",
+        "0",
+        "--tls-verify=false",
+        "--creds",
+        "bob:hunter2-secret",
+    ])
+    .arg(format!("docker://{addr}/x/y:z"))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Once it connects, the arguments have been parsed (and the password hidden).
+    let (_held, _) = listener.accept().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(cmdline.contains("--creds bob:"), "{cmdline}");
+    assert!(
+        !cmdline.contains("hunter2"),
+        "the password is visible to ps: {cmdline}"
+    );
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!printed.contains("hunter2"), "{printed}");
+}
+
+#[test]
+fn a_wrong_password_error_and_debug_log_do_not_show_it() {
+    let env = TestEnv::new();
+    let registry = Registry::start(support::registry::RegistryConfig {
+        tls: false,
+        htpasswd: Some(("u", "right-pass")),
+    });
+    let out = env
+        .cmd()
+        .args([
+            "--debug",
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "u:wrong-pass-123",
+        ])
+        .arg(registry.docker_ref("x/y:z"))
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("->"),
+        "the debug log shows requests: {printed}"
+    );
+    assert!(
+        !printed.contains("wrong-pass-123") && !printed.contains("right-pass"),
+        "{printed}"
+    );
+    assert!(
+        !printed.to_lowercase().contains("authorization:"),
+        "{printed}"
+    );
 }

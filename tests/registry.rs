@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::image::sha256_digest;
+
 use predicates::prelude::*;
 use support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
 use support::push::{blob_status, get_blob, get_manifest, push_layout_image};
@@ -10,23 +12,6 @@ use support::registry::{Registry, RegistryConfig};
 use support::TestEnv;
 
 const USER: (&str, &str) = ("ci-user", "s3cret-pass");
-
-fn run(env: &TestEnv, args: &[&str]) -> String {
-    let out = env
-        .cmd()
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
 
 /// Seeds `registry` with one image per spec as `src/app:<arch><variant>`; returns the references.
 fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String, String)> {
@@ -46,19 +31,22 @@ fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String,
 /// Every child manifest and blob of the pushed index is readable at `repo` and matches its digest.
 fn verify_destination(registry: &Registry, repo: &str, tag: &str) -> Vec<u8> {
     let (index, _, served_digest) = get_manifest(registry, repo, tag);
-    assert_eq!(served_digest.as_deref(), Some(sha256(&index).as_str()));
+    assert_eq!(
+        served_digest.as_deref(),
+        Some(sha256_digest(&index).as_str())
+    );
     let index_json: serde_json::Value = serde_json::from_slice(&index).unwrap();
     for child in index_json["manifests"].as_array().unwrap() {
         let digest = child["digest"].as_str().unwrap();
         let (bytes, _, _) = get_manifest(registry, repo, digest);
-        assert_eq!(sha256(&bytes), digest);
+        assert_eq!(sha256_digest(&bytes), digest);
         assert_eq!(bytes.len() as u64, child["size"].as_u64().unwrap());
         let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let blobs =
             std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
         for blob in blobs {
             let digest = blob["digest"].as_str().unwrap();
-            assert_eq!(sha256(&get_blob(registry, repo, digest)), digest);
+            assert_eq!(sha256_digest(&get_blob(registry, repo, digest)), digest);
         }
     }
     index
@@ -78,25 +66,22 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
     let registry = Registry::plain();
     let sources = seed(&env, &registry, &five_platforms());
 
-    let id = run(&env, &["create", "mylist"]);
+    let id = env.run(&["create", "mylist"]);
     let id = id.trim();
     for (reference, digest) in &sources {
-        let printed = run(&env, &["add", "--tls-verify=false", "mylist", reference]);
+        let printed = env.run(&["add", "--tls-verify=false", "mylist", reference]);
         assert_eq!(printed, format!("{id}: {digest}\n"));
     }
-    run(
-        &env,
-        &[
-            "annotate",
-            "mylist",
-            &sources[1].1,
-            "--variant",
-            "v8",
-            "--annotation",
-            "org.example.flavor=arm64-v8",
-        ],
-    );
-    let inspected = run(&env, &["inspect", "mylist"]);
+    env.run(&[
+        "annotate",
+        "mylist",
+        &sources[1].1,
+        "--variant",
+        "v8",
+        "--annotation",
+        "org.example.flavor=arm64-v8",
+    ]);
+    let inspected = env.run(&["inspect", "mylist"]);
     assert!(inspected.contains("\"mediaType\": \"application/vnd.oci.image.index.v1+json\""));
 
     // Same registry, new repository: every blob is mounted, none uploaded.
@@ -122,12 +107,9 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
     let index = verify_destination(&registry, "dst/app", "v1");
     assert_eq!(
         std::fs::read_to_string(&digestfile).unwrap(),
-        sha256(&index)
+        sha256_digest(&index)
     );
-    assert_eq!(
-        index,
-        run(&env, &["inspect", "--raw", "mylist"]).into_bytes()
-    );
+    assert_eq!(index, env.run(&["inspect", "--raw", "mylist"]).into_bytes());
     eprintln!("same-registry push: {mount_time:?}");
 
     // Pushing again: everything is already there.
@@ -143,24 +125,18 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
         .stderr(predicate::str::contains("10 already present"));
 
     // inspect of the remote index, pretty and raw.
-    let remote = run(
-        &env,
-        &[
-            "inspect",
-            "--tls-verify=false",
-            &registry.docker_ref("dst/app:v1"),
-        ],
-    );
+    let remote = env.run(&[
+        "inspect",
+        "--tls-verify=false",
+        &registry.docker_ref("dst/app:v1"),
+    ]);
     assert_eq!(remote, inspected);
-    let raw = run(
-        &env,
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &registry.image("dst/app:v1"),
-        ],
-    );
+    let raw = env.run(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &registry.image("dst/app:v1"),
+    ]);
     assert_eq!(raw.as_bytes(), index.as_slice());
 }
 
@@ -182,9 +158,9 @@ fn push_to_another_registry_copies_every_blob_with_flat_memory() {
         })
         .collect();
     let sources = seed(&env, &source, &specs);
-    run(&env, &["create", "big"]);
+    env.run(&["create", "big"]);
     for (reference, _) in &sources {
-        run(&env, &["add", "--tls-verify=false", "big", reference]);
+        env.run(&["add", "--tls-verify=false", "big", reference]);
     }
     let mut cmd = support::manifest_std_cmd(&env.store);
     cmd.args([
@@ -242,28 +218,25 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
     push_layout_image(&layout, "v1", &registry, "multi/app", "v1");
     let src = registry.docker_ref("multi/app:v1");
 
-    let id = run(&env, &["create", "all"]);
-    let printed = run(&env, &["add", "--all", "--tls-verify=false", "all", &src]);
+    let id = env.run(&["create", "all"]);
+    let printed = env.run(&["add", "--all", "--tls-verify=false", "all", &src]);
     assert_eq!(printed, format!("{}: {index_digest}\n", id.trim()));
     let (served, _, _) = get_manifest(&registry, "multi/app", "v1");
     assert_eq!(
-        run(&env, &["inspect", "--raw", "all"]).into_bytes(),
+        env.run(&["inspect", "--raw", "all"]).into_bytes(),
         served,
         "add --all keeps the index's entries"
     );
 
-    run(&env, &["create", "pick"]);
-    let printed = run(
-        &env,
-        &[
-            "add",
-            "--tls-verify=false",
-            "--arch",
-            "ppc64le",
-            "pick",
-            &src,
-        ],
-    );
+    env.run(&["create", "pick"]);
+    let printed = env.run(&[
+        "add",
+        "--tls-verify=false",
+        "--arch",
+        "ppc64le",
+        "pick",
+        &src,
+    ]);
     assert!(
         printed.ends_with(&format!("{}\n", images[3].manifest_digest)),
         "{printed}"
@@ -300,16 +273,13 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
     assert!(text.contains("application/vnd.docker.distribution.manifest.list.v2+json"));
     assert!(text.contains("application/vnd.docker.distribution.manifest.v2+json"));
     assert!(!text.contains("application/vnd.oci.image.manifest.v1+json"));
-    run(
-        &env,
-        &[
-            "create",
-            "back",
-            "--all",
-            "--tls-verify=false",
-            &registry.docker_ref("v2/app:v1"),
-        ],
-    );
+    env.run(&[
+        "create",
+        "back",
+        "--all",
+        "--tls-verify=false",
+        &registry.docker_ref("v2/app:v1"),
+    ]);
     env.cmd()
         .args([
             "push",
@@ -328,16 +298,13 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
     );
 
     // An annotated list cannot become a Docker list.
-    run(
-        &env,
-        &[
-            "annotate",
-            "all",
-            &images[0].manifest_digest,
-            "--annotation",
-            "a=b",
-        ],
-    );
+    env.run(&[
+        "annotate",
+        "all",
+        &images[0].manifest_digest,
+        "--annotation",
+        "a=b",
+    ]);
     env.cmd()
         .args([
             "push",
@@ -366,20 +333,17 @@ fn tls_and_htpasswd_registry() {
     let sources = seed(&env, &registry, &five_platforms()[..2]);
     let cert_dir = registry.ca_dir.clone().unwrap();
     let cert_dir = cert_dir.to_str().unwrap();
-    run(&env, &["create", "secure"]);
+    env.run(&["create", "secure"]);
     for (reference, _) in &sources {
-        run(
-            &env,
-            &[
-                "add",
-                "--cert-dir",
-                cert_dir,
-                "--creds",
-                &registry.creds(),
-                "secure",
-                reference,
-            ],
-        );
+        env.run(&[
+            "add",
+            "--cert-dir",
+            cert_dir,
+            "--creds",
+            &registry.creds(),
+            "secure",
+            reference,
+        ]);
     }
     // --creds
     env.cmd()

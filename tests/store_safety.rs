@@ -8,18 +8,6 @@ use std::os::unix::process::CommandExt;
 use support::image::{five_platforms, write_image_layout};
 use support::TestEnv;
 
-fn run(env: &TestEnv, args: &[&str]) -> String {
-    let out = env
-        .cmd()
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
 fn layout(env: &TestEnv, n: usize) -> String {
     let dir = env.path(&format!("img-{n}"));
     write_image_layout(&dir, &five_platforms()[n], "latest");
@@ -29,7 +17,7 @@ fn layout(env: &TestEnv, n: usize) -> String {
 #[test]
 fn a_store_from_a_future_version_is_refused_clearly() {
     let env = TestEnv::new();
-    run(&env, &["create", "a"]);
+    env.run(&["create", "a"]);
     std::fs::write(env.store.join("version"), "9\n").unwrap();
     env.cmd().args(["inspect", "a"]).assert().code(1).stderr(
         predicate::str::contains("newer version of manifest")
@@ -40,24 +28,24 @@ fn a_store_from_a_future_version_is_refused_clearly() {
 #[test]
 fn a_corrupt_list_is_named_and_other_lists_still_work() {
     let env = TestEnv::new();
-    let bad = run(&env, &["create", "bad"]);
-    run(&env, &["create", "good"]);
+    let bad = env.run(&["create", "bad"]);
+    env.run(&["create", "good"]);
     let file = env.store.join("lists").join(bad.trim()).join("list.json");
     std::fs::write(&file, b"{\"version\":1,\"id\":").unwrap();
     env.cmd().args(["inspect", "bad"]).assert().code(1).stderr(
         predicate::str::contains(file.to_str().unwrap()).and(predicate::str::contains("corrupt")),
     );
-    run(&env, &["add", "good", &layout(&env, 0)]);
-    run(&env, &["inspect", "good"]);
+    env.run(&["add", "good", &layout(&env, 0)]);
+    env.run(&["inspect", "good"]);
     // The corrupt list can still be removed.
-    run(&env, &["rm", "bad"]);
+    env.run(&["rm", "bad"]);
 }
 
 #[test]
 fn store_files_are_not_world_writable() {
     let env = TestEnv::new();
-    run(&env, &["create", "perm"]);
-    run(&env, &["add", "perm", &layout(&env, 1)]);
+    env.run(&["create", "perm"]);
+    env.run(&["add", "perm", &layout(&env, 1)]);
     let mut stack = vec![env.store.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -79,11 +67,11 @@ fn store_files_are_not_world_writable() {
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_the_list() {
     let env = TestEnv::new();
-    run(&env, &["create", "full"]);
-    run(&env, &["add", "full", &layout(&env, 0)]);
+    env.run(&["create", "full"]);
+    env.run(&["add", "full", &layout(&env, 0)]);
     let src = layout(&env, 2);
     let before = support::store_snapshot(&env.store);
-    let listed_before = run(&env, &["inspect", "full"]);
+    let listed_before = env.run(&["inspect", "full"]);
     // RLIMIT_FSIZE makes every write past 64 bytes fail with EFBIG, as a full disk fails writes.
     let mut cmd = support::manifest_std_cmd(&env.store);
     cmd.args(["add", "full", &src]);
@@ -114,7 +102,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_list() {
             || stderr.contains("File too large"),
         "{stderr}"
     );
-    assert_eq!(run(&env, &["inspect", "full"]), listed_before);
+    assert_eq!(env.run(&["inspect", "full"]), listed_before);
     // Only leftover temp files may differ, and those are cleaned up by the failed write itself.
     assert_eq!(
         support::store_snapshot(&env.store)

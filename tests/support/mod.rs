@@ -111,6 +111,19 @@ impl TestEnv {
         manifest_cmd(&self.store)
     }
 
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = self
+            .cmd()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(output).expect("manifest prints UTF-8")
+    }
+
     /// The isolated home ([`home_dir`]).
     pub fn home(&self) -> PathBuf {
         home_dir(&self.store)
