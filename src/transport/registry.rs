@@ -294,6 +294,7 @@ impl RegistryClient {
         options: RegistryOptions,
         sources: AuthSources,
     ) -> Result<Self, TransportError> {
+        install_crypto_provider();
         if let Some(creds) = &sources.creds {
             crate::auth::parse_creds(creds).map_err(|e| TransportError::Invalid(e.to_string()))?;
         }
@@ -485,6 +486,14 @@ impl RegistryClient {
         clients.insert(key, client.clone());
         Ok(client)
     }
+}
+
+/// Makes rustls use ring for every client of this process (reqwest and oci-client take the
+/// process default). Without it reqwest falls back to aws-lc, whose entropy seeding cost about
+/// 20 ms of CPU per process (measured with perf by bench/); ring reads the OS RNG directly.
+fn install_crypto_provider() {
+    // Err means a provider is already installed (a second client, or a test): keep it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A plain reqwest client with the same trust settings as the host's oci-client, for every
