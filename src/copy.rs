@@ -10,7 +10,9 @@ use crate::reference::{parse_image, ImageRef};
 use crate::store::{Store, StoredList};
 use crate::transport::open::Transports;
 use crate::transport::registry::backoff;
-use crate::transport::{verified, ManifestRef, RawManifest, Transport, TransportError};
+use crate::transport::{
+    size_checked, verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
+};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -352,28 +354,13 @@ async fn copy_blob(
     progress: Arc<Progress>,
 ) -> Result<BlobOutcome, PushError> {
     let descriptor = &job.descriptor;
-    let context = |verb: &str| format!("{verb} blob {}", descriptor.digest);
-    // Non-streaming requests are retried inside the transport; only streams are retried here.
-    let exists = dest
-        .blob_exists(descriptor)
-        .await
-        .map_err(|source| PushError::Transport {
-            context: context("checking"),
-            source,
-        })?;
-    if exists {
-        progress.line(&format!(
-            "Copying blob {} skipped: already exists",
-            descriptor.digest
-        ));
-        progress.blob_done();
-        return Ok(BlobOutcome::Present);
-    }
+    // Same registry, other repository: mount first. A mount of a blob the destination already
+    // has is a cheap 201 too, so the existence check would only add a request per blob.
     if let (Some((src_host, src_repo)), Some((dst_host, dst_repo))) =
         (job.source.registry_repository(), dest.registry_repository())
     {
         if src_host == dst_host && src_repo != dst_repo {
-            // Any failure is "not mounted": copying is always a correct fallback.
+            // Any failure is "not mounted": checking and copying is always a correct fallback.
             if let Ok(true) = dest.blob_mount(descriptor, &src_repo).await {
                 progress.line(&format!(
                     "Copying blob {} mounted from {src_repo}",
@@ -383,6 +370,22 @@ async fn copy_blob(
                 return Ok(BlobOutcome::Mounted);
             }
         }
+    }
+    // Non-streaming requests are retried inside the transport; only streams are retried here.
+    let exists = dest
+        .blob_exists(descriptor)
+        .await
+        .map_err(|source| PushError::Transport {
+            context: format!("checking blob {}", descriptor.digest),
+            source,
+        })?;
+    if exists {
+        progress.line(&format!(
+            "Copying blob {} skipped: already exists",
+            descriptor.digest
+        ));
+        progress.blob_done();
+        return Ok(BlobOutcome::Present);
     }
     progress.line(&format!("Copying blob {}", descriptor.digest));
     let mut attempt = 0;
@@ -395,8 +398,13 @@ async fn copy_blob(
                     counter.add_bytes(bytes.len() as u64);
                 }
             });
-            dest.blob_put(descriptor, verified(Box::pin(counted), descriptor))
-                .await
+            let counted: BlobStream = Box::pin(counted);
+            let checked = if dest.checks_uploaded_digests() {
+                size_checked(counted, descriptor)
+            } else {
+                verified(counted, descriptor)
+            };
+            dest.blob_put(descriptor, checked).await
         }
         .await;
         match result {

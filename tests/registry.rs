@@ -112,7 +112,7 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
     assert_eq!(index, env.run(&["inspect", "--raw", "mylist"]).into_bytes());
     eprintln!("same-registry push: {mount_time:?}");
 
-    // Pushing again: everything is already there.
+    // Pushing again moves nothing either (mounting a blob the repository has is a no-op).
     env.cmd()
         .args([
             "push",
@@ -122,7 +122,8 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
         ])
         .assert()
         .success()
-        .stderr(predicate::str::contains("10 already present"));
+        .stderr(predicate::str::contains("0 blobs copied"));
+    assert_eq!(uploads(&registry), uploads_before);
 
     // inspect of the remote index, pretty and raw.
     let remote = env.run(&[
@@ -178,6 +179,20 @@ fn push_to_another_registry_copies_every_blob_with_flat_memory() {
         peak_rss_kib < 50 * 1024,
         "peak RSS {peak_rss_kib} KiB is over 50 MB"
     );
+    // A second push finds every blob there and copies nothing.
+    env.cmd()
+        .args([
+            "push",
+            "--tls-verify=false",
+            "big",
+            &target.docker_ref("copy/app:v1"),
+        ])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("0 blobs copied")
+                .and(predicate::str::contains("6 already present")),
+        );
 }
 
 /// Runs the binary, returning success, stderr, peak RSS (KiB) and wall time, measured with

@@ -270,6 +270,10 @@ impl Transport for LayoutTransport {
         self.label.clone()
     }
 
+    fn checks_uploaded_digests(&self) -> bool {
+        true
+    }
+
     async fn manifest_get(&self, reference: &ManifestRef) -> Result<RawManifest, TransportError> {
         let entry = self.find_entry(reference)?;
         let what = format!("manifest {} in {}", entry.digest, self.label);

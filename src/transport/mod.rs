@@ -76,6 +76,10 @@ pub enum TransportError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "{what}: the registry refused the content because it does not match its digest ({detail})"
+    )]
+    RejectedDigest { what: String, detail: String },
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error("{method} {url}: {status}{}", detail_suffix(.detail))]
@@ -177,6 +181,13 @@ pub trait Transport: Send + Sync {
         data: BlobStream,
     ) -> Result<(), TransportError>;
 
+    /// Whether `blob_put` itself refuses content that does not match the descriptor's digest.
+    /// Registries must (the distribution spec requires it) and layouts do, so the copy engine
+    /// then checks only sizes on the way instead of hashing every byte a second time.
+    fn checks_uploaded_digests(&self) -> bool {
+        false
+    }
+
     /// Asks the registry to link a blob from another repository; `Ok(false)` means "copy it".
     async fn blob_mount(
         &self,
@@ -212,14 +223,26 @@ pub async fn read_blob(
 /// Wraps a blob stream so that it fails, as its last item, when the bytes do not match the
 /// descriptor's size or digest. A destination fed from this stream never commits bad content.
 pub fn verified(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
+    checked(stream, descriptor, true)
+}
+
+/// Like [`verified`] but checks only the size: for destinations that verify digests themselves
+/// ([`Transport::checks_uploaded_digests`]).
+pub fn size_checked(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
+    checked(stream, descriptor, false)
+}
+
+fn checked(stream: BlobStream, descriptor: &Descriptor, hash: bool) -> BlobStream {
     struct State {
         inner: BlobStream,
         verifier: Option<Verifier>,
         expected: Digest,
         size: u64,
         seen: u64,
+        hash: bool,
     }
     let state = State {
+        hash,
         inner: stream,
         verifier: Some(Verifier::new(&descriptor.digest)),
         expected: descriptor.digest.clone(),
@@ -240,7 +263,9 @@ pub fn verified(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
                     };
                     return Some((Err(err), s));
                 }
-                verifier.update(&chunk);
+                if s.hash {
+                    verifier.update(&chunk);
+                }
                 Some((Ok(chunk), s))
             }
             Some(Err(e)) => {
@@ -257,7 +282,7 @@ pub fn verified(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
                     };
                     return Some((Err(err), s));
                 }
-                if actual != s.expected {
+                if s.hash && actual != s.expected {
                     let err = TransportError::DigestMismatch {
                         what: format!("blob {}", s.expected),
                         expected: s.expected.clone(),

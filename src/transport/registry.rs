@@ -1186,6 +1186,10 @@ impl Transport for RegistryTransport {
         self.errors.location.clone()
     }
 
+    fn checks_uploaded_digests(&self) -> bool {
+        true
+    }
+
     fn registry_repository(&self) -> Option<(String, String)> {
         Some((
             self.errors.registry.clone(),
@@ -1409,14 +1413,21 @@ impl Transport for RegistryTransport {
                     return Err(source);
                 }
                 let what = format!("blob {}", descriptor.digest);
-                Err(self.errors.map(
+                let mapped = self.errors.map(
                     e,
                     Op {
                         method: "PUT",
                         what: &what,
                         read: false,
                     },
-                ))
+                );
+                // The registry hashed what we sent (we only checked its size on the way).
+                Err(match mapped {
+                    TransportError::Status { detail, .. } if detail.contains("DIGEST_INVALID") => {
+                        TransportError::RejectedDigest { what, detail }
+                    }
+                    other => other,
+                })
             }
         }
     }
