@@ -81,6 +81,8 @@ pub struct PushReport {
     pub blobs_mounted: u64,
     pub blobs_present: u64,
     pub manifests: u64,
+    /// Children the destination already had, so nothing of them was sent.
+    pub images_present: u64,
 }
 
 /// A blob to bring to the destination and the transport it can be read from.
@@ -128,7 +130,17 @@ pub async fn push_list(
     let mut report = PushReport::default();
 
     if options.all {
-        let plan = plan_children(transports, store, list, &mut index, options.format).await?;
+        let plan = plan_children(
+            transports,
+            store,
+            list,
+            &mut index,
+            options.format,
+            &dest,
+            options.jobs,
+        )
+        .await?;
+        report.images_present = plan.present;
         progress.set_totals(
             plan.manifests.len() as u64,
             plan.blobs.len() as u64,
@@ -225,6 +237,8 @@ pub async fn push_list(
 struct Plan {
     manifests: Vec<RawManifest>,
     blobs: HashMap<Digest, BlobJob>,
+    /// Children the destination already holds (with everything they reference).
+    present: u64,
 }
 
 /// Reads every child manifest (from the store's cache or its source), converts it when asked,
@@ -235,50 +249,85 @@ async fn plan_children(
     list: &StoredList,
     index: &mut Index,
     format: Option<ListFormat>,
+    dest: &Arc<dyn Transport>,
+    jobs: usize,
 ) -> Result<Plan, PushError> {
+    // Read (and convert) every child and ask the destination whether it has it, `jobs` at once.
+    let mut prepared: Vec<(usize, Arc<dyn Transport>, RawManifest, bool)> =
+        stream::iter(index.manifests.iter().enumerate())
+            .map(|(position, entry)| async move {
+                let (source, raw) = read_child(transports, store, list, entry, format).await?;
+                let present = dest.manifest_exists(&raw.digest).await.map_err(|source| {
+                    PushError::Transport {
+                        context: format!("checking manifest {} at the destination", raw.digest),
+                        source,
+                    }
+                })?;
+                Ok::<_, PushError>((position, source, raw, present))
+            })
+            .buffer_unordered(jobs.max(1))
+            .try_collect()
+            .await?;
+    prepared.sort_by_key(|(position, ..)| *position);
+
     let mut plan = Plan {
         manifests: Vec::new(),
         blobs: HashMap::new(),
+        present: 0,
     };
     let mut seen_manifests = HashSet::new();
-    for entry in index.manifests.iter_mut() {
-        let source_ref =
-            list.list
-                .sources
-                .get(&entry.digest)
-                .ok_or_else(|| PushError::NoSource {
-                    digest: entry.digest.clone(),
-                })?;
-        let image = parse_image(source_ref).map_err(|e| PushError::BadSource {
-            digest: entry.digest.clone(),
-            source_ref: source_ref.clone(),
-            detail: e.to_string(),
-        })?;
-        let (source, _) =
-            transports
-                .open_read(&image)
-                .await
-                .map_err(|source| PushError::Transport {
-                    context: format!("opening the source of {} ({image})", entry.digest),
-                    source,
-                })?;
-        let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
-        let raw = match format
-            .map(|f| convert_manifest(&raw, f))
-            .transpose()?
-            .flatten()
-        {
-            Some(converted) => {
-                entry.media_type = converted.media_type.clone();
-                entry.digest = converted.digest.clone();
-                entry.size = converted.bytes.len() as u64;
-                converted
-            }
-            None => raw,
-        };
+    for (position, source, raw, present) in prepared {
+        let entry = &mut index.manifests[position];
+        if raw.digest != entry.digest {
+            // Converted by --format: the index names the new manifest.
+            entry.media_type = raw.media_type.clone();
+            entry.digest = raw.digest.clone();
+            entry.size = raw.bytes.len() as u64;
+        }
+        if present {
+            plan.present += 1;
+            continue;
+        }
         gather(store, &source, raw, &mut plan, &mut seen_manifests).await?;
     }
     Ok(plan)
+}
+
+/// One entry's manifest, read from the store's cache or its recorded source, converted to
+/// `format` when asked, and the transport its blobs can be read from.
+async fn read_child(
+    transports: &Transports,
+    store: &Store,
+    list: &StoredList,
+    entry: &Descriptor,
+    format: Option<ListFormat>,
+) -> Result<(Arc<dyn Transport>, RawManifest), PushError> {
+    let source_ref = list
+        .list
+        .sources
+        .get(&entry.digest)
+        .ok_or_else(|| PushError::NoSource {
+            digest: entry.digest.clone(),
+        })?;
+    let image = parse_image(source_ref).map_err(|e| PushError::BadSource {
+        digest: entry.digest.clone(),
+        source_ref: source_ref.clone(),
+        detail: e.to_string(),
+    })?;
+    let (source, _) =
+        transports
+            .open_read(&image)
+            .await
+            .map_err(|source| PushError::Transport {
+                context: format!("opening the source of {} ({image})", entry.digest),
+                source,
+            })?;
+    let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
+    let raw = match format.map(|f| convert_manifest(&raw, f)).transpose()? {
+        Some(Some(converted)) => converted,
+        _ => raw,
+    };
+    Ok((source, raw))
 }
 
 /// Adds a manifest and everything below it to the plan; nested indexes are followed so the

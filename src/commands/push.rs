@@ -51,12 +51,13 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
         })?;
     }
     progress.note(&format!(
-        "Pushed {digest} to {destination}: {} blobs copied ({:.1} MiB), {} mounted, {} already present, {} manifests",
+        "Pushed {digest} to {destination}: {} blobs copied ({:.1} MiB), {} mounted, {} already present, {} manifests written, {} images already there",
         report.blobs_copied,
         report.bytes_copied as f64 / (1024.0 * 1024.0),
         report.blobs_mounted,
         report.blobs_present,
-        report.manifests
+        report.manifests,
+        report.images_present
     ));
     if args.rm {
         let lock = store.lock()?;

@@ -325,6 +325,12 @@ impl Transport for LayoutTransport {
         }
     }
 
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
+        Ok(tokio::fs::try_exists(self.blob_path(digest))
+            .await
+            .unwrap_or(false))
+    }
+
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
         let path = self.blob_path(&descriptor.digest);
         Ok(tokio::fs::metadata(&path)

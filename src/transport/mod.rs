@@ -171,6 +171,19 @@ pub trait Transport: Send + Sync {
 
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
 
+    /// Whether a manifest with this digest is stored here. A registry accepts a manifest only
+    /// once everything it references is present, so a child found here needs nothing copied.
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
+        match self
+            .manifest_get(&ManifestRef::Digest(digest.clone()))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(TransportError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Streams a blob. The stream is not verified here; wrap it in [`verified`].
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError>;
 

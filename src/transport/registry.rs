@@ -1332,6 +1332,33 @@ impl Transport for RegistryTransport {
         .await
     }
 
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
+        let what = format!("manifest {digest}");
+        let op = Op {
+            method: "HEAD",
+            what: &what,
+            read: false,
+        };
+        let url = self.manifest_url(&ManifestRef::Digest(digest.clone()));
+        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
+        let build = || {
+            self.wire
+                .http()
+                .head(&url)
+                .header(ACCEPT, &accept)
+                .timeout(SMALL_REQUEST_TIMEOUT)
+        };
+        self.pull_request(|| async {
+            let response = self.send(RegistryOperation::Pull, op, &build).await?;
+            match response.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(self.errors.response(response, op).await),
+            }
+        })
+        .await
+    }
+
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
         let what = format!("blob {}", descriptor.digest);
         let op = Op {
