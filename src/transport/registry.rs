@@ -1107,6 +1107,37 @@ impl RegistryTransport {
         }
     }
 
+    /// `HEAD url`: 2xx → present, 404 → absent, anything else an error. Retried, with pull
+    /// authentication (see [`Self::pull_request`]).
+    async fn head_exists(
+        &self,
+        url: &str,
+        what: &str,
+        accept: Option<&str>,
+    ) -> Result<bool, TransportError> {
+        let op = Op {
+            method: "HEAD",
+            what,
+            read: false,
+        };
+        let build = || {
+            let request = self.wire.http().head(url).timeout(SMALL_REQUEST_TIMEOUT);
+            match accept {
+                Some(types) => request.header(ACCEPT, types),
+                None => request,
+            }
+        };
+        self.pull_request(|| async {
+            let response = self.send(RegistryOperation::Pull, op, &build).await?;
+            match response.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(self.errors.response(response, op).await),
+            }
+        })
+        .await
+    }
+
     /// A retried read (manifest GET, blob HEAD). The same calls check a push destination (does
     /// it have this blob or manifest yet?), and a token server may grant no pull access on a
     /// repository that does not exist yet; so a 401/403 is tried once more with the pull,push
@@ -1314,49 +1345,15 @@ impl Transport for RegistryTransport {
 
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
         let what = format!("blob {}", descriptor.digest);
-        let op = Op {
-            method: "HEAD",
-            what: &what,
-            read: false,
-        };
-        let url = self.blob_url(&descriptor.digest);
-        let build = || self.wire.http().head(&url).timeout(SMALL_REQUEST_TIMEOUT);
-        self.pull_request(|| async {
-            let response = self.send(RegistryOperation::Pull, op, &build).await?;
-            match response.status() {
-                s if s.is_success() => Ok(true),
-                StatusCode::NOT_FOUND => Ok(false),
-                _ => Err(self.errors.response(response, op).await),
-            }
-        })
-        .await
+        self.head_exists(&self.blob_url(&descriptor.digest), &what, None)
+            .await
     }
 
     async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
         let what = format!("manifest {digest}");
-        let op = Op {
-            method: "HEAD",
-            what: &what,
-            read: false,
-        };
         let url = self.manifest_url(&ManifestRef::Digest(digest.clone()));
         let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
-        let build = || {
-            self.wire
-                .http()
-                .head(&url)
-                .header(ACCEPT, &accept)
-                .timeout(SMALL_REQUEST_TIMEOUT)
-        };
-        self.pull_request(|| async {
-            let response = self.send(RegistryOperation::Pull, op, &build).await?;
-            match response.status() {
-                s if s.is_success() => Ok(true),
-                StatusCode::NOT_FOUND => Ok(false),
-                _ => Err(self.errors.response(response, op).await),
-            }
-        })
-        .await
+        self.head_exists(&url, &what, Some(&accept)).await
     }
 
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
