@@ -79,7 +79,8 @@ pub struct RegistryFlags {
     /// Credentials USER:PASSWORD for the registry
     #[arg(long, value_name = "USER[:PASS]")]
     pub creds: Option<String>,
-    /// Directory of CA certificates (*.crt) and client certificates (*.cert + *.key)
+    /// Directory of CA certificates (*.crt); a directory with client certificates (*.cert +
+    /// *.key) is refused: they are not supported yet
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
     /// Require HTTPS with a verified certificate; false allows unverified HTTPS, then plain HTTP
