@@ -3,7 +3,7 @@
 use super::{find_list, open_store, print_line, registry_options, runtime};
 use anyhow::Result;
 use manifest::cli::CreateArgs;
-use manifest::list::{parse_annotations, PlatformWanted};
+use manifest::list::parse_annotations;
 use manifest::reference::{normalize_list_name, parse_image};
 use manifest::source::{read_entries, Selection};
 use manifest::store::StoreError;
@@ -44,9 +44,4 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     }
     store.save(&list, &lock)?;
     print_line(&list.id)
-}
-
-#[allow(dead_code)]
-fn _host() -> PlatformWanted {
-    PlatformWanted::host()
 }
