@@ -408,6 +408,51 @@ fn concurrent_adds_lose_no_entry() {
 }
 
 #[test]
+fn concurrent_commands_on_different_lists_all_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_images(tmp.path());
+    let bin = assert_cmd::cargo::cargo_bin("manifest");
+    let spawn = |args: Vec<String>| {
+        std::process::Command::new(&bin)
+            .env("MANIFEST_STORE", &store)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Eight lists created at once, each with an image, then an add to each at once.
+    let creating: Vec<_> = (0..8)
+        .map(|n| {
+            let src = format!(
+                "oci:{}",
+                tmp.path().join(format!("img-{}", n % 5)).display()
+            );
+            spawn(vec!["create".into(), format!("l{n}"), src])
+        })
+        .collect();
+    for mut child in creating {
+        assert!(child.wait().unwrap().success());
+    }
+    let adding: Vec<_> = (0..8)
+        .map(|n| {
+            let src = format!(
+                "oci:{}",
+                tmp.path().join(format!("img-{}", (n + 1) % 5)).display()
+            );
+            spawn(vec!["add".into(), format!("l{n}"), src])
+        })
+        .collect();
+    for mut child in adding {
+        assert!(child.wait().unwrap().success());
+    }
+    for n in 0..8 {
+        let inspected = stdout_of(&store, &["inspect", &format!("l{n}")]);
+        assert_eq!(inspected.matches("\"digest\"").count(), 2, "list l{n}");
+    }
+}
+
+#[test]
 fn sigkill_during_every_kind_of_write_leaves_lists_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
