@@ -196,23 +196,18 @@ pub async fn push_list(
         }
     } else {
         for entry in &index.manifests {
-            let found = dest
-                .manifest_get(&ManifestRef::Digest(entry.digest.clone()))
-                .await;
-            match found {
-                Ok(_) => {}
-                Err(TransportError::NotFound { .. }) => {
-                    return Err(PushError::MissingChild {
-                        digest: entry.digest.clone(),
-                        destination: dest.describe(),
-                    })
-                }
-                Err(source) => {
-                    return Err(PushError::Transport {
-                        context: format!("checking {} at the destination", entry.digest),
-                        source,
-                    })
-                }
+            let present = dest
+                .manifest_exists(&entry.digest)
+                .await
+                .map_err(|source| PushError::Transport {
+                    context: format!("checking {} at the destination", entry.digest),
+                    source,
+                })?;
+            if !present {
+                return Err(PushError::MissingChild {
+                    digest: entry.digest.clone(),
+                    destination: dest.describe(),
+                });
             }
         }
     }

@@ -125,6 +125,34 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
         .stderr(predicate::str::contains("0 blobs copied"));
     assert_eq!(uploads(&registry), uploads_before);
 
+    // --all=false pushes only the index: fine where the children are, refused where they are not.
+    env.cmd()
+        .args([
+            "push",
+            "--all=false",
+            "--tls-verify=false",
+            "mylist",
+            &registry.docker_ref("dst/app:v2"),
+        ])
+        .assert()
+        .success();
+    assert_eq!(get_manifest(&registry, "dst/app", "v2").0, index);
+    env.cmd()
+        .args([
+            "push",
+            "--all=false",
+            "--tls-verify=false",
+            "mylist",
+            &registry.docker_ref("bare/app:v1"),
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--all"));
+    assert_eq!(
+        support::push::manifest_status(&registry, "bare/app", "v1"),
+        404
+    );
+
     // inspect of the remote index, pretty and raw.
     let remote = env.run(&[
         "inspect",
