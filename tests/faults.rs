@@ -77,6 +77,15 @@ fn complete(dest: &Registry, tag: &str) {
     }
 }
 
+/// How many requests for `path` the proxy has seen.
+fn hits(proxy: &FaultProxy, path: &str) -> usize {
+    proxy
+        .seen()
+        .iter()
+        .filter(|r| r.path.contains(path))
+        .count()
+}
+
 fn small() -> Vec<ImageSpec> {
     five_platforms().into_iter().take(2).collect()
 }
@@ -143,14 +152,7 @@ fn persistent_5xx_gives_up_with_a_clear_error_and_no_index() {
             .and(predicate::str::contains("3 attempts")),
     );
     assert_eq!(manifest_status(&s.dest, "dst/app", "v1"), 404);
-    assert_eq!(
-        s.proxy
-            .seen()
-            .iter()
-            .filter(|r| r.path.contains(&layer))
-            .count(),
-        3
-    );
+    assert_eq!(hits(&s.proxy, &layer), 3);
 }
 
 #[test]
@@ -200,14 +202,7 @@ fn a_connection_dropped_in_the_middle_of_a_64_mib_blob_restarts_it() {
     });
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
-    assert_eq!(
-        s.proxy
-            .seen()
-            .iter()
-            .filter(|r| r.path.contains(&layer))
-            .count(),
-        2
-    );
+    assert_eq!(hits(&s.proxy, &layer), 2);
 }
 
 #[test]

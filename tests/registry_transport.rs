@@ -640,11 +640,7 @@ mod token_server {
         String::from_utf8(out).unwrap()
     }
 
-    pub async fn start(user: &'static str, password: &'static str) -> TokenServer {
-        start_failing(user, password, 0).await
-    }
-
-    /// Like [`start`], but the first `failures` token requests get a 503.
+    /// Starts the token server; the first `failures` token requests get a 503.
     pub async fn start_failing(
         user: &'static str,
         password: &'static str,
@@ -773,11 +769,7 @@ mod token_server {
 
 #[tokio::test]
 async fn bearer_token_auth() {
-    let tokens = token_server::start("alice", "s3cret").await;
-    let registry = Registry::start(RegistrySetup {
-        token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
-        ..Default::default()
-    });
+    let (tokens, registry) = token_registry(0).await;
 
     let good = client(plain_http_options(), Some("alice:s3cret")).await;
     let repo = good
@@ -849,15 +841,21 @@ async fn bearer_token_auth() {
     );
 }
 
-/// A token server that answers 503 once: the token request is retried, the push goes on.
-#[tokio::test]
-async fn a_token_endpoint_failing_once_is_retried() {
-    use std::sync::atomic::Ordering;
-    let tokens = token_server::start_failing("alice", "s3cret", 1).await;
+/// A registry that trusts the test token server, whose first `failures` answers are 503s.
+async fn token_registry(failures: usize) -> (token_server::TokenServer, Registry) {
+    let tokens = token_server::start_failing("alice", "s3cret", failures).await;
     let registry = Registry::start(RegistrySetup {
         token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
         ..Default::default()
     });
+    (tokens, registry)
+}
+
+/// A token server that answers 503 once: the token request is retried, the push goes on.
+#[tokio::test]
+async fn a_token_endpoint_failing_once_is_retried() {
+    use std::sync::atomic::Ordering;
+    let (tokens, registry) = token_registry(1).await;
     let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
     let repo = pusher
         .repository(&registry.reference("team/app"))
@@ -879,11 +877,7 @@ async fn a_token_endpoint_failing_once_is_retried() {
 #[tokio::test]
 async fn bearer_tokens_are_asked_for_once() {
     use std::sync::atomic::Ordering;
-    let tokens = token_server::start("alice", "s3cret").await;
-    let registry = Registry::start(RegistrySetup {
-        token: Some((tokens.realm.clone(), tokens.root_pem.clone())),
-        ..Default::default()
-    });
+    let (tokens, registry) = token_registry(0).await;
 
     let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
     let repo = pusher
