@@ -8,7 +8,7 @@
 //! again with another platform (or ref) adds to the same layout; the same ref is replaced.
 //! The result can be used as `oci:DIR:REF`.
 
-#[path = "../tests/support/image.rs"]
+#[path = "../tests/it/support/image.rs"]
 mod image;
 
 use std::path::PathBuf;

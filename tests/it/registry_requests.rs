@@ -5,8 +5,8 @@
 //! The target is buildah's: adding a single-arch image costs one `GET /v2/` per registry per
 //! process, then the manifest and the config; a push never pings between its requests.
 
-mod support;
-
+use crate::support::registry::AccessLogEntry;
+use crate::support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
 use manifest::auth::AuthSources;
 use manifest::digest::Digest;
 use manifest::oci::{Descriptor, ImageManifest};
@@ -14,8 +14,6 @@ use manifest::reference::RegistryRef;
 use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
 use manifest::transport::{read_blob, ManifestRef, Transport, TransportError};
 use std::time::{Duration, Instant};
-use support::registry::AccessLogEntry;
-use support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
 
 async fn client(options: RegistryOptions, creds: Option<String>) -> RegistryClient {
     // Explicit sources: the test never reads the real ~/.docker or auth.json files.

@@ -43,7 +43,6 @@ pub struct Rule {
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    pub method: String,
     pub path: String,
     pub faulted: bool,
     pub at: Instant,
@@ -148,7 +147,6 @@ async fn handle(
                 r.fault.clone()
             });
         state.seen.push(Seen {
-            method: method.clone(),
             path: path_and_query.clone(),
             faulted: fault.is_some(),
             at: Instant::now(),

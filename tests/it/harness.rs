@@ -1,11 +1,9 @@
 //! Proves the test harness itself works: registries start and stop, image layouts are
 //! deterministic and valid, the independent uploader round-trips through a real registry.
 
-mod support;
-
-use support::image::{self, ImageSpec};
-use support::push;
-use support::{Registry, RegistryConfig};
+use crate::support::image::{self, ImageSpec};
+use crate::support::push;
+use crate::support::{Registry, RegistryConfig};
 
 fn spec(platform: &str, layers: usize, size: usize, seed: u64) -> ImageSpec {
     ImageSpec::new(platform, layers, size, seed)
@@ -125,8 +123,8 @@ fn image_layouts_are_deterministic() {
     let y = image::write_image_layout(b.path(), &s, "r");
     assert_eq!(x, y);
     assert_eq!(
-        support::store_snapshot(a.path()),
-        support::store_snapshot(b.path())
+        crate::support::store_snapshot(a.path()),
+        crate::support::store_snapshot(b.path())
     );
 
     // Incompressible: the gzip blob is no smaller than the content.
@@ -178,7 +176,7 @@ fn image_layouts_are_deterministic() {
 fn index_layout_pushes_children_first() {
     let reg = Registry::plain();
     let tmp = tempfile::tempdir().unwrap();
-    let specs = support::five_platforms();
+    let specs = crate::support::five_platforms();
     let (index_digest, images) = image::write_index_layout(tmp.path(), &specs, "multi");
     assert_eq!(images.len(), 5);
     let index: serde_json::Value =
@@ -235,10 +233,10 @@ async fn helpers_work_inside_a_tokio_runtime() {
 
 #[test]
 fn manifest_cmd_isolates_the_environment() {
-    let env = support::TestEnv::new();
+    let env = crate::support::TestEnv::new();
     assert!(env.home().is_dir());
     assert_eq!(env.home(), env.tmp.path().join("store.home"));
-    assert!(support::store_snapshot(&env.store).is_empty());
+    assert!(crate::support::store_snapshot(&env.store).is_empty());
     let cmd = env.cmd();
     let envs: std::collections::HashMap<_, _> = cmd
         .get_envs()

@@ -1,15 +1,13 @@
 //! The main job against the real distribution registry: add from a registry, push --all to the
 //! same registry (mounts), to another registry (copies), with TLS and htpasswd auth.
 
-mod support;
+use crate::support::image::sha256_digest;
 
-use support::image::sha256_digest;
-
+use crate::support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
+use crate::support::push::{blob_status, get_blob, get_manifest, push_layout_image};
+use crate::support::registry::{Registry, RegistryConfig};
+use crate::support::TestEnv;
 use predicates::prelude::*;
-use support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
-use support::push::{blob_status, get_blob, get_manifest, push_layout_image};
-use support::registry::{Registry, RegistryConfig};
-use support::TestEnv;
 
 const USER: (&str, &str) = ("ci-user", "s3cret-pass");
 
@@ -149,7 +147,7 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
         .code(1)
         .stderr(predicate::str::contains("--all"));
     assert_eq!(
-        support::push::manifest_status(&registry, "bare/app", "v1"),
+        crate::support::push::manifest_status(&registry, "bare/app", "v1"),
         404
     );
 
@@ -191,7 +189,7 @@ fn push_to_another_registry_copies_every_blob_with_flat_memory() {
     for (reference, _) in &sources {
         env.run(&["add", "--tls-verify=false", "big", reference]);
     }
-    let mut cmd = support::manifest_std_cmd(&env.store);
+    let mut cmd = crate::support::manifest_std_cmd(&env.store);
     cmd.args([
         "push",
         "--tls-verify=false",
@@ -223,32 +221,42 @@ fn push_to_another_registry_copies_every_blob_with_flat_memory() {
         );
 }
 
-/// Runs the binary, returning success, stderr, peak RSS (KiB) and wall time, measured with
-/// wait4(2) on that one child so other tests' processes do not count.
+/// Runs `cmd` through `bench/ptime.py` and returns (success, stderr, peak RSS KiB, wall time).
+/// Measured by a small launcher process, not by this test binary: on Linux a child started
+/// from a process inherits that process's peak RSS at exec, and this binary is big while
+/// other tests run.
 fn run_measured(
-    mut cmd: std::process::Command,
+    cmd: std::process::Command,
     env: &TestEnv,
 ) -> (bool, String, i64, std::time::Duration) {
     let stderr_path = env.path("measured.stderr");
-    cmd.stdout(std::process::Stdio::null())
+    let time_path = env.path("measured.time");
+    let mut launcher = std::process::Command::new("python3");
+    launcher
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/ptime.py"))
+        .arg(&time_path)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => launcher.env(key, value),
+            None => launcher.env_remove(key),
+        };
+    }
+    launcher
+        .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&stderr_path).unwrap());
-    let started = std::time::Instant::now();
-    let child = cmd.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; `usage` is a valid out-pointer.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let elapsed = started.elapsed();
-    // Already reaped by wait4; dropping a Child does not wait, so this is just bookkeeping.
-    drop(child);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let status = launcher
+        .status()
+        .expect("python3 runs bench/ptime.py: install it with `apt-get install -y python3`");
+    let times = std::fs::read_to_string(&time_path).unwrap();
+    let fields: Vec<&str> = times.split_whitespace().collect();
+    let wall = std::time::Duration::from_secs_f64(fields[0].parse().unwrap());
     (
-        ok,
+        status.success(),
         std::fs::read_to_string(stderr_path).unwrap(),
-        usage.ru_maxrss,
-        elapsed,
+        fields[3].parse().unwrap(),
+        wall,
     )
 }
 
@@ -361,7 +369,7 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
         .code(1)
         .stderr(predicate::str::contains("annotations").and(predicate::str::contains("v2s2")));
     assert_eq!(
-        support::push::manifest_status(&registry, "v2/app", "v2"),
+        crate::support::push::manifest_status(&registry, "v2/app", "v2"),
         404
     );
 }
@@ -451,7 +459,7 @@ fn tls_and_htpasswd_registry() {
                 .and(predicate::str::is_match("(?i)auth|unauthorized|credentials").unwrap()),
         );
     assert_eq!(
-        support::push::manifest_status(&registry, "d/app", "v1"),
+        crate::support::push::manifest_status(&registry, "d/app", "v1"),
         404
     );
     assert_eq!(blob_status(&registry, "d/app", &sources[0].1), 404);

@@ -39,8 +39,6 @@ pub struct Registry {
     pub user: Option<(String, String)>,
     /// With TLS: the CA certificate in PEM.
     pub ca_pem: Option<String>,
-    /// The temp dir holding config.yml, registry.log, data/ (storage) and certs.
-    pub dir: PathBuf,
     child: Child,
     log_path: PathBuf,
     _tmp: tempfile::TempDir,
@@ -59,14 +57,6 @@ impl Registry {
     /// Plain HTTP, no auth.
     pub fn plain() -> Registry {
         Self::start(RegistryConfig::default())
-    }
-
-    /// HTTPS (test CA in `ca_dir`), no auth.
-    pub fn tls() -> Registry {
-        Self::start(RegistryConfig {
-            tls: true,
-            htpasswd: None,
-        })
     }
 
     /// Starts a registry and waits (at most 10 s) until `GET /v2/` answers 200 or 401.
@@ -166,7 +156,6 @@ impl Registry {
             ca_dir,
             user,
             ca_pem,
-            dir,
             child,
             log_path,
             _tmp: tmp,
@@ -247,11 +236,6 @@ impl Registry {
         fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     }
 
-    /// The registry's storage root (`docker/registry/v2/...` below it once something is pushed).
-    pub fn storage_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
     /// Everything the registry has logged so far (application log and access log).
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
@@ -260,11 +244,6 @@ impl Registry {
     /// The access-log lines so far, in order (`"GET /v2/ HTTP/1.1" 200`), parsed.
     pub fn access_log(&self) -> Vec<AccessLogEntry> {
         self.log().lines().filter_map(parse_access_line).collect()
-    }
-
-    /// The OS process id of the registry.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 

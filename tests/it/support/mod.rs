@@ -6,8 +6,6 @@
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
-#![allow(dead_code)]
-
 pub mod faults;
 pub mod image;
 pub mod push;
@@ -133,11 +131,6 @@ impl TestEnv {
     pub fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
-
-    /// Every file of the store with its bytes ([`store_snapshot`]).
-    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        store_snapshot(&self.store)
-    }
 }
 
 impl Default for TestEnv {
@@ -180,25 +173,4 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
             out.insert(rel, bytes);
         }
     }
-}
-
-/// Lists which paths differ between two snapshots (for readable assertion messages).
-pub fn snapshot_diff(
-    before: &BTreeMap<PathBuf, Vec<u8>>,
-    after: &BTreeMap<PathBuf, Vec<u8>>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (p, b) in before {
-        match after.get(p) {
-            None => out.push(format!("removed {}", p.display())),
-            Some(a) if a != b => out.push(format!("changed {}", p.display())),
-            _ => {}
-        }
-    }
-    for p in after.keys() {
-        if !before.contains_key(p) {
-            out.push(format!("added {}", p.display()));
-        }
-    }
-    out
 }

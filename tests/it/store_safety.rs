@@ -1,12 +1,10 @@
 //! The local store under abuse: future versions, corrupt files, full disks, permissions.
 
-mod support;
-
+use crate::support::image::{five_platforms, write_image_layout};
+use crate::support::TestEnv;
 use predicates::prelude::*;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use support::image::{five_platforms, write_image_layout};
-use support::TestEnv;
 
 fn layout(env: &TestEnv, n: usize) -> String {
     let dir = env.path(&format!("img-{n}"));
@@ -70,10 +68,10 @@ fn a_full_disk_fails_cleanly_and_keeps_the_list() {
     env.run(&["create", "full"]);
     env.run(&["add", "full", &layout(&env, 0)]);
     let src = layout(&env, 2);
-    let before = support::store_snapshot(&env.store);
+    let before = crate::support::store_snapshot(&env.store);
     let listed_before = env.run(&["inspect", "full"]);
     // RLIMIT_FSIZE makes every write past 64 bytes fail with EFBIG, as a full disk fails writes.
-    let mut cmd = support::manifest_std_cmd(&env.store);
+    let mut cmd = crate::support::manifest_std_cmd(&env.store);
     cmd.args(["add", "full", &src]);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -105,7 +103,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_list() {
     assert_eq!(env.run(&["inspect", "full"]), listed_before);
     // Only leftover temp files may differ, and those are cleaned up by the failed write itself.
     assert_eq!(
-        support::store_snapshot(&env.store)
+        crate::support::store_snapshot(&env.store)
             .keys()
             .collect::<Vec<_>>(),
         before.keys().collect::<Vec<_>>()

@@ -153,21 +153,6 @@ pub fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
     digest
 }
 
-/// PUTs a manifest under `reference` (tag or digest) with `Content-Type: media_type`; returns
-/// the registry's `Docker-Content-Digest`.
-pub fn put_manifest(
-    registry: &Registry,
-    repo: &str,
-    reference: &str,
-    media_type: &str,
-    bytes: &[u8],
-) -> String {
-    off_runtime(|| {
-        let c = client(registry);
-        put_manifest_with(&c, registry, repo, reference, media_type, bytes)
-    })
-}
-
 /// GETs a manifest (accepting all four manifest types): (bytes, Content-Type,
 /// Docker-Content-Digest). Panics unless the answer is 200.
 pub fn get_manifest(

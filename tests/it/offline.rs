@@ -1,11 +1,9 @@
 //! The whole offline flow on generated OCI layouts, and bad input leaving the store untouched.
 
-mod support;
-
+use crate::support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
+use crate::support::{manifest_cmd, store_snapshot};
 use predicates::prelude::*;
 use std::path::Path;
-use support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
-use support::{manifest_cmd, store_snapshot};
 
 fn stdout_of(store: &Path, args: &[&str]) -> String {
     let out = manifest_cmd(store)

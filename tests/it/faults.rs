@@ -1,16 +1,14 @@
 //! Faults on purpose: each test injects one failure between `manifest` and a real registry and
 //! checks what the tool did, its exit code, and what the destination holds afterwards.
 
-mod support;
+use crate::support::image::sha256_digest;
 
-use support::image::sha256_digest;
-
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::image::{five_platforms, write_image_layout, ImageSpec};
+use crate::support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
+use crate::support::registry::Registry;
+use crate::support::TestEnv;
 use predicates::prelude::*;
-use support::faults::{Fault, FaultProxy, Rule};
-use support::image::{five_platforms, write_image_layout, ImageSpec};
-use support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
-use support::registry::Registry;
-use support::TestEnv;
 
 /// A source registry with `specs` pushed as src/app:N, a proxy in front of it, and a list
 /// `faulty` whose entries were added through the proxy. Returns the layer digests too.
@@ -233,14 +231,17 @@ fn a_source_serving_wrong_bytes_fails_naming_the_digest_and_writes_no_index() {
         predicate::str::contains(layer.as_str()).and(predicate::str::contains("does not match")),
     );
     assert_eq!(manifest_status(&s.dest, "dst/app", "v1"), 404);
-    assert_eq!(support::push::blob_status(&s.dest, "dst/app", &layer), 404);
+    assert_eq!(
+        crate::support::push::blob_status(&s.dest, "dst/app", &layer),
+        404
+    );
 }
 
 #[test]
 fn a_redirect_to_another_host_gets_no_credentials() {
     let env = TestEnv::new();
     // The registry needs credentials; its blobs are served by a "storage host" that does not.
-    let source = Registry::start(support::registry::RegistryConfig {
+    let source = Registry::start(crate::support::registry::RegistryConfig {
         tls: false,
         htpasswd: Some(("u", "p4ss")),
     });
@@ -313,7 +314,7 @@ fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
     push(&s, &["-q"], "probe").success();
     let whole = started.elapsed();
     for round in 0..20u32 {
-        let mut cmd = support::manifest_std_cmd(&s.env.store);
+        let mut cmd = crate::support::manifest_std_cmd(&s.env.store);
         cmd.args(["push", "-q", "--tls-verify=false", "faulty", &dest])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -331,7 +332,7 @@ fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
         // Start from an empty destination tag again for the next round.
         if status == 200 {
             let (bytes, _, _) = get_manifest(&s.dest, "dst/app", "v1");
-            support::push::delete_manifest(&s.dest, "dst/app", &sha256_digest(&bytes));
+            crate::support::push::delete_manifest(&s.dest, "dst/app", &sha256_digest(&bytes));
         }
     }
     push(&s, &[], "v1").success();
@@ -344,7 +345,7 @@ fn credentials_never_show_in_the_process_title_output_or_debug_log() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let env = TestEnv::new();
-    let mut cmd = support::manifest_std_cmd(&env.store);
+    let mut cmd = crate::support::manifest_std_cmd(&env.store);
     cmd.args([
         "--debug",
         "inspect",
@@ -380,7 +381,7 @@ fn credentials_never_show_in_the_process_title_output_or_debug_log() {
 #[test]
 fn a_wrong_password_error_and_debug_log_do_not_show_it() {
     let env = TestEnv::new();
-    let registry = Registry::start(support::registry::RegistryConfig {
+    let registry = Registry::start(crate::support::registry::RegistryConfig {
         tls: false,
         htpasswd: Some(("u", "right-pass")),
     });
