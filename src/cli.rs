@@ -1,7 +1,30 @@
 //! The command line: clap types, help texts and examples. No I/O happens here.
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
+
+/// The command line as parsed: clap's derive, with every boolean flag made Go-style
+/// ([`crate::go_flags`]). Use this (or [`try_parse_from`]), never `Cli::parse`.
+pub fn command() -> clap::Command {
+    crate::go_flags::go_style_booleans(Cli::command())
+}
+
+/// Parses the process's arguments; prints help or the usage error and exits on failure.
+pub fn parse() -> Cli {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
+}
+
+/// Parses `args` (the first one is the program name).
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = command();
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,8 +40,10 @@ manifest add myapp oci:./arm64-layout\n  manifest annotate myapp sha256:… --va
 manifest push myapp docker://registry.example/app:v1"
 )]
 pub struct Cli {
-    /// Directory of the local list store [default: ~/.local/share/manifest]
-    #[arg(long, global = true, env = "MANIFEST_STORE", value_name = "DIR")]
+    /// Directory of the local list store [env: MANIFEST_STORE] [default: ~/.local/share/manifest]
+    // Read from the environment by main, not by clap: clap's usage lines list every argument
+    // that came from the environment, which made `--store` look required.
+    #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
     /// Log every registry request to stderr (credentials are never logged)
@@ -84,9 +109,12 @@ pub struct RegistryFlags {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
     /// Require HTTPS with a verified certificate; false allows unverified HTTPS, then plain HTTP
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
-    pub tls_verify: bool,
+    /// [default: true]
+    #[arg(long)]
+    pub tls_verify: Option<bool>,
+    /// The same as --tls-verify=false (sealos and buildah spelling); not together with --tls-verify
+    #[arg(long, hide = true)]
+    pub insecure: Option<bool>,
     /// How many times a failed request is retried (5xx, 429, dropped connections)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
@@ -125,10 +153,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, Clone, Args)]
 pub struct EntryFlags {
     /// Operating system of the entry (e.g. linux)
-    #[arg(long)]
+    #[arg(long, alias = "override-os")]
     pub os: Option<String>,
     /// Architecture of the entry (e.g. amd64, arm64)
-    #[arg(long)]
+    #[arg(long, alias = "override-arch")]
     pub arch: Option<String>,
     /// Architecture variant (e.g. v7, v8)
     #[arg(long)]
@@ -157,16 +185,19 @@ pub struct CreateArgs {
     #[arg(long)]
     pub all: bool,
     /// If the list exists, add to it instead of failing
-    #[arg(long)]
+    #[arg(long, short = 'a')]
     pub amend: bool,
+    /// If the name is taken, delete that list and start an empty one (not with --amend)
+    #[arg(long)]
+    pub replace: bool,
     /// Annotation KEY=VALUE on the index itself (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
     /// Operating system to pick from an index image (without --all)
-    #[arg(long)]
+    #[arg(long, alias = "override-os")]
     pub os: Option<String>,
     /// Architecture to pick from an index image (without --all)
-    #[arg(long)]
+    #[arg(long, alias = "override-arch")]
     pub arch: Option<String>,
     /// Variant to pick from an index image (without --all)
     #[arg(long)]
@@ -215,6 +246,9 @@ pub struct InspectArgs {
     /// Print the exact bytes instead of re-indenting
     #[arg(long)]
     pub raw: bool,
+    /// Accepted for podman and docker compatibility; changes nothing
+    #[arg(long, short = 'v', hide = true)]
+    pub verbose: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -235,18 +269,30 @@ pub struct PushArgs {
     /// [default: docker:// + the list's name]
     pub destination: Option<String>,
     /// Push every referenced image before the index (--all=false pushes the index only)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true)]
     pub all: bool,
     /// Convert the list and its images to this format; refused when it would lose data
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<PushFormat>,
+    /// With --format: drop what the format cannot hold (annotations, subject, artifactType,
+    /// features), naming every dropped field on stderr, instead of refusing the push
+    #[arg(long, requires = "format")]
+    pub allow_lossy: bool,
     /// Write the pushed list's digest to this file after the push succeeded
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
-    /// Delete the local list after a successful push
-    #[arg(long)]
+    /// Delete the local list after a successful push (--purge is the same)
+    #[arg(long, alias = "purge")]
     pub rm: bool,
+    /// Accepted for compatibility: nothing is signed, and no signatures are copied
+    #[arg(long)]
+    pub remove_signatures: bool,
+    /// Refused: signing is not supported
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub sign_by: Option<String>,
+    /// Refused: signature policies are not supported
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub signature_policy: Option<PathBuf>,
     /// Print no progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -271,10 +317,138 @@ pub struct RmArgs {
     /// List names or IDs
     #[arg(required = true)]
     pub lists: Vec<String>,
+    /// Say nothing about names that are not lists
+    #[arg(long, short = 'i')]
+    pub ignore: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ExistsArgs {
     /// List name or ID
     pub list: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Command {
+        try_parse_from(std::iter::once("manifest").chain(line.split_whitespace()))
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .command
+    }
+
+    #[test]
+    fn a_bare_boolean_never_takes_the_next_word() {
+        let Command::Push(push) = parse("push --all mylist docker://reg/app:v1") else {
+            panic!()
+        };
+        assert!(push.all);
+        assert_eq!(push.list, "mylist");
+        assert_eq!(push.destination.as_deref(), Some("docker://reg/app:v1"));
+
+        // `--all false` is the flag, then a list called "false" (pflag does the same).
+        let Command::Push(push) = parse("push --all false dest") else {
+            panic!()
+        };
+        assert!(push.all);
+        assert_eq!(push.list, "false");
+
+        let Command::Inspect(inspect) = parse("inspect --tls-verify docker://reg/app:v1") else {
+            panic!()
+        };
+        assert_eq!(inspect.registry.tls_verify, Some(true));
+        assert_eq!(inspect.target, "docker://reg/app:v1");
+
+        let Command::Add(add) = parse("add --all --insecure l docker://reg/app:v1") else {
+            panic!()
+        };
+        assert!(add.all);
+        assert_eq!(add.registry.insecure, Some(true));
+        assert_eq!(add.registry.tls_verify, None);
+        assert_eq!(
+            (add.list.as_str(), add.image.as_str()),
+            ("l", "docker://reg/app:v1")
+        );
+    }
+
+    #[test]
+    fn explicit_boolean_values() {
+        for (flag, want) in [
+            ("--all=false", false),
+            ("--all=true", true),
+            ("--all=0", false),
+            ("--all=T", true),
+        ] {
+            let Command::Push(push) = parse(&format!("push {flag} l d")) else {
+                panic!()
+            };
+            assert_eq!(push.all, want, "{flag}");
+        }
+        let Command::Push(push) = parse("push l") else {
+            panic!()
+        };
+        assert!(push.all, "--all defaults to true");
+        assert!(push.destination.is_none());
+        let Command::Push(push) = parse("push --tls-verify=false --rm=false -q l d") else {
+            panic!()
+        };
+        assert_eq!(push.registry.tls_verify, Some(false));
+        assert!(!push.rm);
+        assert!(push.quiet);
+        let Command::Inspect(inspect) = parse("inspect --insecure=false x") else {
+            panic!()
+        };
+        assert_eq!(inspect.registry.insecure, Some(false));
+    }
+
+    #[test]
+    fn sealos_podman_and_docker_spellings() {
+        let Command::Push(push) = parse("push --purge --remove-signatures l d") else {
+            panic!()
+        };
+        assert!(push.rm && push.remove_signatures);
+        let Command::Push(push) = parse("push --sign-by ABCD --signature-policy /p l d") else {
+            panic!()
+        };
+        assert_eq!(push.sign_by.as_deref(), Some("ABCD"));
+        assert!(push.signature_policy.is_some());
+        let Command::Create(create) = parse("create -a --replace --override-arch arm64 l") else {
+            panic!()
+        };
+        assert!(create.amend && create.replace);
+        assert_eq!(create.arch.as_deref(), Some("arm64"));
+        let Command::Add(add) = parse("add --override-os linux --override-arch arm l i") else {
+            panic!()
+        };
+        assert_eq!(
+            (add.entry.os.as_deref(), add.entry.arch.as_deref()),
+            (Some("linux"), Some("arm"))
+        );
+        let Command::Rm(rm) = parse("rm -i a b") else {
+            panic!()
+        };
+        assert!(rm.ignore);
+        assert_eq!(rm.lists, ["a", "b"]);
+        let Command::Inspect(inspect) = parse("inspect -v x") else {
+            panic!()
+        };
+        assert!(inspect.verbose);
+    }
+
+    #[test]
+    fn usage_errors() {
+        for line in [
+            "push --allow-lossy l d",
+            "push --all=maybe l d",
+            "push --all",
+            "rm",
+        ] {
+            let args = std::iter::once("manifest").chain(line.split_whitespace());
+            let error = try_parse_from(args)
+                .err()
+                .unwrap_or_else(|| panic!("{line} parsed"));
+            assert_eq!(error.exit_code(), 2, "{line}");
+        }
+    }
 }

@@ -6,11 +6,29 @@ use crate::transport::RawManifest;
 use serde_json::{Map, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("cannot convert {digest} to {target}: {reason}")]
-pub struct ConvertError {
-    pub digest: String,
-    pub target: &'static str,
-    pub reason: String,
+pub enum ConvertError {
+    /// The target format cannot hold some fields; every one is named.
+    #[error("cannot convert {digest} to {target} without losing {}; push with --allow-lossy to drop them", lost.join(", "))]
+    Lossy {
+        digest: String,
+        target: &'static str,
+        lost: Vec<String>,
+    },
+    /// The manifest has no equivalent in the target format at all.
+    #[error("cannot convert {digest} to {target}: {reason}")]
+    Unconvertible {
+        digest: String,
+        target: &'static str,
+        reason: String,
+    },
+}
+
+/// A manifest rewritten into another format, and the fields it lost (only with `allow_lossy`).
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub manifest: RawManifest,
+    /// Every field the target format could not hold, named (`annotation "k"`, `subject`).
+    pub dropped: Vec<String>,
 }
 
 /// The manifest media type of images in a list of `format`.
@@ -21,42 +39,38 @@ pub fn image_type(format: ListFormat) -> &'static str {
     }
 }
 
+/// The fields a Docker schema 2 manifest and its descriptors have.
+const DOCKER_MANIFEST_FIELDS: &[&str] = &["schemaVersion", "mediaType", "config", "layers"];
+const DOCKER_DESCRIPTOR_FIELDS: &[&str] = &["mediaType", "size", "digest", "urls"];
+
 /// Rewrites an image manifest into `format`; `Ok(None)` when it already is in that format or is
-/// not an image manifest (nested indexes are pushed as they are).
+/// not an image manifest (nested indexes are pushed as they are). A field the target cannot
+/// hold is an error naming every such field, unless `allow_lossy`: then they are dropped and
+/// listed in [`Converted::dropped`].
 pub fn convert_manifest(
     manifest: &RawManifest,
     format: ListFormat,
-) -> Result<Option<RawManifest>, ConvertError> {
+    allow_lossy: bool,
+) -> Result<Option<Converted>, ConvertError> {
     let from = manifest.media_type.as_str();
     let target = image_type(format);
     if from == target || (from != oci::OCI_MANIFEST && from != oci::DOCKER_MANIFEST) {
         return Ok(None);
     }
-    let fail = |reason: String| ConvertError {
+    let target_name = match format {
+        ListFormat::Oci => "OCI (--format oci)",
+        ListFormat::Docker => "Docker v2s2 (--format v2s2)",
+    };
+    let fail = |reason: String| ConvertError::Unconvertible {
         digest: manifest.digest.to_string(),
-        target: match format {
-            ListFormat::Oci => "OCI (--format oci)",
-            ListFormat::Docker => "Docker v2s2 (--format v2s2)",
-        },
+        target: target_name,
         reason,
     };
     let doc: Map<String, Value> =
         serde_json::from_slice(&manifest.bytes).map_err(|e| fail(e.to_string()))?;
-    for (key, value) in &doc {
-        match key.as_str() {
-            "schemaVersion" | "mediaType" | "config" | "layers" => {}
-            "annotations" | "subject" | "artifactType" if format == ListFormat::Docker => {
-                return Err(fail(format!(
-                    "its `{key}` cannot be represented in a Docker manifest and would be lost"
-                )))
-            }
-            _ if format == ListFormat::Docker => {
-                return Err(fail(format!("its field `{key}` would be lost")))
-            }
-            _ => {
-                let _ = value;
-            }
-        }
+    let mut lost = Vec::new();
+    if format == ListFormat::Docker {
+        lost_fields(&doc, DOCKER_MANIFEST_FIELDS, "", &mut lost);
     }
     let config = doc
         .get("config")
@@ -79,12 +93,16 @@ pub fn convert_manifest(
         )))
         }
     };
+    if format == ListFormat::Docker {
+        lost_fields(config, DOCKER_DESCRIPTOR_FIELDS, "config ", &mut lost);
+    }
     let mut layers = Vec::new();
-    for layer in doc
+    for (n, layer) in doc
         .get("layers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .enumerate()
     {
         let layer = layer
             .as_object()
@@ -95,10 +113,22 @@ pub fn convert_manifest(
                 "layer type {layer_type:?} has no equivalent (Docker manifests hold gzip layers only)"
             ))
         })?;
-        if format == ListFormat::Docker && layer.contains_key("annotations") {
-            return Err(fail("its layer annotations would be lost".into()));
+        if format == ListFormat::Docker {
+            lost_fields(
+                layer,
+                DOCKER_DESCRIPTOR_FIELDS,
+                &format!("layer {n} "),
+                &mut lost,
+            );
         }
         layers.push(descriptor(format, new_type, layer));
+    }
+    if !lost.is_empty() && !allow_lossy {
+        return Err(ConvertError::Lossy {
+            digest: manifest.digest.to_string(),
+            target: target_name,
+            lost,
+        });
     }
     let mut out = Map::new();
     out.insert("schemaVersion".into(), 2.into());
@@ -113,7 +143,29 @@ pub fn convert_manifest(
         }
     }
     let bytes = serde_json::to_vec(&Value::Object(out)).expect("JSON values always serialise");
-    Ok(Some(RawManifest::from_bytes(bytes.into())))
+    Ok(Some(Converted {
+        manifest: RawManifest::from_bytes(bytes.into()),
+        dropped: lost,
+    }))
+}
+
+/// Names every field of `object` outside `kept`, each annotation by its key (quoted and
+/// escaped: they come from the network), prefixed with `whose` (`layer 0 `).
+fn lost_fields(object: &Map<String, Value>, kept: &[&str], whose: &str, lost: &mut Vec<String>) {
+    for (key, value) in object {
+        if kept.contains(&key.as_str()) {
+            continue;
+        }
+        match (key.as_str(), value) {
+            ("annotations", Value::Object(annotations)) => lost.extend(
+                annotations
+                    .keys()
+                    .map(|name| format!("{whose}annotation {name:?}")),
+            ),
+            ("subject" | "artifactType", _) => lost.push(format!("{whose}{key}")),
+            _ => lost.push(format!("{whose}field {key:?}")),
+        }
+    }
 }
 
 fn layer_type_in(format: ListFormat, from: &str) -> Option<&'static str> {
@@ -158,7 +210,8 @@ fn descriptor(format: ListFormat, media_type: &str, from: &Map<String, Value>) -
         }
     }
     for (key, value) in from {
-        if !out.contains_key(key) {
+        let kept = format == ListFormat::Oci || DOCKER_DESCRIPTOR_FIELDS.contains(&key.as_str());
+        if kept && !out.contains_key(key) {
             out.insert(key.clone(), value.clone());
         }
     }
@@ -171,27 +224,111 @@ mod tests {
 
     const OCI: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:28c6d11933a06d0262aeef7f59ed339febd303ddd6d5ce9235c9fa9f3e8f0190","size":10},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:db37141a30dfcf3202288364677ca10e11077926ee69f7a444d2f6fd77e1d288","size":20}]}"#;
 
-    #[test]
-    fn oci_to_docker_and_back() {
-        let raw = RawManifest::from_bytes(OCI.as_bytes().to_vec().into());
-        let docker = convert_manifest(&raw, ListFormat::Docker).unwrap().unwrap();
-        assert_eq!(docker.media_type, oci::DOCKER_MANIFEST);
-        let text = String::from_utf8(docker.bytes.to_vec()).unwrap();
-        assert!(text.contains(r#"{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":20,"digest""#), "{text}");
-        let back = convert_manifest(&docker, ListFormat::Oci).unwrap().unwrap();
-        assert_eq!(back.bytes, raw.bytes);
-        assert!(convert_manifest(&raw, ListFormat::Oci).unwrap().is_none());
+    fn raw(text: &str) -> RawManifest {
+        RawManifest::from_bytes(text.as_bytes().to_vec().into())
     }
 
     #[test]
-    fn lossy_conversions_are_refused() {
-        let annotated = OCI.replacen("\"layers\"", "\"annotations\":{\"a\":\"b\"},\"layers\"", 1);
-        let raw = RawManifest::from_bytes(annotated.into_bytes().into());
-        let err = convert_manifest(&raw, ListFormat::Docker).unwrap_err();
-        assert!(err.to_string().contains("annotations"), "{err}");
+    fn oci_to_docker_and_back() {
+        let raw = raw(OCI);
+        let docker = convert_manifest(&raw, ListFormat::Docker, false)
+            .unwrap()
+            .unwrap();
+        assert!(docker.dropped.is_empty());
+        let docker = docker.manifest;
+        assert_eq!(docker.media_type, oci::DOCKER_MANIFEST);
+        let text = String::from_utf8(docker.bytes.to_vec()).unwrap();
+        assert!(text.contains(r#"{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":20,"digest""#), "{text}");
+        let back = convert_manifest(&docker, ListFormat::Oci, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.manifest.bytes, raw.bytes);
+        assert!(back.dropped.is_empty());
+        assert!(convert_manifest(&raw, ListFormat::Oci, false)
+            .unwrap()
+            .is_none());
+    }
+
+    /// What buildah writes into every image it commits, and more that Docker cannot hold:
+    /// every field is named, and only an explicit opt-in drops them.
+    #[test]
+    fn every_lost_field_is_named_and_dropped_only_on_request() {
+        let buildah = OCI.replacen(
+            "\"layers\"",
+            "\"annotations\":{\"org.opencontainers.image.base.digest\":\"\",\"org.opencontainers.image.base.name\":\"\"},\"layers\"",
+            1,
+        );
+        let crowded = buildah
+            .replacen(
+                "\"size\":20",
+                "\"size\":20,\"annotations\":{\"x\":\"y\"},\"data\":\"e30=\"",
+                1,
+            )
+            .replacen(
+                "\"size\":10",
+                "\"size\":10,\"annotations\":{\"c\":\"d\"}",
+                1,
+            )
+            .replacen(
+                "\"schemaVersion\":2",
+                "\"schemaVersion\":2,\"artifactType\":\"a/b\",\"subject\":{},\"odd\\u001b\":1",
+                1,
+            );
+        for (text, want) in [
+            (
+                buildah.as_str(),
+                vec![
+                    "annotation \"org.opencontainers.image.base.digest\"",
+                    "annotation \"org.opencontainers.image.base.name\"",
+                ],
+            ),
+            (
+                crowded.as_str(),
+                vec![
+                    "artifactType",
+                    "subject",
+                    "field \"odd\\u{1b}\"",
+                    "annotation \"org.opencontainers.image.base.digest\"",
+                    "annotation \"org.opencontainers.image.base.name\"",
+                    "config annotation \"c\"",
+                    "layer 0 annotation \"x\"",
+                    "layer 0 field \"data\"",
+                ],
+            ),
+        ] {
+            let manifest = raw(text);
+            let err = convert_manifest(&manifest, ListFormat::Docker, false).unwrap_err();
+            match &err {
+                ConvertError::Lossy { lost, .. } => assert_eq!(lost, &want),
+                other => panic!("expected a loss, got {other:?}"),
+            }
+            let message = err.to_string();
+            for field in &want {
+                assert!(message.contains(field), "{message} misses {field}");
+            }
+            assert!(message.contains("--allow-lossy"), "{message}");
+
+            let converted = convert_manifest(&manifest, ListFormat::Docker, true)
+                .unwrap()
+                .unwrap();
+            assert_eq!(converted.dropped, want);
+            let plain = convert_manifest(&raw(OCI), ListFormat::Docker, false)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                converted.manifest.bytes, plain.manifest.bytes,
+                "only the lost fields differ"
+            );
+        }
+    }
+
+    #[test]
+    fn unconvertible_layers_stay_refused_even_when_loss_is_allowed() {
         let zstd = OCI.replace("tar+gzip", "tar+zstd");
-        let raw = RawManifest::from_bytes(zstd.into_bytes().into());
-        let err = convert_manifest(&raw, ListFormat::Docker).unwrap_err();
-        assert!(err.to_string().contains("zstd"), "{err}");
+        for allow in [false, true] {
+            let err = convert_manifest(&raw(&zstd), ListFormat::Docker, allow).unwrap_err();
+            assert!(matches!(err, ConvertError::Unconvertible { .. }));
+            assert!(err.to_string().contains("zstd"), "{err}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! each digest is transferred once, at most `jobs` transfers run at once across all children,
 //! and the index is written last, so a failure anywhere leaves the destination tag untouched.
 
-use crate::convert::{convert_manifest, ConvertError};
+use crate::convert::{convert_manifest, ConvertError, Converted};
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
 use crate::progress::Progress;
@@ -24,6 +24,8 @@ pub struct PushOptions {
     pub all: bool,
     /// Convert to this format; `None` pushes the stored bytes unchanged.
     pub format: Option<ListFormat>,
+    /// Let `format` drop what it cannot hold, naming each dropped field (default false: refuse).
+    pub allow_lossy: bool,
     /// Blob transfers at once (default 8).
     pub jobs: usize,
     /// Extra attempts for a blob whose transfer failed in a retryable way (default 3).
@@ -37,6 +39,7 @@ impl Default for PushOptions {
         Self {
             all: true,
             format: None,
+            allow_lossy: false,
             jobs: 8,
             retries: 3,
             retry_delay: Duration::from_secs(1),
@@ -48,7 +51,7 @@ impl Default for PushOptions {
 pub enum PushError {
     #[error(transparent)]
     Convert(#[from] ConvertError),
-    #[error("cannot push as {format}: {lost} would be lost")]
+    #[error("cannot push as {format} without losing {lost}; push with --allow-lossy to drop them")]
     Lossy { format: &'static str, lost: String },
     #[error("{0}")]
     Document(#[from] oci::DocumentError),
@@ -103,14 +106,20 @@ pub async fn push_list(
     let mut index = list.list.index.clone();
     let format = match options.format {
         Some(format) => {
-            if let Some(lost) = index.loss_in(format) {
-                return Err(PushError::Lossy {
-                    format: match format {
-                        ListFormat::Oci => "an OCI index (--format oci)",
-                        ListFormat::Docker => "a Docker manifest list (--format v2s2)",
-                    },
-                    lost,
-                });
+            match index.loss_in(format) {
+                Some(lost) if options.allow_lossy => {
+                    progress.note(&format!("Dropping {lost} (--allow-lossy)"))
+                }
+                Some(lost) => {
+                    return Err(PushError::Lossy {
+                        format: match format {
+                            ListFormat::Oci => "an OCI index (--format oci)",
+                            ListFormat::Docker => "a Docker manifest list (--format v2s2)",
+                        },
+                        lost,
+                    })
+                }
+                None => {}
             }
             format
         }
@@ -130,16 +139,13 @@ pub async fn push_list(
     let mut report = PushReport::default();
 
     if options.all {
-        let plan = plan_children(
-            transports,
-            store,
-            list,
-            &mut index,
-            options.format,
-            &dest,
-            options.jobs,
-        )
-        .await?;
+        let plan = plan_children(transports, store, list, &mut index, options, &dest).await?;
+        for (digest, dropped) in &plan.dropped {
+            progress.note(&format!(
+                "Dropping {} from {digest} (--allow-lossy)",
+                dropped.join(", ")
+            ));
+        }
         report.images_present = plan.present;
         progress.set_totals(
             plan.manifests.len() as u64,
@@ -234,6 +240,8 @@ struct Plan {
     blobs: HashMap<Digest, BlobJob>,
     /// Children the destination already holds (with everything they reference).
     present: u64,
+    /// The fields `--allow-lossy` let the conversion drop, per child (its original digest).
+    dropped: Vec<(Digest, Vec<String>)>,
 }
 
 /// Reads every child manifest (from the store's cache or its source), converts it when asked,
@@ -243,24 +251,25 @@ async fn plan_children(
     store: &Store,
     list: &StoredList,
     index: &mut Index,
-    format: Option<ListFormat>,
+    options: &PushOptions,
     dest: &Arc<dyn Transport>,
-    jobs: usize,
 ) -> Result<Plan, PushError> {
     // Read (and convert) every child and ask the destination whether it has it, `jobs` at once.
-    let mut prepared: Vec<(usize, Arc<dyn Transport>, RawManifest, bool)> =
+    let mut prepared: Vec<(usize, Arc<dyn Transport>, Converted, bool)> =
         stream::iter(index.manifests.iter().enumerate())
             .map(|(position, entry)| async move {
-                let (source, raw) = read_child(transports, store, list, entry, format).await?;
-                let present = dest.manifest_exists(&raw.digest).await.map_err(|source| {
-                    PushError::Transport {
-                        context: format!("checking manifest {} at the destination", raw.digest),
-                        source,
-                    }
-                })?;
-                Ok::<_, PushError>((position, source, raw, present))
+                let (source, child) = read_child(transports, store, list, entry, options).await?;
+                let digest = &child.manifest.digest;
+                let present =
+                    dest.manifest_exists(digest)
+                        .await
+                        .map_err(|source| PushError::Transport {
+                            context: format!("checking manifest {digest} at the destination"),
+                            source,
+                        })?;
+                Ok::<_, PushError>((position, source, child, present))
             })
-            .buffer_unordered(jobs.max(1))
+            .buffer_unordered(options.jobs.max(1))
             .try_collect()
             .await?;
     prepared.sort_by_key(|(position, ..)| *position);
@@ -269,10 +278,15 @@ async fn plan_children(
         manifests: Vec::new(),
         blobs: HashMap::new(),
         present: 0,
+        dropped: Vec::new(),
     };
     let mut seen_manifests = HashSet::new();
-    for (position, source, raw, present) in prepared {
+    for (position, source, child, present) in prepared {
         let entry = &mut index.manifests[position];
+        let raw = child.manifest;
+        if !child.dropped.is_empty() {
+            plan.dropped.push((entry.digest.clone(), child.dropped));
+        }
         if raw.digest != entry.digest {
             // Converted by --format: the index names the new manifest.
             entry.media_type = raw.media_type.clone();
@@ -289,14 +303,14 @@ async fn plan_children(
 }
 
 /// One entry's manifest, read from the store's cache or its recorded source, converted to
-/// `format` when asked, and the transport its blobs can be read from.
+/// `options.format` when asked, and the transport its blobs can be read from.
 async fn read_child(
     transports: &Transports,
     store: &Store,
     list: &StoredList,
     entry: &Descriptor,
-    format: Option<ListFormat>,
-) -> Result<(Arc<dyn Transport>, RawManifest), PushError> {
+    options: &PushOptions,
+) -> Result<(Arc<dyn Transport>, Converted), PushError> {
     let source_ref = list
         .list
         .sources
@@ -318,11 +332,15 @@ async fn read_child(
                 source,
             })?;
     let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
-    let raw = match format.map(|f| convert_manifest(&raw, f)).transpose()? {
-        Some(Some(converted)) => converted,
-        _ => raw,
+    let converted = match options.format {
+        Some(format) => convert_manifest(&raw, format, options.allow_lossy)?,
+        None => None,
     };
-    Ok((source, raw))
+    let converted = converted.unwrap_or(Converted {
+        manifest: raw,
+        dropped: Vec::new(),
+    });
+    Ok((source, converted))
 }
 
 /// Adds a manifest and everything below it to the plan; nested indexes are followed so the

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod convert;
 pub mod copy;
 pub mod digest;
+pub mod go_flags;
 pub mod list;
 pub mod oci;
 pub mod progress;

@@ -17,8 +17,15 @@ pub struct ManifestList {
 pub enum ListError {
     #[error("no value given for annotation {0:?} (use KEY=VALUE)")]
     AnnotationWithoutValue(String),
-    #[error("{digest} is not an entry of list {list}")]
+    /// sealos' words (`image not known`), then which list was searched.
+    #[error("{digest}: image not known (no entry of list {list} has that digest)")]
     UnknownInstance { digest: String, list: String },
+    #[error("{prefix} matches several entries of list {list}: {}; give more of the digest", candidates.join(", "))]
+    AmbiguousInstance {
+        prefix: String,
+        list: String,
+        candidates: Vec<String>,
+    },
 }
 
 /// Field changes requested by `add`/`annotate` flags; `None`/empty means "leave as it is".
@@ -115,6 +122,43 @@ impl ManifestList {
         self.index.manifests.iter().any(|e| &e.digest == digest)
     }
 
+    /// The entry an `annotate`/`remove` INSTANCE argument names, decided from the list alone:
+    /// a full digest (even one that is not an entry: the edit then says so), or a digest
+    /// prefix, `sha256:` + hex or 3 or more bare hex digits, that must match exactly one entry.
+    /// `Ok(None)`: the argument is not a digest at all (it may name an image).
+    pub fn resolve_instance(
+        &self,
+        text: &str,
+        list_name: &str,
+    ) -> Result<Option<Digest>, ListError> {
+        if let Ok(digest) = Digest::parse(text) {
+            return Ok(Some(digest));
+        }
+        let Some((algorithm, hex)) = digest_prefix(text) else {
+            return Ok(None);
+        };
+        let mut candidates: Vec<&Digest> = self
+            .index
+            .manifests
+            .iter()
+            .map(|entry| &entry.digest)
+            .filter(|d| algorithm.is_none_or(|a| d.algorithm() == a) && d.hex().starts_with(hex))
+            .collect();
+        candidates.dedup();
+        match candidates.as_slice() {
+            [only] => Ok(Some((*only).clone())),
+            [] => Err(ListError::UnknownInstance {
+                digest: text.to_string(),
+                list: list_name.to_string(),
+            }),
+            several => Err(ListError::AmbiguousInstance {
+                prefix: text.to_string(),
+                list: list_name.to_string(),
+                candidates: several.iter().map(|d| d.to_string()).collect(),
+            }),
+        }
+    }
+
     /// Removes the entry with `digest` and its source record.
     pub fn remove(&mut self, digest: &Digest, list_name: &str) -> Result<(), ListError> {
         let before = self.index.manifests.len();
@@ -155,6 +199,25 @@ impl ManifestList {
         for (key, value) in annotations {
             self.index.annotations.insert(key.clone(), value.clone());
         }
+    }
+}
+
+/// `(algorithm, hex)` when `text` is the start of a digest: `sha256:` or `sha512:` and at least
+/// one lowercase hex digit, or 3 or more bare lowercase hex digits (any algorithm).
+fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
+    let is_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match text.split_once(':') {
+        Some((algorithm @ ("sha256" | "sha512"), hex))
+            if !hex.is_empty() && hex.len() <= 128 && is_hex(hex) =>
+        {
+            Some((Some(algorithm), hex))
+        }
+        Some(_) => None,
+        None if (3..=128).contains(&text.len()) && is_hex(text) => Some((None, text)),
+        None => None,
     }
 }
 
@@ -337,6 +400,77 @@ mod tests {
         assert!(list
             .annotate(&Digest::sha256_of(&[1]), &EntryEdit::default(), "l")
             .is_err());
+    }
+
+    #[test]
+    fn instances_resolve_from_the_list_alone() {
+        let digest = |head: &str, fill: &str| {
+            Digest::parse(&format!("sha256:{head}{}", fill.repeat(64 - head.len()))).unwrap()
+        };
+        let first = digest("0907f27d", "a");
+        let twin = digest("0907aaaa", "b");
+        let lonely = digest("c0ffee00", "c");
+        let mut list = ManifestList::default();
+        for d in [&first, &twin, &lonely] {
+            let mut entry = entry(0, "linux", "amd64", None);
+            entry.digest = d.clone();
+            list.add(entry, "s".into());
+        }
+        let resolve = |text: &str| list.resolve_instance(text, "localhost/l:latest");
+
+        for (text, want) in [
+            (first.as_str(), &first),
+            ("0907f27d", &first),
+            ("0907f", &first),
+            ("sha256:0907f", &first),
+            ("c0f", &lonely),
+            ("sha256:c", &lonely),
+            (lonely.hex(), &lonely),
+        ] {
+            assert_eq!(resolve(text), Ok(Some(want.clone())), "{text}");
+        }
+        // A full digest that is no entry is returned as it is: the edit then names it.
+        let other = Digest::sha256_of(b"other");
+        assert_eq!(resolve(other.as_str()), Ok(Some(other.clone())));
+
+        for text in ["0907", "sha256:0"] {
+            assert_eq!(
+                resolve(text),
+                Err(ListError::AmbiguousInstance {
+                    prefix: text.into(),
+                    list: "localhost/l:latest".into(),
+                    candidates: vec![first.to_string(), twin.to_string()],
+                }),
+                "{text}"
+            );
+        }
+        for text in ["fff", "sha256:1", "sha512:0907", "0907f27e"] {
+            assert_eq!(
+                resolve(text),
+                Err(ListError::UnknownInstance {
+                    digest: text.into(),
+                    list: "localhost/l:latest".into(),
+                }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            resolve("fff").unwrap_err().to_string(),
+            "fff: image not known (no entry of list localhost/l:latest has that digest)"
+        );
+        // Not digests at all: image names, short or odd words, other algorithms.
+        for text in [
+            "busybox",
+            "ab",
+            "0907F27D",
+            "sha256:",
+            "sha256:xyz",
+            "md5:0907",
+            "docker://r/x:1",
+            "",
+        ] {
+            assert_eq!(resolve(text), Ok(None), "{text:?}");
+        }
     }
 
     #[test]

@@ -3,17 +3,21 @@
 mod commands;
 mod process_title;
 
-use clap::Parser;
 use manifest::cli::{Cli, Command};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = manifest::cli::parse();
     if cli_has_password(&cli) {
         process_title::mask_password();
     }
     commands::set_debug(cli.debug);
-    let store = cli.store;
+    let store = cli.store.or_else(|| {
+        std::env::var_os("MANIFEST_STORE")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+    });
     let result = match cli.command {
         Command::Create(args) => commands::create::run(store, args),
         Command::Add(args) => commands::add::run(store, args),

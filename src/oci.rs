@@ -285,33 +285,43 @@ impl Index {
         }
     }
 
-    /// Everything `format` cannot hold, as a sentence, or `None` when nothing would be lost.
+    /// Everything `format` cannot hold, every field named (annotations by key, escaped: they may
+    /// come from the network), or `None` when nothing would be lost.
     pub fn loss_in(&self, format: ListFormat) -> Option<String> {
         let mut lost = Vec::new();
         match format {
             ListFormat::Docker => {
-                if !self.annotations.is_empty() {
-                    lost.push("the index's annotations".to_string());
-                }
+                lost.extend(
+                    self.annotations
+                        .keys()
+                        .map(|key| format!("the index's annotation {key:?}")),
+                );
                 if self.subject.is_some() {
-                    lost.push("its subject".to_string());
+                    lost.push("the index's subject".to_string());
                 }
                 if non_empty(&self.artifact_type).is_some() {
-                    lost.push("its artifactType".to_string());
+                    lost.push("the index's artifactType".to_string());
                 }
                 for entry in &self.manifests {
-                    if entry.has_oci_only_fields() {
-                        lost.push(format!(
-                            "the annotations/artifactType of entry {}",
-                            entry.digest
-                        ));
+                    let whose = format!("entry {}'s", entry.digest);
+                    lost.extend(
+                        entry
+                            .annotations
+                            .keys()
+                            .map(|key| format!("{whose} annotation {key:?}")),
+                    );
+                    if non_empty(&entry.artifact_type).is_some() {
+                        lost.push(format!("{whose} artifactType"));
+                    }
+                    if non_empty(&entry.data).is_some() {
+                        lost.push(format!("{whose} data"));
                     }
                 }
             }
             ListFormat::Oci => {
                 for entry in &self.manifests {
                     if entry.has_docker_only_fields() {
-                        lost.push(format!("the platform features of entry {}", entry.digest));
+                        lost.push(format!("entry {}'s platform features", entry.digest));
                     }
                 }
             }
@@ -513,6 +523,36 @@ mod tests {
             .features
             .clear();
         assert_eq!(index.auto_format().unwrap(), ListFormat::Oci);
+    }
+
+    #[test]
+    fn loss_names_every_field() {
+        let mut index = Index::default();
+        index.manifests.push(entry(1));
+        index.manifests.push(entry(2));
+        assert_eq!(index.loss_in(ListFormat::Docker), None);
+        assert_eq!(index.loss_in(ListFormat::Oci), None);
+        index.annotations.insert("b\u{1b}".into(), "1".into());
+        index.annotations.insert("a".into(), "2".into());
+        index.subject = Some(entry(3));
+        index.manifests[0]
+            .annotations
+            .insert("org.example.k".into(), "v".into());
+        index.manifests[1].artifact_type = Some("x/y".into());
+        index.manifests[1].platform.as_mut().unwrap().features = vec!["sse4".into()];
+        let (one, two) = (Digest::sha256_of(&[1]), Digest::sha256_of(&[2]));
+        assert_eq!(
+            index.loss_in(ListFormat::Docker).unwrap(),
+            format!(
+                "the index's annotation \"a\", the index's annotation \"b\\u{{1b}}\", \
+                 the index's subject, entry {one}'s annotation \"org.example.k\", \
+                 entry {two}'s artifactType"
+            )
+        );
+        assert_eq!(
+            index.loss_in(ListFormat::Oci).unwrap(),
+            format!("entry {two}'s platform features")
+        );
     }
 
     #[test]

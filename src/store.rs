@@ -32,11 +32,15 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("no manifest list named {0:?} (create it with `manifest create`)")]
+    /// sealos' words (`<name>: image not known`) for the name as the user typed it.
+    #[error(
+        "{0}: image not known (no manifest list by that name; create one with `manifest create`)"
+    )]
     NotFound(String),
     #[error("{input:?} matches several lists: {}", ids.join(", "))]
     Ambiguous { input: String, ids: Vec<String> },
-    #[error("{name:?} is already in use by list {id}; use `manifest create --amend` to add to it or `manifest rm {name}` first")]
+    /// sealos' words (`that name is already in use`), then what to do.
+    #[error("{name}: that name is already in use by list {id}; use `manifest create --amend` to add to it, `--replace` to start it over, or `manifest rm {name}` first")]
     NameInUse { name: String, id: String },
     #[error("the list file {} is corrupt: {reason}; other lists are unaffected (remove it with `manifest rm {id}`)", path.display())]
     Corrupt {
@@ -250,7 +254,7 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::NotFound(name.unwrap_or(raw).to_string()))
+        Err(StoreError::NotFound(raw.to_string()))
     }
 
     fn list_ids(&self) -> Result<Vec<String>, StoreError> {
@@ -302,11 +306,30 @@ impl Store {
                 id,
             });
         }
+        self.create_named(name, ManifestList::default())
+    }
+
+    /// Creates a list called `name` holding `content` in place of the list `old_id`
+    /// (`create --replace`). The new list is complete and in place before the old one is
+    /// deleted, so a crash or a failure leaves at least one of them, never neither.
+    pub fn replace(
+        &self,
+        old_id: &str,
+        name: &str,
+        content: ManifestList,
+        lock: &StoreLock,
+    ) -> Result<StoredList, StoreError> {
+        let list = self.create_named(name, content)?;
+        self.delete(old_id, lock)?;
+        Ok(list)
+    }
+
+    fn create_named(&self, name: &str, content: ManifestList) -> Result<StoredList, StoreError> {
         let id = new_list_id();
         let list = StoredList {
             id: id.clone(),
             name: name.to_string(),
-            list: ManifestList::default(),
+            list: content,
         };
         // Build the whole list directory aside, then rename it into place: a crash leaves
         // either no list or a complete one.

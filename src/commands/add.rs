@@ -27,6 +27,7 @@ pub fn wanted_platform(
 }
 
 pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
+    let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let edit = entry_edit(&args.entry)?;
     let image = parse_image(&args.image)?;
@@ -36,7 +37,7 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         all: args.all,
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
     };
-    let transports = Transports::new(registry_options(&args.registry));
+    let transports = Transports::new(registry);
     let added = runtime()?.block_on(read_entries(&transports, &store, &image, &selection))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all {
@@ -47,6 +48,12 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
     } else {
         edit
     };
+    // sealos prints the first instance it added (the index's digest only if it had none).
+    let printed = added
+        .entries
+        .first()
+        .map_or(&added.digest, |entry| &entry.descriptor.digest)
+        .clone();
     let lock = store.lock()?;
     let mut list = find_list(&store, &args.list)?;
     for mut entry in added.entries {
@@ -54,5 +61,5 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         list.list.add(entry.descriptor, entry.source);
     }
     store.save(&list, &lock)?;
-    print_line(&format!("{}: {}", list.id, added.digest))
+    print_line(&format!("{}: {}", list.id, printed))
 }

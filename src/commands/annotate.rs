@@ -1,20 +1,22 @@
 //! `manifest annotate LIST INSTANCE` and `manifest annotate --index LIST`
 
-use super::{entry_edit, find_list, open_store, print_line, registry_options, runtime};
+use super::{
+    entry_edit, find_list, names_a_remote_image, open_store, print_line, registry_options, runtime,
+};
 use anyhow::{bail, Result};
 use manifest::cli::AnnotateArgs;
-use manifest::digest::Digest;
 use manifest::oci::Descriptor;
 use manifest::reference::parse_image;
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
+    let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let edit = entry_edit(&args.entry)?;
-    find_list(&store, &args.list)?;
+    let current = find_list(&store, &args.list)?;
     let on_index = args.index || args.subject.is_some();
-    let transports = Transports::new(registry_options(&args.registry));
+    let transports = Transports::new(registry);
     if on_index {
         let platform_edit = manifest::list::EntryEdit {
             annotations: Vec::new(),
@@ -42,12 +44,14 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     let Some(instance) = &args.instance else {
         bail!("annotate needs the digest of an entry (or --index to annotate the list itself)");
     };
-    let digest = match Digest::parse(instance) {
-        Ok(digest) => digest,
-        Err(digest_error) if instance.starts_with("sha256:") || instance.starts_with("sha512:") => {
-            return Err(digest_error.into())
-        }
-        Err(_) => describe(&transports, instance)?.digest,
+    // A digest or a digest prefix is looked up in the list itself, never on the network.
+    let digest = match current.list.resolve_instance(instance, &current.name)? {
+        Some(digest) => digest,
+        None if names_a_remote_image(instance) => describe(&transports, instance)?.digest,
+        None => bail!(
+            "{instance}: image not known (give an entry's digest, a unique prefix of it, or an \
+             image with its registry or transport: docker://REGISTRY/REPO:TAG, oci:DIR)"
+        ),
     };
     let lock = store.lock()?;
     let mut list = find_list(&store, &args.list)?;

@@ -1,9 +1,9 @@
 //! `manifest create LIST [IMAGE...]`
 
 use super::{find_list, open_store, print_line, registry_options, runtime};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use manifest::cli::CreateArgs;
-use manifest::list::parse_annotations;
+use manifest::list::{parse_annotations, ManifestList};
 use manifest::reference::{normalize_list_name, parse_image};
 use manifest::source::{read_entries, Selection};
 use manifest::store::StoreError;
@@ -11,6 +11,10 @@ use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
+    if args.amend && args.replace {
+        bail!("--amend and --replace are mutually exclusive: --amend adds to the existing list, --replace starts a new one");
+    }
+    let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let name = normalize_list_name(&args.list)?;
     let annotations = parse_annotations(&args.annotation)?;
@@ -26,22 +30,37 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     // Read every image before touching the store: a failure then changes nothing.
     let mut added = Vec::new();
     if !images.is_empty() {
-        let transports = Transports::new(registry_options(&args.registry));
+        let transports = Transports::new(registry);
         let rt = runtime()?;
         for image in &images {
             added.push(rt.block_on(read_entries(&transports, &store, image, &selection))?);
         }
     }
+    let fill = |list: &mut ManifestList| {
+        list.annotate_index(&annotations);
+        for entry in added.iter().flat_map(|a| &a.entries) {
+            list.add(entry.descriptor.clone(), entry.source.clone());
+        }
+    };
     let lock = store.lock()?;
-    let mut list = match store.create(&name, &lock) {
-        Ok(list) => list,
-        Err(StoreError::NameInUse { .. }) if args.amend => find_list(&store, &name)?,
+    let list = match store.create(&name, &lock) {
+        Ok(mut list) => {
+            fill(&mut list.list);
+            store.save(&list, &lock)?;
+            list
+        }
+        Err(StoreError::NameInUse { .. }) if args.amend => {
+            let mut list = find_list(&store, &name)?;
+            fill(&mut list.list);
+            store.save(&list, &lock)?;
+            list
+        }
+        Err(StoreError::NameInUse { id, .. }) if args.replace => {
+            let mut content = ManifestList::default();
+            fill(&mut content);
+            store.replace(&id, &name, content, &lock)?
+        }
         Err(e) => return Err(e.into()),
     };
-    list.list.annotate_index(&annotations);
-    for entry in added.into_iter().flat_map(|a| a.entries) {
-        list.list.add(entry.descriptor, entry.source);
-    }
-    store.save(&list, &lock)?;
     print_line(&list.id)
 }

@@ -9,10 +9,10 @@ pub mod push;
 pub mod remove;
 pub mod rm;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use manifest::cli::RegistryFlags;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
-use manifest::reference::normalize_list_name;
+use manifest::reference::{normalize_list_name, parse_image, ImageRef};
 use manifest::store::{Store, StoreError, StoredList};
 use manifest::transport::registry::RegistryOptions;
 use std::io::Write;
@@ -37,17 +37,82 @@ pub fn set_debug(on: bool) {
     DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
+/// The registry settings the flags ask for. Every command that has registry flags calls this
+/// first, so a missing auth file or a TLS flag clash stops it before the store or the network.
+pub fn registry_options(flags: &RegistryFlags) -> Result<RegistryOptions> {
+    check_authfile(flags.authfile.as_deref())?;
+    let tls_verify = match (flags.tls_verify, flags.insecure) {
+        (Some(_), Some(_)) => bail!("--insecure may not be used with --tls-verify"),
+        (Some(verify), None) => verify,
+        (None, Some(insecure)) => !insecure,
+        (None, None) => true,
+    };
     let defaults = RegistryOptions::default();
-    RegistryOptions {
+    Ok(RegistryOptions {
         creds: flags.creds.clone(),
         authfile: flags.authfile.clone(),
         cert_dir: flags.cert_dir.clone(),
-        tls_verify: flags.tls_verify,
+        tls_verify,
         retries: flags.retry,
         retry_delay: flags.retry_delay.unwrap_or(defaults.retry_delay),
         debug: DEBUG.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// sealos (containers/common `auth.CheckAuthFile`) stats the auth file a command was given,
+/// `--authfile` or else `$REGISTRY_AUTH_FILE`, and stops when it is missing. `$DOCKER_CONFIG`
+/// names a directory whose `config.json` may well not exist (docker itself does not mind), so
+/// it is not checked.
+fn check_authfile(flag: Option<&std::path::Path>) -> Result<()> {
+    let from_env = std::env::var_os("REGISTRY_AUTH_FILE").filter(|path| !path.is_empty());
+    let (path, origin) = match (flag, &from_env) {
+        (Some(path), _) => (path, ""),
+        (None, Some(path)) => (
+            std::path::Path::new(path),
+            " (the path comes from $REGISTRY_AUTH_FILE)",
+        ),
+        (None, None) => return Ok(()),
+    };
+    if let Err(error) = std::fs::metadata(path) {
+        bail!(
+            "checking authfile: stat {}: {}{origin}",
+            path.display(),
+            go_error_text(&error)
+        );
     }
+    Ok(())
+}
+
+/// An OS error in Go's words (`no such file or directory`), which scripts match on.
+fn go_error_text(error: &std::io::Error) -> String {
+    let text = match error.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => error.to_string(),
+    };
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Only an explicit transport or registry host sends a command to the network: a short name
+/// that is not a local list or entry is an error, not a silent request to Docker Hub.
+pub fn names_a_remote_image(target: &str) -> bool {
+    if target.starts_with("docker://")
+        || target.starts_with("oci:")
+        || target.starts_with("oci-archive:")
+    {
+        return true;
+    }
+    let first = target.split('/').next().unwrap_or_default();
+    target.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+        && matches!(parse_image(target), Ok(ImageRef::Registry(_)))
 }
 
 pub fn entry_edit(flags: &manifest::cli::EntryFlags) -> Result<EntryEdit> {

@@ -1,7 +1,7 @@
 //! `manifest push LIST [DEST]`
 
 use super::{find_list, open_store, registry_options, runtime};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use manifest::cli::{PushArgs, PushFormat};
 use manifest::copy::{push_list, PushOptions};
 use manifest::oci::ListFormat;
@@ -12,19 +12,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
+    // Never silently ignored: a script that asks for signing must learn it got none.
+    // (--remove-signatures is accepted as it is: nothing is signed, so nothing is copied.)
+    for (flag, given) in [
+        ("--sign-by", args.sign_by.is_some()),
+        ("--signature-policy", args.signature_policy.is_some()),
+    ] {
+        if given {
+            bail!("signing and signature policies are not supported ({flag}); push without it");
+        }
+    }
+    let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let list = find_list(&store, &args.list)?;
     let destination = match &args.destination {
         Some(raw) => parse_image(raw)?,
         None => parse_image(&format!("docker://{}", list.name))?,
     };
-    let registry = registry_options(&args.registry);
     let options = PushOptions {
         all: args.all,
         format: args.format.map(|f| match f {
             PushFormat::Oci => ListFormat::Oci,
             PushFormat::V2s2 => ListFormat::Docker,
         }),
+        allow_lossy: args.allow_lossy,
         jobs: args.jobs as usize,
         retries: registry.retries,
         retry_delay: registry.retry_delay,

@@ -26,14 +26,15 @@ pub fn run(store_root: Option<PathBuf>, args: RmArgs) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    if !missing.is_empty() {
+    if !missing.is_empty() && !args.ignore {
+        // One `<name>: image not known` per missing name, as sealos reports them.
         bail!(
-            "no manifest list named {}",
+            "{}",
             missing
                 .iter()
-                .map(|m| format!("{m:?}"))
+                .map(|name| format!("{name}: image not known"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join("; ")
         );
     }
     Ok(())
