@@ -2,6 +2,7 @@
 
 mod support;
 
+mod dropin;
 mod faults;
 mod harness;
 mod offline;
@@ -9,3 +10,5 @@ mod registry;
 mod registry_requests;
 mod registry_transport;
 mod store_safety;
+mod upstream_buildah;
+mod upstream_podman;

@@ -4,7 +4,7 @@
 use crate::support::image::sha256_digest;
 
 use crate::support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
-use crate::support::push::{blob_status, get_blob, get_manifest, push_layout_image};
+use crate::support::push::{blob_status, get_manifest, push_layout_image, verify_pushed_index};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::TestEnv;
 use predicates::prelude::*;
@@ -24,30 +24,6 @@ fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String,
             (registry.docker_ref(&format!("src/app:{tag}")), digest)
         })
         .collect()
-}
-
-/// Every child manifest and blob of the pushed index is readable at `repo` and matches its digest.
-fn verify_destination(registry: &Registry, repo: &str, tag: &str) -> Vec<u8> {
-    let (index, _, served_digest) = get_manifest(registry, repo, tag);
-    assert_eq!(
-        served_digest.as_deref(),
-        Some(sha256_digest(&index).as_str())
-    );
-    let index_json: serde_json::Value = serde_json::from_slice(&index).unwrap();
-    for child in index_json["manifests"].as_array().unwrap() {
-        let digest = child["digest"].as_str().unwrap();
-        let (bytes, _, _) = get_manifest(registry, repo, digest);
-        assert_eq!(sha256_digest(&bytes), digest);
-        assert_eq!(bytes.len() as u64, child["size"].as_u64().unwrap());
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let blobs =
-            std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
-        for blob in blobs {
-            let digest = blob["digest"].as_str().unwrap();
-            assert_eq!(sha256_digest(&get_blob(registry, repo, digest)), digest);
-        }
-    }
-    index
 }
 
 fn uploads(registry: &Registry) -> usize {
@@ -102,7 +78,7 @@ fn full_flow_add_annotate_push_all_and_mounts_within_one_registry() {
         uploads_before,
         "a same-registry push uploaded blob bytes"
     );
-    let index = verify_destination(&registry, "dst/app", "v1");
+    let index = verify_pushed_index(&registry, "dst/app", "v1");
     assert_eq!(
         std::fs::read_to_string(&digestfile).unwrap(),
         sha256_digest(&index)
@@ -199,7 +175,7 @@ fn push_to_another_registry_copies_every_blob_with_flat_memory() {
     let (status, stderr, peak_rss_kib, elapsed) = run_measured(cmd, &env);
     assert!(status, "push failed: {stderr}");
     assert!(stderr.contains("6 blobs copied"), "{stderr}");
-    verify_destination(&target, "copy/app", "v1");
+    verify_pushed_index(&target, "copy/app", "v1");
     eprintln!("cross-registry push of 64 MiB: {elapsed:?}, peak RSS {peak_rss_kib} KiB");
     assert!(
         peak_rss_kib < 50 * 1024,
@@ -322,7 +298,7 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
         ])
         .assert()
         .success();
-    let docker = verify_destination(&registry, "v2/app", "v1");
+    let docker = verify_pushed_index(&registry, "v2/app", "v1");
     let text = String::from_utf8(docker.clone()).unwrap();
     assert!(text.contains("application/vnd.docker.distribution.manifest.list.v2+json"));
     assert!(text.contains("application/vnd.docker.distribution.manifest.v2+json"));
@@ -412,7 +388,7 @@ fn tls_and_htpasswd_registry() {
         ])
         .assert()
         .success();
-    verify_destination(&registry, "a/app", "v1");
+    verify_pushed_index(&registry, "a/app", "v1");
     // --authfile
     let authfile = env.path("auth.json");
     registry.write_auth_json(&authfile);

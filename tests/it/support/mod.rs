@@ -4,8 +4,10 @@
 //!   or without htpasswd auth.
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
+//! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
+pub mod buildah;
 pub mod faults;
 pub mod image;
 pub mod push;

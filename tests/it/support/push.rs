@@ -350,3 +350,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// Every child manifest and blob of the pushed index is readable at `repo` and matches its digest.
+pub fn verify_pushed_index(registry: &Registry, repo: &str, tag: &str) -> Vec<u8> {
+    let (index, _, served_digest) = get_manifest(registry, repo, tag);
+    assert_eq!(
+        served_digest.as_deref(),
+        Some(image::sha256_digest(&index).as_str())
+    );
+    let index_json: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    for child in index_json["manifests"].as_array().unwrap() {
+        let digest = child["digest"].as_str().unwrap();
+        let (bytes, _, _) = get_manifest(registry, repo, digest);
+        assert_eq!(image::sha256_digest(&bytes), digest);
+        assert_eq!(bytes.len() as u64, child["size"].as_u64().unwrap());
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let blobs =
+            std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
+        for blob in blobs {
+            let digest = blob["digest"].as_str().unwrap();
+            assert_eq!(
+                image::sha256_digest(&get_blob(registry, repo, digest)),
+                digest
+            );
+        }
+    }
+    index
+}

@@ -1,0 +1,97 @@
+//! podman's manifest tests (`test/system/012-manifest.bats`, v5.8.2 and main), one test each,
+//! with the same command lines and outcomes. Errors exit 1 here, as in sealos (podman: 125).
+
+use crate::support::registry::{Registry, RegistryConfig};
+use crate::support::TestEnv;
+use predicates::prelude::*;
+
+const DOCKER_LIST: &str =
+    "\"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\"";
+
+/// Mirrors `podman images - bare manifest list` (its `podman images` line is not a manifest
+/// command; `podman rmi` of the list is `manifest rm` here).
+#[test]
+fn podman_images_bare_manifest_list() {
+    let env = TestEnv::new();
+    let mname = "m-bare:1.0";
+    let mid = env.run(&["create", mname]);
+    let mid = mid.trim();
+    for verbose in ["--verbose", "-v"] {
+        let inspected = env.run(&["inspect", verbose, mid]);
+        assert!(inspected.contains(DOCKER_LIST), "{verbose}: {inspected}");
+    }
+    env.run(&["rm", mname]);
+}
+
+/// Mirrors `podman manifest --tls-verify and --authfile`: a TLS registry with htpasswd auth
+/// whose CA the tool does not know.
+#[test]
+fn podman_manifest_tls_verify_and_authfile() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        htpasswd: Some(("podman-user", "podman-pass")),
+    });
+    let authfile = env.path("auth-manifest.json");
+    registry.write_auth_json(&authfile);
+    let authfile = authfile.to_str().unwrap();
+    let manifest1 = registry.image("m-tls:1.0");
+
+    let auth_flag = format!("--authfile={authfile}");
+    let mid = env.run(&["create", &manifest1]);
+    env.run(&[
+        "push",
+        &auth_flag,
+        "--tls-verify=false",
+        mid.trim(),
+        &manifest1,
+    ]);
+    env.run(&["rm", &manifest1]);
+    env.cmd()
+        .args(["rm", &manifest1])
+        .assert()
+        .code(1)
+        .stderr(format!("Error: {manifest1}: image not known\n"));
+    env.cmd()
+        .args(["rm", "--ignore", &manifest1])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+
+    // Default is to require TLS; also the explicit spellings.
+    for opt in [
+        "",
+        "--insecure=false",
+        "--tls-verify=true",
+        auth_flag.as_str(),
+    ] {
+        env.cmd()
+            .arg("inspect")
+            .args(Some(opt).filter(|o| !o.is_empty()))
+            .arg(&manifest1)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with(format!(
+                "Error: reading image \"docker://{manifest1}\": "
+            )));
+    }
+
+    for opts in [
+        vec![auth_flag.as_str(), "--tls-verify=false"],
+        vec![auth_flag.as_str(), "--insecure"],
+    ] {
+        let inspected = env.run(&[&["inspect"][..], &opts, &[manifest1.as_str()]].concat());
+        assert!(inspected.contains(DOCKER_LIST), "{opts:?}: {inspected}");
+    }
+    let out = env
+        .cmd()
+        .env("REGISTRY_AUTH_FILE", authfile)
+        .args(["inspect", "--tls-verify=false", &manifest1])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(out).unwrap().contains(DOCKER_LIST));
+}
