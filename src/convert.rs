@@ -221,6 +221,8 @@ fn descriptor(format: ListFormat, media_type: &str, from: &Map<String, Value>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
+    use crate::oci::{Descriptor, Index, Platform};
 
     const OCI: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:28c6d11933a06d0262aeef7f59ed339febd303ddd6d5ce9235c9fa9f3e8f0190","size":10},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:db37141a30dfcf3202288364677ca10e11077926ee69f7a444d2f6fd77e1d288","size":20}]}"#;
 
@@ -330,5 +332,51 @@ mod tests {
             assert!(matches!(err, ConvertError::Unconvertible { .. }));
             assert!(err.to_string().contains("zstd"), "{err}");
         }
+    }
+
+    #[test]
+    fn index_loss_names_every_field() {
+        let entry = |n: u8| {
+            let mut d = Descriptor::new(oci::OCI_MANIFEST, Digest::sha256_of(&[n]), 100);
+            d.platform = Some(Platform::default());
+            d
+        };
+        let mut index = Index::default();
+        index.manifests.push(entry(1));
+        index.manifests.push(entry(2));
+        assert_eq!(index.loss_in(ListFormat::Docker), None);
+        assert_eq!(index.loss_in(ListFormat::Oci), None);
+        index.annotations.insert("b\u{1b}".into(), "1".into());
+        index.annotations.insert("a".into(), "2".into());
+        index.subject = Some(entry(3));
+        index.manifests[0]
+            .annotations
+            .insert("org.example.k".into(), "v".into());
+        index.manifests[1].artifact_type = Some("x/y".into());
+        index.manifests[1].platform.as_mut().unwrap().features = vec!["sse4".into()];
+        let (one, two) = (Digest::sha256_of(&[1]), Digest::sha256_of(&[2]));
+        assert_eq!(
+            index.loss_in(ListFormat::Docker).unwrap(),
+            format!(
+                "the index's annotation \"a\", the index's annotation \"b\\u{{1b}}\", \
+                 the index's subject, entry {one}'s annotation \"org.example.k\", \
+                 entry {two}'s artifactType"
+            )
+        );
+        assert_eq!(
+            index.loss_in(ListFormat::Oci).unwrap(),
+            format!("entry {two}'s platform features")
+        );
+        // What the loss names is really left out.
+        let oci = String::from_utf8(index.to_bytes(ListFormat::Oci)).unwrap();
+        assert!(
+            !oci.contains("features") && oci.contains("org.example.k"),
+            "{oci}"
+        );
+        let docker = String::from_utf8(index.to_bytes(ListFormat::Docker)).unwrap();
+        assert!(
+            docker.contains("sse4") && !docker.contains("annotations"),
+            "{docker}"
+        );
     }
 }
