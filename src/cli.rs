@@ -225,7 +225,8 @@ pub struct AddArgs {
 pub struct AnnotateArgs {
     /// List name or ID
     pub list: String,
-    /// Entry digest (or an image reference whose digest is in the list); omitted with --index
+    /// An entry's digest or a unique prefix of it (looked up in the list, never on the network),
+    /// or an image reference with its registry or transport; omitted with --index
     pub instance: Option<String>,
     /// Apply --annotation to the index itself
     #[arg(long)]
@@ -308,7 +309,7 @@ pub struct PushArgs {
 pub struct RemoveArgs {
     /// List name or ID
     pub list: String,
-    /// Digest of the entry to remove
+    /// The entry's digest, or a unique prefix of it (`0907f27d`, `sha256:0907f27d`)
     pub digest: String,
 }
 
