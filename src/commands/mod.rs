@@ -13,8 +13,9 @@ use anyhow::{Context as _, Result};
 use manifest::cli::RegistryFlags;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::normalize_list_name;
+use manifest::retry::RetryPolicy;
 use manifest::store::{Store, StoreError, StoredList};
-use manifest::transport::registry::RegistryOptions;
+use manifest::transport::registry::{RegistryOptions, Timeouts};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -44,8 +45,16 @@ pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {
         authfile: flags.authfile.clone(),
         cert_dir: flags.cert_dir.clone(),
         tls_verify: flags.tls_verify,
-        retries: flags.retry,
-        retry_delay: flags.retry_delay.unwrap_or(defaults.retry_delay),
+        retry: RetryPolicy {
+            retries: flags.retry,
+            base: flags.retry_delay.unwrap_or(defaults.retry.base),
+            ..defaults.retry
+        },
+        timeouts: Timeouts {
+            connect: flags.connect_timeout.unwrap_or(defaults.timeouts.connect),
+            response: flags.response_timeout.unwrap_or(defaults.timeouts.response),
+            stall: flags.stall_timeout.unwrap_or(defaults.timeouts.stall),
+        },
         debug: DEBUG.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
