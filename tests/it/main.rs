@@ -4,6 +4,7 @@ mod support;
 
 mod faults;
 mod harness;
+mod hostile_network;
 mod offline;
 mod registry;
 mod registry_requests;

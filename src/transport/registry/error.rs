@@ -344,7 +344,10 @@ fn find_cause<'a, T: std::error::Error + 'static>(
         if let Some(found) = e.downcast_ref::<T>() {
             return Some(found);
         }
-        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };

@@ -6,10 +6,12 @@
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
+pub mod fake_http;
 pub mod faults;
 pub mod image;
 pub mod push;
 pub mod registry;
+pub mod token;
 
 // Shortcuts; a given test binary may use none of them.
 #[allow(unused_imports)]
