@@ -108,19 +108,31 @@ pub struct RegistryFlags {
     /// *.key) is refused: they are not supported yet
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
-    /// Require HTTPS with a verified certificate; false allows unverified HTTPS, then plain HTTP
-    /// [default: true]
+    /// Require HTTPS with a verified certificate for every registry of the command; false
+    /// allows unverified HTTPS, then plain HTTP [default: true]
     #[arg(long)]
     pub tls_verify: Option<bool>,
     /// The same as --tls-verify=false (sealos and buildah spelling); not together with --tls-verify
     #[arg(long, hide = true)]
     pub insecure: Option<bool>,
-    /// How many times a failed request is retried (5xx, 429, dropped connections)
+    /// How many times a failed request is retried (5xx, 429, dropped connections; a timeout or
+    /// stall at most once)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
-    /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 200ms]
+    /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 1s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
+    /// Longest wait for a connection (TCP and TLS handshake) to a registry [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Longest wait for a registry to start answering a request (after an upload's last byte,
+    /// one more second per 50 MiB sent) [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub response_timeout: Option<std::time::Duration>,
+    /// A transfer slower than 1 KiB/s for this long is abandoned and retried once
+    /// [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stall_timeout: Option<std::time::Duration>,
 }
 
 /// Parses `500ms`, `2s`, `1m` or a bare number of seconds.

@@ -7,16 +7,15 @@ use crate::digest::Digest;
 use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
 use crate::progress::Progress;
 use crate::reference::{parse_image, ImageRef};
+use crate::retry::{RetryPolicy, Retryable};
 use crate::store::{Store, StoredList};
 use crate::transport::open::Transports;
-use crate::transport::registry::backoff;
 use crate::transport::{
     size_checked, verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -28,10 +27,8 @@ pub struct PushOptions {
     pub allow_lossy: bool,
     /// Blob transfers at once (default 8).
     pub jobs: usize,
-    /// Extra attempts for a blob whose transfer failed in a retryable way (default 3).
-    pub retries: u32,
-    /// Delay before the first retry, doubled each time (default 1 s).
-    pub retry_delay: Duration,
+    /// How a blob whose transfer failed is restarted from its source (the one retry policy).
+    pub retry: RetryPolicy,
 }
 
 impl Default for PushOptions {
@@ -41,8 +38,7 @@ impl Default for PushOptions {
             format: None,
             allow_lossy: false,
             jobs: 8,
-            retries: 3,
-            retry_delay: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -474,8 +470,8 @@ async fn copy_blob(
                 progress.blob_done();
                 return Ok(BlobOutcome::Copied(descriptor.size));
             }
-            Err(e) if e.is_retryable() && attempt < options.retries => {
-                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
+            Err(e) if options.retry.allows(e.retry_class(), attempt) => {
+                tokio::time::sleep(options.retry.backoff(attempt, e.retry_after())).await;
                 attempt += 1;
             }
             Err(source) => {

@@ -55,6 +55,13 @@ impl Digest {
         }
     }
 
+    /// The digest a finished sha256 hasher computed.
+    pub fn from_sha256(hasher: Sha256) -> Self {
+        Self {
+            text: format!("sha256:{}", hex::encode(hasher.finalize())),
+        }
+    }
+
     pub fn algorithm(&self) -> &str {
         self.text.split_once(':').map(|(a, _)| a).unwrap_or("")
     }

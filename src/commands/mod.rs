@@ -13,8 +13,9 @@ use anyhow::{bail, Context as _, Result};
 use manifest::cli::RegistryFlags;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::{normalize_list_name, parse_image, ImageRef};
+use manifest::retry::RetryPolicy;
 use manifest::store::{Store, StoreError, StoredList};
-use manifest::transport::registry::RegistryOptions;
+use manifest::transport::registry::{RegistryOptions, Timeouts};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -41,11 +42,13 @@ pub fn set_debug(on: bool) {
 /// first, so a missing auth file or a TLS flag clash stops it before the store or the network.
 pub fn registry_options(flags: &RegistryFlags) -> Result<RegistryOptions> {
     check_authfile(flags.authfile.as_deref())?;
+    // Given, it overrides every registry of the command; not given, each registry is verified
+    // (or not, as registries.conf says).
     let tls_verify = match (flags.tls_verify, flags.insecure) {
         (Some(_), Some(_)) => bail!("--insecure may not be used with --tls-verify"),
-        (Some(verify), None) => verify,
-        (None, Some(insecure)) => !insecure,
-        (None, None) => true,
+        (Some(verify), None) => Some(verify),
+        (None, Some(insecure)) => Some(!insecure),
+        (None, None) => None,
     };
     let defaults = RegistryOptions::default();
     Ok(RegistryOptions {
@@ -53,8 +56,16 @@ pub fn registry_options(flags: &RegistryFlags) -> Result<RegistryOptions> {
         authfile: flags.authfile.clone(),
         cert_dir: flags.cert_dir.clone(),
         tls_verify,
-        retries: flags.retry,
-        retry_delay: flags.retry_delay.unwrap_or(defaults.retry_delay),
+        retry: RetryPolicy {
+            retries: flags.retry,
+            base: flags.retry_delay.unwrap_or(defaults.retry.base),
+            ..defaults.retry
+        },
+        timeouts: Timeouts {
+            connect: flags.connect_timeout.unwrap_or(defaults.timeouts.connect),
+            response: flags.response_timeout.unwrap_or(defaults.timeouts.response),
+            stall: flags.stall_timeout.unwrap_or(defaults.timeouts.stall),
+        },
         debug: DEBUG.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -37,8 +37,7 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
         }),
         allow_lossy: args.allow_lossy,
         jobs: args.jobs as usize,
-        retries: registry.retries,
-        retry_delay: registry.retry_delay,
+        retry: registry.retry,
     };
     let transports = Transports::new(registry);
     let progress = Arc::new(Progress::new(args.quiet));

@@ -148,6 +148,7 @@ fn inspect_tls_verify_against_a_tls_registry() {
     let registry = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: None,
+        ..Default::default()
     });
     let layout = env.path("img");
     write_image_layout(&layout, &five_platforms()[0], "latest");

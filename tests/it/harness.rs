@@ -67,6 +67,7 @@ fn tls_htpasswd_registry_requires_auth() {
     let reg = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: Some(("alice", "s3cret pass")),
+        ..Default::default()
     });
     assert!(reg.url().starts_with("https://127.0.0.1:"));
     let ca_dir = reg.ca_dir.clone().expect("ca_dir with TLS");

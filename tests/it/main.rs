@@ -5,6 +5,7 @@ mod support;
 mod dropin;
 mod faults;
 mod harness;
+mod hostile_network;
 mod offline;
 mod registry;
 mod registry_requests;

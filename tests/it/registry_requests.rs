@@ -102,7 +102,7 @@ async fn add_without_auth_is_ping_manifest_config() {
     // --tls-verify=false: the HTTPS/HTTP probe is the one ping (HTTPS fails before HTTP, so the
     // failed attempt never reaches the access log).
     let options = RegistryOptions {
-        tls_verify: false,
+        tls_verify: Some(false),
         ..Default::default()
     };
     let client = client(options, None).await;
@@ -149,6 +149,7 @@ async fn add_with_basic_auth_costs_at_most_four_requests() {
     let registry = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: Some(("alice", "s3cret")),
+        ..Default::default()
     });
     seed(&registry, "src/app");
     let skip = entries_after(&registry, 0).len();
@@ -183,12 +184,13 @@ async fn a_push_does_not_ping_between_requests() {
         let registry = Registry::start(RegistryConfig {
             tls: false,
             htpasswd,
+            ..Default::default()
         });
         let (digest, blobs) = seed(&registry, "src/app");
         let skip = entries_after(&registry, 0).len();
 
         let options = RegistryOptions {
-            tls_verify: false,
+            tls_verify: Some(false),
             ..Default::default()
         };
         let client = client(options, htpasswd.map(|_| registry.creds())).await;
@@ -217,7 +219,7 @@ async fn a_push_does_not_ping_between_requests() {
             assert_eq!(exists, i < blobs.len());
         }
 
-        // A blob upload (oci-client's POST + PUT) and a mount: no ping from oci-client either.
+        // A blob upload (POST + PATCH + PUT) and a mount: no ping between them either.
         let blob = bytes::Bytes::from_static(b"a new blob");
         let descriptor = Descriptor::new(
             "application/octet-stream",
@@ -237,8 +239,8 @@ async fn a_push_does_not_ping_between_requests() {
         assert_eq!(pings(&entries), 1, "{}", show(&entries));
         assert_eq!(
             entries.len(),
-            1 + 2 + 10 + 2 + 1,
-            "ping, GET + PUT manifest, 10 HEADs, POST + PUT blob, POST mount:\n{}",
+            1 + 2 + 10 + 3 + 1,
+            "ping, GET + PUT manifest, 10 HEADs, POST + PATCH + PUT blob, POST mount:\n{}",
             show(&entries)
         );
     }
@@ -365,9 +367,12 @@ async fn retry_after_is_honoured() {
 
     // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
     let options = RegistryOptions {
-        tls_verify: false,
-        retries: 2,
-        retry_delay: Duration::from_millis(10),
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 2,
+            base: Duration::from_millis(10),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let client = client(options, None).await;
@@ -426,8 +431,11 @@ async fn a_wrong_docker_content_digest_is_refused() {
     })
     .await;
     let options = RegistryOptions {
-        tls_verify: false,
-        retries: 0,
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let client = client(options, None).await;
@@ -514,8 +522,11 @@ async fn an_expired_token_is_renewed_once() {
     server_addr.set(server.addr.clone()).unwrap();
 
     let options = RegistryOptions {
-        tls_verify: false,
-        retries: 0,
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let client = client(options, None).await;
@@ -591,8 +602,11 @@ async fn a_challenge_met_after_the_ping_is_answered() {
     .await;
     server_addr.set(server.addr.clone()).unwrap();
     let options = RegistryOptions {
-        tls_verify: false,
-        retries: 0,
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let client = client(options, None).await;

@@ -190,15 +190,18 @@ async fn client(options: RegistryOptions, creds: Option<&str>) -> RegistryClient
 
 fn fast_options() -> RegistryOptions {
     RegistryOptions {
-        retries: 1,
-        retry_delay: Duration::from_millis(10),
+        retry: manifest::retry::RetryPolicy {
+            retries: 1,
+            base: Duration::from_millis(10),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
 
 fn plain_http_options() -> RegistryOptions {
     RegistryOptions {
-        tls_verify: false,
+        tls_verify: Some(false),
         ..fast_options()
     }
 }
@@ -369,15 +372,21 @@ async fn verified_tls_refuses_a_plain_http_registry() {
     }
 }
 
+/// A refused connection is one error, at once: nothing listens there, and asking again will
+/// not change that (no retries, whatever `--retry` says).
 #[tokio::test]
-async fn unreachable_registry_is_a_network_error_after_retries() {
+async fn a_refused_connection_is_one_fast_error() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let options = RegistryOptions {
-        retries: 2,
+        retry: manifest::retry::RetryPolicy {
+            retries: 5,
+            base: Duration::from_secs(2),
+            ..Default::default()
+        },
         ..plain_http_options()
     };
     let client = client(options, None).await;
@@ -388,10 +397,23 @@ async fn unreachable_registry_is_a_network_error_after_retries() {
         digest: None,
     };
     let err = client.repository(&reference).await.unwrap_err();
-    assert!(matches!(err, TransportError::Network { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("gave up after 3 attempts"),
-        "{err}"
+        matches!(
+            err,
+            TransportError::Network {
+                kind: manifest::transport::NetworkFailure::Refused,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains("gave up"), "no retries: {text}");
+    assert_eq!(
+        text.matches("refused").count(),
+        1,
+        "one cause, said once: {text}"
     );
 }
 
@@ -528,7 +550,7 @@ async fn tls_and_basic_auth() {
     // --tls-verify=false talks HTTPS without verifying, and still authenticates.
     let insecure = client(
         RegistryOptions {
-            tls_verify: false,
+            tls_verify: Some(false),
             ..fast_options()
         },
         Some("alice:s3cret"),

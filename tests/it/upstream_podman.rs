@@ -31,6 +31,7 @@ fn podman_manifest_tls_verify_and_authfile() {
     let registry = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: Some(("podman-user", "podman-pass")),
+        ..Default::default()
     });
     let authfile = env.path("auth-manifest.json");
     registry.write_auth_json(&authfile);

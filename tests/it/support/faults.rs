@@ -28,6 +28,11 @@ pub enum Fault {
     Corrupt,
     /// Answer 307 to the same path on another base URL.
     RedirectTo(String),
+    /// Forward, sending the response body `bytes` at a time, one piece every `every`.
+    Trickle {
+        bytes: usize,
+        every: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +218,20 @@ async fn handle(
     let mut response = Response::builder().status(upstream_response.status().as_u16());
     for (name, value) in upstream_response.headers() {
         response = response.header(name, value);
+    }
+    if let Some(Fault::Trickle { bytes, every }) = fault {
+        let body = upstream_response.bytes().await.unwrap_or_default();
+        let pieces: Vec<Bytes> = body
+            .chunks(bytes.max(1))
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let slow = futures_util::stream::iter(pieces).then(move |piece| async move {
+            tokio::time::sleep(every).await;
+            Ok::<_, std::io::Error>(Frame::data(piece))
+        });
+        return response
+            .body(BodyExt::boxed(StreamBody::new(slow)))
+            .unwrap();
     }
     let mut sent = 0usize;
     let mut flipped = false;

@@ -5,13 +5,18 @@
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
+//! - [`fake_http`]: a scripted HTTP server for misbehaviour a real registry will not produce.
+//! - [`faults`]: a fault-injecting proxy in front of a real registry.
+//! - [`token`]: bearer tokens the real registry accepts.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
+pub mod fake_http;
 pub mod faults;
 pub mod image;
 pub mod push;
 pub mod registry;
+pub mod token;
 
 // Shortcuts; a given test binary may use none of them.
 #[allow(unused_imports)]

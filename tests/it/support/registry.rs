@@ -27,6 +27,9 @@ pub struct RegistryConfig<'a> {
     pub tls: bool,
     /// Require HTTP Basic auth (htpasswd, bcrypt) for this one user.
     pub htpasswd: Option<(&'a str, &'a str)>,
+    /// Require bearer tokens from this realm, signed by this certificate (PEM); see
+    /// [`super::token::TokenSigner`] (issuer and service are its constants).
+    pub token: Option<(&'a str, &'a str)>,
 }
 
 /// A running registry. Dropping it stops it and deletes its storage.
@@ -124,6 +127,18 @@ impl Registry {
                 yaml_str(&path)
             ));
             user = Some((u.to_string(), p.to_string()));
+        }
+
+        if let Some((realm, root_pem)) = config.token {
+            let bundle = dir.join("token-root.crt");
+            fs::write(&bundle, root_pem).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                super::token::SERVICE,
+                super::token::ISSUER,
+                yaml_str(&bundle)
+            ));
         }
 
         let config_path = dir.join("config.yml");

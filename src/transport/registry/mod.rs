@@ -1,0 +1,486 @@
+//! Registries as a transport: the [`Transport`] trait over the OCI distribution API.
+//!
+//! The parts, one job each: `client` (settings, one HTTP client per host, the endpoint probe,
+//! credential lookups), `session` (challenges, tokens and where credentials may go), `wire`
+//! (sending, time limits, body caps, the `--debug` log), `upload` (POST/PATCH/PUT), `mount`
+//! (cross-repository mounts) and `error` (answers → typed errors). Every request goes through
+//! one reqwest client per host; every retry through [`crate::retry::RetryPolicy`].
+//!
+//! Rules:
+//! - Manifests are kept as the bytes read, checked against the digest asked for
+//!   ([`check_manifest`]) and against `Docker-Content-Digest`; their size is capped while they
+//!   are read. The media type is the body's `mediaType`, else the response's Content-Type,
+//!   else what the document's shape says.
+//! - Blobs are read only by digest from the repository itself, never from a descriptor's
+//!   `urls`; a download that stalls is abandoned (the copy engine restarts it).
+
+mod client;
+mod error;
+mod mount;
+mod session;
+mod upload;
+mod wire;
+
+pub use client::{RegistryClient, RegistryOptions};
+pub use wire::{Timeouts, STALL_FLOOR_BYTES_PER_SEC};
+
+use crate::digest::{Digest, Verifier};
+use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
+use crate::transport::{
+    check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
+    MAX_MANIFEST_BYTES,
+};
+use async_trait::async_trait;
+use error::Op;
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+use session::{Access, Session};
+use std::fmt;
+use std::future::Future;
+
+/// One repository of one registry. Made by [`RegistryClient::repository`].
+pub struct RegistryTransport {
+    session: Session,
+    repository: String,
+    /// `scheme://api-host/v2/<repository>/`.
+    base: Url,
+}
+
+impl fmt::Debug for RegistryTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryTransport")
+            .field("location", &self.session.errors().location)
+            .field("authenticated", &self.session.has_credential())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryTransport {
+    fn new(session: Session, repository: String) -> Self {
+        let base = session
+            .host()
+            .origin
+            .join(&format!("v2/{repository}/"))
+            .expect("a repository path joins the host origin");
+        Self {
+            session,
+            repository,
+            base,
+        }
+    }
+
+    /// Where credentials were looked for (and which one was used), as in 401 errors.
+    pub fn credential_sources(&self) -> &str {
+        &self.session.errors().searched
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path)
+            .expect("manifest and blob paths join the repository URL")
+    }
+
+    fn manifest_url(&self, reference: &ManifestRef) -> Url {
+        self.url(&format!("manifests/{}", manifest_name(reference)))
+    }
+
+    fn blob_url(&self, digest: &Digest) -> Url {
+        self.url(&format!("blobs/{digest}"))
+    }
+
+    fn uploads_url(&self) -> Url {
+        self.url("blobs/uploads/")
+    }
+
+    /// A retried read (manifest GET, existence HEADs). The same calls check a push destination
+    /// (does it have this blob or manifest yet?), and a token server may grant no pull access
+    /// on a repository that does not exist yet; so a refusal is tried once more with a
+    /// pull,push token before it is reported.
+    async fn pull_request<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        // A token server's refusal is reported as such, before any request.
+        self.session.credentials(Access::Pull).await?;
+        let policy = self.session.host().policy;
+        match policy.run(&request).await {
+            Err(TransportError::Unauthorized { .. } | TransportError::Denied { .. })
+                if self.session.gain_push_token().await =>
+            {
+                policy.run(&request).await
+            }
+            other => other,
+        }
+    }
+
+    /// `HEAD url`: 2xx → present, 404 → absent, anything else an error.
+    async fn head_exists(
+        &self,
+        url: &Url,
+        what: &str,
+        accept: Option<&str>,
+    ) -> Result<bool, TransportError> {
+        let op = Op {
+            method: "HEAD",
+            what,
+            read: false,
+        };
+        let wire = &self.session.host().wire;
+        let build = || {
+            let request = wire.http().head(url.clone());
+            match accept {
+                Some(types) => request.header(ACCEPT, types),
+                None => request,
+            }
+        };
+        self.pull_request(|| async {
+            let response = self.session.send(Access::Pull, op, url, &build).await?;
+            match response.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(self.session.errors().response(response, op).await),
+            }
+        })
+        .await
+    }
+
+    /// Stores a blob whose digest is known only once all of it has been sent (a layer
+    /// compressed while it is sent): the body is hashed on its way and the upload is finished
+    /// with the digest computed. Returns the descriptor stored.
+    pub async fn upload_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let (digest, size) = upload::upload(
+            &self.session,
+            &self.uploads_url(),
+            data,
+            upload::Expect::Compute,
+        )
+        .await?;
+        Ok(Descriptor::new(media_type, digest, size))
+    }
+}
+
+/// A response's `Docker-Content-Digest`, when it is a digest we can check.
+fn content_digest(headers: &HeaderMap) -> Option<Digest> {
+    let value = headers.get("docker-content-digest")?.to_str().ok()?;
+    Digest::parse(value.trim()).ok()
+}
+
+/// A manifest media type from a `Content-Type` header, without parameters; only the types we
+/// asked for count (a registry may answer `application/json` or `text/plain`).
+fn manifest_content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    ACCEPTED_MANIFEST_TYPES
+        .contains(&essence.as_str())
+        .then_some(essence)
+}
+
+/// Whether a manifest's body names its own media type (then that wins over the header).
+fn declares_media_type(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes)
+        .is_ok_and(|p| p.media_type.is_some_and(|m| !m.is_empty()))
+}
+
+/// `v1`, `sha256:…`, or `latest` for the default, in messages and URLs.
+fn manifest_name(reference: &ManifestRef) -> String {
+    match reference {
+        ManifestRef::Default => "latest".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl Transport for RegistryTransport {
+    fn describe(&self) -> String {
+        self.session.errors().location.clone()
+    }
+
+    fn checks_uploaded_digests(&self) -> bool {
+        true
+    }
+
+    fn registry_repository(&self) -> Option<(String, String)> {
+        Some((
+            self.session.errors().registry.clone(),
+            self.repository.clone(),
+        ))
+    }
+
+    async fn manifest_get(&self, reference: &ManifestRef) -> Result<RawManifest, TransportError> {
+        let what = format!("manifest {}", manifest_name(reference));
+        let op = Op {
+            method: "GET",
+            what: &what,
+            read: true,
+        };
+        let url = self.manifest_url(reference);
+        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
+        let wire = &self.session.host().wire;
+        let build = || wire.http().get(url.clone()).header(ACCEPT, &accept);
+        let stall = wire.timeouts().stall;
+        let (bytes, content_type, header_digest) = self
+            .pull_request(|| async {
+                let response = self.session.send(Access::Pull, op, &url, &build).await?;
+                if !response.status().is_success() {
+                    return Err(self.session.errors().response(response, op).await);
+                }
+                let content_type = manifest_content_type(response.headers());
+                let header_digest = content_digest(response.headers());
+                let bytes = wire::read_capped(response, MAX_MANIFEST_BYTES, stall)
+                    .await
+                    .map_err(|e| self.session.errors().body(e, op, &url, MAX_MANIFEST_BYTES))?;
+                Ok((bytes, content_type, header_digest))
+            })
+            .await?;
+        let located = format!("{what} in {}", self.session.errors().location);
+        if let Some(expected) = header_digest {
+            let mut verifier = Verifier::new(&expected);
+            verifier.update(&bytes);
+            let actual = verifier.finish();
+            if actual != expected {
+                return Err(TransportError::DigestMismatch {
+                    what: format!("{located} (its Docker-Content-Digest)"),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let mut manifest = check_manifest(bytes, reference, &located)?;
+        if let Some(content_type) = content_type {
+            if !declares_media_type(&manifest.bytes) {
+                manifest.media_type = content_type;
+            }
+        }
+        Ok(manifest)
+    }
+
+    async fn manifest_put(
+        &self,
+        reference: &ManifestRef,
+        manifest: &RawManifest,
+    ) -> Result<(), TransportError> {
+        if manifest.media_type.is_empty() {
+            return Err(TransportError::Invalid(format!(
+                "manifest {} has no mediaType; the registry needs one as its Content-Type",
+                manifest.digest
+            )));
+        }
+        if let ManifestRef::Digest(d) = reference {
+            if !d.matches(&manifest.bytes) {
+                return Err(TransportError::Invalid(format!(
+                    "refusing to store manifest {} under the different digest {d}",
+                    manifest.digest
+                )));
+            }
+        }
+        let content_type =
+            reqwest::header::HeaderValue::from_str(&manifest.media_type).map_err(|_| {
+                TransportError::Invalid(format!(
+                    "manifest {} has a mediaType that is not a valid header value",
+                    manifest.digest
+                ))
+            })?;
+        let what = format!("manifest {}", manifest_name(reference));
+        let op = Op {
+            method: "PUT",
+            what: &what,
+            read: false,
+        };
+        let url = self.manifest_url(reference);
+        let wire = &self.session.host().wire;
+        let build = || {
+            wire.http()
+                .put(url.clone())
+                .header(CONTENT_TYPE, content_type.clone())
+                .body(manifest.bytes.clone())
+        };
+        let stored = self
+            .session
+            .host()
+            .policy
+            .run(|| async {
+                let response = self.session.send(Access::Push, op, &url, &build).await?;
+                if !response.status().is_success() {
+                    return Err(self.session.errors().response(response, op).await);
+                }
+                Ok(content_digest(response.headers()))
+            })
+            .await?;
+        // The registry names what it stored; with the same algorithm it must be our digest.
+        match stored {
+            Some(stored)
+                if stored.algorithm() == manifest.digest.algorithm()
+                    && stored != manifest.digest =>
+            {
+                Err(TransportError::DigestMismatch {
+                    what: format!("{what} as stored in {}", self.session.errors().location),
+                    expected: manifest.digest.clone(),
+                    actual: stored,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
+        let what = format!("blob {}", descriptor.digest);
+        self.head_exists(&self.blob_url(&descriptor.digest), &what, None)
+            .await
+    }
+
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
+        let what = format!("manifest {digest}");
+        let url = self.manifest_url(&ManifestRef::Digest(digest.clone()));
+        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
+        self.head_exists(&url, &what, Some(&accept)).await
+    }
+
+    async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
+        let what = format!("blob {}", descriptor.digest);
+        let op = Op {
+            method: "GET",
+            what: &what,
+            read: true,
+        };
+        // Only the digest, never the descriptor's `urls`: no fetching from foreign URLs. Not
+        // retried here: the copy engine restarts a failed transfer, stream and all.
+        let url = self.blob_url(&descriptor.digest);
+        let wire = &self.session.host().wire;
+        let build = || wire.http().get(url.clone());
+        let response = self.session.send(Access::Pull, op, &url, &build).await?;
+        if !response.status().is_success() {
+            return Err(self.session.errors().response(response, op).await);
+        }
+        let errors = self.session.errors().clone();
+        let stall = wire.timeouts().stall;
+        let stream =
+            wire::guard_stream(Box::pin(response.bytes_stream()), stall).map(move |item| {
+                item.map_err(|e| {
+                    let op = Op {
+                        method: "GET",
+                        what: &what,
+                        read: true,
+                    };
+                    errors.body(e, op, &url, u64::MAX)
+                })
+            });
+        Ok(Box::pin(stream))
+    }
+
+    async fn blob_put(
+        &self,
+        descriptor: &Descriptor,
+        data: BlobStream,
+    ) -> Result<(), TransportError> {
+        upload::upload(
+            &self.session,
+            &self.uploads_url(),
+            data,
+            upload::Expect::Known {
+                digest: &descriptor.digest,
+                size: descriptor.size,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn blob_mount(
+        &self,
+        descriptor: &Descriptor,
+        from_repository: &str,
+    ) -> Result<bool, TransportError> {
+        if from_repository == self.repository {
+            return Ok(false);
+        }
+        Ok(mount::mount(
+            &self.session,
+            &self.uploads_url(),
+            &descriptor.digest,
+            from_repository,
+        )
+        .await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn manifest_types_from_headers_and_bodies() {
+        let headers = |content_type: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+            h
+        };
+        assert_eq!(
+            manifest_content_type(&headers(
+                "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"
+            ))
+            .as_deref(),
+            Some(crate::oci::DOCKER_MANIFEST)
+        );
+        assert_eq!(manifest_content_type(&headers("application/json")), None);
+        assert_eq!(manifest_content_type(&HeaderMap::new()), None);
+
+        assert!(declares_media_type(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
+        ));
+        assert!(!declares_media_type(
+            br#"{"schemaVersion":2,"manifests":[]}"#
+        ));
+        assert!(!declares_media_type(br#"{"mediaType":""}"#));
+        assert!(!declares_media_type(b"not json"));
+
+        let digest = Digest::sha256_of(b"x");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "Docker-Content-Digest",
+            HeaderValue::from_str(digest.as_str()).unwrap(),
+        );
+        assert_eq!(content_digest(&h), Some(digest));
+        h.insert("Docker-Content-Digest", HeaderValue::from_static("md5:abc"));
+        assert_eq!(content_digest(&h), None);
+    }
+
+    #[test]
+    fn options_debug_redacts_password() {
+        let options = RegistryOptions {
+            creds: Some("alice:hunter2".into()),
+            ..Default::default()
+        };
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("alice"),
+            "{shown}"
+        );
+        assert_eq!(options.tls_verify, None);
+        assert!(!options.debug);
+    }
+
+    #[tokio::test]
+    async fn creds_without_password_are_refused_up_front() {
+        let options = RegistryOptions {
+            creds: Some("alice".into()),
+            ..Default::default()
+        };
+        let err = RegistryClient::new(options).await.unwrap_err().to_string();
+        assert!(
+            err.contains("interactive password prompt is not supported"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Bearer tokens the real registry accepts (distribution's `auth.token`): a signing key with its
+//! self-signed certificate (the registry's `rootcertbundle`), and JWTs granting scopes.
+
+use base64::Engine as _;
+use rcgen::{CertificateParams, DnType, KeyPair, SigningKey as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The issuer and audience the harness registry is configured with.
+pub const ISSUER: &str = "test-issuer";
+pub const SERVICE: &str = "test-registry";
+
+/// Signs tokens for the harness registry.
+pub struct TokenSigner {
+    key: KeyPair,
+    cert_pem: String,
+    x5c: String,
+}
+
+impl Default for TokenSigner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenSigner {
+    pub fn new() -> TokenSigner {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "token signer");
+        let cert = params.self_signed(&key).unwrap();
+        TokenSigner {
+            x5c: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+            cert_pem: cert.pem(),
+            key,
+        }
+    }
+
+    /// The certificate the registry checks tokens against.
+    pub fn root_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// A token for `subject` granting every `type:name:actions` scope in `scopes`.
+    pub fn token(&self, subject: &str, scopes: &[String]) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let access: Vec<_> = scopes
+            .iter()
+            .filter_map(|s| {
+                let mut parts = s.splitn(3, ':');
+                let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(serde_json::json!({
+                    "type": kind, "name": name,
+                    "actions": actions.split(',').collect::<Vec<_>>(),
+                }))
+            })
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [self.x5c]});
+        let claims = serde_json::json!({
+            "iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+            "iat": now - 10, "jti": format!("{now}-{}", NEXT.fetch_add(1, Ordering::SeqCst)),
+            "access": access,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let signature = der_to_jws(&self.key.sign(signing_input.as_bytes()).unwrap());
+        format!("{signing_input}.{}", b64url(&signature))
+    }
+}
+
+/// The `scope` parameters of a token request's target (`/token?service=…&scope=…`), each split
+/// on spaces as the token spec allows.
+pub fn requested_scopes(target: &str) -> Vec<String> {
+    let url = reqwest::Url::parse(&format!("http://token{target}")).unwrap();
+    url.query_pairs()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+fn b64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// ring signs ECDSA as DER `SEQUENCE { r, s }`; JWS wants the fixed 64-byte `r || s`.
+fn der_to_jws(der: &[u8]) -> Vec<u8> {
+    fn int(bytes: &[u8]) -> (&[u8], &[u8]) {
+        assert_eq!(bytes[0], 0x02);
+        let len = bytes[1] as usize;
+        (&bytes[2..2 + len], &bytes[2 + len..])
+    }
+    let body = &der[2..];
+    let (r, rest) = int(body);
+    let (s, _) = int(rest);
+    let mut out = Vec::new();
+    for n in [r, s] {
+        let n = &n[n.len().saturating_sub(32)..];
+        out.extend(std::iter::repeat_n(0u8, 32 - n.len()));
+        out.extend_from_slice(n);
+    }
+    out
+}
