@@ -46,15 +46,16 @@ impl TlsFailure {
     /// explains it for the host whose certificates are `certs`; `None` if it is not a TLS error.
     pub fn explain(error: &(dyn StdError + 'static), certs: &HostCerts) -> Option<TlsFailure> {
         let reason = find_rustls_error(error)?.clone();
+        let client_certs: Vec<PathBuf> = certs
+            .identities
+            .iter()
+            .map(|i| i.cert_path.clone())
+            .collect();
         Some(TlsFailure {
             host: certs.host.clone(),
             searched: certs.searched.clone(),
-            client_certs: certs
-                .identities
-                .iter()
-                .map(|i| i.cert_path.clone())
-                .collect(),
-            kind: kind_of(&reason),
+            kind: kind_of(&reason, !client_certs.is_empty()),
+            client_certs,
             reason,
         })
     }
@@ -95,13 +96,12 @@ impl fmt::Display for TlsFailure {
                 "x509: certificate specifies an incompatible key usage ({host}: it is not for \
                  TLS servers)"
             ),
-            TlsFailureKind::ClientCertificateRequired if self.client_certs.is_empty() => write!(
+            TlsFailureKind::ClientCertificateRequired => write!(
                 f,
                 "{host} requires a client certificate and none was found (looked for \
                  NAME.cert + NAME.key in {dirs})"
             ),
-            TlsFailureKind::ClientCertificateRequired
-            | TlsFailureKind::ClientCertificateRefused => {
+            TlsFailureKind::ClientCertificateRefused => {
                 let offered: Vec<String> = self
                     .client_certs
                     .iter()
@@ -129,7 +129,9 @@ impl StdError for TlsFailure {
     }
 }
 
-fn kind_of(reason: &rustls::Error) -> TlsFailureKind {
+/// `offered`: whether a client certificate could have been sent, which decides what a
+/// certificate alert from the server means.
+fn kind_of(reason: &rustls::Error, offered: bool) -> TlsFailureKind {
     use CertificateError as C;
     match reason {
         rustls::Error::InvalidCertificate(cert) => match cert {
@@ -142,22 +144,32 @@ fn kind_of(reason: &rustls::Error) -> TlsFailureKind {
             C::InvalidPurpose | C::InvalidPurposeContext { .. } => TlsFailureKind::WrongPurpose,
             _ => TlsFailureKind::Other,
         },
-        // TLS 1.3 servers say `certificate_required`; TLS 1.2 ones say `handshake_failure`
-        // or `bad_certificate` when the client sent nothing.
-        rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
-            TlsFailureKind::ClientCertificateRequired
+        rustls::Error::AlertReceived(alert) if is_client_certificate_alert(alert) => {
+            if offered {
+                TlsFailureKind::ClientCertificateRefused
+            } else {
+                TlsFailureKind::ClientCertificateRequired
+            }
         }
-        rustls::Error::AlertReceived(
-            AlertDescription::BadCertificate
+        _ => TlsFailureKind::Other,
+    }
+}
+
+/// What a server says about the client's certificate. Go before 1.21 (distribution 2.8)
+/// answers a missing one with `bad_certificate`, newer TLS 1.3 servers with
+/// `certificate_required`.
+fn is_client_certificate_alert(alert: &AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
             | AlertDescription::UnknownCA
             | AlertDescription::CertificateUnknown
             | AlertDescription::CertificateExpired
             | AlertDescription::CertificateRevoked
             | AlertDescription::UnsupportedCertificate
-            | AlertDescription::AccessDenied,
-        ) => TlsFailureKind::ClientCertificateRefused,
-        _ => TlsFailureKind::Other,
-    }
+            | AlertDescription::AccessDenied
+    )
 }
 
 /// The first `rustls::Error` in the chain. `io::Error` hides its payload from `source()`, so
@@ -234,8 +246,8 @@ mod tests {
             ),
             (
                 rustls::Error::AlertReceived(AlertDescription::BadCertificate),
-                TlsFailureKind::ClientCertificateRefused,
-                "refused the client certificate",
+                TlsFailureKind::ClientCertificateRequired,
+                "requires a client certificate and none was found",
             ),
             (
                 rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
@@ -256,6 +268,33 @@ mod tests {
             if names_dirs {
                 assert!(text.contains("/certs/127.0.0.1:5000"), "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn a_certificate_alert_after_offering_one_is_a_refusal() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["client".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap().der().clone();
+        let mut offered = certs();
+        offered
+            .identities
+            .push(crate::config::certs::ClientIdentity {
+                cert_path: PathBuf::from("/certs/127.0.0.1:5000/me.cert"),
+                key_path: PathBuf::from("/certs/127.0.0.1:5000/me.key"),
+                chain: vec![cert],
+                key: rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            });
+        for alert in [
+            AlertDescription::BadCertificate,
+            AlertDescription::UnknownCA,
+        ] {
+            let reason = rustls::Error::AlertReceived(alert);
+            let failure = TlsFailure::explain(&wrapped(reason), &offered).unwrap();
+            assert_eq!(failure.kind, TlsFailureKind::ClientCertificateRefused);
+            let text = failure.to_string();
+            assert!(text.contains("refused the client certificate"), "{text}");
+            assert!(text.contains("me.cert"), "{text}");
         }
     }
 

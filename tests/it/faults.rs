@@ -244,6 +244,7 @@ fn a_redirect_to_another_host_gets_no_credentials() {
     let source = Registry::start(crate::support::registry::RegistryConfig {
         tls: false,
         htpasswd: Some(("u", "p4ss")),
+        ..Default::default()
     });
     let mirror = Registry::plain();
     let layout = env.path("img");
@@ -384,6 +385,7 @@ fn a_wrong_password_error_and_debug_log_do_not_show_it() {
     let registry = Registry::start(crate::support::registry::RegistryConfig {
         tls: false,
         htpasswd: Some(("u", "right-pass")),
+        ..Default::default()
     });
     let out = env
         .cmd()

@@ -9,3 +9,4 @@ mod registry;
 mod registry_requests;
 mod registry_transport;
 mod store_safety;
+mod tls_config;

@@ -380,6 +380,7 @@ fn tls_and_htpasswd_registry() {
     let registry = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: Some(USER),
+        ..Default::default()
     });
     let sources = seed(&env, &registry, &five_platforms()[..2]);
     let cert_dir = registry.ca_dir.clone().unwrap();

@@ -149,6 +149,7 @@ async fn add_with_basic_auth_costs_at_most_four_requests() {
     let registry = Registry::start(RegistryConfig {
         tls: true,
         htpasswd: Some(("alice", "s3cret")),
+        ..Default::default()
     });
     seed(&registry, "src/app");
     let skip = entries_after(&registry, 0).len();
@@ -183,6 +184,7 @@ async fn a_push_does_not_ping_between_requests() {
         let registry = Registry::start(RegistryConfig {
             tls: false,
             htpasswd,
+            ..Default::default()
         });
         let (digest, blobs) = seed(&registry, "src/app");
         let skip = entries_after(&registry, 0).len();
