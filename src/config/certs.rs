@@ -60,16 +60,21 @@ pub struct CertDirs {
 /// One CA certificate and the file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaCert {
+    /// The `.crt` file.
     pub path: PathBuf,
+    /// The certificate.
     pub der: CertificateDer<'static>,
 }
 
 /// A client certificate chain and its private key (`NAME.cert` + `NAME.key`).
 pub struct ClientIdentity {
+    /// The `.cert` file.
     pub cert_path: PathBuf,
+    /// The `.key` file.
     pub key_path: PathBuf,
     /// The end-entity certificate first, then any intermediates of the file.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PrivateKeyDer<'static>,
 }
 

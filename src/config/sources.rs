@@ -49,7 +49,9 @@ pub struct ConfSources {
 /// One file to parse, in merge order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfFile {
+    /// Where it was read from (for messages and origins).
     pub path: PathBuf,
+    /// Its content.
     pub text: String,
 }
 

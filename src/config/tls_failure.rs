@@ -36,6 +36,7 @@ pub struct TlsFailure {
     pub searched: Vec<PathBuf>,
     /// The client certificates that were offered, if any.
     pub client_certs: Vec<PathBuf>,
+    /// What went wrong.
     pub kind: TlsFailureKind,
     /// rustls' own error.
     pub reason: rustls::Error,

@@ -12,7 +12,9 @@ const OPENSSL_MISSING: &str =
 
 /// A server certificate and key, and a `--cert-dir` that trusts it.
 pub struct ServerTls {
+    /// The server certificate (PEM), for distribution's `http.tls.certificate`.
     pub cert: PathBuf,
+    /// Its private key (PEM).
     pub key: PathBuf,
     /// A directory holding only `ca.crt`, usable as `--cert-dir`.
     pub ca_dir: PathBuf,
