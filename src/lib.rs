@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod convert;
 pub mod copy;
 pub mod digest;

@@ -322,7 +322,7 @@ fn parse_digest(text: &str) -> Result<Digest, Fault> {
 
 /// Splits off the registry host: the first component is one only if it has `.` or `:` or is
 /// `localhost`, so `labring/x` is a repository on the default registry.
-fn split_host(name: &str) -> (Option<&str>, &str) {
+pub fn split_host(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             (Some(first), rest)
@@ -406,7 +406,7 @@ fn check_total_length(registry: &str, repository: &str) -> Result<(), Fault> {
 }
 
 /// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-fn is_host(text: &str) -> bool {
+pub fn is_host(text: &str) -> bool {
     match text.strip_prefix('[') {
         Some(bracketed) => match bracketed.split_once(']') {
             Some((ipv6, port)) => is_ipv6ish(ipv6) && is_port_suffix(port),

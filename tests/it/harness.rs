@@ -3,6 +3,7 @@
 
 use crate::support::image::{self, ImageSpec};
 use crate::support::push;
+use crate::support::registry::ServerCert;
 use crate::support::{Registry, RegistryConfig};
 
 fn spec(platform: &str, layers: usize, size: usize, seed: u64) -> ImageSpec {
@@ -270,4 +271,54 @@ fn big_layer_streams_through() {
         push::blob_status(&reg, "big/app", &built.layer_digests[0]),
         200
     );
+}
+
+#[test]
+fn one_line_client_certificate_registry_serves_the_harness_client() {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let reg = Registry::start(RegistryConfig {
+        tls: true,
+        client_ca: true,
+        server_cert: ServerCert::OneLineSelfSigned,
+        ..Default::default()
+    });
+    // The real openssl recipe marks the certificate CA:TRUE, which is the point of the mode.
+    let pem = reg.ca_pem.clone().unwrap();
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let constraints = cert
+        .basic_constraints()
+        .unwrap()
+        .expect("basic constraints");
+    assert!(
+        constraints.value.ca,
+        "openssl req -x509 makes a CA:TRUE certificate"
+    );
+
+    let cert_dir = reg
+        .client_cert_dir
+        .clone()
+        .expect("client_cert_dir with client_ca");
+    let mut files: Vec<_> = std::fs::read_dir(&cert_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["ca.crt", "client.cert", "client.key"]);
+
+    // The harness's own client offers the client certificate, so it can seed the registry.
+    assert_eq!(push::v2_status(&reg, false), 200);
+    let tmp = tempfile::tempdir().unwrap();
+    let built = image::write_image_layout(tmp.path(), &spec("linux/amd64", 1, 1024, 5), "x");
+    push::push_layout_image(tmp.path(), "x", &reg, "mtls/app", "x");
+    let (_, _, digest) = push::get_manifest(&reg, "mtls/app", "x");
+    assert_eq!(digest, Some(built.manifest_digest));
+    // Without a client certificate the handshake fails.
+    let url = format!("{}/v2/", reg.url());
+    let anonymous = push::client_with(push::ClientTls {
+        accept_any_certificate: true,
+        ..push::ClientTls::default()
+    });
+    assert!(push::status_of(&anonymous, &url, None).is_err());
 }

@@ -11,5 +11,6 @@ mod registry;
 mod registry_requests;
 mod registry_transport;
 mod store_safety;
+mod tls_config;
 mod upstream_buildah;
 mod upstream_podman;

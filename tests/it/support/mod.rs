@@ -1,7 +1,8 @@
 //! The integration-test harness. Use it from a test file with `mod support;`.
 //!
 //! - [`registry`]: a real `docker-registry` (distribution 2.8) on 127.0.0.1, plain or TLS, with
-//!   or without htpasswd auth.
+//!   or without htpasswd auth or a required client certificate.
+//! - [`certs`]: the certificates those registries use (CA-signed, one-line self-signed, client).
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
@@ -11,6 +12,7 @@
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
+pub mod certs;
 pub mod fake_http;
 pub mod faults;
 pub mod image;

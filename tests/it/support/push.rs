@@ -34,24 +34,52 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// How the harness's client trusts a registry, and the client certificate it offers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientTls<'a> {
+    /// Trust only this CA (PEM) when given.
+    pub ca_pem: Option<&'a str>,
+    /// Accept any server certificate: for the one-line self-signed kind, which webpki refuses
+    /// as a server certificate (the tool's own trust is what the tests check, not this).
+    pub accept_any_certificate: bool,
+    /// A client certificate and its key, in PEM.
+    pub identity_pem: Option<&'a str>,
+}
+
 /// A blocking client that trusts only `ca_pem` (when given) and uses no proxy.
 pub fn client_for(ca_pem: Option<&str>) -> Client {
+    client_with(ClientTls {
+        ca_pem,
+        ..ClientTls::default()
+    })
+}
+
+/// A blocking client with these TLS settings and no proxy.
+pub fn client_with(tls: ClientTls<'_>) -> Client {
     off_runtime(|| {
         let mut b = Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(300));
-        if let Some(pem) = ca_pem {
+        if let Some(pem) = tls.ca_pem {
             let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("parsing CA PEM");
             b = b.tls_certs_only([cert]);
+        }
+        if tls.accept_any_certificate {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = tls.identity_pem {
+            let identity =
+                reqwest::Identity::from_pem(pem.as_bytes()).expect("parsing client identity PEM");
+            b = b.identity(identity);
         }
         b.build().expect("building HTTP client")
     })
 }
 
-/// A client for `registry` (trusting its CA when it has TLS).
+/// A client for `registry` (trusting its CA, and with its client certificate, as needed).
 pub fn client(registry: &Registry) -> Client {
-    client_for(registry.ca_pem.as_deref())
+    client_with(registry.harness_tls())
 }
 
 /// GET `url` and return the status (an `Err` with the error text when no answer came).

@@ -2,13 +2,20 @@
 //!
 //! ```ignore
 //! let reg = Registry::plain();                       // http://127.0.0.1:PORT, no auth
-//! let reg = Registry::start(RegistryConfig { tls: true, htpasswd: Some(("alice", "s3cret")) });
+//! let reg = Registry::start(RegistryConfig {
+//!     tls: true,
+//!     htpasswd: Some(("alice", "s3cret")),
+//!     ..Default::default()
+//! });
 //! // reg.ca_dir is a --cert-dir holding ca.crt; reg.user is Some(("alice", "s3cret"))
+//! let reg = Registry::start(RegistryConfig { tls: true, client_ca: true, ..Default::default() });
+//! // reg.client_cert_dir holds client.cert, client.key and ca.crt
 //! ```
 //! The process is killed (and reaped) when the `Registry` is dropped; its storage, config and log
 //! live in a temp dir removed at the same time. When the test is panicking, the registry's log is
 //! printed to stderr on drop.
 
+use super::certs;
 use std::fs;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -23,13 +30,29 @@ const MISSING: &str =
 /// How to start a [`Registry`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RegistryConfig<'a> {
-    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost signed by a fresh test CA.
+    /// Serve HTTPS (with the certificate `server_cert` says).
     pub tls: bool,
     /// Require HTTP Basic auth (htpasswd, bcrypt) for this one user.
     pub htpasswd: Option<(&'a str, &'a str)>,
     /// Require bearer tokens from this realm, signed by this certificate (PEM); see
     /// [`super::token::TokenSigner`] (issuer and service are its constants).
     pub token: Option<(&'a str, &'a str)>,
+    /// With TLS: require a client certificate signed by a fresh client CA (distribution's
+    /// `http.tls.clientcas`); [`Registry::client_cert_dir`] holds one.
+    pub client_ca: bool,
+    /// With TLS: which server certificate.
+    pub server_cert: ServerCert,
+}
+
+/// The server certificate of a TLS [`Registry`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerCert {
+    /// For 127.0.0.1 and localhost, signed by a fresh test CA (`ca.crt` of `ca_dir`).
+    #[default]
+    SignedByTestCa,
+    /// `openssl req -x509 … -addext subjectAltName=IP:127.0.0.1`: self-signed, `CA:TRUE`;
+    /// `ca_dir` holds the certificate itself.
+    OneLineSelfSigned,
 }
 
 /// A running registry. Dropping it stops it and deletes its storage.
@@ -42,6 +65,13 @@ pub struct Registry {
     pub user: Option<(String, String)>,
     /// With TLS: the CA certificate in PEM.
     pub ca_pem: Option<String>,
+    /// With `client_ca`: a `--cert-dir` holding `client.cert`, `client.key` and `ca.crt`.
+    pub client_cert_dir: Option<PathBuf>,
+    /// With `client_ca`: `client.cert` and `client.key` in PEM, for the harness's own client.
+    client_identity_pem: Option<String>,
+    /// The certificate is the one-line self-signed kind, which webpki refuses as a server
+    /// certificate; the harness's own client then accepts any certificate.
+    self_signed: bool,
     child: Child,
     log_path: PathBuf,
     _tmp: tempfile::TempDir,
@@ -105,16 +135,33 @@ impl Registry {
             data = yaml_str(&data),
         );
 
-        let (mut ca_dir, mut ca_pem) = (None, None);
+        assert!(
+            config.tls || (!config.client_ca && config.server_cert == ServerCert::default()),
+            "client_ca and server_cert need tls: true"
+        );
+        let (mut ca_dir, mut ca_pem, mut client_cert_dir, mut client_identity_pem) =
+            (None, None, None, None);
         if config.tls {
-            let certs = generate_tls(&dir);
+            let server = match config.server_cert {
+                ServerCert::SignedByTestCa => certs::ca_signed_server(&dir),
+                ServerCert::OneLineSelfSigned => certs::one_line_self_signed(&dir),
+            };
             yaml.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
-                yaml_str(&certs.server_cert),
-                yaml_str(&certs.server_key),
+                yaml_str(&server.cert),
+                yaml_str(&server.key),
             ));
-            ca_dir = Some(certs.ca_dir);
-            ca_pem = Some(certs.ca_pem);
+            if config.client_ca {
+                let client = certs::client_ca(&dir, &server.ca_pem);
+                yaml.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    yaml_str(&client.ca_cert)
+                ));
+                client_cert_dir = Some(client.cert_dir);
+                client_identity_pem = Some(client.identity_pem);
+            }
+            ca_dir = Some(server.ca_dir);
+            ca_pem = Some(server.ca_pem);
         }
 
         let mut user = None;
@@ -171,6 +218,9 @@ impl Registry {
             ca_dir,
             user,
             ca_pem,
+            client_cert_dir,
+            client_identity_pem,
+            self_signed: config.server_cert == ServerCert::OneLineSelfSigned,
             child,
             log_path,
             _tmp: tmp,
@@ -182,7 +232,7 @@ impl Registry {
     fn wait_ready(&mut self) -> Result<(), (bool, String)> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let url = format!("{}/v2/", self.url());
-        let client = super::push::client_for(self.ca_pem.as_deref());
+        let client = super::push::client_with(self.harness_tls());
         let mut last;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -221,6 +271,15 @@ impl Registry {
             "http"
         };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// How the harness's own client ([`super::push::client`]) reaches this registry.
+    pub fn harness_tls(&self) -> super::push::ClientTls<'_> {
+        super::push::ClientTls {
+            ca_pem: self.ca_pem.as_deref(),
+            accept_any_certificate: self.self_signed,
+            identity_pem: self.client_identity_pem.as_deref(),
+        }
     }
 
     /// `127.0.0.1:PORT/<path>`, e.g. `reg.image("lib/app:v1")`.
@@ -309,67 +368,6 @@ pub fn bcrypt_entry(password: &str) -> String {
     bcrypt::hash_with_result(password, 4)
         .expect("bcrypt")
         .format_for_version(bcrypt::Version::TwoY)
-}
-
-struct TlsFiles {
-    ca_dir: PathBuf,
-    ca_pem: String,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-}
-
-/// A fresh CA and a server certificate signed by it for 127.0.0.1 (IP SAN) and localhost (DNS
-/// SAN). Writes `certs/ca.crt` (the `--cert-dir`) and `tls/server.{crt,key}`.
-fn generate_tls(dir: &Path) -> TlsFiles {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "manifest test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-
-    let ca_dir = dir.join("certs");
-    let tls_dir = dir.join("tls");
-    fs::create_dir_all(&ca_dir).unwrap();
-    fs::create_dir_all(&tls_dir).unwrap();
-    let ca_pem = ca_cert.pem();
-    fs::write(ca_dir.join("ca.crt"), &ca_pem).unwrap();
-    let server_cert = tls_dir.join("server.crt");
-    let server_key = tls_dir.join("server.key");
-    fs::write(&server_cert, cert.pem()).unwrap();
-    fs::write(&server_key, key.serialize_pem()).unwrap();
-    TlsFiles {
-        ca_dir,
-        ca_pem,
-        server_cert,
-        server_key,
-    }
 }
 
 /// `127.0.0.1 - - [27/Nov/2026:23:29:08 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`

@@ -1,0 +1,85 @@
+//! Per-registry configuration as podman and buildah users already have it: registries.conf
+//! (which registry is insecure, blocked, remapped or mirrored, and what short names mean),
+//! certs.d directories, and the TLS trust built from them.
+//!
+//! Everything here is pure configuration: nothing opens a network connection. The registry
+//! layer asks [`registries::RegistriesConf`] where to send a request and
+//! [`trust::host_tls`] how to trust the peer.
+
+pub mod certs;
+mod client_identity;
+pub mod endpoints;
+mod parse;
+pub mod registries;
+pub mod short_names;
+pub mod sources;
+pub mod tls_failure;
+pub mod trust;
+
+use crate::reference::ReferenceError;
+use std::path::PathBuf;
+
+/// Why registries.conf could not be read, or refuses what was asked of it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A configuration file that had to be read could not be.
+    #[error("cannot read registries configuration {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A drop-in directory exists but could not be listed.
+    #[error("cannot list registries configuration directory {}: {source}", path.display())]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML (the message has the line and column).
+    #[error("{} is not valid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    /// The file is TOML but breaks a rule of containers-registries.conf(5).
+    #[error("invalid registries configuration {}: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    /// The image's registry is `blocked = true`, and no mirror that is not blocked serves it.
+    #[error("registry {prefix} is blocked (blocked = true in {})", origin.display())]
+    Blocked { prefix: String, origin: PathBuf },
+    /// `location` remapping produced something that is not an image reference.
+    #[error(
+        "{reference} is remapped by {} to {rewritten:?}, which is not a valid image reference: {reason}",
+        origin.display()
+    )]
+    BadRewrite {
+        reference: String,
+        rewritten: String,
+        origin: PathBuf,
+        reason: String,
+    },
+    /// The name (or a candidate built from it) is not a valid image reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A short name with no alias and no unqualified-search registries to complete it.
+    #[error(
+        "short name {name:?} did not resolve to an alias and no unqualified-search-registries are \
+         defined in {}; use a fully qualified name (HOST/REPOSITORY[:TAG])",
+        origins.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoSearchRegistries { name: String, origins: Vec<PathBuf> },
+    /// A short name that several unqualified-search registries could complete.
+    #[error(
+        "short name {name:?} is ambiguous: the unqualified-search-registries of {} give {} \
+         candidates ({}); use a fully qualified name such as {:?}, or define an alias for it \
+         in [aliases]",
+        origin.display(),
+        candidates.len(),
+        candidates.join(", "),
+        candidates.first().map(String::as_str).unwrap_or_default()
+    )]
+    AmbiguousShortName {
+        name: String,
+        /// Every candidate, in the order of `unqualified-search-registries`.
+        candidates: Vec<String>,
+        origin: PathBuf,
+    },
+}
