@@ -108,6 +108,11 @@ pub struct RegistryFlags {
     /// *.key) is refused: they are not supported yet
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// registries.conf to read instead of the default ones (containers-registries.conf(5):
+    /// per-registry insecure, blocked, location, mirrors, short-name aliases)
+    /// [env: CONTAINERS_REGISTRIES_CONF]
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     /// Require HTTPS with a verified certificate for every registry of the command; false
     /// allows unverified HTTPS, then plain HTTP [default: true]
     #[arg(long)]

@@ -15,5 +15,4 @@ pub mod retry;
 pub mod source;
 pub mod store;
 pub mod terminal;
-pub mod tls;
 pub mod transport;

@@ -11,6 +11,8 @@ pub mod rm;
 
 use anyhow::{bail, Context as _, Result};
 use manifest::cli::RegistryFlags;
+use manifest::config::registries::RegistriesConf;
+use manifest::config::sources::ConfSources;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::{normalize_list_name, parse_image, ImageRef};
 use manifest::retry::RetryPolicy;
@@ -50,8 +52,12 @@ pub fn registry_options(flags: &RegistryFlags) -> Result<RegistryOptions> {
         (None, Some(insecure)) => Some(!insecure),
         (None, None) => None,
     };
+    let sources = ConfSources::from_env(flags.registries_conf.as_deref());
+    let registries = RegistriesConf::load(&sources)
+        .with_context(|| format!("reading registries.conf ({})", sources.describe()))?;
     let defaults = RegistryOptions::default();
     Ok(RegistryOptions {
+        registries: std::sync::Arc::new(registries),
         creds: flags.creds.clone(),
         authfile: flags.authfile.clone(),
         cert_dir: flags.cert_dir.clone(),

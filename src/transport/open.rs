@@ -32,7 +32,7 @@ impl Transports {
         image: &ImageRef,
     ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
         let transport = match image {
-            ImageRef::Registry(r) => self.registry_repo(r).await?,
+            ImageRef::Registry(r) => self.registry_repo(r, Access::Read).await?,
             ImageRef::Layout(l) => {
                 let key = format!("read:{:?}:{}", l.kind, l.path.display());
                 let mut opened = self.opened.lock().await;
@@ -54,14 +54,25 @@ impl Transports {
         image: &ImageRef,
     ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
         let transport: Arc<dyn Transport> = match image {
-            ImageRef::Registry(r) => self.registry_repo(r).await?,
+            ImageRef::Registry(r) => self.registry_repo(r, Access::Write).await?,
             ImageRef::Layout(l) => Arc::new(LayoutTransport::open_for_write(l)?),
         };
         Ok((transport, manifest_ref(image)))
     }
 
-    async fn registry_repo(&self, r: &RegistryRef) -> Result<Arc<dyn Transport>, TransportError> {
-        let key = format!("registry:{}/{}", r.registry, r.repository);
+    /// Reads go through registries.conf mirrors (which serve tag and digest references
+    /// differently); writes go to the repository as named.
+    async fn registry_repo(
+        &self,
+        r: &RegistryRef,
+        access: Access,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
+        let key = format!(
+            "registry:{access:?}:{}:{}/{}",
+            r.digest.is_some(),
+            r.registry,
+            r.repository
+        );
         let mut opened = self.opened.lock().await;
         if let Some(t) = opened.get(&key) {
             return Ok(t.clone());
@@ -70,10 +81,19 @@ impl Transports {
             .registry
             .get_or_try_init(|| RegistryClient::new(self.options.clone()))
             .await?;
-        let t: Arc<dyn Transport> = Arc::new(client.repository(r).await?);
+        let t: Arc<dyn Transport> = match access {
+            Access::Read => client.reader(r).await?,
+            Access::Write => Arc::new(client.repository(r).await?),
+        };
         opened.insert(key, t.clone());
         Ok(t)
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Read,
+    Write,
 }
 
 /// How `image` names its manifest inside its repository or layout.

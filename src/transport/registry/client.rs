@@ -3,13 +3,18 @@
 //! out one [`RegistryTransport`] per repository.
 
 use super::error::{error_chain, Errors, Op};
+use super::mirrors::Mirrored;
 use super::session::{Challenge, Session};
 use super::wire::{Timeouts, Wire};
 use super::RegistryTransport;
 use crate::auth::{AuthSources, Lookup};
+use crate::config::certs::{CertDirs, HostCerts};
+use crate::config::endpoints::Endpoint;
+use crate::config::registries::RegistriesConf;
+use crate::config::ConfigError;
 use crate::reference::RegistryRef;
 use crate::retry::RetryPolicy;
-use crate::transport::{NetworkFailure, TransportError};
+use crate::transport::{NetworkFailure, Transport, TransportError};
 use reqwest::Url;
 use std::collections::HashMap;
 use std::fmt;
@@ -27,12 +32,17 @@ pub struct RegistryOptions {
     /// `--authfile PATH`. Default `None`.
     pub authfile: Option<PathBuf>,
     /// `--cert-dir DIR`. Default `None`: the certs.d directories for the registry's
-    /// `HOST[:PORT]`.
+    /// `HOST[:PORT]` (`~/.config/containers/certs.d`, `/etc/containers/certs.d`,
+    /// `/etc/docker/certs.d`; the first that exists).
     pub cert_dir: Option<PathBuf>,
-    /// `--tls-verify`, an override for every registry of the command. Default `None`: verified
-    /// HTTPS. `Some(false)` accepts any certificate and falls back to plain HTTP when the
-    /// registry does not speak TLS.
+    /// `--tls-verify`, an override for every registry of the command. Default `None`: each
+    /// registry as registries.conf says (verified HTTPS unless `insecure = true`). `Some(false)`
+    /// accepts any certificate and falls back to plain HTTP when the registry does not speak
+    /// TLS.
     pub tls_verify: Option<bool>,
+    /// registries.conf (`--registries-conf`): per-registry `insecure`, `blocked`, `location`
+    /// and mirrors. Default: no configuration (every registry as it is named, verified).
+    pub registries: Arc<RegistriesConf>,
     /// Retries of failed requests (`--retry`, `--retry-delay`). Default [`RetryPolicy::default`].
     pub retry: RetryPolicy,
     /// Time limits (`--connect-timeout`, `--response-timeout`, `--stall-timeout`). Default
@@ -65,13 +75,13 @@ impl fmt::Debug for RegistryOptions {
 pub(super) struct Host {
     /// The host as references write it (`docker.io`, `127.0.0.1:5000`).
     pub(super) name: String,
+    /// What certs.d holds for the host, and where it was looked for (for TLS errors).
+    pub(super) certs: Arc<HostCerts>,
     /// `scheme://api-host[:port]/`: where requests go, and the only origin that gets
     /// credentials.
     pub(super) origin: Url,
     pub(super) wire: Wire,
     pub(super) policy: RetryPolicy,
-    /// The certificate directories read for this host, for TLS errors.
-    pub(super) cert_dirs: Vec<PathBuf>,
     /// The answer to `GET /v2/`: filled by the probe of an insecure host, else on first use.
     challenge: OnceCell<Challenge>,
     /// A challenge from a 401 on a host whose `GET /v2/` asked for none; it wins.
@@ -129,10 +139,15 @@ pub struct RegistryClient {
     inner: Arc<ClientInner>,
 }
 
+/// A host, resolved once by whoever asks first.
+type HostCell = Arc<OnceCell<Arc<Host>>>;
+
 struct ClientInner {
     options: RegistryOptions,
     sources: AuthSources,
-    hosts: Mutex<HashMap<String, Arc<OnceCell<Arc<Host>>>>>,
+    cert_dirs: CertDirs,
+    /// By host name and whether it may be reached insecurely.
+    hosts: Mutex<HashMap<(String, bool), HostCell>>,
     lookups: Mutex<HashMap<(String, String), Lookup>>,
 }
 
@@ -164,6 +179,7 @@ impl RegistryClient {
         }
         Ok(Self {
             inner: Arc::new(ClientInner {
+                cert_dirs: CertDirs::from_env(options.cert_dir.as_deref()),
                 options,
                 sources,
                 hosts: Mutex::default(),
@@ -177,17 +193,53 @@ impl RegistryClient {
         &self.inner.options
     }
 
-    /// A transport for one repository. Resolves the host (TLS trust; for an insecure host,
-    /// HTTPS or HTTP, which is the host's one `GET /v2/`) and the credentials; does not
-    /// authenticate yet (that happens on first use).
+    /// A transport to write to (or read from) one repository, exactly as named: registries.conf
+    /// decides only whether it is insecure or blocked (writes never go to mirrors). Resolves the
+    /// host (TLS trust; for an insecure host, HTTPS or HTTP, which is the host's one `GET /v2/`)
+    /// and the credentials; does not authenticate yet (that happens on first use).
     pub async fn repository(&self, r: &RegistryRef) -> Result<RegistryTransport, TransportError> {
-        let host = self.host(&r.registry).await?;
+        let endpoint = self
+            .inner
+            .options
+            .registries
+            .push_endpoint(r)
+            .map_err(|e| refused(r, e))?;
+        self.open(r, &endpoint).await
+    }
+
+    /// A transport to read an image from: its registries.conf mirrors first (as their
+    /// `pull-from-mirror` allows), then its primary location, each tried in turn.
+    pub async fn reader(&self, r: &RegistryRef) -> Result<Arc<dyn Transport>, TransportError> {
+        let endpoints = self
+            .inner
+            .options
+            .registries
+            .pull_endpoints(r)
+            .map_err(|e| refused(r, e))?;
+        match endpoints.as_slice() {
+            [only] => Ok(Arc::new(self.open(r, only).await?)),
+            _ => Ok(Arc::new(Mirrored::new(self.clone(), r.clone(), endpoints))),
+        }
+    }
+
+    /// A transport for `requested` as found at `endpoint`.
+    pub(super) async fn open(
+        &self,
+        requested: &RegistryRef,
+        endpoint: &Endpoint,
+    ) -> Result<RegistryTransport, TransportError> {
+        let r = endpoint.reference(requested);
+        let insecure = match self.inner.options.tls_verify {
+            Some(verify) => !verify,
+            None => endpoint.insecure,
+        };
+        let host = self.host(&r.registry, insecure).await?;
         let lookup = self.lookup(&r.registry, &r.repository).await?;
         let errors = Errors {
             registry: r.registry.clone(),
             location: format!("{}/{}", r.registry, r.repository),
             searched: lookup.searched.clone(),
-            cert_dirs: host.cert_dirs.clone(),
+            certs: host.certs.clone(),
             cert_dir_given: self.inner.options.cert_dir.is_some(),
             stall: self.inner.options.timeouts.stall,
         };
@@ -195,31 +247,35 @@ impl RegistryClient {
         Ok(RegistryTransport::new(session, r.repository.clone()))
     }
 
-    async fn host(&self, name: &str) -> Result<Arc<Host>, TransportError> {
+    async fn host(&self, name: &str, insecure: bool) -> Result<Arc<Host>, TransportError> {
         let cell = {
             let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts.entry(name.to_string()).or_default().clone()
+            hosts
+                .entry((name.to_string(), insecure))
+                .or_default()
+                .clone()
         };
-        cell.get_or_try_init(|| self.resolve_host(name))
+        cell.get_or_try_init(|| self.resolve_host(name, insecure))
             .await
             .cloned()
     }
 
-    async fn resolve_host(&self, name: &str) -> Result<Arc<Host>, TransportError> {
+    async fn resolve_host(&self, name: &str, insecure: bool) -> Result<Arc<Host>, TransportError> {
         let options = &self.inner.options;
-        let cert_dir = options.cert_dir.clone();
+        let cert_dirs = self.inner.cert_dirs.clone();
         let owned = name.to_string();
-        let tls =
-            tokio::task::spawn_blocking(move || crate::tls::host_tls(cert_dir.as_deref(), &owned))
-                .await
-                .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
-                .map_err(|e| TransportError::Tls {
-                    registry: name.to_string(),
-                    detail: e.to_string(),
-                })?;
-        let insecure = options.tls_verify == Some(false);
+        let tls = tokio::task::spawn_blocking(move || {
+            crate::config::trust::host_tls(&cert_dirs, &owned, !insecure)
+        })
+        .await
+        .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
+        .map_err(|e| TransportError::Tls {
+            registry: name.to_string(),
+            detail: e.to_string(),
+        })?;
+        let certs = Arc::new(tls.certs);
         let wire = Wire::new(
-            http_client(&tls, insecure, options.timeouts)?,
+            http_client(tls.config, options.timeouts)?,
             options.debug,
             options.timeouts,
         );
@@ -228,10 +284,10 @@ impl RegistryClient {
         let host = |origin: Url, challenge: OnceCell<Challenge>| {
             Arc::new(Host {
                 name: name.to_string(),
+                certs: certs.clone(),
                 origin,
                 wire: wire.clone(),
                 policy: options.retry,
-                cert_dirs: tls.dirs.clone(),
                 challenge,
                 learned: Mutex::default(),
             })
@@ -245,7 +301,7 @@ impl RegistryClient {
             registry: name.to_string(),
             location: name.to_string(),
             searched: String::new(),
-            cert_dirs: tls.dirs.clone(),
+            certs: certs.clone(),
             cert_dir_given: options.cert_dir.is_some(),
             stall: options.timeouts.stall,
         };
@@ -313,26 +369,27 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The one HTTP client of a host: its trust settings and time limits. No whole-request timeout
-/// (blob transfers are long); [`Wire`] sets the response limit and watches for stalls.
+/// The one HTTP client of a host: its TLS configuration (trust, client identity) and time
+/// limits. No whole-request timeout (blob transfers are long); [`Wire`] sets the response limit
+/// and watches for stalls.
 fn http_client(
-    tls: &crate::tls::HostTls,
-    accept_invalid: bool,
+    tls: rustls::ClientConfig,
     timeouts: Timeouts,
 ) -> Result<reqwest::Client, TransportError> {
-    let certs = tls
-        .ca_certs
-        .iter()
-        .map(reqwest::Certificate::try_from)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TransportError::Invalid(format!("CA certificate: {e}")))?;
     reqwest::Client::builder()
-        .danger_accept_invalid_certs(accept_invalid)
-        .tls_certs_merge(certs)
+        .use_preconfigured_tls(tls)
         .connect_timeout(timeouts.connect)
         .user_agent(USER_AGENT)
         .build()
         .map_err(|e| TransportError::Invalid(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// A registries.conf refusal (a blocked registry) as the error for `r`; nothing was sent.
+fn refused(r: &RegistryRef, error: ConfigError) -> TransportError {
+    TransportError::Refused {
+        registry: r.registry.clone(),
+        detail: error.to_string(),
+    }
 }
 
 /// For an insecure host: HTTPS (any certificate) if the registry answers `GET /v2/` over it at

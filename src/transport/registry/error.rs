@@ -6,9 +6,11 @@
 //! the body's text.
 
 use super::wire::{self, BodyError, WireError};
+use crate::config::certs::HostCerts;
+use crate::config::tls_failure::{TlsFailure, TlsFailureKind};
 use crate::transport::{NetworkFailure, TransportError};
 use reqwest::{Response, StatusCode, Url};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Of an error body, at most this much is read (for its error codes and message).
@@ -119,8 +121,8 @@ pub(super) struct Errors {
     /// `host/repository`, for messages.
     pub(super) location: String,
     pub(super) searched: String,
-    /// The certificate directories read for this host, for TLS errors.
-    pub(super) cert_dirs: Vec<PathBuf>,
+    /// What certs.d holds for the host and where it was looked for, for TLS errors.
+    pub(super) certs: Arc<HostCerts>,
     /// Whether `--cert-dir` was given (then the hint does not suggest it).
     pub(super) cert_dir_given: bool,
     pub(super) stall: Duration,
@@ -236,8 +238,8 @@ impl Errors {
         if let Some(status) = error.status() {
             return self.status(status.as_u16(), &wire::shown_url(url), b"", op, None);
         }
-        if let Some(tls) = find_cause::<rustls::Error>(error) {
-            return self.tls(tls, url);
+        if let Some(tls) = self.tls(error) {
+            return tls;
         }
         let chain = error_chain(error);
         let kind = if error.is_timeout() {
@@ -261,63 +263,38 @@ impl Errors {
         }
     }
 
-    fn tls(&self, error: &rustls::Error, url: &Url) -> TransportError {
-        use rustls::{CertificateError, Error, InvalidMessage};
-        let host = url.host_str().unwrap_or_default();
-        let words = match error {
-            Error::InvalidMessage(InvalidMessage::InvalidContentType) => {
-                return TransportError::Tls {
-                    registry: self.registry.clone(),
-                    detail: format!(
-                        "the registry answered in plain HTTP, not HTTPS: mark it `insecure = true` \
-                         in registries.conf or use --tls-verify=false ({error})"
-                    ),
-                };
-            }
-            Error::InvalidCertificate(cert) => match cert {
-                CertificateError::UnknownIssuer => {
-                    "x509: certificate signed by unknown authority".to_string()
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
-                    format!("x509: certificate is not valid for {host}")
-                }
-                CertificateError::Expired
-                | CertificateError::ExpiredContext { .. }
-                | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. } => {
-                    "x509: certificate has expired or is not yet valid".to_string()
-                }
-                CertificateError::BadSignature => {
-                    "x509: certificate signature is invalid".to_string()
-                }
-                _ => "x509: certificate is not trusted".to_string(),
-            },
-            _ => "TLS handshake failed".to_string(),
-        };
-        let searched = if self.cert_dirs.is_empty() {
-            "no certificate directory".to_string()
-        } else {
-            self.cert_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let hint = if self.cert_dir_given {
-            "the CA certificates in --cert-dir do not vouch for this server; add the one that does, \
-             or mark the registry `insecure` in registries.conf or use --tls-verify=false"
-        } else {
-            "put the registry's CA certificate (*.crt) in one of those directories or pass \
-             --cert-dir DIR, or mark the registry `insecure` in registries.conf or use \
-             --tls-verify=false"
-        };
-        TransportError::Tls {
-            registry: self.registry.clone(),
-            detail: format!(
-                "{words} ({error}); certificates were looked for in {searched}; {hint}"
+    /// A failed handshake, in the words buildah users search for, with the certificate
+    /// directories that were read; `None` if `error` is not a TLS failure.
+    fn tls(&self, error: &reqwest::Error) -> Option<TransportError> {
+        use rustls::{Error, InvalidMessage};
+        let reason = find_cause::<Error>(error)?;
+        let detail = match reason {
+            Error::InvalidMessage(InvalidMessage::InvalidContentType) => format!(
+                "the registry answered in plain HTTP, not HTTPS: mark it `insecure = true` in \
+                 registries.conf or use --tls-verify=false ({reason})"
             ),
-        }
+            _ => {
+                let failure = TlsFailure::explain(error, &self.certs)?;
+                let trust = match (failure.kind, self.cert_dir_given) {
+                    (TlsFailureKind::UnknownAuthority, false) => {
+                        "put the registry's CA certificate (*.crt) in the first of those \
+                         directories or pass --cert-dir DIR; "
+                    }
+                    (TlsFailureKind::UnknownAuthority, true) => {
+                        "no CA certificate in --cert-dir vouches for it; "
+                    }
+                    _ => "",
+                };
+                format!(
+                    "{failure}; {trust}to skip verification for this registry, mark it \
+                     `insecure = true` in registries.conf or use --tls-verify=false"
+                )
+            }
+        };
+        Some(TransportError::Tls {
+            registry: self.registry.clone(),
+            detail,
+        })
     }
 
     /// A token server that answered, and not with a token.
@@ -369,7 +346,13 @@ mod tests {
             registry: "reg.io".into(),
             location: "reg.io/app".into(),
             searched: "--creds, /a.json".into(),
-            cert_dirs: vec![PathBuf::from("/etc/containers/certs.d/reg.io")],
+            certs: Arc::new(HostCerts {
+                host: "reg.io".into(),
+                searched: vec![std::path::PathBuf::from("/etc/containers/certs.d/reg.io")],
+                dir: None,
+                ca_certs: Vec::new(),
+                identities: Vec::new(),
+            }),
             cert_dir_given: false,
             stall: Duration::from_secs(30),
         }

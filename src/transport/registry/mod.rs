@@ -16,6 +16,7 @@
 
 mod client;
 mod error;
+mod mirrors;
 mod mount;
 mod session;
 mod upload;

@@ -53,6 +53,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "CONTAINERS_REGISTRIES_CONF",
+    "CONTAINERS_REGISTRIES_CONF_OVERRIDE",
 ];
 
 /// The `manifest` binary with `MANIFEST_STORE=<store>` and a clean, empty environment for
@@ -78,8 +80,21 @@ pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
+        // The machine's own registries.conf (and its drop-ins) must not change what a test
+        // does; tests that want one write `<home>/registries.conf`.
+        .env("CONTAINERS_REGISTRIES_CONF", registries_conf(&home))
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// The registries.conf every [`manifest_cmd`] reads (`<home>/registries.conf`, created empty
+/// if missing); a test writes to it to configure registries.
+pub fn registries_conf(home: &Path) -> PathBuf {
+    let path = home.join("registries.conf");
+    if !path.exists() {
+        fs::write(&path, "").expect("creating the test registries.conf");
+    }
+    path
 }
 
 /// The isolated home directory [`manifest_cmd`] uses for `store` (`<store>.home`), created if
