@@ -1,11 +1,13 @@
 //! `manifest add LIST IMAGE`
 
-use super::{entry_edit, find_list, open_store, print_line, registry_options, runtime};
+use super::{
+    entry_edit, find_list, image_candidates, open_store, print_line, read_first, registry_options,
+    runtime,
+};
 use anyhow::Result;
 use manifest::cli::AddArgs;
 use manifest::list::{EntryEdit, PlatformWanted};
-use manifest::reference::parse_image;
-use manifest::source::{read_entries, Selection};
+use manifest::source::Selection;
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
@@ -30,7 +32,7 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
     let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let edit = entry_edit(&args.entry)?;
-    let image = parse_image(&args.image)?;
+    let images = image_candidates(&args.image, &registry.registries)?;
     // Fail on a missing list before any network traffic.
     find_list(&store, &args.list)?;
     let selection = Selection {
@@ -38,7 +40,7 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
     };
     let transports = Transports::new(registry);
-    let added = runtime()?.block_on(read_entries(&transports, &store, &image, &selection))?;
+    let added = runtime()?.block_on(read_first(&transports, &store, &images, &selection))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all {
         EntryEdit {

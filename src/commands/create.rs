@@ -1,11 +1,13 @@
 //! `manifest create LIST [IMAGE...]`
 
-use super::{find_list, open_store, print_line, registry_options, runtime};
+use super::{
+    find_list, image_candidates, open_store, print_line, read_first, registry_options, runtime,
+};
 use anyhow::{bail, Result};
 use manifest::cli::CreateArgs;
 use manifest::list::{parse_annotations, ManifestList};
-use manifest::reference::{normalize_list_name, parse_image};
-use manifest::source::{read_entries, Selection};
+use manifest::reference::normalize_list_name;
+use manifest::source::Selection;
 use manifest::store::StoreError;
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
@@ -21,8 +23,8 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     let images = args
         .images
         .iter()
-        .map(|i| parse_image(i))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|i| image_candidates(i, &registry.registries))
+        .collect::<Result<Vec<_>>>()?;
     let selection = Selection {
         all: args.all,
         platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
@@ -32,8 +34,8 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     if !images.is_empty() {
         let transports = Transports::new(registry);
         let rt = runtime()?;
-        for image in &images {
-            added.push(rt.block_on(read_entries(&transports, &store, image, &selection))?);
+        for candidates in &images {
+            added.push(rt.block_on(read_first(&transports, &store, candidates, &selection))?);
         }
     }
     let fill = |list: &mut ManifestList| {

@@ -16,7 +16,9 @@ use manifest::config::sources::ConfSources;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::{normalize_list_name, parse_image, ImageRef};
 use manifest::retry::RetryPolicy;
+use manifest::source::{read_entries, Added, Selection};
 use manifest::store::{Store, StoreError, StoredList};
+use manifest::transport::open::Transports;
 use manifest::transport::registry::{RegistryOptions, Timeouts};
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,6 +132,39 @@ pub fn names_a_remote_image(target: &str) -> bool {
     target.contains('/')
         && (first.contains('.') || first.contains(':') || first == "localhost")
         && matches!(parse_image(target), Ok(ImageRef::Registry(_)))
+}
+
+/// What an IMAGE argument of `add`/`create` may mean: a bare short name (`alpine:3.20`, no
+/// transport, no registry host) is completed by registries.conf as podman completes it when it
+/// cannot prompt (an alias, or the one unqualified-search registry; several candidates only in
+/// `short-name-mode = "disabled"`, tried in order); anything else is parsed as it is.
+pub fn image_candidates(raw: &str, registries: &RegistriesConf) -> Result<Vec<ImageRef>> {
+    let image = parse_image(raw)?;
+    if !matches!(image, ImageRef::Registry(_)) || raw.starts_with("docker://") {
+        return Ok(vec![image]);
+    }
+    Ok(registries
+        .resolve_short_name(raw)?
+        .into_iter()
+        .map(|candidate| ImageRef::Registry(candidate.reference))
+        .collect())
+}
+
+/// Reads the first of `candidates` that can be read; the error of the last one otherwise.
+pub async fn read_first(
+    transports: &Transports,
+    store: &Store,
+    candidates: &[ImageRef],
+    selection: &Selection,
+) -> Result<Added> {
+    let mut last = None;
+    for image in candidates {
+        match read_entries(transports, store, image, selection).await {
+            Ok(added) => return Ok(added),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no image to read"), Into::into))
 }
 
 pub fn entry_edit(flags: &manifest::cli::EntryFlags) -> Result<EntryEdit> {

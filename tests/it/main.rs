@@ -7,6 +7,7 @@ mod faults;
 mod harness;
 mod hostile_network;
 mod offline;
+mod registries_conf;
 mod registry;
 mod registry_requests;
 mod registry_transport;

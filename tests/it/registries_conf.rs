@@ -1,0 +1,341 @@
+//! The configuration podman and buildah users already have, read by the binary: registries.conf
+//! (insecure per registry, blocked, mirrors, short names) and certs.d (CA certificates, client
+//! certificates, the one-line self-signed certificate), against real registries on 127.0.0.1.
+
+use crate::support::image::{write_image_layout, ImageSpec};
+use crate::support::push::{manifest_status, push_layout_image};
+use crate::support::registry::{Registry, RegistryConfig, ServerCert};
+use crate::support::{registries_conf, TestEnv};
+use predicates::prelude::*;
+use std::path::Path;
+
+const USER: (&str, &str) = ("ci-user", "s3cret-pass");
+
+fn configure(env: &TestEnv, text: &str) {
+    std::fs::write(registries_conf(&env.home()), text).unwrap();
+}
+
+/// Pushes one small image to `registry` as `repo:tag`; returns its digest.
+fn seed(env: &TestEnv, registry: &Registry, repo: &str, tag: &str, seed: u64) -> String {
+    let layout = env.path(&format!("seed-{seed}"));
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 2, 8192, seed),
+        "latest",
+    );
+    push_layout_image(&layout, "latest", registry, repo, tag)
+}
+
+/// Puts `ca_dir`'s `ca.crt` where containers look for `host`'s CA certificates:
+/// `~/.config/containers/certs.d/HOST/`.
+fn trust_in_certs_d(env: &TestEnv, host: &str, ca_dir: &Path) {
+    let dir = env.home().join(".config/containers/certs.d").join(host);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(ca_dir.join("ca.crt"), dir.join("ca.crt")).unwrap();
+}
+
+fn request_count(registry: &Registry) -> usize {
+    registry.access_log().len()
+}
+
+#[test]
+fn one_push_from_a_plain_http_source_to_a_verified_tls_destination() {
+    let env = TestEnv::new();
+    let source = Registry::plain();
+    let dest = Registry::start(RegistryConfig {
+        tls: true,
+        htpasswd: Some(USER),
+        ..Default::default()
+    });
+    seed(&env, &source, "src/app", "v1", 11);
+    env.run(&["create", "l"]);
+
+    // Without configuration the plain-HTTP source is refused, in plain words.
+    env.cmd()
+        .args(["add", "l", &source.docker_ref("src/app:v1")])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("answered in plain HTTP")
+                .and(predicate::str::contains("insecure = true")),
+        );
+
+    configure(
+        &env,
+        &format!(
+            "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+            source.addr
+        ),
+    );
+    env.run(&["add", "l", &source.docker_ref("src/app:v1")]);
+    trust_in_certs_d(&env, &dest.addr, dest.ca_dir.as_ref().unwrap());
+    let creds = format!("{}:{}", USER.0, USER.1);
+    env.run(&[
+        "push",
+        "--creds",
+        &creds,
+        "l",
+        &dest.docker_ref("dst/app:v1"),
+    ]);
+    assert_eq!(manifest_status(&dest, "dst/app", "v1"), 200);
+
+    // The destination is still verified: a CA that did not sign its certificate fails.
+    let other = Registry::start(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    trust_in_certs_d(&env, &dest.addr, other.ca_dir.as_ref().unwrap());
+    env.cmd()
+        .args([
+            "push",
+            "--creds",
+            &creds,
+            "l",
+            &dest.docker_ref("dst/app:v2"),
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("x509: certificate signed by unknown authority")
+                .and(predicate::str::contains("certs.d")),
+        );
+    assert_eq!(manifest_status(&dest, "dst/app", "v2"), 404);
+}
+
+#[test]
+fn a_registry_that_requires_a_client_certificate() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        client_ca: true,
+        ..Default::default()
+    });
+    let image = env.path("img");
+    write_image_layout(&image, &ImageSpec::new("linux/arm64", 1, 4096, 5), "latest");
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+    let with_identity = registry.client_cert_dir.clone().unwrap();
+    env.run(&[
+        "push",
+        "--cert-dir",
+        with_identity.to_str().unwrap(),
+        "l",
+        &registry.docker_ref("app/x:v1"),
+    ]);
+    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
+    let ca_only = registry.ca_dir.clone().unwrap();
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            ca_only.to_str().unwrap(),
+            "l",
+            &registry.docker_ref("app/x:v2"),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("requires a client certificate"));
+}
+
+#[test]
+fn the_one_line_self_signed_certificate_from_cert_dir() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        server_cert: ServerCert::OneLineSelfSigned,
+        ..Default::default()
+    });
+    let impostor = Registry::start(RegistryConfig {
+        tls: true,
+        server_cert: ServerCert::OneLineSelfSigned,
+        ..Default::default()
+    });
+    let image = env.path("img");
+    write_image_layout(&image, &ImageSpec::new("linux/amd64", 1, 4096, 6), "latest");
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+    let own = registry.ca_dir.clone().unwrap();
+    env.run(&[
+        "push",
+        "--cert-dir",
+        own.to_str().unwrap(),
+        "l",
+        &registry.docker_ref("app/x:v1"),
+    ]);
+    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
+    // Another self-signed certificate for the same address is not the one trusted.
+    env.cmd()
+        .args([
+            "push",
+            "--cert-dir",
+            own.to_str().unwrap(),
+            "l",
+            &impostor.docker_ref("app/x:v1"),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("x509"));
+}
+
+#[test]
+fn source_images_come_from_the_mirror_and_from_the_primary_when_it_is_down() {
+    let env = TestEnv::new();
+    let primary = Registry::plain();
+    let mirror = Registry::plain();
+    let dest = Registry::plain();
+    let digest = seed(&env, &primary, "src/app", "v1", 21);
+    assert_eq!(seed(&env, &mirror, "src/app", "v1", 21), digest);
+    configure(
+        &env,
+        &format!(
+            "[[registry]]\nlocation = \"{p}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{m}\"\ninsecure = true\n\
+             [[registry]]\nlocation = \"{d}\"\ninsecure = true\n",
+            p = primary.addr,
+            m = mirror.addr,
+            d = dest.addr
+        ),
+    );
+    let primary_before = request_count(&primary);
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &primary.docker_ref("src/app:v1")]);
+    env.run(&["push", "l", &dest.docker_ref("dst/app:v1")]);
+    assert_eq!(manifest_status(&dest, "dst/app", "v1"), 200);
+    let reads = |r: &Registry| {
+        r.access_log()
+            .iter()
+            .filter(|e| e.method == "GET" && e.uri.contains("/src/app/"))
+            .count()
+    };
+    assert!(reads(&mirror) > 0, "nothing was read from the mirror");
+    assert_eq!(
+        request_count(&primary),
+        primary_before,
+        "the primary was asked while the mirror had everything"
+    );
+
+    // The mirror goes away: the list is pushed to a fresh destination from the primary.
+    drop(mirror);
+    let fresh = Registry::plain();
+    env.run(&[
+        "push",
+        "--tls-verify=false",
+        "l",
+        &fresh.docker_ref("dst/app:v1"),
+    ]);
+    assert_eq!(manifest_status(&fresh, "dst/app", "v1"), 200);
+    assert!(reads(&primary) > 0, "{:?}", primary.access_log());
+}
+
+#[test]
+fn a_blocked_registry_gets_no_request_at_all() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    seed(&env, &registry, "src/app", "v1", 31);
+    configure(
+        &env,
+        &format!(
+            "[[registry]]\nlocation = \"{}\"\nblocked = true\n",
+            registry.addr
+        ),
+    );
+    let before = request_count(&registry);
+    env.run(&["create", "l"]);
+    let image = env.path("img");
+    write_image_layout(&image, &ImageSpec::new("linux/amd64", 1, 4096, 7), "latest");
+    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+    for args in [
+        vec![
+            "add",
+            "--tls-verify=false",
+            "l",
+            &registry.docker_ref("src/app:v1"),
+        ],
+        vec![
+            "inspect",
+            "--tls-verify=false",
+            &registry.docker_ref("src/app:v1"),
+        ],
+        vec![
+            "push",
+            "--tls-verify=false",
+            "l",
+            &registry.docker_ref("dst/app:v1"),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        env.cmd()
+            .args(&args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("is blocked"));
+    }
+    assert_eq!(
+        request_count(&registry),
+        before,
+        "{:?}",
+        registry.access_log()
+    );
+}
+
+#[test]
+fn short_names_with_a_search_list_an_alias_and_an_ambiguity() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let other = Registry::plain();
+    let digest = seed(&env, &registry, "team/app", "v1", 41);
+    let insecure =
+        |r: &Registry| format!("[[registry]]\nlocation = \"{}\"\ninsecure = true\n", r.addr);
+    configure(
+        &env,
+        &format!(
+            "unqualified-search-registries = [\"{}\"]\n{}",
+            registry.addr,
+            insecure(&registry)
+        ),
+    );
+    let id = env.run(&["create", "l"]);
+    let printed = env.run(&["add", "l", "team/app:v1"]);
+    assert_eq!(printed, format!("{}: {digest}\n", id.trim()));
+
+    // An alias wins over the search list.
+    configure(
+        &env,
+        &format!(
+            "unqualified-search-registries = [\"{o}\"]\n[aliases]\n\"myapp\" = \"{r}/team/app\"\n{}{}",
+            insecure(&registry),
+            insecure(&other),
+            o = other.addr,
+            r = registry.addr
+        ),
+    );
+    env.run(&["create", "aliased"]);
+    let printed = env.run(&["add", "aliased", "myapp:v1"]);
+    assert!(printed.ends_with(&format!("{digest}\n")), "{printed}");
+
+    // Two search registries and no alias: an error that lists both, and no request.
+    configure(
+        &env,
+        &format!(
+            "unqualified-search-registries = [\"{}\", \"{}\"]\n",
+            registry.addr, other.addr
+        ),
+    );
+    let before = (request_count(&registry), request_count(&other));
+    env.cmd()
+        .args(["add", "l", "team/app:v1"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("ambiguous")
+                .and(predicate::str::contains(format!(
+                    "{}/team/app:v1",
+                    registry.addr
+                )))
+                .and(predicate::str::contains(format!(
+                    "{}/team/app:v1",
+                    other.addr
+                ))),
+        );
+    assert_eq!((request_count(&registry), request_count(&other)), before);
+}
