@@ -104,8 +104,8 @@ pub struct RegistryFlags {
     /// Credentials USER:PASSWORD for the registry
     #[arg(long, value_name = "USER[:PASS]")]
     pub creds: Option<String>,
-    /// Directory of CA certificates (*.crt); a directory with client certificates (*.cert +
-    /// *.key) is refused: they are not supported yet
+    /// certs.d directory for every registry of the command: CA certificates (*.crt) and client
+    /// certificates (*.cert + *.key) [default: the registry's own certs.d directory]
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
     /// registries.conf to read instead of the default ones (containers-registries.conf(5):
