@@ -221,14 +221,46 @@ pub async fn push_list(
         bytes: bytes.into(),
     };
     progress.line("Writing manifest list to image destination");
-    dest.manifest_put(&dest_ref, &manifest)
-        .await
-        .map_err(|source| PushError::Transport {
-            context: format!("writing the manifest list to {}", dest.describe()),
-            source,
-        })?;
-    report.digest = Some(manifest.digest);
+    let written = match dest.manifest_put(&dest_ref, &manifest).await {
+        Err(e) if e.rejects_manifest_type() && options.format.is_none() => {
+            match docker_list_instead(&index, format) {
+                Some(docker) => {
+                    progress.line(&format!(
+                        "The destination refused an OCI index ({e}); writing it as a Docker manifest list"
+                    ));
+                    dest.manifest_put(&dest_ref, &docker).await.map(|()| docker)
+                }
+                None => Err(e),
+            }
+        }
+        other => other.map(|()| manifest),
+    };
+    let written = written.map_err(|source| PushError::Transport {
+        context: format!("writing the manifest list to {}", dest.describe()),
+        source,
+    })?;
+    report.digest = Some(written.digest);
     Ok(report)
+}
+
+/// The list as a Docker manifest list, when the OCI index a registry refused can be one without
+/// losing anything: every child a Docker manifest and nothing OCI-only set. buildah (through
+/// containers/image) tries the other list type the same way, so Quay and zot, which refuse an
+/// OCI index over Docker manifests, get what they accept, and every other registry still gets
+/// the bytes buildah pushes.
+fn docker_list_instead(index: &Index, format: ListFormat) -> Option<RawManifest> {
+    let all_docker = index.manifests.iter().all(|m| {
+        m.media_type == oci::DOCKER_MANIFEST || m.media_type == ListFormat::Docker.media_type()
+    });
+    if format != ListFormat::Oci || !all_docker || index.loss_in(ListFormat::Docker).is_some() {
+        return None;
+    }
+    let bytes = index.to_bytes(ListFormat::Docker);
+    Some(RawManifest {
+        digest: Digest::sha256_of(&bytes),
+        media_type: ListFormat::Docker.media_type().to_string(),
+        bytes: bytes.into(),
+    })
 }
 
 struct Plan {

@@ -84,17 +84,30 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails in a way that will not pass, or the retries are used
     /// up. An error after retries says how many attempts were made.
-    pub async fn run<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
     where
         E: Retryable,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.run_classified(op, E::retry_class).await
+    }
+
+    /// Like [`RetryPolicy::run`], with `classify` deciding which failures are worth another
+    /// try (for a request whose answers mean something special, such as a manifest PUT that a
+    /// registry refuses for a moment after the blobs it names were uploaded).
+    pub async fn run_classified<T, E, F, Fut, C>(&self, mut op: F, classify: C) -> Result<T, E>
+    where
+        E: Retryable,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(&E) -> RetryClass,
+    {
         let mut attempt: u32 = 0;
         loop {
             match op().await {
                 Ok(value) => return Ok(value),
-                Err(e) if self.allows(e.retry_class(), attempt) => {
+                Err(e) if self.allows(classify(&e), attempt) => {
                     tokio::time::sleep(self.backoff(attempt, e.retry_after())).await;
                     attempt += 1;
                 }

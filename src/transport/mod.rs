@@ -126,6 +126,10 @@ pub enum TransportError {
     /// repository. Not a wrong password.
     #[error("{registry}: the registry refused the request ({detail}); check that the account may push to this repository and that its quota is not exhausted")]
     Denied { registry: String, detail: String },
+    /// The destination repository does not exist, and the registry does not create repositories
+    /// on push (Amazon ECR).
+    #[error("{location}: the repository does not exist on the registry ({detail}); create it first (Amazon ECR, for one, needs repositories created before a push)")]
+    NoRepository { location: String, detail: String },
     /// A rule of this tool forbids the request (a blocked registry, credentials that would
     /// travel in clear text); nothing was sent.
     #[error("{registry}: {detail}")]
@@ -172,6 +176,18 @@ impl TransportError {
     /// Whether trying the same request again may succeed (see [`RetryClass`]).
     pub fn is_retryable(&self) -> bool {
         self.retry_class() != RetryClass::Never
+    }
+
+    /// Whether a registry refused a manifest for its media type: 415, or 400 `MANIFEST_INVALID`
+    /// / `UNSUPPORTED` (Quay for an OCI index over Docker manifests, zot for Docker types).
+    pub fn rejects_manifest_type(&self) -> bool {
+        match self {
+            TransportError::Status { status: 415, .. } => true,
+            TransportError::Status { status: 400, .. } => {
+                self.has_code("MANIFEST_INVALID") || self.has_code("UNSUPPORTED")
+            }
+            _ => false,
+        }
     }
 
     /// Whether a registry answered with this spec error code (e.g. `BLOB_UNKNOWN`).

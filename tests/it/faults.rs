@@ -100,6 +100,7 @@ fn a_500_once_on_a_blob_read_is_retried() {
             retry_after: None,
         },
         times: 1,
+        ..Rule::default()
     });
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
@@ -118,6 +119,7 @@ fn a_503_three_times_then_success() {
             retry_after: None,
         },
         times: 3,
+        ..Rule::default()
     });
     push(&s, &["--retry", "3"], "v1").success();
     complete(&s.dest, "v1");
@@ -142,6 +144,7 @@ fn persistent_5xx_gives_up_with_a_clear_error_and_no_index() {
             retry_after: None,
         },
         times: 100,
+        ..Rule::default()
     });
     push(&s, &["--retry", "2"], "v1").code(1).stderr(
         predicate::str::contains(layer.as_str())
@@ -165,6 +168,7 @@ fn a_429_with_retry_after_is_honoured() {
             retry_after: Some(1),
         },
         times: 1,
+        ..Rule::default()
     });
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
@@ -197,6 +201,7 @@ fn a_connection_dropped_in_the_middle_of_a_64_mib_blob_restarts_it() {
         path_contains: layer.clone(),
         fault: Fault::DropAfter(20 << 20),
         times: 1,
+        ..Rule::default()
     });
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
@@ -212,6 +217,7 @@ fn a_truncated_body_is_detected_and_read_again() {
         path_contains: layer.clone(),
         fault: Fault::DropAfter(100),
         times: 1,
+        ..Rule::default()
     });
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
@@ -226,6 +232,7 @@ fn a_source_serving_wrong_bytes_fails_naming_the_digest_and_writes_no_index() {
         path_contains: layer.clone(),
         fault: Fault::Corrupt,
         times: 100,
+        ..Rule::default()
     });
     push(&s, &[], "v1").code(1).stderr(
         predicate::str::contains(layer.as_str()).and(predicate::str::contains("does not match")),
@@ -264,6 +271,7 @@ fn a_redirect_to_another_host_gets_no_credentials() {
         path_contains: layer.clone(),
         fault: Fault::RedirectTo(storage_base),
         times: 100,
+        ..Rule::default()
     });
     let dest = Registry::plain();
     env.run(&["create", "redir"]);

@@ -61,6 +61,7 @@ fn a_challenge_from_a_redirect_target_is_not_adopted() {
             path_contains: "/blobs/sha256:".into(),
             fault: Fault::RedirectTo(cdn.url()),
             times: usize::MAX,
+            ..Rule::default()
         });
     }
     env.run(&["create", "l"]);
@@ -234,6 +235,7 @@ fn a_blob_served_at_a_trickle_is_abandoned() {
             every: Duration::from_millis(100),
         },
         times: usize::MAX,
+        ..Rule::default()
     });
     env.cmd()
         .args([

@@ -135,8 +135,19 @@ impl Errors {
         let status = response.status().as_u16();
         let url = wire::shown_url(response.url());
         let retry_after = wire::retry_after(response.headers());
+        let insufficient_scope = status == 401 && says_insufficient_scope(&response);
         let body = wire::read_some(response, MAX_ERROR_BODY, self.stall).await;
-        self.status(status, &url, &body, op, retry_after)
+        match self.status(status, &url, &body, op, retry_after) {
+            // A token was granted but not for this (Docker Hub grants pull and refuses the push
+            // at the first upload): the credentials were right, the permission is missing.
+            TransportError::Unauthorized {
+                registry, detail, ..
+            } if insufficient_scope => TransportError::Denied {
+                registry,
+                detail: format!("{detail}; the token does not grant this (insufficient_scope)"),
+            },
+            other => other,
+        }
     }
 
     /// The error for `status` with `body` (an error envelope, or text).
@@ -309,6 +320,17 @@ impl Errors {
             searched: self.searched.clone(),
         }
     }
+}
+
+/// Whether a 401's Bearer challenge says `error="insufficient_scope"` (RFC 6750).
+fn says_insufficient_scope(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(super::session::parse_bearer)
+        .any(|c| c.error.as_deref() == Some("insufficient_scope"))
 }
 
 /// The first cause of type `T` in an error's chain, looking inside `io::Error`s too (that is

@@ -27,6 +27,7 @@ pub use wire::{Timeouts, STALL_FLOOR_BYTES_PER_SEC};
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
+use crate::retry::{RetryClass, Retryable};
 use crate::transport::{
     check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
     MAX_MANIFEST_BYTES,
@@ -116,7 +117,13 @@ impl RegistryTransport {
         }
     }
 
-    /// `HEAD url`: 2xx → present, 404 → absent, anything else an error.
+    /// `HEAD url`: 2xx → present, 404 → absent, anything else an error; with two fallbacks for
+    /// registries that break the spec here:
+    /// - 403 means absent: Artifactory's virtual repositories answer a HEAD of a missing
+    ///   manifest with 403 (go-containerregistry does the same). A real refusal shows on the
+    ///   write that follows.
+    /// - 405 (HEAD not allowed) is asked again with a GET whose body is not read (containerd
+    ///   does the same).
     async fn head_exists(
         &self,
         url: &Url,
@@ -129,22 +136,52 @@ impl RegistryTransport {
             read: false,
         };
         let wire = &self.session.host().wire;
-        let build = || {
-            let request = wire.http().head(url.clone());
-            match accept {
-                Some(types) => request.header(ACCEPT, types),
-                None => request,
-            }
+        let with_accept = |request: reqwest::RequestBuilder| match accept {
+            Some(types) => request.header(ACCEPT, types),
+            None => request,
         };
+        let head = || with_accept(wire.http().head(url.clone()));
+        let get = || with_accept(wire.http().get(url.clone()));
         self.pull_request(|| async {
-            let response = self.session.send(Access::Pull, op, url, &build).await?;
+            let response = self.session.send(Access::Pull, op, url, &head).await?;
+            let response = if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                let op = Op {
+                    method: "GET",
+                    ..op
+                };
+                self.session.send(Access::Pull, op, url, &get).await?
+            } else {
+                response
+            };
             match response.status() {
                 s if s.is_success() => Ok(true),
-                StatusCode::NOT_FOUND => Ok(false),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
                 _ => Err(self.session.errors().response(response, op).await),
             }
         })
         .await
+    }
+
+    /// The digest a tag points to now, if the registry says (`HEAD`, `Docker-Content-Digest`).
+    async fn tag_digest(&self, tag: &ManifestRef) -> Option<Digest> {
+        let url = self.manifest_url(tag);
+        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
+        let wire = &self.session.host().wire;
+        let build = || wire.http().head(url.clone()).header(ACCEPT, &accept);
+        let op = Op {
+            method: "HEAD",
+            what: "the tag",
+            read: true,
+        };
+        let response = self
+            .session
+            .send(Access::Pull, op, &url, &build)
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        content_digest(response.headers())
     }
 
     /// Stores a blob whose digest is known only once all of it has been sent (a layer
@@ -164,6 +201,22 @@ impl RegistryTransport {
         .await?;
         Ok(Descriptor::new(media_type, digest, size))
     }
+}
+
+/// Retries of a manifest PUT: the usual ones, and a `BLOB_UNKNOWN` / `MANIFEST_BLOB_UNKNOWN`
+/// refusal, which Nexus and GHCR answer for a moment after the blobs or children the manifest
+/// names were stored (eventual consistency; a rerun passes). Bounded by the policy like any
+/// retry, so a child that is really missing still fails.
+fn manifest_put_retry_class(error: &TransportError) -> RetryClass {
+    if error.has_code("BLOB_UNKNOWN") || error.has_code("MANIFEST_BLOB_UNKNOWN") {
+        return RetryClass::Transient;
+    }
+    error.retry_class()
+}
+
+/// A refusal to overwrite a tag, whatever it would be overwritten with.
+fn is_immutable_tag_refusal(error: &TransportError) -> bool {
+    error.has_code("TAG_INVALID") || matches!(error, TransportError::Status { status: 412, .. })
 }
 
 /// A response's `Docker-Content-Digest`, when it is a digest we can check.
@@ -310,14 +363,30 @@ impl Transport for RegistryTransport {
             .session
             .host()
             .policy
-            .run(|| async {
-                let response = self.session.send(Access::Push, op, &url, &build).await?;
-                if !response.status().is_success() {
-                    return Err(self.session.errors().response(response, op).await);
+            .run_classified(
+                || async {
+                    let response = self.session.send(Access::Push, op, &url, &build).await?;
+                    if !response.status().is_success() {
+                        return Err(self.session.errors().response(response, op).await);
+                    }
+                    Ok(content_digest(response.headers()))
+                },
+                manifest_put_retry_class,
+            )
+            .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            // ECR immutable tags (400 TAG_INVALID) and Harbor immutability rules (412) refuse any
+            // PUT to an existing tag, even of the same manifest: when the tag already holds
+            // exactly this digest, the push has nothing left to do.
+            Err(e) if is_immutable_tag_refusal(&e) && matches!(reference, ManifestRef::Tag(_)) => {
+                match self.tag_digest(reference).await {
+                    Some(current) if current == manifest.digest => return Ok(()),
+                    _ => return Err(e),
                 }
-                Ok(content_digest(response.headers()))
-            })
-            .await?;
+            }
+            Err(e) => return Err(e),
+        };
         // The registry names what it stored; with the same algorithm it must be our digest.
         match stored {
             Some(stored)

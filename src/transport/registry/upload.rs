@@ -36,7 +36,10 @@ pub(super) async fn upload(
         Expect::Known { digest, .. } => format!("blob {digest}"),
         Expect::Compute => "a new blob".to_string(),
     };
-    let location = start(session, uploads, &what).await?;
+    let location = match start(session, uploads, &what).await {
+        Ok(location) => location,
+        Err(e) => return Err(explain_refused_upload(session, uploads, e).await),
+    };
     let hashed = Arc::new(Mutex::new(Hashed::default()));
     let body = hashing(body, hashed.clone(), matches!(expect, Expect::Compute));
     let location = patch(session, &location, body, &expect, &what).await?;
@@ -79,6 +82,41 @@ async fn start(session: &Session, uploads: &Url, what: &str) -> Result<Url, Tran
             next_location(&response, op)
         })
         .await
+}
+
+/// An upload that could not even start, explained when the repository is missing: Amazon ECR
+/// cuts the connection of a POST to a repository that was not created (after every retry the
+/// user would read only "connection closed"), and others answer 404 `NAME_UNKNOWN`. One
+/// `GET …/tags/list` tells: 404 there means no such repository.
+async fn explain_refused_upload(
+    session: &Session,
+    uploads: &Url,
+    error: TransportError,
+) -> TransportError {
+    let suspicious =
+        matches!(error, TransportError::Network { .. }) || error.has_code("NAME_UNKNOWN");
+    if !suspicious {
+        return error;
+    }
+    let Ok(tags) = uploads.join("../../tags/list") else {
+        return error;
+    };
+    let op = Op {
+        method: "GET",
+        what: "the repository's tags",
+        read: false,
+    };
+    let build = || session.host().wire.http().get(tags.clone());
+    match session.send(Access::Push, op, &tags, &build).await {
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            let answer = session.errors().response(response, op).await;
+            TransportError::NoRepository {
+                location: session.errors().location.clone(),
+                detail: format!("{answer}; the upload failed with: {error}"),
+            }
+        }
+        _ => error,
+    }
 }
 
 /// The `Location` of an upload answer, resolved against the URL that answered.

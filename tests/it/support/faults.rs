@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy in front of a real registry: it forwards every request, except
-//! those a rule matches, which get an error status, a cut or corrupted body, or a redirect.
-//! Only for faults the real registry will not produce on demand.
+//! those a rule matches, which get an error status, a cut or corrupted body, a redirect, or a
+//! registry quirk (a status rewritten, a scripted answer, a dropped connection). Only for
+//! faults and quirks the real registry will not produce on demand.
 
 use super::registry::Registry;
 use bytes::Bytes;
@@ -33,9 +34,52 @@ pub enum Fault {
         bytes: usize,
         every: std::time::Duration,
     },
+    /// Answer this without forwarding.
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Forward, then give the answer this status instead of the registry's.
+    RewriteStatus(u16),
+    /// Close the connection without an answer (the request is not forwarded).
+    Drop,
 }
 
+impl Fault {
+    /// A registry-style error answer: `{"errors":[{"code","message","detail"}]}`.
+    pub fn error(status: u16, code: &str, message: &str, detail: &str) -> Fault {
+        Fault::Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::json!({"errors": [{"code": code, "message": message, "detail": detail}]})
+                .to_string(),
+        }
+    }
+}
+
+/// What a rule may look at besides the method and path.
 #[derive(Debug, Clone)]
+pub struct Head {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An extra condition on a request.
+pub type Matcher = std::sync::Arc<dyn Fn(&Head) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Rule {
     pub method: &'static str,
     /// Matches when the request path contains this text.
@@ -43,6 +87,24 @@ pub struct Rule {
     pub fault: Fault,
     /// How many matching requests get the fault; later ones are forwarded.
     pub times: usize,
+    /// And only when this says so.
+    pub when: Option<Matcher>,
+    /// And only until then.
+    pub until: Option<Instant>,
+}
+
+impl Default for Rule {
+    /// Every request, forever, forwarded (set at least `method` and `fault`).
+    fn default() -> Rule {
+        Rule {
+            method: "GET",
+            path_contains: String::new(),
+            fault: Fault::RewriteStatus(0),
+            times: usize::MAX,
+            when: None,
+            until: None,
+        }
+    }
 }
 
 /// One request the proxy saw.
@@ -139,13 +201,26 @@ async fn handle(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_else(|| "/".into());
+    let head = Head {
+        method: method.clone(),
+        path_and_query: path_and_query.clone(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect(),
+    };
     let fault = {
         let mut state = state.lock().unwrap();
         let fault = state
             .rules
             .iter_mut()
             .find(|r| {
-                r.times > 0 && r.method == method && path_and_query.contains(&r.path_contains)
+                r.times > 0
+                    && r.method == method
+                    && path_and_query.contains(&r.path_contains)
+                    && r.until.is_none_or(|t| Instant::now() < t)
+                    && r.when.as_ref().is_none_or(|when| when(&head))
             })
             .map(|r| {
                 r.times -= 1;
@@ -180,6 +255,18 @@ async fn handle(
                 .body(full(body))
                 .unwrap();
         }
+        Some(Fault::Reply {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = Response::builder().status(*status);
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            return response.body(full(body.clone())).unwrap();
+        }
+        Some(Fault::Drop) => return dropped(),
         Some(Fault::RedirectTo(base)) => {
             return Response::builder()
                 .status(307)
@@ -215,7 +302,11 @@ async fn handle(
                 .unwrap()
         }
     };
-    let mut response = Response::builder().status(upstream_response.status().as_u16());
+    let status = match fault {
+        Some(Fault::RewriteStatus(status)) if status != 0 => status,
+        _ => upstream_response.status().as_u16(),
+    };
+    let mut response = Response::builder().status(status);
     for (name, value) in upstream_response.headers() {
         response = response.header(name, value);
     }
@@ -257,6 +348,19 @@ async fn handle(
     });
     response
         .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap()
+}
+
+/// An answer whose body fails at once: hyper then closes the connection mid-answer, and the
+/// client sees the connection dropped.
+fn dropped() -> Response<ProxyBody> {
+    let failing = futures_util::stream::once(async {
+        Err::<Frame<Bytes>, _>(std::io::Error::other("injected connection drop"))
+    });
+    Response::builder()
+        .status(200)
+        .header("Content-Length", "1")
+        .body(BodyExt::boxed(StreamBody::new(failing)))
         .unwrap()
 }
 
