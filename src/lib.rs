@@ -7,6 +7,7 @@ pub mod copy;
 pub mod digest;
 pub mod fsutil;
 pub mod list;
+pub mod media_type;
 pub mod oci;
 pub mod progress;
 pub mod reference;

@@ -887,17 +887,6 @@ fn manifest_content_type(headers: &HeaderMap) -> Option<String> {
         .then_some(essence)
 }
 
-/// Whether a manifest's body names its own media type (then that wins over the header).
-fn declares_media_type(bytes: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-    }
-    serde_json::from_slice::<Probe>(bytes)
-        .is_ok_and(|p| p.media_type.is_some_and(|m| !m.is_empty()))
-}
-
 impl RegistryTransport {
     /// Where credentials were looked for (and which one was used), as in 401 errors.
     pub fn credential_sources(&self) -> &str {
@@ -1269,13 +1258,7 @@ impl Transport for RegistryTransport {
                 });
             }
         }
-        let mut manifest = check_manifest(bytes, reference, &located)?;
-        if let Some(content_type) = content_type {
-            if !declares_media_type(&manifest.bytes) {
-                manifest.media_type = content_type;
-            }
-        }
-        Ok(manifest)
+        check_manifest(bytes, reference, content_type.as_deref(), &located)
     }
 
     async fn manifest_put(
@@ -1798,15 +1781,6 @@ mod tests {
         );
         assert_eq!(manifest_content_type(&headers("application/json")), None);
         assert_eq!(manifest_content_type(&HeaderMap::new()), None);
-
-        assert!(declares_media_type(
-            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
-        ));
-        assert!(!declares_media_type(
-            br#"{"schemaVersion":2,"manifests":[]}"#
-        ));
-        assert!(!declares_media_type(br#"{"mediaType":""}"#));
-        assert!(!declares_media_type(b"not json"));
 
         let digest = Digest::sha256_of(b"x");
         let mut h = HeaderMap::new();
