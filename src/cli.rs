@@ -212,7 +212,9 @@ pub struct AnnotateArgs {
 pub struct InspectArgs {
     /// A local list (name or ID), or an image reference
     pub target: String,
-    /// Print the exact bytes instead of re-indenting
+    /// Print the exact bytes instead of re-indenting. They are written as they are, control
+    /// characters included (that is what makes them exact); without --raw, every control
+    /// character in a string is printed as a JSON escape
     #[arg(long)]
     pub raw: bool,
     #[command(flatten)]
@@ -244,7 +246,8 @@ pub struct PushArgs {
     /// Write the pushed list's digest to this file after the push succeeded
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
-    /// Delete the local list after a successful push
+    /// Delete the local list after a successful push, if it is still as it was pushed (a list
+    /// changed meanwhile is kept, with a warning)
     #[arg(long)]
     pub rm: bool,
     /// Print no progress

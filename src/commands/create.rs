@@ -3,7 +3,7 @@
 use super::{find_list, open_store, print_line, registry_options, runtime};
 use anyhow::Result;
 use manifest::cli::CreateArgs;
-use manifest::list::parse_annotations;
+use manifest::list::{parse_annotations, ManifestList};
 use manifest::reference::{normalize_list_name, parse_image};
 use manifest::source::{read_entries, Selection};
 use manifest::store::StoreError;
@@ -32,16 +32,25 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
             added.push(rt.block_on(read_entries(&transports, &store, image, &selection))?);
         }
     }
+    let fill = |list: &mut ManifestList| {
+        list.annotate_index(&annotations);
+        for entry in added.iter().flat_map(|a| &a.entries) {
+            list.add(entry.descriptor.clone(), entry.source.clone());
+        }
+    };
+    let blobs: Vec<_> = added.iter().flat_map(|a| a.blobs.clone()).collect();
+    let mut content = ManifestList::default();
+    fill(&mut content);
     let lock = store.lock()?;
-    let mut list = match store.create(&name, &lock) {
+    let list = match store.create(&name, content, &blobs, &lock) {
         Ok(list) => list,
-        Err(StoreError::NameInUse { .. }) if args.amend => find_list(&store, &name)?,
+        Err(StoreError::NameInUse { .. }) if args.amend => {
+            let mut list = find_list(&store, &name)?;
+            fill(&mut list.list);
+            store.save_with_blobs(&list, &blobs, &lock)?;
+            list
+        }
         Err(e) => return Err(e.into()),
     };
-    list.list.annotate_index(&annotations);
-    for entry in added.into_iter().flat_map(|a| a.entries) {
-        list.list.add(entry.descriptor, entry.source);
-    }
-    store.save(&list, &lock)?;
     print_line(&list.id)
 }
