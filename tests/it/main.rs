@@ -4,6 +4,7 @@ mod support;
 
 mod faults;
 mod harness;
+mod hostile_files;
 mod offline;
 mod registry;
 mod registry_requests;
