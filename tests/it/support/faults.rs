@@ -33,6 +33,10 @@ pub enum Fault {
         bytes: usize,
         every: std::time::Duration,
     },
+    /// Answer with this status and this (JSON) body without forwarding.
+    Reply { status: u16, body: String },
+    /// Forward, replacing the response's Content-Type with this one.
+    ContentType(String),
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +184,13 @@ async fn handle(
                 .body(full(body))
                 .unwrap();
         }
+        Some(Fault::Reply { status, body }) => {
+            return Response::builder()
+                .status(*status)
+                .header("Content-Type", "application/json")
+                .body(full(body.clone()))
+                .unwrap();
+        }
         Some(Fault::RedirectTo(base)) => {
             return Response::builder()
                 .status(307)
@@ -216,8 +227,18 @@ async fn handle(
         }
     };
     let mut response = Response::builder().status(upstream_response.status().as_u16());
+    let content_type = match &fault {
+        Some(Fault::ContentType(content_type)) => Some(content_type.clone()),
+        _ => None,
+    };
     for (name, value) in upstream_response.headers() {
+        if name == "content-type" && content_type.is_some() {
+            continue;
+        }
         response = response.header(name, value);
+    }
+    if let Some(content_type) = content_type {
+        response = response.header("Content-Type", content_type);
     }
     if let Some(Fault::Trickle { bytes, every }) = fault {
         let body = upstream_response.bytes().await.unwrap_or_default();
