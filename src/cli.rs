@@ -261,7 +261,9 @@ pub struct AnnotateArgs {
 pub struct InspectArgs {
     /// A local list (name or ID), or an image reference
     pub target: String,
-    /// Print the exact bytes instead of re-indenting
+    /// Print the exact bytes instead of re-indenting. They are written as they are, control
+    /// characters included (that is what makes them exact); without --raw, every control
+    /// character in a string is printed as a JSON escape
     #[arg(long)]
     pub raw: bool,
     /// Accepted for podman and docker compatibility; changes nothing
@@ -299,7 +301,8 @@ pub struct PushArgs {
     /// Write the pushed list's digest to this file after the push succeeded
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
-    /// Delete the local list after a successful push (--purge is the same)
+    /// Delete the local list after a successful push, if it is still as it was pushed (a list
+    /// changed meanwhile is kept, with a warning); --purge is the same
     #[arg(long, alias = "purge")]
     pub rm: bool,
     /// Accepted for compatibility: nothing is signed, and no signatures are copied

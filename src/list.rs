@@ -17,6 +17,8 @@ pub struct ManifestList {
 pub enum ListError {
     #[error("no value given for annotation {0:?} (use KEY=VALUE)")]
     AnnotationWithoutValue(String),
+    #[error("no key given for annotation {0:?} (use KEY=VALUE)")]
+    AnnotationWithoutKey(String),
     /// sealos' words (`image not known`), then which list was searched.
     #[error("{digest}: image not known (no entry of list {list} has that digest)")]
     UnknownInstance { digest: String, list: String },
@@ -80,14 +82,15 @@ impl EntryEdit {
     }
 }
 
-/// Parses `KEY=VALUE` annotations; a missing `=`, key or value is an error naming the key.
+/// Parses `KEY=VALUE` annotations: an empty key is an error naming the whole argument, a
+/// missing `=` or value one naming the key.
 pub fn parse_annotations(raw: &[String]) -> Result<Vec<(String, String)>, ListError> {
     raw.iter()
         .map(|item| match item.split_once('=') {
-            Some((key, value)) if !key.is_empty() && !value.is_empty() => {
-                Ok((key.to_string(), value.to_string()))
-            }
-            Some((key, _)) => Err(ListError::AnnotationWithoutValue(key.to_string())),
+            Some(("", _)) => Err(ListError::AnnotationWithoutKey(item.clone())),
+            Some((key, "")) => Err(ListError::AnnotationWithoutValue(key.to_string())),
+            Some((key, value)) => Ok((key.to_string(), value.to_string())),
+            None if item.is_empty() => Err(ListError::AnnotationWithoutKey(item.clone())),
             None => Err(ListError::AnnotationWithoutValue(item.clone())),
         })
         .collect()
@@ -480,16 +483,24 @@ mod tests {
             ok,
             vec![("a".into(), "b".into()), ("c".into(), "d=e".into())]
         );
-        for (bad, key) in [("foo", "foo"), ("foo=", "foo"), ("=v", "")] {
-            assert_eq!(
-                parse_annotations(&[bad.into()]),
-                Err(ListError::AnnotationWithoutValue(key.into())),
-                "{bad}"
-            );
+        let cases = [
+            ("foo", ListError::AnnotationWithoutValue("foo".into())),
+            ("foo=", ListError::AnnotationWithoutValue("foo".into())),
+            ("=v", ListError::AnnotationWithoutKey("=v".into())),
+            ("=", ListError::AnnotationWithoutKey("=".into())),
+            ("==v", ListError::AnnotationWithoutKey("==v".into())),
+            ("", ListError::AnnotationWithoutKey("".into())),
+        ];
+        for (bad, expected) in cases {
+            assert_eq!(parse_annotations(&[bad.into()]), Err(expected), "{bad:?}");
         }
         assert_eq!(
             ListError::AnnotationWithoutValue("foo".into()).to_string(),
             "no value given for annotation \"foo\" (use KEY=VALUE)"
+        );
+        assert_eq!(
+            ListError::AnnotationWithoutKey("=value".into()).to_string(),
+            "no key given for annotation \"=value\" (use KEY=VALUE)"
         );
     }
 

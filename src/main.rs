@@ -32,7 +32,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("Error: {error:#}");
+            // The chain holds text from files and registries: nothing in it may steer the terminal.
+            let text = format!("{error:#}");
+            eprintln!("Error: {}", manifest::terminal::escape_controls(&text));
             ExitCode::from(1)
         }
     }

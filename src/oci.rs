@@ -23,6 +23,12 @@ pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
 
 /// `index.json` of a layout larger than this is refused (a hostile layout must not exhaust memory).
 pub const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+/// Manifests larger than this are refused, and no list larger than this is built: real ones
+/// are a few KiB, registries refuse bigger ones, and a hostile source must not make the tool
+/// buffer gigabytes.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Configs are read whole (to learn the platform); the same reasoning caps them.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Every manifest media type a registry read asks for.
 pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
@@ -53,13 +59,37 @@ impl ListFormat {
 pub enum DocumentError {
     #[error("not a valid manifest document: {0}")]
     Malformed(String),
-    #[error("{0:?} is a single image manifest, not an index or manifest list")]
+    #[error("it is a single image manifest{}, not an index or manifest list", declared_suffix(.0))]
     NotAnIndex(String),
+    #[error(
+        "the document is {body} but its mediaType says {declared}{}",
+        claimed_suffix(.claimed)
+    )]
+    KindMismatch {
+        body: &'static str,
+        declared: String,
+        claimed: Option<String>,
+    },
     #[error(
         "the list has both `features` (Docker manifest lists only) and annotations, subject or \
          artifactType (OCI indexes only); no format can hold both, so remove one of them"
     )]
     FormatClash,
+}
+
+fn declared_suffix(declared: &str) -> String {
+    if declared.is_empty() {
+        String::new()
+    } else {
+        format!(" ({declared})")
+    }
+}
+
+fn claimed_suffix(claimed: &Option<String>) -> String {
+    match claimed {
+        Some(claimed) => format!(" (and it was sent as {claimed})"),
+        None => String::new(),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -328,7 +358,7 @@ impl Index {
                 }
             }
         }
-        (!lost.is_empty()).then(|| lost.join(", "))
+        (!lost.is_empty()).then(|| crate::terminal::shortened_list(lost))
     }
 
     pub fn to_value(&self, format: ListFormat) -> Value {
@@ -362,7 +392,8 @@ impl Index {
     }
 }
 
-/// Re-indents a JSON document with four spaces, keeping its key order, with a final newline.
+/// Re-indents a JSON document with four spaces, keeping its key order, with a final newline;
+/// every control character is written as a JSON escape.
 pub fn pretty(value: &Value) -> String {
     use serde::Serialize;
     let mut out = Vec::new();
@@ -372,7 +403,25 @@ pub fn pretty(value: &Value) -> String {
         .serialize(&mut serializer)
         .expect("JSON values always serialise");
     out.push(b'\n');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    let text = String::from_utf8(out).expect("serde_json writes UTF-8");
+    // serde_json escapes C0 controls only. DEL, C1 and bidi controls can occur only inside
+    // strings, where `\uXXXX` is the same character: the document means the same, and a
+    // terminal shows it as it is.
+    if !text
+        .chars()
+        .any(|c| c != '\n' && crate::terminal::is_control(c))
+    {
+        return text;
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && crate::terminal::is_control(c) {
+            escaped.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
 /// The parts of a single-image manifest (OCI or Docker v2s2) this tool needs.
@@ -411,27 +460,6 @@ impl ImageManifest {
     pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
         std::iter::once(&self.config).chain(self.layers.iter())
     }
-}
-
-/// The media type a manifest declares, read from its body (registries may omit Content-Type).
-pub fn declared_media_type(bytes: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        manifests: Option<Value>,
-        config: Option<Value>,
-    }
-    let probe: Probe = serde_json::from_slice(bytes).ok()?;
-    probe.media_type.or_else(|| {
-        if probe.manifests.is_some() {
-            Some(OCI_INDEX.to_string())
-        } else if probe.config.is_some() {
-            Some(OCI_MANIFEST.to_string())
-        } else {
-            None
-        }
-    })
 }
 
 /// The platform fields of an image config.

@@ -1,6 +1,8 @@
 //! What the user sees on stderr while a push runs: buildah-like lines when stderr is not a
-//! terminal, one live status line when it is, nothing with `--quiet`.
+//! terminal, one live status line when it is, nothing with `--quiet`. Every message passes
+//! through [`escape_controls`] here, the one place this channel writes text.
 
+use crate::terminal::escape_controls;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -59,7 +61,7 @@ impl Progress {
     pub fn line(&self, message: &str) {
         if self.mode == Mode::Lines {
             let _guard = self.out.lock();
-            let _ = writeln!(std::io::stderr(), "{message}");
+            let _ = writeln!(std::io::stderr(), "{}", escape_controls(message));
         }
     }
 
@@ -70,7 +72,8 @@ impl Progress {
             Mode::Lines => self.line(message),
             Mode::Live => {
                 let _guard = self.out.lock();
-                let _ = writeln!(std::io::stderr(), "\r\x1b[2K{message}");
+                // Only the line-clearing prefix is ours; the message is escaped like any text.
+                let _ = writeln!(std::io::stderr(), "\r\x1b[2K{}", escape_controls(message));
             }
         }
     }

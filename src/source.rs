@@ -6,8 +6,10 @@ use crate::list::PlatformWanted;
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
 use crate::reference::{ImageRef, LayoutRef, RegistryRef};
 use crate::store::Store;
+use crate::terminal::shortened_list;
 use crate::transport::open::Transports;
 use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_CONFIG_BYTES};
+use bytes::Bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -19,17 +21,13 @@ pub enum SourceError {
     },
     #[error("{image} is not an image: {reason}")]
     NotAnImage { image: String, reason: String },
+    #[error("{image} is not a usable index: {reason}")]
+    NotAnIndex { image: String, reason: String },
     #[error("{image} is an index with no entry for platform {wanted} (it has: {available}); choose one with --os/--arch/--variant, or add them all with --all")]
     NoMatchingPlatform {
         image: String,
         wanted: String,
         available: String,
-    },
-    #[error("saving {digest} in the store")]
-    Cache {
-        digest: Digest,
-        #[source]
-        source: crate::store::StoreError,
     },
 }
 
@@ -39,6 +37,9 @@ pub struct Added {
     /// The digest of the manifest the reference named (the index's, for `--all`).
     pub digest: Digest,
     pub entries: Vec<NewEntry>,
+    /// Manifests and configs read on the way, for the store to keep when it saves the list
+    /// (nothing is written to the store while reading, so a refused edit changes nothing).
+    pub blobs: Vec<(Digest, Bytes)>,
 }
 
 /// One entry about to be added to a list.
@@ -56,8 +57,8 @@ pub struct Selection {
     pub platform: Option<PlatformWanted>,
 }
 
-/// Reads `image` and returns the entries it contributes, caching manifests and configs in the
-/// store so that `inspect` and `push` of layout children work offline.
+/// Reads `image` and returns the entries it contributes, with the manifests and configs to cache
+/// so that `inspect` and `push` of layout children work offline.
 pub async fn read_entries(
     transports: &Transports,
     store: &Store,
@@ -74,7 +75,7 @@ pub async fn read_entries(
     let source_for = |digest: &Digest| pinned_source(image, digest);
 
     if oci::is_index_type(&manifest.media_type) {
-        let index = Index::parse(&manifest.bytes).map_err(|e| SourceError::NotAnImage {
+        let index = Index::parse(&manifest.bytes).map_err(|e| SourceError::NotAnIndex {
             image: label.clone(),
             reason: e.to_string(),
         })?;
@@ -91,17 +92,18 @@ pub async fn read_entries(
                     .ok_or_else(|| SourceError::NoMatchingPlatform {
                         image: label.clone(),
                         wanted: wanted.display(),
-                        available: index
-                            .manifests
-                            .iter()
-                            .filter_map(|d| d.platform.as_ref().map(|p| p.display()))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        available: shortened_list(
+                            index
+                                .manifests
+                                .iter()
+                                .filter_map(|d| d.platform.as_ref().map(|p| p.display())),
+                        ),
                     })?;
             vec![entry.clone()]
         };
         let local = matches!(image, ImageRef::Layout(_));
         let mut entries = Vec::new();
+        let mut blobs = Vec::new();
         for child in chosen {
             // Layout children are cached now (cheap, and push/inspect then work offline);
             // registry children are read when pushed, which keeps `add --all` to one request.
@@ -110,7 +112,7 @@ pub async fn read_entries(
                     .manifest_get(&ManifestRef::Digest(child.digest.clone()))
                     .await
                     .map_err(fail)?;
-                cache(store, &raw.digest, &raw.bytes)?;
+                blobs.push((raw.digest, raw.bytes));
             }
             let mut descriptor =
                 Descriptor::new(&child.media_type, child.digest.clone(), child.size);
@@ -128,26 +130,32 @@ pub async fn read_entries(
             [only] if !selection.all => only.descriptor.digest.clone(),
             _ => manifest.digest.clone(),
         };
-        return Ok(Added { digest, entries });
+        return Ok(Added {
+            digest,
+            entries,
+            blobs,
+        });
     }
 
-    let descriptor = describe_image(transports, store, image, &manifest).await?;
+    let (descriptor, blobs) = describe_image(transports, store, image, &manifest).await?;
     Ok(Added {
         digest: descriptor.digest.clone(),
         entries: vec![NewEntry {
             source: source_for(&descriptor.digest),
             descriptor,
         }],
+        blobs,
     })
 }
 
-/// The descriptor of a single-image manifest, with the platform read from its config.
+/// The descriptor of a single-image manifest, with the platform read from its config; and the
+/// manifest and config, to cache.
 async fn describe_image(
     transports: &Transports,
     store: &Store,
     image: &ImageRef,
     manifest: &RawManifest,
-) -> Result<Descriptor, SourceError> {
+) -> Result<(Descriptor, Vec<(Digest, Bytes)>), SourceError> {
     let label = image.to_string();
     let not_image = |reason: String| SourceError::NotAnImage {
         image: label.clone(),
@@ -194,18 +202,11 @@ async fn describe_image(
     if let Some(t) = &parsed.artifact_type {
         descriptor.artifact_type = Some(t.clone());
     }
-    cache(store, &manifest.digest, &manifest.bytes)?;
-    cache(store, &parsed.config.digest, &config_bytes)?;
-    Ok(descriptor)
-}
-
-fn cache(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(), SourceError> {
-    store
-        .put_blob(digest, bytes)
-        .map_err(|source| SourceError::Cache {
-            digest: digest.clone(),
-            source,
-        })
+    let blobs = vec![
+        (manifest.digest.clone(), manifest.bytes.clone()),
+        (parsed.config.digest.clone(), config_bytes),
+    ];
+    Ok((descriptor, blobs))
 }
 
 /// The source recorded for an entry: a registry repository pinned to the entry's digest, or the

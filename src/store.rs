@@ -11,17 +11,25 @@
 //! ```
 
 use crate::digest::Digest;
+use crate::fsutil::{self, FileError};
 use crate::list::ManifestList;
-use crate::oci::{DocumentError, Index, ListFormat};
+use crate::oci::{DocumentError, Index, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build reads and writes.
 pub const STORE_VERSION: u32 = 1;
+
+/// Caps on the store's own files, so that a damaged store (or a FIFO or device in it) can
+/// never make a command grow without bound or block. A list record holds a document of at most
+/// [`MAX_MANIFEST_BYTES`], escaped as a JSON string, and a source per entry.
+const MAX_RECORD_BYTES: u64 = 8 * MAX_MANIFEST_BYTES;
+const MAX_NAME_BYTES: u64 = 4096;
+const MAX_VERSION_BYTES: u64 = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,7 +45,7 @@ pub enum StoreError {
         "{0}: image not known (no manifest list by that name; create one with `manifest create`)"
     )]
     NotFound(String),
-    #[error("{input:?} matches several lists: {}", ids.join(", "))]
+    #[error("{input:?} matches {} lists: {}", ids.len(), crate::terminal::shortened_list(ids))]
     Ambiguous { input: String, ids: Vec<String> },
     /// sealos' words (`that name is already in use`), then what to do.
     #[error("{name}: that name is already in use by list {id}; use `manifest create --amend` to add to it, `--replace` to start it over, or `manifest rm {name}` first")]
@@ -50,6 +58,12 @@ pub enum StoreError {
     },
     #[error("the store at {} was written by a newer version of manifest (store version {found}, this build reads {STORE_VERSION}); upgrade manifest or use another --store", root.display())]
     FutureVersion { root: PathBuf, found: String },
+    #[error("the store version file {} is invalid: it holds {found}, not a store version (this build reads and writes {STORE_VERSION}); repair it or use another --store", path.display())]
+    InvalidVersion { path: PathBuf, found: String },
+    #[error("list {name} would be {size} bytes, over the limit of {limit} bytes for a manifest list (registries and layouts refuse bigger ones); nothing was changed")]
+    ListTooLarge { name: String, size: u64, limit: u64 },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error(transparent)]
     Document(#[from] DocumentError),
 }
@@ -88,6 +102,17 @@ struct Record {
     sources: BTreeMap<String, String>,
 }
 
+/// What [`Store::delete_if_unchanged`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The list was as expected and is deleted.
+    Deleted,
+    /// The list changed since it was read, so it was kept.
+    Changed,
+    /// The list was already deleted.
+    Gone,
+}
+
 /// Held while a command reads or edits lists; released on drop.
 pub struct StoreLock {
     _file: File,
@@ -108,23 +133,54 @@ impl Store {
     /// Opens a store; nothing is written until a command changes something.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let store = Self { root: root.into() };
-        let version_path = store.root.join("version");
-        match fs::read_to_string(&version_path) {
-            Ok(text) if text.trim() == STORE_VERSION.to_string() => {}
-            Ok(text) => {
-                return Err(StoreError::FutureVersion {
-                    root: store.root.clone(),
-                    found: text.trim().chars().take(20).collect(),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("reading", &version_path)(e)),
-        }
+        store.check_version()?;
         Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Only a missing version file (a new store) or [`STORE_VERSION`] is accepted; a larger
+    /// number is a newer store, anything else is damage.
+    fn check_version(&self) -> Result<(), StoreError> {
+        let path = self.root.join("version");
+        let invalid = |found: String| StoreError::InvalidVersion {
+            path: path.clone(),
+            found,
+        };
+        let bytes = match fsutil::read_regular(&path, MAX_VERSION_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(()),
+            Err(FileError::TooLarge { size, .. }) => return Err(invalid(format!("{size} bytes"))),
+            Err(e) => return Err(e.into()),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let number = text.trim();
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            let mut shown: String = number.chars().take(40).collect();
+            if shown.len() < number.len() {
+                shown.push('…');
+            }
+            return Err(invalid(if number.is_empty() {
+                "nothing".into()
+            } else {
+                format!("{shown:?}")
+            }));
+        }
+        let significant = number.trim_start_matches('0');
+        // Too many digits to parse is a number larger than any this build knows.
+        let version = significant
+            .parse::<u64>()
+            .unwrap_or(if significant.is_empty() { 0 } else { u64::MAX });
+        match version.cmp(&u64::from(STORE_VERSION)) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Less => Err(invalid(format!("{number:?}"))),
+            std::cmp::Ordering::Greater => Err(StoreError::FutureVersion {
+                root: self.root.clone(),
+                found: significant.chars().take(20).collect(),
+            }),
+        }
     }
 
     fn lists_dir(&self) -> PathBuf {
@@ -197,8 +253,9 @@ impl Store {
             if !is_list_id(&id) {
                 continue;
             }
-            if let Ok(name) = fs::read_to_string(entry.path().join("name")) {
-                out.push((id, name.trim_end().to_string()));
+            if let Ok(Some(name)) = fsutil::read_regular(&entry.path().join("name"), MAX_NAME_BYTES)
+            {
+                out.push((id, String::from_utf8_lossy(&name).trim_end().to_string()));
             }
         }
         out.sort();
@@ -272,7 +329,8 @@ impl Store {
 
     pub fn load(&self, id: &str) -> Result<StoredList, StoreError> {
         let path = self.list_dir(id).join("list.json");
-        let bytes = fs::read(&path).map_err(io_err("reading", &path))?;
+        let bytes = fsutil::read_regular(&path, MAX_RECORD_BYTES)?
+            .ok_or_else(|| io_err("reading", &path)(io::Error::from(io::ErrorKind::NotFound)))?;
         let corrupt = |reason: String| StoreError::Corrupt {
             path: path.clone(),
             id: id.to_string(),
@@ -298,15 +356,22 @@ impl Store {
         })
     }
 
-    /// Creates an empty list called `name`; the caller holds the lock.
-    pub fn create(&self, name: &str, _lock: &StoreLock) -> Result<StoredList, StoreError> {
+    /// Creates a list called `name` holding `content`, keeping `blobs` (what its entries were
+    /// read with); the caller holds the lock. Nothing is written when it is refused.
+    pub fn create(
+        &self,
+        name: &str,
+        content: ManifestList,
+        blobs: &[(Digest, Bytes)],
+        _lock: &StoreLock,
+    ) -> Result<StoredList, StoreError> {
         if let Some(id) = self.id_of(name)? {
             return Err(StoreError::NameInUse {
                 name: name.to_string(),
                 id,
             });
         }
-        self.create_named(name, ManifestList::default())
+        self.create_named(name, content, blobs)
     }
 
     /// Creates a list called `name` holding `content` in place of the list `old_id`
@@ -317,26 +382,36 @@ impl Store {
         old_id: &str,
         name: &str,
         content: ManifestList,
+        blobs: &[(Digest, Bytes)],
         lock: &StoreLock,
     ) -> Result<StoredList, StoreError> {
-        let list = self.create_named(name, content)?;
+        let list = self.create_named(name, content, blobs)?;
         self.delete(old_id, lock)?;
         Ok(list)
     }
 
-    fn create_named(&self, name: &str, content: ManifestList) -> Result<StoredList, StoreError> {
+    fn create_named(
+        &self,
+        name: &str,
+        content: ManifestList,
+        blobs: &[(Digest, Bytes)],
+    ) -> Result<StoredList, StoreError> {
         let id = new_list_id();
         let list = StoredList {
             id: id.clone(),
             name: name.to_string(),
             list: content,
         };
+        let record = record_bytes(&list)?;
+        for (digest, blob) in blobs {
+            self.put_blob(digest, blob)?;
+        }
         // Build the whole list directory aside, then rename it into place: a crash leaves
         // either no list or a complete one.
         let staging = self.lists_dir().join(format!(".new-{id}"));
         fs::create_dir_all(&staging).map_err(io_err("creating", &staging))?;
         write_atomic(&staging.join("name"), format!("{name}\n").as_bytes())?;
-        write_atomic(&staging.join("list.json"), &record_bytes(&list)?)?;
+        write_atomic(&staging.join("list.json"), &record)?;
         let target = self.list_dir(&id);
         fs::rename(&staging, &target).map_err(io_err("creating", &target))?;
         sync_dir(&self.lists_dir());
@@ -344,9 +419,45 @@ impl Store {
     }
 
     /// Replaces a list's record atomically; the caller holds the lock.
-    pub fn save(&self, list: &StoredList, _lock: &StoreLock) -> Result<(), StoreError> {
+    pub fn save(&self, list: &StoredList, lock: &StoreLock) -> Result<(), StoreError> {
+        self.save_with_blobs(list, &[], lock)
+    }
+
+    /// Saves a list together with the manifests and configs its new entries were read with.
+    /// The list is checked (its size) before anything is written, so a refused edit leaves
+    /// the store as it was; the blobs go first, so a saved list always finds them.
+    pub fn save_with_blobs(
+        &self,
+        list: &StoredList,
+        blobs: &[(Digest, Bytes)],
+        _lock: &StoreLock,
+    ) -> Result<(), StoreError> {
         let bytes = record_bytes(list)?;
+        for (digest, blob) in blobs {
+            self.put_blob(digest, blob)?;
+        }
         write_atomic(&self.list_dir(&list.id).join("list.json"), &bytes)
+    }
+
+    /// Deletes the list `pushed` only if the store still holds it exactly as it was read (a
+    /// concurrent `add` or `annotate` must not be lost); the caller holds the lock.
+    pub fn delete_if_unchanged(
+        &self,
+        pushed: &StoredList,
+        lock: &StoreLock,
+    ) -> Result<Deletion, StoreError> {
+        let current = match self.load(&pushed.id) {
+            Ok(current) => current,
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(Deletion::Gone)
+            }
+            Err(e) => return Err(e),
+        };
+        if record_bytes(&current)? != record_bytes(pushed)? {
+            return Ok(Deletion::Changed);
+        }
+        self.delete(&pushed.id, lock)?;
+        Ok(Deletion::Deleted)
     }
 
     /// Deletes a list (never the images it refers to); the caller holds the lock.
@@ -378,13 +489,22 @@ impl Store {
 
     /// A cached manifest or config, verified against its digest (a damaged copy is ignored).
     pub fn get_blob(&self, digest: &Digest) -> Option<Bytes> {
-        let bytes = fs::read(self.blob_path(digest)).ok()?;
+        let bytes = fsutil::read_regular(&self.blob_path(digest), MAX_CONFIG_BYTES).ok()??;
         digest.matches(&bytes).then(|| Bytes::from(bytes))
     }
 }
 
+/// The record of a list; every create and save goes through here, so no list over
+/// [`MAX_MANIFEST_BYTES`] is ever built.
 fn record_bytes(list: &StoredList) -> Result<Vec<u8>, StoreError> {
     let (document, _) = list.document()?;
+    if document.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(StoreError::ListTooLarge {
+            name: list.name.clone(),
+            size: document.len() as u64,
+            limit: MAX_MANIFEST_BYTES,
+        });
+    }
     let record = Record {
         version: STORE_VERSION,
         id: list.id.clone(),
@@ -412,24 +532,7 @@ fn new_list_id() -> String {
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix:
 /// a temp file in the same directory, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err("creating a temporary file in", dir))?;
-    temp.write_all(bytes).map_err(io_err("writing", path))?;
-    temp.as_file().sync_all().map_err(io_err("writing", path))?;
-    set_readable(temp.as_file());
-    temp.persist(path)
-        .map_err(|e| io_err("replacing", path)(e.error))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// tempfile creates 0600 files; the store's files are 0644 like buildah's (never world-writable).
-fn set_readable(file: &File) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = file.set_permissions(fs::Permissions::from_mode(0o644));
+    Ok(fsutil::write_atomic(path, bytes)?)
 }
 
 fn sync_dir(dir: &Path) {
@@ -448,9 +551,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
-        let created = store.create("localhost/a:latest", &lock).unwrap();
+        let created = store
+            .create("localhost/a:latest", ManifestList::default(), &[], &lock)
+            .unwrap();
         assert!(matches!(
-            store.create("localhost/a:latest", &lock),
+            store.create("localhost/a:latest", ManifestList::default(), &[], &lock),
             Err(StoreError::NameInUse { .. })
         ));
         let loaded = store.resolve(Some("localhost/a:latest"), "a").unwrap();
@@ -465,12 +570,77 @@ mod tests {
     }
 
     #[test]
+    fn delete_if_unchanged_keeps_a_list_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lock = store.lock().unwrap();
+        let pushed = store
+            .create("localhost/a:latest", ManifestList::default(), &[], &lock)
+            .unwrap();
+        let mut changed = pushed.clone();
+        changed.list.annotate_index(&[("k".into(), "v".into())]);
+        store.save(&changed, &lock).unwrap();
+        assert_eq!(
+            store.delete_if_unchanged(&pushed, &lock).unwrap(),
+            Deletion::Changed
+        );
+        assert_eq!(
+            store.delete_if_unchanged(&changed, &lock).unwrap(),
+            Deletion::Deleted
+        );
+        assert_eq!(
+            store.delete_if_unchanged(&changed, &lock).unwrap(),
+            Deletion::Gone
+        );
+    }
+
+    #[test]
+    fn a_list_over_the_manifest_limit_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lock = store.lock().unwrap();
+        let mut big = ManifestList::default();
+        big.annotate_index(&[("k".into(), "v".repeat(MAX_MANIFEST_BYTES as usize))]);
+        let err = store
+            .create("localhost/big:latest", big.clone(), &[], &lock)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::ListTooLarge {
+                    limit: MAX_MANIFEST_BYTES,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(store.names().unwrap().is_empty());
+        let mut list = store
+            .create(
+                "localhost/small:latest",
+                ManifestList::default(),
+                &[],
+                &lock,
+            )
+            .unwrap();
+        let before = fs::read(dir.path().join("lists").join(&list.id).join("list.json")).unwrap();
+        list.list = big;
+        assert!(store.save(&list, &lock).is_err());
+        let after = fs::read(dir.path().join("lists").join(&list.id).join("list.json")).unwrap();
+        assert_eq!(before, after);
+    }
+
+    #[test]
     fn corrupt_list_is_named_and_others_work() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
-        let bad = store.create("localhost/bad:latest", &lock).unwrap();
-        store.create("localhost/good:latest", &lock).unwrap();
+        let bad = store
+            .create("localhost/bad:latest", ManifestList::default(), &[], &lock)
+            .unwrap();
+        store
+            .create("localhost/good:latest", ManifestList::default(), &[], &lock)
+            .unwrap();
         fs::write(
             dir.path().join("lists").join(&bad.id).join("list.json"),
             b"{garbage",

@@ -62,6 +62,6 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         edit.apply(&mut entry.descriptor);
         list.list.add(entry.descriptor, entry.source);
     }
-    store.save(&list, &lock)?;
+    store.save_with_blobs(&list, &added.blobs, &lock)?;
     print_line(&format!("{}: {}", list.id, printed))
 }

@@ -44,23 +44,20 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
             list.add(entry.descriptor.clone(), entry.source.clone());
         }
     };
+    let blobs: Vec<_> = added.iter().flat_map(|a| a.blobs.clone()).collect();
+    let mut content = ManifestList::default();
+    fill(&mut content);
     let lock = store.lock()?;
-    let list = match store.create(&name, &lock) {
-        Ok(mut list) => {
-            fill(&mut list.list);
-            store.save(&list, &lock)?;
-            list
-        }
+    let list = match store.create(&name, content.clone(), &blobs, &lock) {
+        Ok(list) => list,
         Err(StoreError::NameInUse { .. }) if args.amend => {
             let mut list = find_list(&store, &name)?;
             fill(&mut list.list);
-            store.save(&list, &lock)?;
+            store.save_with_blobs(&list, &blobs, &lock)?;
             list
         }
         Err(StoreError::NameInUse { id, .. }) if args.replace => {
-            let mut content = ManifestList::default();
-            fill(&mut content);
-            store.replace(&id, &name, content, &lock)?
+            store.replace(&id, &name, content, &blobs, &lock)?
         }
         Err(e) => return Err(e.into()),
     };

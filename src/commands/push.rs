@@ -7,6 +7,7 @@ use manifest::copy::{push_list, PushOptions};
 use manifest::oci::ListFormat;
 use manifest::progress::Progress;
 use manifest::reference::parse_image;
+use manifest::store::Deletion;
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,7 +72,13 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
     ));
     if args.rm {
         let lock = store.lock()?;
-        store.delete(&list.id, &lock)?;
+        if store.delete_if_unchanged(&list, &lock)? == Deletion::Changed {
+            eprintln!(
+                "Warning: {} changed while it was pushed; it was kept (the push sent it as it was \
+                 before the change; delete it with `manifest rm {}`)",
+                list.name, list.name
+            );
+        }
     }
     Ok(())
 }

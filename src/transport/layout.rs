@@ -1,128 +1,153 @@
 //! OCI image layouts as a transport: `oci:DIR` read and written in place, `oci-archive:FILE`
-//! unpacked to a temporary directory to read, and packed atomically when a push completes.
+//! read in place and repacked when a push completes. Every file of a layout is read through
+//! [`crate::fsutil`]: regular files inside the layout only, never past their size or a cap.
 
+use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::digest::{Digest, Verifier};
+use crate::fsutil::{FileError, Region, RootDir, TEMP_PREFIX};
 use crate::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
 use crate::reference::{LayoutKind, LayoutRef};
+use crate::terminal::shortened_list;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use tokio::io::AsyncWriteExt;
 
+/// The annotation that names an entry of `index.json` (`oci:DIR:NAME`).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-const LAYOUT_FILE: &str = "oci-layout";
+/// The file that marks a directory as an OCI image layout.
+pub const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Blobs are streamed in chunks of this size.
+const CHUNK: usize = 256 * 1024;
+
+/// Where the files of a layout are.
+enum Files {
+    /// An `oci:` directory, read and written in place.
+    Dir(RootDir),
+    /// An `oci-archive:` read in place.
+    Archive(Archive),
+    /// An `oci-archive:` being pushed to: new blobs go to a private staging directory, and the
+    /// archive is repacked with them when the index is written.
+    ArchiveWrite {
+        path: PathBuf,
+        earlier: Option<Archive>,
+        staging: RootDir,
+        /// Removed on drop; it holds only files this process created.
+        _staging_dir: tempfile::TempDir,
+    },
+}
+
+impl Files {
+    fn open_file(&self, rel: &str) -> Result<Option<Region>, FileError> {
+        match self {
+            Files::Dir(root) => root.open_file(rel),
+            Files::Archive(archive) => archive.open_file(rel),
+            Files::ArchiveWrite {
+                earlier, staging, ..
+            } => match staging.open_file(rel)? {
+                Some(region) => Ok(Some(region)),
+                None => earlier
+                    .as_ref()
+                    .map(|a| a.open_file(rel))
+                    .transpose()
+                    .map(Option::flatten),
+            },
+        }
+    }
+
+    /// The directory new blobs are written to.
+    fn writable(&self) -> Result<&RootDir, TransportError> {
+        match self {
+            Files::Dir(root) => Ok(root),
+            Files::ArchiveWrite { staging, .. } => Ok(staging),
+            Files::Archive(_) => Err(TransportError::Invalid(
+                "an archive opened for reading cannot be written".into(),
+            )),
+        }
+    }
+}
 
 pub struct LayoutTransport {
-    /// The directory holding `oci-layout`, `index.json` and `blobs/`.
-    dir: PathBuf,
-    /// For `oci-archive:`, the tar file and the temporary directory it is unpacked in.
-    archive: Option<(PathBuf, tempfile::TempDir)>,
-    /// Serialises edits of `index.json` by concurrent pushes of this process.
-    index_lock: Mutex<()>,
+    files: Files,
     label: String,
 }
 
 impl LayoutTransport {
     /// Opens a layout to read from; it must exist and be a layout.
     pub fn open_for_read(reference: &LayoutRef) -> Result<Self, TransportError> {
-        let transport = Self::open(reference, false)?;
-        if !transport.dir.join(LAYOUT_FILE).is_file() {
-            return Err(TransportError::Invalid(format!(
-                "{} is not an OCI image layout (it has no {LAYOUT_FILE} file)",
-                transport.label
-            )));
+        let label = label_of(reference);
+        let not_a_layout = || {
+            TransportError::Invalid(format!(
+                "{label} is not an OCI image layout (it has no {LAYOUT_FILE} file)"
+            ))
+        };
+        let files = match reference.kind {
+            LayoutKind::Directory => match RootDir::open(&reference.path) {
+                Ok(root) => Files::Dir(root),
+                Err(FileError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Err(not_a_layout())
+                }
+                Err(e) => return Err(e.into()),
+            },
+            LayoutKind::Archive => match Archive::open(&reference.path)? {
+                Some(archive) => Files::Archive(archive),
+                None => {
+                    return Err(TransportError::NotFound {
+                        what: "archive".into(),
+                        location: label,
+                    })
+                }
+            },
+        };
+        if files.open_file(LAYOUT_FILE)?.is_none() {
+            return Err(not_a_layout());
         }
-        Ok(transport)
+        Ok(Self { files, label })
     }
 
     /// Opens a layout to write to: an existing layout, an empty or missing directory, or (for
     /// `oci-archive:`) a tar file that is created or replaced when the push completes.
+    /// Concurrent writers of one directory are serialised by a lock on it.
     pub fn open_for_write(reference: &LayoutRef) -> Result<Self, TransportError> {
-        let transport = Self::open(reference, true)?;
-        let dir = &transport.dir;
-        std::fs::create_dir_all(dir.join("blobs"))
-            .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
-        let marker = dir.join(LAYOUT_FILE);
-        if !marker.exists() {
-            let foreign = std::fs::read_dir(dir)
-                .map_err(|e| TransportError::io(format!("reading {}", dir.display()), e))?
-                .filter_map(Result::ok)
-                .any(|e| e.file_name() != "blobs");
-            if foreign {
-                return Err(TransportError::Invalid(format!(
-                    "{} is not empty and is not an OCI image layout; choose an empty or new directory",
-                    transport.label
-                )));
-            }
-            crate::store::write_atomic(&marker, LAYOUT_CONTENT)
-                .map_err(|e| TransportError::Invalid(e.to_string()))?;
-        }
-        Ok(transport)
-    }
-
-    fn open(reference: &LayoutRef, for_write: bool) -> Result<Self, TransportError> {
-        let label = crate::reference::ImageRef::Layout(LayoutRef {
-            name: None,
-            ..reference.clone()
-        })
-        .to_string();
-        match reference.kind {
-            LayoutKind::Directory => Ok(Self {
-                dir: reference.path.clone(),
-                archive: None,
-                index_lock: Mutex::new(()),
-                label,
-            }),
+        let label = label_of(reference);
+        let files = match reference.kind {
+            LayoutKind::Directory => Files::Dir(init_layout_dir(&reference.path, &label)?),
             LayoutKind::Archive => {
-                let temp = tempfile::tempdir()
-                    .map_err(|e| TransportError::io("creating a temporary directory", e))?;
-                let path = &reference.path;
-                if path.exists() {
-                    unpack_archive(path, temp.path())?;
-                } else if !for_write {
-                    return Err(TransportError::NotFound {
-                        what: "archive".into(),
-                        location: label,
-                    });
+                let earlier = Archive::open(&reference.path)?;
+                if let Some(archive) = &earlier {
+                    if archive.open_file(LAYOUT_FILE)?.is_none() {
+                        return Err(TransportError::Invalid(format!(
+                            "{label} exists and is not an OCI archive (it has no {LAYOUT_FILE}); \
+                             choose a new file name"
+                        )));
+                    }
                 }
-                Ok(Self {
-                    dir: temp.path().to_path_buf(),
-                    archive: Some((path.clone(), temp)),
-                    index_lock: Mutex::new(()),
-                    label,
-                })
+                let staging_dir = tempfile::Builder::new()
+                    .prefix("manifest-oci-archive-")
+                    .tempdir()
+                    .map_err(|e| TransportError::io("creating a temporary directory", e))?;
+                Files::ArchiveWrite {
+                    path: reference.path.clone(),
+                    earlier,
+                    staging: RootDir::open(staging_dir.path())?,
+                    _staging_dir: staging_dir,
+                }
             }
-        }
+        };
+        Ok(Self { files, label })
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join("blobs")
-            .join(digest.algorithm())
-            .join(digest.hex())
+    /// The regular file `rel` of the layout, or `None`.
+    fn open_file(&self, rel: &str) -> Result<Option<Region>, TransportError> {
+        Ok(self.files.open_file(rel)?)
     }
 
     fn read_index_json(&self) -> Result<Index, TransportError> {
-        let path = self.dir.join("index.json");
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.len() > MAX_INDEX_JSON_BYTES => {
-                return Err(TransportError::TooLarge {
-                    what: format!("{}/index.json", self.label),
-                    size: meta.len(),
-                    limit: MAX_INDEX_JSON_BYTES,
-                })
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::default()),
-            Err(e) => return Err(TransportError::io(format!("reading {}", path.display()), e)),
-        }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?;
-        Index::parse(&bytes)
-            .map_err(|e| TransportError::Invalid(format!("{}/index.json: {e}", self.label)))
+        parse_index_json(self.open_file("index.json")?, &self.label)
     }
 
     /// The `index.json` entry `reference` names.
@@ -135,30 +160,27 @@ impl LayoutTransport {
                 .iter()
                 .find(|d| name_of(d).as_deref() == Some(tag.as_str()))
                 .cloned(),
-            ManifestRef::Digest(digest) => index
-                .manifests
-                .iter()
-                .find(|d| &d.digest == digest)
-                .cloned()
-                .or_else(|| {
+            ManifestRef::Digest(digest) => {
+                match index.manifests.iter().find(|d| &d.digest == digest) {
+                    Some(entry) => Some(entry.clone()),
                     // Any blob of the layout can be read by digest, not only top-level entries.
-                    let path = self.blob_path(digest);
-                    let size = std::fs::metadata(path).ok()?.len();
-                    Some(Descriptor::new("", digest.clone(), size))
-                }),
+                    None => self
+                        .open_file(&blob_name(digest))?
+                        .map(|blob| Descriptor::new("", digest.clone(), blob.size())),
+                }
+            }
             ManifestRef::Default => match index.manifests.as_slice() {
                 [only] => Some(only.clone()),
                 [] => None,
                 many => {
-                    let names: Vec<String> = many
-                        .iter()
-                        .map(|d| name_of(d).unwrap_or_else(|| d.digest.to_string()))
-                        .collect();
+                    let names = shortened_list(
+                        many.iter()
+                            .map(|d| name_of(d).unwrap_or_else(|| d.digest.to_string())),
+                    );
                     return Err(TransportError::Invalid(format!(
-                        "{} holds {} images ({}); name one as {}:NAME",
+                        "{} holds {} images ({names}); name one as {}:NAME",
                         self.label,
                         many.len(),
-                        names.join(", "),
                         self.label
                     )));
                 }
@@ -170,35 +192,45 @@ impl LayoutTransport {
         })
     }
 
-    /// Adds or replaces the `index.json` entry for `reference` and writes it atomically.
+    /// Adds or replaces the `index.json` entry for `reference`, under the layout's lock.
     fn tag(&self, reference: &ManifestRef, manifest: &RawManifest) -> Result<(), TransportError> {
-        let _guard = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut index = self.read_index_json()?;
         let name = match reference {
             ManifestRef::Tag(tag) => Some(tag.clone()),
             _ => None,
         };
-        index
-            .manifests
-            .retain(|d| d.annotations.get(REF_NAME) != name.as_ref());
-        let mut entry = Descriptor::new(
-            &manifest.media_type,
-            manifest.digest.clone(),
-            manifest.bytes.len() as u64,
-        );
-        if let Some(name) = name {
-            entry.annotations.insert(REF_NAME.into(), name);
+        let edit = |current: Option<Region>| {
+            let mut index = parse_index_json(current, &self.label)?;
+            index
+                .manifests
+                .retain(|d| d.annotations.get(REF_NAME) != name.as_ref());
+            let mut entry = Descriptor::new(
+                &manifest.media_type,
+                manifest.digest.clone(),
+                manifest.bytes.len() as u64,
+            );
+            if let Some(name) = &name {
+                entry.annotations.insert(REF_NAME.into(), name.clone());
+            }
+            index.manifests.push(entry);
+            Ok(index.to_bytes(ListFormat::Oci))
+        };
+        match &self.files {
+            Files::Dir(root) => {
+                let _lock = root.lock()?;
+                let bytes = edit(root.open_file("index.json")?)?;
+                Ok(root.write_atomic("index.json", &bytes)?)
+            }
+            Files::ArchiveWrite {
+                path,
+                earlier,
+                staging,
+                ..
+            } => archive::repack(path, earlier.as_ref(), staging, LAYOUT_CONTENT, edit),
+            Files::Archive(_) => Err(TransportError::Invalid(format!(
+                "{} was opened for reading and cannot be written",
+                self.label
+            ))),
         }
-        index.manifests.push(entry);
-        crate::store::write_atomic(
-            &self.dir.join("index.json"),
-            &index.to_bytes(ListFormat::Oci),
-        )
-        .map_err(|e| TransportError::Invalid(e.to_string()))?;
-        if let Some((archive, _)) = &self.archive {
-            pack_archive(&self.dir, archive)?;
-        }
-        Ok(())
     }
 
     async fn write_blob(
@@ -206,26 +238,13 @@ impl LayoutTransport {
         descriptor: &Descriptor,
         mut data: BlobStream,
     ) -> Result<(), TransportError> {
-        let path = self.blob_path(&descriptor.digest);
-        if tokio::fs::metadata(&path)
-            .await
-            .is_ok_and(|m| m.len() == descriptor.size)
-        {
+        if self.has_blob(&descriptor.digest, Some(descriptor.size)) {
             return Ok(());
         }
-        let dir = path
-            .parent()
-            .expect("blob paths have a parent")
-            .to_path_buf();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .map_err(|e| TransportError::io(format!("writing in {}", dir.display()), e))?;
-        let (std_file, temp_path) = temp.into_parts();
-        let mut file = tokio::fs::File::from_std(std_file);
+        let root = self.files.writable()?;
+        let mut temp = root.temp_file(&format!("blobs/{}", descriptor.digest.algorithm()))?;
+        let path = root.path().join(blob_name(&descriptor.digest));
+        let mut file = tokio::fs::File::from_std(temp.take_file());
         let mut verifier = Verifier::new(&descriptor.digest);
         let mut written = 0u64;
         while let Some(chunk) = data.next().await {
@@ -257,11 +276,68 @@ impl LayoutTransport {
         file.sync_all()
             .await
             .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
-        temp_path
-            .persist(&path)
-            .map_err(|e| TransportError::io(format!("writing {}", path.display()), e.error))?;
+        drop(file);
+        temp.persist(descriptor.digest.hex())?;
         Ok(())
     }
+
+    /// Whether the layout holds the blob as a regular file (of `size` bytes, when given). A
+    /// symlink or special file in its place counts as absent: a push then replaces it.
+    fn has_blob(&self, digest: &Digest, size: Option<u64>) -> bool {
+        matches!(self.files.open_file(&blob_name(digest)),
+            Ok(Some(blob)) if size.is_none_or(|size| blob.size() == size))
+    }
+}
+
+/// `oci:DIR` or `oci-archive:FILE`, without the image name, for messages.
+fn label_of(reference: &LayoutRef) -> String {
+    crate::reference::ImageRef::Layout(LayoutRef {
+        name: None,
+        ..reference.clone()
+    })
+    .to_string()
+}
+
+/// `blobs/<algorithm>/<encoded>`, the path of a blob inside a layout.
+fn blob_name(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.hex())
+}
+
+/// Parses an `index.json` read with its cap; a missing one is an empty index.
+fn parse_index_json(file: Option<Region>, label: &str) -> Result<Index, TransportError> {
+    let Some(file) = file else {
+        return Ok(Index::default());
+    };
+    let bytes = file.read_all(MAX_INDEX_JSON_BYTES)?;
+    Index::parse(&bytes).map_err(|e| TransportError::Invalid(format!("{label}/index.json: {e}")))
+}
+
+/// Makes `path` a layout if it is missing or empty, under the lock that every writer of it
+/// takes, so that concurrent first pushes all find (or make) the same layout.
+fn init_layout_dir(path: &Path, label: &str) -> Result<RootDir, TransportError> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| TransportError::io(format!("creating {}", path.display()), e))?;
+    let root = RootDir::open(path)?;
+    let _lock = root.lock()?;
+    if root.open_file(LAYOUT_FILE)?.is_none() {
+        // Temporary files of a writer that was killed are not someone else's content.
+        let foreign = std::fs::read_dir(path)
+            .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?
+            .filter_map(Result::ok)
+            .any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name != "blobs" && !name.starts_with(TEMP_PREFIX)
+            });
+        if foreign {
+            return Err(TransportError::Invalid(format!(
+                "{label} is not empty and is not an OCI image layout; choose an empty or new directory"
+            )));
+        }
+        root.write_atomic(LAYOUT_FILE, LAYOUT_CONTENT)?;
+    }
+    root.create_dirs("blobs")?;
+    Ok(root)
 }
 
 #[async_trait]
@@ -284,26 +360,21 @@ impl Transport for LayoutTransport {
                 limit: super::MAX_MANIFEST_BYTES,
             });
         }
-        let path = self.blob_path(&entry.digest);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(TransportError::NotFound {
-                    what: format!("manifest blob {}", entry.digest),
-                    location: self.label.clone(),
-                })
-            }
-            Err(e) => return Err(TransportError::io(format!("reading {}", path.display()), e)),
+        let Some(blob) = self.open_file(&blob_name(&entry.digest))? else {
+            return Err(TransportError::NotFound {
+                what: format!("manifest blob {}", entry.digest),
+                location: self.label.clone(),
+            });
         };
-        let mut manifest = check_manifest(
+        let bytes = blob.read_all(super::MAX_MANIFEST_BYTES)?;
+        check_manifest(
             bytes.into(),
             &ManifestRef::Digest(entry.digest.clone()),
+            Some(&entry.media_type)
+                .filter(|t| !t.is_empty())
+                .map(String::as_str),
             &what,
-        )?;
-        if manifest.media_type.is_empty() {
-            manifest.media_type = entry.media_type;
-        }
-        Ok(manifest)
+        )
     }
 
     async fn manifest_put(
@@ -326,36 +397,31 @@ impl Transport for LayoutTransport {
     }
 
     async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
-        Ok(tokio::fs::try_exists(self.blob_path(digest))
-            .await
-            .unwrap_or(false))
+        Ok(self.has_blob(digest, None))
     }
 
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
-        let path = self.blob_path(&descriptor.digest);
-        Ok(tokio::fs::metadata(&path)
-            .await
-            .is_ok_and(|m| m.len() == descriptor.size))
+        Ok(self.has_blob(&descriptor.digest, Some(descriptor.size)))
     }
 
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
-        let path = self.blob_path(&descriptor.digest);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(TransportError::NotFound {
-                    what: format!("blob {}", descriptor.digest),
-                    location: self.label.clone(),
-                })
-            }
-            Err(e) => return Err(TransportError::io(format!("reading {}", path.display()), e)),
-        };
-        let context = path.display().to_string();
-        let stream =
-            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-                chunk.map_err(|e| TransportError::io(format!("reading {context}"), e))
+        let Some(blob) = self.open_file(&blob_name(&descriptor.digest))? else {
+            return Err(TransportError::NotFound {
+                what: format!("blob {}", descriptor.digest),
+                location: self.label.clone(),
             });
-        Ok(Box::pin(stream))
+        };
+        // A file of another size is not this blob: refuse before a byte is sent anywhere.
+        if blob.size() != descriptor.size {
+            return Err(TransportError::Invalid(format!(
+                "{} is {} bytes, but blob {} is {} bytes",
+                blob.label(),
+                blob.size(),
+                descriptor.digest,
+                descriptor.size
+            )));
+        }
+        Ok(Box::pin(blob.stream(CHUNK).map(|chunk| Ok(chunk?))))
     }
 
     async fn blob_put(
@@ -365,56 +431,4 @@ impl Transport for LayoutTransport {
     ) -> Result<(), TransportError> {
         self.write_blob(descriptor, data).await
     }
-}
-
-/// Unpacks an `oci-archive:` tar, refusing anything but plain files and directories inside it.
-fn unpack_archive(archive: &Path, into: &Path) -> Result<(), TransportError> {
-    let context = format!("unpacking {}", archive.display());
-    let file = std::fs::File::open(archive).map_err(|e| TransportError::io(&context, e))?;
-    let mut tar = tar::Archive::new(file);
-    for entry in tar.entries().map_err(|e| TransportError::io(&context, e))? {
-        let mut entry = entry.map_err(|e| TransportError::io(&context, e))?;
-        let kind = entry.header().entry_type();
-        if !(kind.is_file() || kind.is_dir()) {
-            continue;
-        }
-        // unpack_in refuses paths that would land outside `into` (`..`, absolute paths).
-        entry
-            .unpack_in(into)
-            .map_err(|e| TransportError::io(&context, e))?;
-    }
-    Ok(())
-}
-
-/// Packs a layout directory into `archive` atomically (temp file + rename).
-fn pack_archive(dir: &Path, archive: &Path) -> Result<(), TransportError> {
-    let context = format!("writing {}", archive.display());
-    let parent = archive
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(parent)
-        .map_err(|e| TransportError::io(&context, e))?;
-    let mut builder = tar::Builder::new(temp.as_file());
-    builder.follow_symlinks(false);
-    for name in [LAYOUT_FILE, "index.json"] {
-        builder
-            .append_path_with_name(dir.join(name), name)
-            .map_err(|e| TransportError::io(&context, e))?;
-    }
-    builder
-        .append_dir_all("blobs", dir.join("blobs"))
-        .map_err(|e| TransportError::io(&context, e))?;
-    builder
-        .finish()
-        .map_err(|e| TransportError::io(&context, e))?;
-    drop(builder);
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| TransportError::io(&context, e))?;
-    temp.persist(archive)
-        .map_err(|e| TransportError::io(&context, e.error))?;
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The one interface every place images live behind: a registry repository or an OCI layout.
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
+pub mod archive;
 pub mod layout;
 pub mod open;
 pub mod registry;
@@ -13,11 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::pin::Pin;
 
-/// Manifests larger than this are refused: real ones are a few KiB, and a hostile source must not
-/// make the tool buffer gigabytes.
-pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
-/// Configs are read whole (to learn the platform); the same reasoning caps them.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+pub use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 
 /// A manifest exactly as it was read: its digest is the sha256 of these bytes.
 #[derive(Debug, Clone)]
@@ -28,9 +25,9 @@ pub struct RawManifest {
 }
 
 impl RawManifest {
-    /// Wraps bytes, taking the media type from the document itself.
+    /// Wraps bytes this program made or already checked, typed by [`crate::media_type::manifest_kind`].
     pub fn from_bytes(bytes: Bytes) -> Self {
-        let media_type = crate::oci::declared_media_type(&bytes).unwrap_or_default();
+        let media_type = crate::media_type::manifest_kind(&bytes, None).unwrap_or_default();
         let digest = Digest::sha256_of(&bytes);
         Self {
             bytes,
@@ -151,6 +148,10 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of a layout or archive that may not be read (not a regular file inside it, or not
+    /// the size it should be).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
     /// Anything else that is wrong with the input or the answer.
     #[error("{0}")]
     Invalid(String),
@@ -429,10 +430,13 @@ fn checked(stream: BlobStream, descriptor: &Descriptor, hash: bool) -> BlobStrea
     }))
 }
 
-/// Checks manifest bytes read for `reference` against the digest asked for, if any.
+/// Checks manifest bytes read for `reference` against the digest asked for, if any, and types
+/// them with [`crate::media_type::manifest_kind`]; `claimed` is the media type the source announced
+/// (a `Content-Type`, a layout's descriptor).
 pub fn check_manifest(
     bytes: Bytes,
     reference: &ManifestRef,
+    claimed: Option<&str>,
     what: &str,
 ) -> Result<RawManifest, TransportError> {
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
@@ -442,22 +446,27 @@ pub fn check_manifest(
             limit: MAX_MANIFEST_BYTES,
         });
     }
-    let manifest = RawManifest::from_bytes(bytes);
-    if let ManifestRef::Digest(expected) = reference {
-        let mut verifier = Verifier::new(expected);
-        verifier.update(&manifest.bytes);
-        let actual = verifier.finish();
-        if &actual != expected {
-            return Err(TransportError::DigestMismatch {
-                what: what.to_string(),
-                expected: expected.clone(),
-                actual,
-            });
+    let digest = match reference {
+        ManifestRef::Digest(expected) => {
+            let mut verifier = Verifier::new(expected);
+            verifier.update(&bytes);
+            let actual = verifier.finish();
+            if &actual != expected {
+                return Err(TransportError::DigestMismatch {
+                    what: what.to_string(),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            expected.clone()
         }
-        return Ok(RawManifest {
-            digest: expected.clone(),
-            ..manifest
-        });
-    }
-    Ok(manifest)
+        _ => Digest::sha256_of(&bytes),
+    };
+    let media_type = crate::media_type::manifest_kind(&bytes, claimed)
+        .map_err(|e| TransportError::Invalid(format!("{what}: {e}")))?;
+    Ok(RawManifest {
+        bytes,
+        media_type,
+        digest,
+    })
 }

@@ -5,6 +5,7 @@ mod support;
 mod dropin;
 mod faults;
 mod harness;
+mod hostile_files;
 mod hostile_network;
 mod offline;
 mod registries_conf;

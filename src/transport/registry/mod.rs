@@ -9,8 +9,9 @@
 //! Rules:
 //! - Manifests are kept as the bytes read, checked against the digest asked for
 //!   ([`check_manifest`]) and against `Docker-Content-Digest`; their size is capped while they
-//!   are read. The media type is the body's `mediaType`, else the response's Content-Type,
-//!   else what the document's shape says.
+//!   are read. Their media type comes from the body ([`crate::media_type::manifest_kind`]);
+//!   the response's Content-Type only chooses between OCI and Docker for a body that does not
+//!   say.
 //! - Blobs are read only by digest from the repository itself, never from a descriptor's
 //!   `urls`; a download that stalls is abandoned (the copy engine restarts it).
 
@@ -235,17 +236,6 @@ fn manifest_content_type(headers: &HeaderMap) -> Option<String> {
         .then_some(essence)
 }
 
-/// Whether a manifest's body names its own media type (then that wins over the header).
-fn declares_media_type(bytes: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-    }
-    serde_json::from_slice::<Probe>(bytes)
-        .is_ok_and(|p| p.media_type.is_some_and(|m| !m.is_empty()))
-}
-
 /// `v1`, `sha256:…`, or `latest` for the default, in messages and URLs.
 fn manifest_name(reference: &ManifestRef) -> String {
     match reference {
@@ -310,13 +300,7 @@ impl Transport for RegistryTransport {
                 });
             }
         }
-        let mut manifest = check_manifest(bytes, reference, &located)?;
-        if let Some(content_type) = content_type {
-            if !declares_media_type(&manifest.bytes) {
-                manifest.media_type = content_type;
-            }
-        }
-        Ok(manifest)
+        check_manifest(bytes, reference, content_type.as_deref(), &located)
     }
 
     async fn manifest_put(
@@ -505,15 +489,6 @@ mod tests {
         );
         assert_eq!(manifest_content_type(&headers("application/json")), None);
         assert_eq!(manifest_content_type(&HeaderMap::new()), None);
-
-        assert!(declares_media_type(
-            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
-        ));
-        assert!(!declares_media_type(
-            br#"{"schemaVersion":2,"manifests":[]}"#
-        ));
-        assert!(!declares_media_type(br#"{"mediaType":""}"#));
-        assert!(!declares_media_type(b"not json"));
 
         let digest = Digest::sha256_of(b"x");
         let mut h = HeaderMap::new();

@@ -44,6 +44,8 @@ pub enum Fault {
     RewriteStatus(u16),
     /// Close the connection without an answer (the request is not forwarded).
     Drop,
+    /// Forward, replacing the response's Content-Type with this one.
+    ContentType(String),
 }
 
 impl Fault {
@@ -307,8 +309,18 @@ async fn handle(
         _ => upstream_response.status().as_u16(),
     };
     let mut response = Response::builder().status(status);
+    let content_type = match &fault {
+        Some(Fault::ContentType(content_type)) => Some(content_type.clone()),
+        _ => None,
+    };
     for (name, value) in upstream_response.headers() {
+        if name == "content-type" && content_type.is_some() {
+            continue;
+        }
         response = response.header(name, value);
+    }
+    if let Some(content_type) = content_type {
+        response = response.header("Content-Type", content_type);
     }
     if let Some(Fault::Trickle { bytes, every }) = fault {
         let body = upstream_response.bytes().await.unwrap_or_default();

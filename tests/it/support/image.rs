@@ -258,6 +258,20 @@ fn init_layout(dir: &Path) {
     }
 }
 
+/// Writes `document` (compact JSON) as a blob of the layout at `dir` and points `ref_name` at
+/// it with a descriptor of `media_type` (which need not be the truth). Returns its digest.
+pub fn write_document(dir: &Path, media_type: &str, document: &Value, ref_name: &str) -> String {
+    init_layout(dir);
+    let bytes = serde_json::to_vec(document).unwrap();
+    let digest = write_blob_bytes(dir, &bytes);
+    set_ref(
+        dir,
+        descriptor(media_type, &digest, bytes.len() as u64),
+        ref_name,
+    );
+    digest
+}
+
 /// Points `ref_name` at `desc` in `dir/index.json`: replaces the entry with that ref name in
 /// place, or appends one.
 fn set_ref(dir: &Path, mut desc: Value, ref_name: &str) {

@@ -9,12 +9,14 @@
 //! - [`fake_http`]: a scripted HTTP server for misbehaviour a real registry will not produce.
 //! - [`faults`]: a fault-injecting proxy in front of a real registry.
 //! - [`token`]: bearer tokens the real registry accepts.
+//! - [`hostile`]: FIFOs, device nodes, sparse files, odd tar entries, another user, runs at once.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
 pub mod certs;
 pub mod fake_http;
 pub mod faults;
+pub mod hostile;
 pub mod image;
 pub mod push;
 pub mod registry;
@@ -165,7 +167,9 @@ impl Default for TestEnv {
 
 /// Every regular file below `dir` (paths relative to `dir`) with its bytes; empty if `dir` does
 /// not exist. Compare two snapshots to assert that a command left the store byte-identical.
-/// Symlinks are recorded as their target path's bytes prefixed by `symlink:`.
+/// Symlinks are recorded as their target path's bytes prefixed by `symlink:`; FIFOs, devices
+/// and sockets as `special:` and their mode, files over 64 MiB as `large:` and their size
+/// (none of them is read).
 pub fn store_snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     if dir.exists() {
@@ -191,6 +195,13 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
             let mut v = b"symlink:".to_vec();
             v.extend_from_slice(target.as_os_str().as_encoded_bytes());
             out.insert(rel, v);
+        } else if !ft.is_file() {
+            use std::os::unix::fs::MetadataExt;
+            let mode = e.metadata().unwrap().mode();
+            out.insert(rel, format!("special:{mode:o}").into_bytes());
+        } else if e.metadata().unwrap().len() > 64 << 20 {
+            let len = e.metadata().unwrap().len();
+            out.insert(rel, format!("large:{len}").into_bytes());
         } else {
             let bytes =
                 fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
