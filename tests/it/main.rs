@@ -10,6 +10,7 @@ mod hostile_network;
 mod offline;
 mod registries_conf;
 mod registry;
+mod registry_quirks;
 mod registry_requests;
 mod registry_transport;
 mod store_safety;

@@ -241,6 +241,7 @@ impl RegistryClient {
             searched: lookup.searched.clone(),
             certs: host.certs.clone(),
             cert_dir_given: self.inner.options.cert_dir.is_some(),
+            has_credential: lookup.credential.is_some(),
             stall: self.inner.options.timeouts.stall,
         };
         let session = Session::new(host, r.repository.clone(), lookup.credential, errors);
@@ -303,6 +304,7 @@ impl RegistryClient {
             searched: String::new(),
             certs: certs.clone(),
             cert_dir_given: options.cert_dir.is_some(),
+            has_credential: false,
             stall: options.timeouts.stall,
         };
         // A host that did not answer in time is down: no second wait for the same silence.

@@ -125,6 +125,9 @@ pub(super) struct Errors {
     pub(super) certs: Arc<HostCerts>,
     /// Whether `--cert-dir` was given (then the hint does not suggest it).
     pub(super) cert_dir_given: bool,
+    /// Whether a credential was found for the repository (then a token without the scope
+    /// asked for is a missing permission, not a missing login).
+    pub(super) has_credential: bool,
     pub(super) stall: Duration,
 }
 
@@ -135,7 +138,9 @@ impl Errors {
         let status = response.status().as_u16();
         let url = wire::shown_url(response.url());
         let retry_after = wire::retry_after(response.headers());
-        let insufficient_scope = status == 401 && says_insufficient_scope(&response);
+        // Without credentials, a missing scope means "log in": that stays Unauthorized.
+        let insufficient_scope =
+            status == 401 && self.has_credential && says_insufficient_scope(&response);
         let body = wire::read_some(response, MAX_ERROR_BODY, self.stall).await;
         match self.status(status, &url, &body, op, retry_after) {
             // A token was granted but not for this (Docker Hub grants pull and refuses the push
@@ -376,6 +381,7 @@ mod tests {
                 identities: Vec::new(),
             }),
             cert_dir_given: false,
+            has_credential: true,
             stall: Duration::from_secs(30),
         }
     }

@@ -60,11 +60,9 @@ impl Fault {
     }
 }
 
-/// What a rule may look at besides the method and path.
+/// What a rule may look at besides the method and path: the request's headers.
 #[derive(Debug, Clone)]
 pub struct Head {
-    pub method: String,
-    pub path_and_query: String,
     pub headers: Vec<(String, String)>,
 }
 
@@ -112,6 +110,7 @@ impl Default for Rule {
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub faulted: bool,
     pub at: Instant,
@@ -204,8 +203,6 @@ async fn handle(
         .map(|p| p.to_string())
         .unwrap_or_else(|| "/".into());
     let head = Head {
-        method: method.clone(),
-        path_and_query: path_and_query.clone(),
         headers: req
             .headers()
             .iter()
@@ -229,6 +226,7 @@ async fn handle(
                 r.fault.clone()
             });
         state.seen.push(Seen {
+            method: method.clone(),
             path: path_and_query.clone(),
             faulted: fault.is_some(),
             at: Instant::now(),

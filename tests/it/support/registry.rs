@@ -34,6 +34,9 @@ pub struct RegistryConfig<'a> {
     pub tls: bool,
     /// Require HTTP Basic auth (htpasswd, bcrypt) for this one user.
     pub htpasswd: Option<(&'a str, &'a str)>,
+    /// Answer with relative `Location` headers (distribution's `http.relativeurls`), as GHCR
+    /// and ACR do.
+    pub relative_urls: bool,
     /// Require bearer tokens from this realm, signed by this certificate (PEM); see
     /// [`super::token::TokenSigner`] (issuer and service are its constants).
     pub token: Option<(&'a str, &'a str)>,
@@ -131,7 +134,8 @@ impl Registry {
              log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
              \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: {addr}\n  secret: manifest-test-secret-{port}\n",
+             http:\n  addr: {addr}\n  secret: manifest-test-secret-{port}\n  relativeurls: {relative}\n",
+            relative = config.relative_urls,
             data = yaml_str(&data),
         );
 
