@@ -134,6 +134,10 @@ pub struct RegistryFlags {
     /// one more second per 50 MiB sent) [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub response_timeout: Option<std::time::Duration>,
+    /// Blobs larger than this many MiB are uploaded in chunks of this size, so that a broken
+    /// connection costs at most one chunk again [default: 32]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub upload_chunk_size: Option<u64>,
     /// A transfer slower than 1 KiB/s for this long is abandoned and retried once
     /// [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

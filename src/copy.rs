@@ -10,9 +10,8 @@ use crate::reference::{parse_image, ImageRef};
 use crate::retry::{RetryPolicy, Retryable};
 use crate::store::{Store, StoredList};
 use crate::transport::open::Transports;
-use crate::transport::{
-    size_checked, verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
-};
+use crate::transport::resume::TransportSource;
+use crate::transport::{verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -480,23 +479,28 @@ async fn copy_blob(
     progress.line(&format!("Copying blob {}", descriptor.digest));
     let mut attempt = 0;
     loop {
-        let result = async {
-            let stream = job.source.blob_get(descriptor).await?;
-            let counter = progress.clone();
-            let counted = stream.inspect(move |chunk| {
+        let counter = progress.clone();
+        let count = move |stream: BlobStream| -> BlobStream {
+            let counter = counter.clone();
+            Box::pin(stream.inspect(move |chunk| {
                 if let Ok(bytes) = chunk {
                     counter.add_bytes(bytes.len() as u64);
                 }
-            });
-            let counted: BlobStream = Box::pin(counted);
-            let checked = if dest.checks_uploaded_digests() {
-                size_checked(counted, descriptor)
-            } else {
-                verified(counted, descriptor)
-            };
-            dest.blob_put(descriptor, checked).await
-        }
-        .await;
+            }))
+        };
+        let result = if dest.checks_uploaded_digests() {
+            // The destination verifies the digest, so it may ask for the rest of a blob whose
+            // upload broke (sizes are checked on the way).
+            let source = TransportSource::new(job.source.clone(), descriptor.clone(), count);
+            dest.blob_put_from(&source).await
+        } else {
+            async {
+                let stream = count(job.source.blob_get(descriptor).await?);
+                dest.blob_put(descriptor, verified(stream, descriptor))
+                    .await
+            }
+            .await
+        };
         match result {
             Ok(()) => {
                 progress.blob_done();

@@ -74,6 +74,7 @@ pub fn registry_options(flags: &RegistryFlags) -> Result<RegistryOptions> {
             response: flags.response_timeout.unwrap_or(defaults.timeouts.response),
             stall: flags.stall_timeout.unwrap_or(defaults.timeouts.stall),
         },
+        chunk_size: flags.upload_chunk_size.map_or(0, |mib| mib << 20),
         debug: DEBUG.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod layout;
 pub mod open;
 pub mod registry;
+pub mod resume;
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::Descriptor;
@@ -308,12 +309,30 @@ pub trait Transport: Send + Sync {
     /// Streams a blob. The stream is not verified here; wrap it in [`verified`].
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError>;
 
+    /// Streams a blob from byte `offset` to its end, to continue a transfer that broke. By
+    /// default the whole blob is read and its first `offset` bytes dropped.
+    async fn blob_get_from(
+        &self,
+        descriptor: &Descriptor,
+        offset: u64,
+    ) -> Result<BlobStream, TransportError> {
+        Ok(resume::skip(self.blob_get(descriptor).await?, offset))
+    }
+
     /// Stores a blob from a stream; the destination checks size and digest before committing.
     async fn blob_put(
         &self,
         descriptor: &Descriptor,
         data: BlobStream,
     ) -> Result<(), TransportError>;
+
+    /// Stores a blob from a source it may reopen part-way: a destination that can continue an
+    /// interrupted upload asks `source` for the rest instead of starting again. By default, one
+    /// [`Transport::blob_put`] of the whole source.
+    async fn blob_put_from(&self, source: &dyn resume::BlobSource) -> Result<(), TransportError> {
+        self.blob_put(source.descriptor(), source.open(0).await?)
+            .await
+    }
 
     /// Whether `blob_put` itself refuses content that does not match the descriptor's digest.
     /// Registries must (the distribution spec requires it) and layouts do, so the copy engine

@@ -390,21 +390,10 @@ fn an_upload_location_on_another_host_gets_no_credentials() {
     ]);
     let seen = storage.seen();
     let patch = seen.iter().find(|r| r.method == "PATCH").expect("a PATCH");
-    // A bare `start-end` range (ACR refuses `bytes start-end`), consistent with the length.
-    let range = patch.header("Content-Range").expect("a Content-Range");
-    assert!(!range.starts_with("bytes"), "{range}");
-    assert_eq!(
-        range,
-        format!(
-            "0-{}",
-            patch
-                .header("Content-Length")
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-                - 1
-        )
-    );
+    // A blob smaller than a chunk goes in one PATCH with its length and no Content-Range (with
+    // one, registries take it for a chunk; GHCR refuses chunks over 4 MiB).
+    assert!(patch.header("Content-Range").is_none(), "{patch:?}");
+    assert!(patch.header("Content-Length").is_some(), "{patch:?}");
     assert!(seen.iter().any(|r| r.method == "PUT"), "{seen:?}");
     assert!(seen.iter().all(|r| r.authorization.is_none()), "{seen:?}");
     // The manifests went to the registry itself, with credentials.

@@ -13,6 +13,7 @@ mod registry;
 mod registry_quirks;
 mod registry_requests;
 mod registry_transport;
+mod resumable;
 mod store_safety;
 mod tls_config;
 mod upstream_buildah;

@@ -24,6 +24,10 @@ use tokio::sync::OnceCell;
 
 const USER_AGENT: &str = concat!("manifest/", env!("CARGO_PKG_VERSION"));
 
+/// The upload chunk size unless `--upload-chunk-size` says otherwise (see bench/README.md for
+/// how it was chosen).
+pub const DEFAULT_CHUNK_SIZE: u64 = 32 * 1024 * 1024;
+
 /// Registry settings shared by every command that talks to a registry (the registry flags).
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
@@ -48,6 +52,10 @@ pub struct RegistryOptions {
     /// Time limits (`--connect-timeout`, `--response-timeout`, `--stall-timeout`). Default
     /// [`Timeouts::default`].
     pub timeouts: Timeouts,
+    /// Blobs larger than this are uploaded in chunks of this size, so that a break costs at
+    /// most one chunk again (`--upload-chunk-size`). Default [`DEFAULT_CHUNK_SIZE`]; 0 means
+    /// the default.
+    pub chunk_size: u64,
     /// `--debug`: print `METHOD URL -> STATUS (ms)` to stderr for every request sent. Default
     /// `false`. Never prints credentials, tokens or headers; query parameters that may carry
     /// secrets (an upload's `_state`) are shown as `…`.
@@ -66,6 +74,7 @@ impl fmt::Debug for RegistryOptions {
             .field("tls_verify", &self.tls_verify)
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
+            .field("chunk_size", &self.chunk_size)
             .field("debug", &self.debug)
             .finish()
     }
@@ -86,9 +95,21 @@ pub(super) struct Host {
     challenge: OnceCell<Challenge>,
     /// A challenge from a 401 on a host whose `GET /v2/` asked for none; it wins.
     learned: Mutex<Option<Challenge>>,
+    /// The host refused a chunked upload: it gets single streamed PATCHes.
+    chunks_refused: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
+    pub(super) fn refuses_chunks(&self) -> bool {
+        self.chunks_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn refuse_chunks(&self) {
+        self.chunks_refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub(super) fn learned_challenge(&self) -> Option<Challenge> {
         self.learned
             .lock()
@@ -245,7 +266,15 @@ impl RegistryClient {
             stall: self.inner.options.timeouts.stall,
         };
         let session = Session::new(host, r.repository.clone(), lookup.credential, errors);
-        Ok(RegistryTransport::new(session, r.repository.clone()))
+        let chunk_size = match self.inner.options.chunk_size {
+            0 => DEFAULT_CHUNK_SIZE,
+            size => size,
+        };
+        Ok(RegistryTransport::new(
+            session,
+            r.repository.clone(),
+            chunk_size,
+        ))
     }
 
     async fn host(&self, name: &str, insecure: bool) -> Result<Arc<Host>, TransportError> {
@@ -291,6 +320,7 @@ impl RegistryClient {
                 policy: options.retry,
                 challenge,
                 learned: Mutex::default(),
+                chunks_refused: Default::default(),
             })
         };
         if !insecure {

@@ -15,6 +15,7 @@
 //! - Blobs are read only by digest from the repository itself, never from a descriptor's
 //!   `urls`; a download that stalls is abandoned (the copy engine restarts it).
 
+mod chunked;
 mod client;
 mod error;
 mod mirrors;
@@ -23,7 +24,7 @@ mod session;
 mod upload;
 mod wire;
 
-pub use client::{RegistryClient, RegistryOptions};
+pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
 pub use wire::{Timeouts, STALL_FLOOR_BYTES_PER_SEC};
 
 use crate::digest::{Digest, Verifier};
@@ -48,6 +49,8 @@ pub struct RegistryTransport {
     repository: String,
     /// `scheme://api-host/v2/<repository>/`.
     base: Url,
+    /// Blobs larger than this go in resumable chunks.
+    chunk_size: u64,
 }
 
 impl fmt::Debug for RegistryTransport {
@@ -60,7 +63,7 @@ impl fmt::Debug for RegistryTransport {
 }
 
 impl RegistryTransport {
-    fn new(session: Session, repository: String) -> Self {
+    fn new(session: Session, repository: String, chunk_size: u64) -> Self {
         let base = session
             .host()
             .origin
@@ -70,6 +73,7 @@ impl RegistryTransport {
             session,
             repository,
             base,
+            chunk_size,
         }
     }
 
@@ -401,6 +405,16 @@ impl Transport for RegistryTransport {
     }
 
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
+        self.blob_get_from(descriptor, 0).await
+    }
+
+    /// `GET` with `Range: bytes=OFFSET-`; a registry that ignores the range (200) is read from
+    /// the start with the first `offset` bytes dropped.
+    async fn blob_get_from(
+        &self,
+        descriptor: &Descriptor,
+        offset: u64,
+    ) -> Result<BlobStream, TransportError> {
         let what = format!("blob {}", descriptor.digest);
         let op = Op {
             method: "GET",
@@ -411,11 +425,21 @@ impl Transport for RegistryTransport {
         // retried here: the copy engine restarts a failed transfer, stream and all.
         let url = self.blob_url(&descriptor.digest);
         let wire = &self.session.host().wire;
-        let build = || wire.http().get(url.clone());
+        let build = || match offset {
+            0 => wire.http().get(url.clone()),
+            _ => wire
+                .http()
+                .get(url.clone())
+                .header(reqwest::header::RANGE, format!("bytes={offset}-")),
+        };
         let response = self.session.send(Access::Pull, op, &url, &build).await?;
         if !response.status().is_success() {
             return Err(self.session.errors().response(response, op).await);
         }
+        let skip = match response.status() {
+            StatusCode::PARTIAL_CONTENT => 0,
+            _ => offset,
+        };
         let errors = self.session.errors().clone();
         let stall = wire.timeouts().stall;
         let stream =
@@ -429,7 +453,14 @@ impl Transport for RegistryTransport {
                     errors.body(e, op, &url, u64::MAX)
                 })
             });
-        Ok(Box::pin(stream))
+        Ok(crate::transport::resume::skip(Box::pin(stream), skip))
+    }
+
+    async fn blob_put_from(
+        &self,
+        source: &dyn crate::transport::resume::BlobSource,
+    ) -> Result<(), TransportError> {
+        chunked::upload_from(&self.session, &self.uploads_url(), source, self.chunk_size).await
     }
 
     async fn blob_put(

@@ -37,7 +37,7 @@ pub(super) async fn upload(
         Expect::Compute => "a new blob".to_string(),
     };
     let location = match start(session, uploads, &what).await {
-        Ok(location) => location,
+        Ok(started) => started.location,
         Err(e) => return Err(explain_refused_upload(session, uploads, e).await),
     };
     let hashed = Arc::new(Mutex::new(Hashed::default()));
@@ -61,8 +61,19 @@ pub(super) async fn upload(
     Ok((digest, size))
 }
 
+/// An upload session the registry opened.
+pub(super) struct Started {
+    pub(super) location: Url,
+    /// `OCI-Chunk-Min-Length`: the smallest chunk the registry takes (but the last).
+    pub(super) min_chunk: Option<u64>,
+}
+
 /// `POST …/blobs/uploads/` → the upload's location.
-async fn start(session: &Session, uploads: &Url, what: &str) -> Result<Url, TransportError> {
+pub(super) async fn start(
+    session: &Session,
+    uploads: &Url,
+    what: &str,
+) -> Result<Started, TransportError> {
     let op = Op {
         method: "POST",
         what,
@@ -79,7 +90,15 @@ async fn start(session: &Session, uploads: &Url, what: &str) -> Result<Url, Tran
             if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
                 return Err(session.errors().response(response, op).await);
             }
-            next_location(&response, op)
+            let min_chunk = response
+                .headers()
+                .get("oci-chunk-min-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            Ok(Started {
+                location: next_location(&response, op)?,
+                min_chunk,
+            })
         })
         .await
 }
@@ -88,7 +107,7 @@ async fn start(session: &Session, uploads: &Url, what: &str) -> Result<Url, Tran
 /// cuts the connection of a POST to a repository that was not created (after every retry the
 /// user would read only "connection closed"), and others answer 404 `NAME_UNKNOWN`. One
 /// `GET …/tags/list` tells: 404 there means no such repository.
-async fn explain_refused_upload(
+pub(super) async fn explain_refused_upload(
     session: &Session,
     uploads: &Url,
     error: TransportError,
@@ -120,7 +139,7 @@ async fn explain_refused_upload(
 }
 
 /// The `Location` of an upload answer, resolved against the URL that answered.
-fn next_location(response: &Response, op: Op<'_>) -> Result<Url, TransportError> {
+pub(super) fn next_location(response: &Response, op: Op<'_>) -> Result<Url, TransportError> {
     let location = response
         .headers()
         .get(LOCATION)
@@ -142,7 +161,10 @@ fn next_location(response: &Response, op: Op<'_>) -> Result<Url, TransportError>
     })
 }
 
-/// One streamed `PATCH` with the whole body → the location for the final `PUT`.
+/// One streamed `PATCH` with the whole body → the location for the final `PUT`. A known size
+/// goes as `Content-Length` only: with a `Content-Range` too, registries take the PATCH for one
+/// chunk of a chunked upload, and GHCR refuses chunks over 4 MiB (containers/image sends the
+/// same).
 async fn patch(
     session: &Session,
     location: &Url,
@@ -162,11 +184,7 @@ async fn patch(
         .patch(location.clone())
         .header(CONTENT_TYPE, "application/octet-stream");
     if let Expect::Known { size, .. } = expect {
-        // A consistent pair, as zot requires; a bare `start-end` range, as ACR requires.
         request = request.header(CONTENT_LENGTH, *size);
-        if *size > 0 {
-            request = request.header("Content-Range", format!("0-{}", size - 1));
-        }
     }
     let request = session.authorize(request, location, &credentials);
     let response = wire
@@ -181,7 +199,7 @@ async fn patch(
 }
 
 /// `PUT <location>?digest=…` with an empty body: the registry checks the digest and commits.
-async fn finish(
+pub(super) async fn finish(
     session: &Session,
     location: &Url,
     digest: &Digest,

@@ -118,6 +118,13 @@ impl Wire {
         self.timeouts
     }
 
+    /// With `--debug`, a line about what the transport decided (not a request).
+    pub(super) fn note(&self, text: &str) {
+        if self.debug {
+            eprintln!("note: {}", crate::terminal::escape_controls(text));
+        }
+    }
+
     /// Sends a request without a streamed body and waits at most the response limit for its
     /// answer; with `--debug`, logs it.
     pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, WireError> {

@@ -44,6 +44,12 @@ pub enum Fault {
     RewriteStatus(u16),
     /// Close the connection without an answer (the request is not forwarded).
     Drop,
+    /// Read the request body as a buffering proxy does (nginx's default) and, once more than
+    /// this many bytes of it arrived, close the connection without forwarding anything: the
+    /// registry never sees the partial request.
+    CutRequestAfter(u64),
+    /// Forward without this request header (a registry that ignores `Range`, say).
+    WithoutHeader(&'static str),
     /// Forward, replacing the response's Content-Type with this one.
     ContentType(String),
 }
@@ -121,6 +127,9 @@ pub struct Seen {
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Seen>,
+    /// Request body bytes received from clients, and forwarded to the registry.
+    received: u64,
+    forwarded: u64,
 }
 
 pub struct FaultProxy {
@@ -182,6 +191,12 @@ impl FaultProxy {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Request body bytes received from clients so far, and how many of them were forwarded.
+    pub fn body_bytes(&self) -> (u64, u64) {
+        let state = self.state.lock().unwrap();
+        (state.received, state.forwarded)
     }
 
     /// `docker://127.0.0.1:PORT/<path>` through the proxy.
@@ -288,11 +303,43 @@ async fn handle(
     if let Some(length) = req.headers().get("content-length") {
         forward = forward.header("content-length", length);
     }
-    let body_stream = req
-        .into_body()
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other));
-    forward = forward.body(reqwest::Body::wrap_stream(body_stream));
+    if let Some(Fault::WithoutHeader(name)) = &fault {
+        let kept: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .filter(|(n, _)| !n.as_str().eq_ignore_ascii_case(name))
+            .filter(|(n, _)| !matches!(n.as_str(), "host" | "content-length" | "transfer-encoding"))
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        forward = client.request(req.method().clone(), format!("{upstream}{path_and_query}"));
+        for (n, v) in kept {
+            forward = forward.header(n, v);
+        }
+        forward = forward.header("host", own_addr.as_str());
+    }
+    if let Some(Fault::CutRequestAfter(limit)) = fault {
+        let mut body = req.into_body().into_data_stream();
+        let mut buffered = Vec::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            state.lock().unwrap().received += chunk.len() as u64;
+            buffered.extend_from_slice(&chunk);
+            if buffered.len() as u64 > limit {
+                return dropped();
+            }
+        }
+        state.lock().unwrap().forwarded += buffered.len() as u64;
+        forward = forward.body(buffered);
+    } else {
+        let counting = state.clone();
+        let body_stream = req.into_body().into_data_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            let mut state = counting.lock().unwrap();
+            state.received += chunk.len() as u64;
+            state.forwarded += chunk.len() as u64;
+            Ok::<_, std::io::Error>(chunk)
+        });
+        forward = forward.body(reqwest::Body::wrap_stream(body_stream));
+    }
     let upstream_response = match forward.send().await {
         Ok(response) => response,
         Err(e) => {
