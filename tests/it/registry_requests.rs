@@ -5,6 +5,7 @@
 //! The target is buildah's: adding a single-arch image costs one `GET /v2/` per registry per
 //! process, then the manifest and the config; a push never pings between its requests.
 
+use crate::support::fake_http::{Action, FakeRequest, FakeServer, Reply};
 use crate::support::registry::AccessLogEntry;
 use crate::support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
 use manifest::auth::AuthSources;
@@ -246,88 +247,18 @@ async fn a_push_does_not_ping_between_requests() {
     }
 }
 
-/// A tiny HTTP/1.1 server for faults a real registry will not produce on demand: `answer` gets
-/// the request head (request line `GET /v2/ HTTP/1.1` and headers) and returns the whole
-/// response. Non-HTTP bytes (a TLS ClientHello from the HTTPS probe) get the connection closed.
-mod fake {
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    pub struct Server {
-        pub addr: String,
-        /// Request lines received, in order.
-        pub requests: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
-        task: tokio::task::JoinHandle<()>,
+/// An answer of a fake registry.
+fn reply(status: u16, headers: &[(&str, String)], body: &[u8]) -> Action {
+    let mut reply = Reply::new(status).body(body.to_vec());
+    for (name, value) in headers {
+        reply = reply.header(name, value);
     }
+    Action::Reply(reply)
+}
 
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-
-    pub async fn start(answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let requests: Arc<Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
-        let seen = requests.clone();
-        let answer = Arc::new(answer);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let (seen, answer) = (seen.clone(), answer.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        // One request per loop; requests here have no bodies.
-                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                            if !buf.starts_with(b"GET ")
-                                && !buf.starts_with(b"HEAD ")
-                                && !buf.starts_with(b"PUT ")
-                                && buf.len() >= 5
-                            {
-                                return;
-                            }
-                        }
-                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                        buf.drain(..end);
-                        let line = head.lines().next().unwrap_or("").to_string();
-                        seen.lock()
-                            .unwrap()
-                            .push((line.clone(), std::time::Instant::now()));
-                        let response = answer(&head);
-                        if socket.write_all(&response).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Server {
-            addr,
-            requests,
-            task,
-        }
-    }
-
-    pub fn response(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
-        let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-        for (name, value) in headers {
-            out.push_str(&format!("{name}: {value}\r\n"));
-        }
-        out.push_str("\r\n");
-        let mut out = out.into_bytes();
-        out.extend_from_slice(body);
-        out
-    }
+/// `GET /v2/`?
+fn is_ping(req: &FakeRequest) -> bool {
+    req.method == "GET" && req.target == "/v2/"
 }
 
 /// A manifest without `mediaType` (legal for OCI): its type must come from the Content-Type.
@@ -337,16 +268,16 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
-    let server = fake::start(move |head| {
-        if head.starts_with("GET /v2/ ") {
-            return fake::response("200 OK", &[], b"{}");
+    let server = FakeServer::start(move |req| {
+        if is_ping(req) {
+            return reply(200, &[], b"{}");
         }
         static MANIFEST_REQUESTS: std::sync::atomic::AtomicUsize =
             std::sync::atomic::AtomicUsize::new(0);
         if MANIFEST_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             let body = br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
-            return fake::response(
-                "429 Too Many Requests",
+            return reply(
+                429,
                 &[
                     ("Retry-After", "1".into()),
                     ("Content-Type", "application/json".into()),
@@ -354,16 +285,15 @@ async fn retry_after_is_honoured() {
                 body,
             );
         }
-        fake::response(
-            "200 OK",
+        reply(
+            200,
             &[
                 ("Content-Type", DOCKER_MANIFEST.into()),
                 ("Docker-Content-Digest", digest.clone()),
             ],
             BARE_MANIFEST,
         )
-    })
-    .await;
+    });
 
     // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
     let options = RegistryOptions {
@@ -395,19 +325,16 @@ async fn retry_after_is_honoured() {
         "from the Content-Type"
     );
 
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.seen();
     let manifest_requests: Vec<_> = requests
         .iter()
-        .filter(|(line, _)| line.starts_with("GET /v2/app/manifests/v1 "))
+        .filter(|r| r.target == "/v2/app/manifests/v1")
         .collect();
     assert_eq!(manifest_requests.len(), 2, "{requests:?}");
-    let waited = manifest_requests[1].1 - manifest_requests[0].1;
+    let waited = manifest_requests[1].at - manifest_requests[0].at;
     assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
     assert_eq!(
-        requests
-            .iter()
-            .filter(|(line, _)| line.starts_with("GET /v2/ "))
-            .count(),
+        requests.iter().filter(|r| is_ping(r)).count(),
         1,
         "{requests:?}"
     );
@@ -416,20 +343,19 @@ async fn retry_after_is_honoured() {
 #[tokio::test]
 async fn a_wrong_docker_content_digest_is_refused() {
     let wrong = Digest::sha256_of(b"something else").to_string();
-    let server = fake::start(move |head| {
-        if head.starts_with("GET /v2/ ") {
-            return fake::response("200 OK", &[], b"{}");
+    let server = FakeServer::start(move |req| {
+        if is_ping(req) {
+            return reply(200, &[], b"{}");
         }
-        fake::response(
-            "200 OK",
+        reply(
+            200,
             &[
                 ("Content-Type", DOCKER_MANIFEST.into()),
                 ("Docker-Content-Digest", wrong.clone()),
             ],
             BARE_MANIFEST,
         )
-    })
-    .await;
+    });
     let options = RegistryOptions {
         tls_verify: Some(false),
         retry: manifest::retry::RetryPolicy {
@@ -469,47 +395,35 @@ async fn an_expired_token_is_renewed_once() {
     let issued = tokens.clone();
     let server_addr = Arc::new(std::sync::OnceLock::<String>::new());
     let realm_addr = server_addr.clone();
-    let server = fake::start(move |head| {
+    let server = FakeServer::start(move |req| {
         let realm = format!("http://{}/token", realm_addr.get().unwrap());
         let challenge = |error: &str| {
             format!(r#"Bearer realm="{realm}",service="fake",scope="repository:app:pull"{error}"#)
         };
-        let auth = head
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("authorization: ")
-                    .or(l.strip_prefix("Authorization: "))
-            })
-            .unwrap_or("")
-            .to_string();
-        if head.starts_with("GET /v2/ ") {
-            return fake::response(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", challenge(""))],
-                b"",
-            );
+        if is_ping(req) {
+            return reply(401, &[("WWW-Authenticate", challenge(""))], b"");
         }
-        if head.starts_with("GET /token?") {
+        if req.target.starts_with("/token?") {
             let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
             let body = format!(r#"{{"token":"t{n}","expires_in":300}}"#);
-            return fake::response("200 OK", &[], body.as_bytes());
+            return reply(200, &[], body.as_bytes());
         }
-        match auth.as_str() {
-            "Bearer t1" => fake::response(
-                "401 Unauthorized",
+        match req.authorization.as_deref().unwrap_or("") {
+            "Bearer t1" => reply(
+                401,
                 &[("WWW-Authenticate", challenge(r#",error="invalid_token""#))],
                 b"",
             ),
-            "Bearer t2" if head.starts_with("GET /v2/app/manifests/v1 ") => fake::response(
-                "200 OK",
+            "Bearer t2" if req.target == "/v2/app/manifests/v1" => reply(
+                200,
                 &[
                     ("Content-Type", DOCKER_MANIFEST.into()),
                     ("Docker-Content-Digest", digest.clone()),
                 ],
                 BARE_MANIFEST,
             ),
-            _ => fake::response(
-                "401 Unauthorized",
+            _ => reply(
+                401,
                 &[(
                     "WWW-Authenticate",
                     challenge(r#",error="insufficient_scope""#),
@@ -517,8 +431,7 @@ async fn an_expired_token_is_renewed_once() {
                 b"",
             ),
         }
-    })
-    .await;
+    });
     server_addr.set(server.addr.clone()).unwrap();
 
     let options = RegistryOptions {
@@ -557,11 +470,8 @@ async fn an_expired_token_is_renewed_once() {
         "{err:?}"
     );
     assert_eq!(tokens.load(Ordering::SeqCst), 3);
-    let requests = server.requests.lock().unwrap().clone();
-    let pings = requests
-        .iter()
-        .filter(|(line, _)| line.starts_with("GET /v2/ "))
-        .count();
+    let requests = server.seen();
+    let pings = requests.iter().filter(|r| is_ping(r)).count();
     assert_eq!(pings, 1, "{requests:?}");
 }
 
@@ -572,19 +482,16 @@ async fn a_challenge_met_after_the_ping_is_answered() {
     let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
     let server_addr = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let realm_addr = server_addr.clone();
-    let server = fake::start(move |head| {
-        if head.starts_with("GET /v2/ ") {
-            return fake::response("200 OK", &[], b"{}");
+    let server = FakeServer::start(move |req| {
+        if is_ping(req) {
+            return reply(200, &[], b"{}");
         }
-        if head.starts_with("GET /token?") {
-            return fake::response("200 OK", &[], br#"{"access_token":"t1"}"#);
+        if req.target.starts_with("/token?") {
+            return reply(200, &[], br#"{"access_token":"t1"}"#);
         }
-        if head
-            .to_ascii_lowercase()
-            .contains("authorization: bearer t1")
-        {
-            return fake::response(
-                "200 OK",
+        if req.authorization.as_deref() == Some("Bearer t1") {
+            return reply(
+                200,
                 &[
                     ("Content-Type", DOCKER_MANIFEST.into()),
                     ("Docker-Content-Digest", digest.clone()),
@@ -593,13 +500,12 @@ async fn a_challenge_met_after_the_ping_is_answered() {
             );
         }
         let realm = format!("http://{}/token", realm_addr.get().unwrap());
-        fake::response(
-            "401 Unauthorized",
+        reply(
+            401,
             &[("WWW-Authenticate", format!(r#"Bearer realm="{realm}""#))],
             b"",
         )
-    })
-    .await;
+    });
     server_addr.set(server.addr.clone()).unwrap();
     let options = RegistryOptions {
         tls_verify: Some(false),
@@ -625,11 +531,9 @@ async fn a_challenge_met_after_the_ping_is_answered() {
         .unwrap();
     assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
     let lines: Vec<String> = server
-        .requests
-        .lock()
-        .unwrap()
+        .seen()
         .iter()
-        .map(|(line, _)| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .map(|r| format!("{} {}", r.method, r.target))
         .collect();
     assert_eq!(
         lines,

@@ -26,6 +26,8 @@ pub struct FakeRequest {
     pub authorization: Option<String>,
     /// The request's headers, lower-cased names.
     pub headers: Vec<(String, String)>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl FakeRequest {
@@ -115,21 +117,29 @@ pub struct FakeServer {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     seen: Arc<Mutex<Vec<FakeRequest>>>,
-    _runtime: tokio::runtime::Runtime,
+    /// Its own runtime, so that sync and async tests alike can use it.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        // Dropping a runtime from inside another would panic; let its threads go.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl FakeServer {
     /// Serves plain HTTP/1.1, answering each request as `handler` says.
     pub fn start(handler: impl Fn(&FakeRequest) -> Action + Send + Sync + 'static) -> FakeServer {
         let runtime = runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        let (listener, addr) = bind();
         let seen: Arc<Mutex<Vec<FakeRequest>>> = Arc::default();
         let handler: Arc<Handler> = Arc::new(handler);
         let shared = (seen.clone(), handler);
         runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
@@ -149,7 +159,7 @@ impl FakeServer {
         FakeServer {
             addr,
             seen,
-            _runtime: runtime,
+            runtime: Some(runtime),
         }
     }
 
@@ -157,11 +167,9 @@ impl FakeServer {
     /// sent there waits forever.
     pub fn silent() -> FakeServer {
         let runtime = runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        let (listener, addr) = bind();
         runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let mut held = Vec::new();
             while let Ok((stream, _)) = listener.accept().await {
                 held.push(stream);
@@ -170,7 +178,7 @@ impl FakeServer {
         FakeServer {
             addr,
             seen: Arc::default(),
-            _runtime: runtime,
+            runtime: Some(runtime),
         }
     }
 
@@ -183,6 +191,14 @@ impl FakeServer {
     pub fn seen(&self) -> Vec<FakeRequest> {
         self.seen.lock().unwrap().clone()
     }
+}
+
+/// A listener on a free loopback port, ready for tokio.
+fn bind() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    (listener, addr)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -222,6 +238,7 @@ async fn answer(
                 )
             })
             .collect(),
+        at: std::time::Instant::now(),
     };
     seen.lock().unwrap().push(request.clone());
     let reply = match handler(&request) {

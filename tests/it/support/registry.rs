@@ -292,6 +292,16 @@ impl Registry {
     }
 
     /// `docker://127.0.0.1:PORT/<path>`.
+    /// `repository` of this registry, as the library names it.
+    pub fn reference(&self, repository: &str) -> manifest::reference::RegistryRef {
+        manifest::reference::RegistryRef {
+            registry: self.addr.clone(),
+            repository: repository.to_string(),
+            tag: None,
+            digest: None,
+        }
+    }
+
     pub fn docker_ref(&self, path: &str) -> String {
         format!("docker://{}/{}", self.addr, path)
     }

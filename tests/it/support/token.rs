@@ -108,3 +108,73 @@ fn der_to_jws(der: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A token server for the harness registry (on a [`super::fake_http::FakeServer`]): it grants
+/// every scope asked for to `user` with `password`, grants nothing to anonymous requests,
+/// refuses a wrong password with 401, and answers its first `failures` requests with 503.
+pub struct TokenServer {
+    server: super::fake_http::FakeServer,
+    signer: std::sync::Arc<TokenSigner>,
+    /// The realm to configure the registry with.
+    pub realm: String,
+}
+
+impl TokenServer {
+    pub fn start(user: &'static str, password: &'static str, failures: usize) -> TokenServer {
+        use super::fake_http::{Action, Reply};
+        let signer = std::sync::Arc::new(TokenSigner::new());
+        let issuing = signer.clone();
+        let answered = std::sync::atomic::AtomicUsize::new(0);
+        let server = super::fake_http::FakeServer::start(move |req| {
+            let json = |status: u16, body: String| {
+                Action::Reply(
+                    Reply::new(status)
+                        .header("Content-Type", "application/json")
+                        .body(body),
+                )
+            };
+            if answered.fetch_add(1, Ordering::SeqCst) < failures {
+                return json(503, r#"{"details":"injected token failure"}"#.into());
+            }
+            let scopes = requested_scopes(&req.target);
+            match basic_credentials(req.authorization.as_deref()) {
+                Some(given) if given != format!("{user}:{password}") => {
+                    json(401, r#"{"details":"invalid username or password"}"#.into())
+                }
+                Some(_) => json(
+                    200,
+                    serde_json::json!({ "token": issuing.token(user, &scopes) }).to_string(),
+                ),
+                None => json(
+                    200,
+                    serde_json::json!({ "token": issuing.token("", &[]) }).to_string(),
+                ),
+            }
+        });
+        let realm = format!("{}/token", server.url());
+        TokenServer {
+            server,
+            signer,
+            realm,
+        }
+    }
+
+    /// The certificate the registry checks tokens against.
+    pub fn root_pem(&self) -> &str {
+        self.signer.root_pem()
+    }
+
+    /// Token requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.server.seen().len()
+    }
+}
+
+/// The `user:password` of a `Basic` authorization header.
+fn basic_credentials(authorization: Option<&str>) -> Option<String> {
+    let encoded = authorization?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(decoded).ok()
+}
