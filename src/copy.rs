@@ -1,22 +1,68 @@
-//! The push engine: every child's blobs and manifest reach the destination before the index,
-//! each digest is transferred once, at most `jobs` transfers run at once across all children,
-//! and the index is written last, so a failure anywhere leaves the destination tag untouched.
+//! The copy engine: an index and its typed sources go to any destination through one path.
+//! Every child's blobs and manifest reach the destination before the index, each digest is
+//! transferred once, at most `jobs` transfers run at once across all children, and the index is
+//! written last, so a failure anywhere leaves the destination tag untouched. Children whose
+//! source serves only uncompressed layers (containers-storage) are compressed on the way and
+//! rewritten (see [`recompress`]).
 
+mod recompress;
+
+use crate::compress::Compression;
 use crate::convert::{convert_manifest, ConvertError};
 use crate::digest::Digest;
+use crate::layer_cache::LayerCache;
+use crate::list::ManifestList;
 use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
-use crate::progress::Progress;
 use crate::reference::{parse_image, ImageRef};
-use crate::store::{Store, StoredList};
+use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::registry::backoff;
 use crate::transport::{
     size_checked, verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
 };
-use futures_util::{stream, StreamExt, TryStreamExt};
-use std::collections::{HashMap, HashSet};
+use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
+use recompress::{ChildBlob, CompressJob, Recompressed};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What a copy reports as it goes; the terminal implementation is [`crate::progress::Progress`].
+pub trait Observer: Send + Sync {
+    /// A message in buildah's wording (`Copying blob sha256:…`).
+    fn line(&self, message: &str);
+    /// What the copy will move: images, blobs, and the bytes of those blobs.
+    fn set_totals(&self, images: u64, blobs: u64, bytes: u64);
+    /// `n` more bytes were read from a source.
+    fn add_bytes(&self, n: u64);
+    /// One more blob is at the destination.
+    fn blob_done(&self);
+}
+
+/// Where each entry of an index is read from, parsed once.
+pub type Sources = BTreeMap<Digest, ImageRef>;
+
+/// Parses a stored list's recorded sources.
+pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
+    list.sources
+        .iter()
+        .map(|(digest, raw)| {
+            parse_image(raw)
+                .map(|image| (digest.clone(), image))
+                .map_err(|e| PushError::BadSource {
+                    digest: digest.clone(),
+                    source_ref: raw.clone(),
+                    detail: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// What a copy reads besides its sources: the transports, and the store's cached manifests,
+/// configs and compressed-layer records.
+pub struct CopyEnv<'a> {
+    pub transports: &'a Transports,
+    pub store: &'a Store,
+}
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -30,6 +76,8 @@ pub struct PushOptions {
     pub retries: u32,
     /// Delay before the first retry, doubled each time (default 1 s).
     pub retry_delay: Duration,
+    /// How layers a source serves uncompressed are compressed (default gzip, level 6).
+    pub compression: Compression,
 }
 
 impl Default for PushOptions {
@@ -40,6 +88,7 @@ impl Default for PushOptions {
             jobs: 8,
             retries: 3,
             retry_delay: Duration::from_secs(1),
+            compression: Compression::default(),
         }
     }
 }
@@ -70,6 +119,8 @@ pub enum PushError {
     MissingChild { digest: Digest, destination: String },
     #[error("a list cannot be pushed to a digest reference; give a tag")]
     DigestDestination,
+    #[error("{0}")]
+    Recompress(String),
 }
 
 /// What a push did, for the summary line and for tests.
@@ -91,16 +142,19 @@ struct BlobJob {
     source: Arc<dyn Transport>,
 }
 
-/// Pushes `list` to `destination`; returns the digest of the index as the destination holds it.
-pub async fn push_list(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+/// Copies `index` with every child (read from `sources`) to `destination`; returns what was
+/// done, with the digest of the index as the destination holds it.
+pub async fn copy(
+    env: &CopyEnv<'_>,
+    index: &Index,
+    sources: &Sources,
     destination: &ImageRef,
     options: &PushOptions,
-    progress: &Arc<Progress>,
+    observer: Arc<dyn Observer>,
 ) -> Result<PushReport, PushError> {
-    let mut index = list.list.index.clone();
+    let progress = &observer;
+    let transports = env.transports;
+    let mut index = index.clone();
     let format = match options.format {
         Some(format) => {
             if let Some(lost) = index.loss_in(format) {
@@ -130,10 +184,9 @@ pub async fn push_list(
     let mut report = PushReport::default();
 
     if options.all {
-        let plan = plan_children(
-            transports,
-            store,
-            list,
+        let mut plan = plan_children(
+            env,
+            sources,
             &mut index,
             options.format,
             &dest,
@@ -141,23 +194,33 @@ pub async fn push_list(
         )
         .await?;
         report.images_present = plan.present;
+        let images = (plan.manifests.len() + plan.recompressed.len()) as u64;
+        let jobs = plan.blobs.len() + plan.compress.len();
         progress.set_totals(
-            plan.manifests.len() as u64,
-            plan.blobs.len() as u64,
-            plan.blobs.values().map(|b| b.descriptor.size).sum(),
+            images,
+            jobs as u64,
+            plan.blobs.values().map(|b| b.descriptor.size).sum::<u64>()
+                + plan.compress.values().map(|c| c.source_size()).sum::<u64>(),
         );
-        let blob_total = plan.blobs.len();
         progress.line(&format!(
-            "Copying {} images with {} blobs in list",
-            plan.manifests.len(),
-            blob_total
+            "Copying {images} images with {jobs} blobs in list"
         ));
-        let outcomes: Vec<BlobOutcome> = stream::iter(plan.blobs.into_values())
-            .map(|job| copy_blob(job, dest.clone(), options, progress.clone()))
-            .buffer_unordered(options.jobs.max(1))
-            .try_collect()
-            .await?;
-        for outcome in outcomes {
+        let cache = LayerCache::new(env.store.root());
+        let blob_jobs = stream::iter(plan.blobs.into_values())
+            .map(|job| copy_blob(job, dest.clone(), options, progress.clone()).boxed());
+        let compress_jobs = stream::iter(plan.compress.into_values()).map(|job| {
+            recompress::send_layer(job, dest.clone(), &cache, options, progress.clone()).boxed()
+        });
+        let outcomes: Vec<(BlobOutcome, Option<(Digest, Descriptor)>)> =
+            stream::select(blob_jobs, compress_jobs)
+                .buffer_unordered(options.jobs.max(1))
+                .try_collect()
+                .await?;
+        let mut compressed = HashMap::new();
+        for (outcome, layer) in outcomes {
+            if let Some((uncompressed, descriptor)) = layer {
+                compressed.insert(uncompressed, descriptor);
+            }
             match outcome {
                 BlobOutcome::Present => report.blobs_present += 1,
                 BlobOutcome::Mounted => report.blobs_mounted += 1,
@@ -166,6 +229,18 @@ pub async fn push_list(
                     report.bytes_copied += bytes;
                 }
             }
+        }
+        for child in std::mem::take(&mut plan.recompressed) {
+            let rewritten = child.rewrite(&compressed, &options.compression, options.format)?;
+            let entry = &mut index.manifests[child.position];
+            progress.line(&format!(
+                "Rewrote manifest {} with compressed layers as {}",
+                entry.digest, rewritten.digest
+            ));
+            entry.media_type = rewritten.media_type.clone();
+            entry.digest = rewritten.digest.clone();
+            entry.size = rewritten.bytes.len() as u64;
+            plan.manifests.push(rewritten);
         }
         // Image manifests before the indexes that refer to them.
         let (images, indexes): (Vec<_>, Vec<_>) = plan
@@ -232,6 +307,10 @@ pub async fn push_list(
 struct Plan {
     manifests: Vec<RawManifest>,
     blobs: HashMap<Digest, BlobJob>,
+    /// Layers to compress while sending, by uncompressed digest (each once).
+    compress: HashMap<Digest, CompressJob>,
+    /// Children whose manifests are rewritten once their layers are compressed.
+    recompressed: Vec<Recompressed>,
     /// Children the destination already holds (with everything they reference).
     present: u64,
 }
@@ -239,9 +318,8 @@ struct Plan {
 /// Reads every child manifest (from the store's cache or its source), converts it when asked,
 /// and gathers the blobs to copy, each digest once.
 async fn plan_children(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+    env: &CopyEnv<'_>,
+    sources: &Sources,
     index: &mut Index,
     format: Option<ListFormat>,
     dest: &Arc<dyn Transport>,
@@ -251,13 +329,15 @@ async fn plan_children(
     let mut prepared: Vec<(usize, Arc<dyn Transport>, RawManifest, bool)> =
         stream::iter(index.manifests.iter().enumerate())
             .map(|(position, entry)| async move {
-                let (source, raw) = read_child(transports, store, list, entry, format).await?;
-                let present = dest.manifest_exists(&raw.digest).await.map_err(|source| {
-                    PushError::Transport {
-                        context: format!("checking manifest {} at the destination", raw.digest),
-                        source,
-                    }
-                })?;
+                let (source, raw) = read_child(env, sources, entry, format).await?;
+                // A child that will be rewritten has no known digest at the destination yet.
+                let present = !source.serves_uncompressed_layers()
+                    && dest.manifest_exists(&raw.digest).await.map_err(|source| {
+                        PushError::Transport {
+                            context: format!("checking manifest {} at the destination", raw.digest),
+                            source,
+                        }
+                    })?;
                 Ok::<_, PushError>((position, source, raw, present))
             })
             .buffer_unordered(jobs.max(1))
@@ -268,11 +348,35 @@ async fn plan_children(
     let mut plan = Plan {
         manifests: Vec::new(),
         blobs: HashMap::new(),
+        compress: HashMap::new(),
+        recompressed: Vec::new(),
         present: 0,
     };
     let mut seen_manifests = HashSet::new();
     for (position, source, raw, present) in prepared {
         let entry = &mut index.manifests[position];
+        if source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type) {
+            let child = Recompressed::plan(env.store, &source, raw, position).await?;
+            for blob in child.jobs(&source) {
+                match blob {
+                    ChildBlob::Compress(job) => {
+                        plan.compress
+                            .entry(job.uncompressed().clone())
+                            .or_insert(job);
+                    }
+                    ChildBlob::Plain(descriptor) => {
+                        plan.blobs
+                            .entry(descriptor.digest.clone())
+                            .or_insert_with(|| BlobJob {
+                                descriptor,
+                                source: source.clone(),
+                            });
+                    }
+                }
+            }
+            plan.recompressed.push(child);
+            continue;
+        }
         if raw.digest != entry.digest {
             // Converted by --format: the index names the new manifest.
             entry.media_type = raw.media_type.clone();
@@ -283,41 +387,37 @@ async fn plan_children(
             plan.present += 1;
             continue;
         }
-        gather(store, &source, raw, &mut plan, &mut seen_manifests).await?;
+        gather(env.store, &source, raw, &mut plan, &mut seen_manifests).await?;
     }
     Ok(plan)
 }
 
 /// One entry's manifest, read from the store's cache or its recorded source, converted to
-/// `format` when asked, and the transport its blobs can be read from.
+/// `format` when asked (except children that are rewritten later, converted then), and the
+/// transport its blobs can be read from.
 async fn read_child(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+    env: &CopyEnv<'_>,
+    sources: &Sources,
     entry: &Descriptor,
     format: Option<ListFormat>,
 ) -> Result<(Arc<dyn Transport>, RawManifest), PushError> {
-    let source_ref = list
-        .list
-        .sources
+    let image = sources
         .get(&entry.digest)
         .ok_or_else(|| PushError::NoSource {
             digest: entry.digest.clone(),
         })?;
-    let image = parse_image(source_ref).map_err(|e| PushError::BadSource {
-        digest: entry.digest.clone(),
-        source_ref: source_ref.clone(),
-        detail: e.to_string(),
-    })?;
     let (source, _) =
-        transports
-            .open_read(&image)
+        env.transports
+            .open_read(image)
             .await
             .map_err(|source| PushError::Transport {
                 context: format!("opening the source of {} ({image})", entry.digest),
                 source,
             })?;
-    let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
+    let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
+    if source.serves_uncompressed_layers() {
+        return Ok((source, raw));
+    }
     let raw = match format.map(|f| convert_manifest(&raw, f)).transpose()? {
         Some(Some(converted)) => converted,
         _ => raw,
@@ -395,7 +495,18 @@ async fn copy_blob(
     job: BlobJob,
     dest: Arc<dyn Transport>,
     options: &PushOptions,
-    progress: Arc<Progress>,
+    progress: Arc<dyn Observer>,
+) -> Result<(BlobOutcome, Option<(Digest, Descriptor)>), PushError> {
+    copy_plain_blob(job, dest, options, progress)
+        .await
+        .map(|outcome| (outcome, None))
+}
+
+async fn copy_plain_blob(
+    job: BlobJob,
+    dest: Arc<dyn Transport>,
+    options: &PushOptions,
+    progress: Arc<dyn Observer>,
 ) -> Result<BlobOutcome, PushError> {
     let descriptor = &job.descriptor;
     // Same registry, other repository: mount first. A mount of a blob the destination already

@@ -1,10 +1,13 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
 pub mod auth;
+pub mod blocking_stream;
 pub mod cli;
+pub mod compress;
 pub mod convert;
 pub mod copy;
 pub mod digest;
+pub mod layer_cache;
 pub mod list;
 pub mod oci;
 pub mod progress;

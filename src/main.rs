@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         process_title::mask_password();
     }
     commands::set_debug(cli.debug);
+    commands::set_storage(&cli.storage);
     let store = cli.store;
     let result = match cli.command {
         Command::Create(args) => commands::create::run(store, args),

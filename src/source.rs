@@ -71,7 +71,10 @@ pub async fn read_entries(
     };
     let (transport, reference) = transports.open_read(image).await.map_err(fail)?;
     let manifest = transport.manifest_get(&reference).await.map_err(fail)?;
-    let source_for = |digest: &Digest| pinned_source(image, digest);
+    let source_for = |digest: &Digest| match transport.source_of(digest) {
+        Some(source) => source.to_string(),
+        None => pinned_source(image, digest),
+    };
 
     if oci::is_index_type(&manifest.media_type) {
         let index = Index::parse(&manifest.bytes).map_err(|e| SourceError::NotAnImage {
@@ -100,7 +103,7 @@ pub async fn read_entries(
                     })?;
             vec![entry.clone()]
         };
-        let local = matches!(image, ImageRef::Layout(_));
+        let local = matches!(image, ImageRef::Layout(_) | ImageRef::Storage(_));
         let mut entries = Vec::new();
         for child in chosen {
             // Layout children are cached now (cheap, and push/inspect then work offline);
@@ -224,5 +227,7 @@ fn pinned_source(image: &ImageRef, digest: &Digest) -> String {
             kind: l.kind,
         })
         .to_string(),
+        // The transport pins its own images (`source_of`); this is only a fallback.
+        ImageRef::Storage(_) => image.to_string(),
     }
 }

@@ -6,7 +6,6 @@ use manifest::cli::AddArgs;
 use manifest::list::{EntryEdit, PlatformWanted};
 use manifest::reference::parse_image;
 use manifest::source::{read_entries, Selection};
-use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 /// The platform to pick from an index: the flags, filled from the host where they are silent.
@@ -36,7 +35,7 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         all: args.all,
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
     };
-    let transports = Transports::new(registry_options(&args.registry));
+    let transports = super::transports(registry_options(&args.registry));
     let added = runtime()?.block_on(read_entries(&transports, &store, &image, &selection))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all {

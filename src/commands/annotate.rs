@@ -14,7 +14,7 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     let edit = entry_edit(&args.entry)?;
     find_list(&store, &args.list)?;
     let on_index = args.index || args.subject.is_some();
-    let transports = Transports::new(registry_options(&args.registry));
+    let transports = super::transports(registry_options(&args.registry));
     if on_index {
         let platform_edit = manifest::list::EntryEdit {
             annotations: Vec::new(),

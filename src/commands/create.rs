@@ -7,7 +7,6 @@ use manifest::list::parse_annotations;
 use manifest::reference::{normalize_list_name, parse_image};
 use manifest::source::{read_entries, Selection};
 use manifest::store::StoreError;
-use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
@@ -26,7 +25,7 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     // Read every image before touching the store: a failure then changes nothing.
     let mut added = Vec::new();
     if !images.is_empty() {
-        let transports = Transports::new(registry_options(&args.registry));
+        let transports = super::transports(registry_options(&args.registry));
         let rt = runtime()?;
         for image in &images {
             added.push(rt.block_on(read_entries(&transports, &store, image, &selection))?);

@@ -6,7 +6,6 @@ use manifest::cli::InspectArgs;
 use manifest::oci::pretty;
 use manifest::reference::{parse_image, ImageRef};
 use manifest::store::StoreError;
-use manifest::transport::open::Transports;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -25,7 +24,7 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
                 );
             }
             let image = parse_image(&args.target)?;
-            let transports = Transports::new(registry_options(&args.registry));
+            let transports = super::transports(registry_options(&args.registry));
             let manifest = runtime()?
                 .block_on(async {
                     let (transport, reference) = transports.open_read(&image).await?;
@@ -56,6 +55,7 @@ fn names_a_remote_image(target: &str) -> bool {
     if target.starts_with("docker://")
         || target.starts_with("oci:")
         || target.starts_with("oci-archive:")
+        || target.starts_with("containers-storage:")
     {
         return true;
     }

@@ -10,11 +10,13 @@ pub mod remove;
 pub mod rm;
 
 use anyhow::{Context as _, Result};
-use manifest::cli::RegistryFlags;
+use manifest::cli::{RegistryFlags, StorageFlags};
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::normalize_list_name;
 use manifest::store::{Store, StoreError, StoredList};
+use manifest::transport::open::Transports;
 use manifest::transport::registry::RegistryOptions;
+use manifest::transport::storage::config::StorageOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -35,6 +37,23 @@ static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 
 pub fn set_debug(on: bool) {
     DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The global storage flags, set once by `main` before any command runs.
+static STORAGE: std::sync::OnceLock<StorageOptions> = std::sync::OnceLock::new();
+
+pub fn set_storage(flags: &StorageFlags) {
+    let _ = STORAGE.set(StorageOptions {
+        root: flags.root.clone(),
+        run_root: flags.runroot.clone(),
+        driver: flags.storage_driver.clone(),
+        options: flags.storage_opt.clone(),
+    });
+}
+
+/// Transports for a command: its registry options and the global storage flags.
+pub fn transports(registry: RegistryOptions) -> Transports {
+    Transports::new(registry).with_storage(STORAGE.get().cloned().unwrap_or_default())
 }
 
 pub fn registry_options(flags: &RegistryFlags) -> RegistryOptions {

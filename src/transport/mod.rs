@@ -4,9 +4,11 @@
 pub mod layout;
 pub mod open;
 pub mod registry;
+pub mod storage;
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::Descriptor;
+use crate::reference::ImageRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -209,6 +211,89 @@ pub trait Transport: Send + Sync {
     ) -> Result<bool, TransportError> {
         Ok(false)
     }
+
+    /// Stores a blob whose digest is known only once all of it has been read (a layer compressed while
+    /// it is sent): the transport hashes what it sends and returns the descriptor it stored
+    /// (`media_type`, the computed sha256 digest, the size).
+    async fn blob_put_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let spooled = spool(data).await?;
+        let descriptor = Descriptor::new(media_type, spooled.digest.clone(), spooled.size);
+        let stream = spooled.into_stream().await?;
+        self.blob_put(&descriptor, stream).await?;
+        Ok(descriptor)
+    }
+
+    /// Whether this source can serve layers only as uncompressed tar streams (containers-storage):
+    /// the copy engine then compresses each layer while sending it and rewrites the manifest.
+    fn serves_uncompressed_layers(&self) -> bool {
+        false
+    }
+
+    /// Where push should later read the manifest `digest` (one this transport served) and its
+    /// blobs from, when that is not this transport's reference pinned to the digest: a local
+    /// image pinned to its ID, or an instance of a list recorded elsewhere.
+    fn source_of(&self, _digest: &Digest) -> Option<ImageRef> {
+        None
+    }
+}
+
+/// A stream written to a temporary file while hashed, for [`Transport::blob_put_hashed`].
+pub struct Spooled {
+    file: tempfile::NamedTempFile,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl Spooled {
+    /// The spooled bytes as a stream; the file is removed when the stream is dropped.
+    pub async fn into_stream(self) -> Result<BlobStream, TransportError> {
+        let (file, path) = self.file.into_parts();
+        let file = tokio::fs::File::from_std(file);
+        let mut file = file;
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| TransportError::io("rereading a spooled blob", e))?;
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                let _keep = &path;
+                chunk.map_err(|e| TransportError::io("rereading a spooled blob", e))
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// Writes a stream to a temporary file, hashing it (sha256) on the way.
+pub async fn spool(mut data: BlobStream) -> Result<Spooled, TransportError> {
+    use tokio::io::AsyncWriteExt;
+    let temp = tempfile::NamedTempFile::new()
+        .map_err(|e| TransportError::io("creating a temporary file", e))?;
+    let mut file = tokio::fs::File::from_std(
+        temp.reopen()
+            .map_err(|e| TransportError::io("opening a temporary file", e))?,
+    );
+    let mut hasher = Verifier::new(&Digest::sha256_of(b""));
+    let mut size = 0u64;
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| TransportError::io("writing a temporary file", e))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| TransportError::io("writing a temporary file", e))?;
+    Ok(Spooled {
+        file: temp,
+        digest: hasher.finish(),
+        size,
+    })
 }
 
 /// Reads a small blob (a config) whole, refusing more than `limit` bytes and checking its digest.

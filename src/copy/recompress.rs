@@ -1,0 +1,251 @@
+//! Children whose source serves only uncompressed layers (containers-storage): each layer is
+//! compressed while it is sent and hashed once by the destination, the child manifest is
+//! rewritten with the compressed descriptors (a new digest), and the index takes that digest,
+//! as buildah does. Layers an earlier push compressed and the destination has are skipped.
+
+use super::{backoff, BlobOutcome, Observer, PushError, PushOptions};
+use crate::compress::Compression;
+use crate::convert::convert_manifest;
+use crate::digest::Digest;
+use crate::layer_cache::LayerCache;
+use crate::oci::{Descriptor, ImageManifest, ListFormat};
+use crate::store::Store;
+use crate::transport::{read_blob, BlobStream, RawManifest, Transport, MAX_CONFIG_BYTES};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One layer to compress and send, named by its uncompressed digest (the config's diff_id).
+pub(super) struct CompressJob {
+    uncompressed: Digest,
+    /// The layer as the source's manifest names it.
+    descriptor: Descriptor,
+    source: Arc<dyn Transport>,
+}
+
+impl CompressJob {
+    /// The layer's uncompressed digest: what the job is known by.
+    pub(super) fn uncompressed(&self) -> &Digest {
+        &self.uncompressed
+    }
+
+    /// The bytes read from the source (before compression), for progress totals.
+    pub(super) fn source_size(&self) -> u64 {
+        self.descriptor.size
+    }
+}
+
+/// A blob of a rewritten child: sent as it is (the config), or compressed (a layer).
+pub(super) enum ChildBlob {
+    Plain(Descriptor),
+    Compress(CompressJob),
+}
+
+/// A child whose manifest is rewritten once its layers are compressed.
+pub(super) struct Recompressed {
+    /// Its entry in the index.
+    pub(super) position: usize,
+    raw: RawManifest,
+    manifest: ImageManifest,
+    diff_ids: Vec<Digest>,
+}
+
+impl Recompressed {
+    /// Reads the child's config (for its diff_ids, one per layer).
+    pub(super) async fn plan(
+        store: &Store,
+        source: &Arc<dyn Transport>,
+        raw: RawManifest,
+        position: usize,
+    ) -> Result<Self, PushError> {
+        let manifest = ImageManifest::parse(&raw.bytes)?;
+        let config = match store.get_blob(&manifest.config.digest) {
+            Some(bytes) => bytes,
+            None => read_blob(source.as_ref(), &manifest.config, MAX_CONFIG_BYTES)
+                .await
+                .map_err(|e| PushError::Transport {
+                    context: format!(
+                        "reading the config of {} from {}",
+                        raw.digest,
+                        source.describe()
+                    ),
+                    source: e,
+                })?,
+        };
+        let diff_ids = diff_ids(&config).map_err(|detail| {
+            PushError::Recompress(format!("image {}: its config {detail}", raw.digest))
+        })?;
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(PushError::Recompress(format!(
+                "image {}: its manifest has {} layers but its config {} diff_ids",
+                raw.digest,
+                manifest.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        Ok(Self {
+            position,
+            raw,
+            manifest,
+            diff_ids,
+        })
+    }
+
+    /// The config as it is, and each layer as a compression job.
+    pub(super) fn jobs(&self, source: &Arc<dyn Transport>) -> Vec<ChildBlob> {
+        let layers = self
+            .manifest
+            .layers
+            .iter()
+            .zip(&self.diff_ids)
+            .map(|(layer, diff_id)| {
+                ChildBlob::Compress(CompressJob {
+                    uncompressed: diff_id.clone(),
+                    descriptor: layer.clone(),
+                    source: source.clone(),
+                })
+            });
+        std::iter::once(ChildBlob::Plain(self.manifest.config.clone()))
+            .chain(layers)
+            .collect()
+    }
+
+    /// The child manifest naming the compressed layers (then converted to `format` if asked);
+    /// every other field stays as the source had it.
+    pub(super) fn rewrite(
+        &self,
+        compressed: &HashMap<Digest, Descriptor>,
+        compression: &Compression,
+        format: Option<ListFormat>,
+    ) -> Result<RawManifest, PushError> {
+        let fail =
+            |detail: String| PushError::Recompress(format!("image {}: {detail}", self.raw.digest));
+        let media_type = compression
+            .layer_media_type(&self.raw.media_type)
+            .ok_or_else(|| {
+                fail(format!(
+                    "{} layers cannot be named in a {} manifest; push with --format oci or --compression-format gzip",
+                    compression.algorithm.name(),
+                    self.raw.media_type
+                ))
+            })?;
+        let mut doc: Map<String, Value> =
+            serde_json::from_slice(&self.raw.bytes).map_err(|e| fail(e.to_string()))?;
+        let layers = doc
+            .get_mut("layers")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| fail("its manifest has no layers array".into()))?;
+        for (layer, diff_id) in layers.iter_mut().zip(&self.diff_ids) {
+            let done = compressed
+                .get(diff_id)
+                .ok_or_else(|| fail(format!("layer {diff_id} was not sent")))?;
+            let Some(fields) = layer.as_object_mut() else {
+                return Err(fail("a layer is not an object".into()));
+            };
+            fields.insert("mediaType".into(), media_type.into());
+            fields.insert("digest".into(), done.digest.as_str().into());
+            fields.insert("size".into(), done.size.into());
+        }
+        let bytes = serde_json::to_vec(&doc).map_err(|e| fail(e.to_string()))?;
+        let rewritten = RawManifest {
+            digest: Digest::sha256_of(&bytes),
+            media_type: self.raw.media_type.clone(),
+            bytes: bytes.into(),
+        };
+        Ok(
+            match format
+                .map(|f| convert_manifest(&rewritten, f))
+                .transpose()?
+            {
+                Some(Some(converted)) => converted,
+                _ => rewritten,
+            },
+        )
+    }
+}
+
+/// The config's `rootfs.diff_ids`.
+fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        rootfs: RootFs,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        diff_ids: Vec<Digest>,
+    }
+    serde_json::from_slice::<Config>(config)
+        .map(|c| c.rootfs.diff_ids)
+        .map_err(|e| format!("has no usable rootfs.diff_ids ({e})"))
+}
+
+/// Brings one layer to the destination: an earlier push's compressed blob that is already
+/// there is reused; otherwise the layer is read uncompressed, compressed on the way, and stored
+/// by a destination that hashes it. A retryable failure starts again from the source.
+pub(super) async fn send_layer(
+    job: CompressJob,
+    dest: Arc<dyn Transport>,
+    cache: &LayerCache,
+    options: &PushOptions,
+    progress: Arc<dyn Observer>,
+) -> Result<(BlobOutcome, Option<(Digest, Descriptor)>), PushError> {
+    let compression = options.compression;
+    if let Some(known) = cache.get(&job.uncompressed, &compression) {
+        if let Ok(true) = dest.blob_exists(&known).await {
+            progress.line(&format!(
+                "Copying blob {} skipped: already exists as {}",
+                job.uncompressed, known.digest
+            ));
+            progress.blob_done();
+            return Ok((BlobOutcome::Present, Some((job.uncompressed, known))));
+        }
+    }
+    progress.line(&format!(
+        "Copying blob {} (compressing with {})",
+        job.uncompressed,
+        compression.algorithm.name()
+    ));
+    let media_type = compression
+        .layer_media_type(crate::oci::OCI_MANIFEST)
+        .expect("OCI manifests name every compression");
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let stream = job.source.blob_get(&job.descriptor).await?;
+            let counter = progress.clone();
+            let counted: BlobStream = Box::pin(stream.inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    counter.add_bytes(bytes.len() as u64);
+                }
+            }));
+            dest.blob_put_hashed(media_type, compression.compress(counted))
+                .await
+        }
+        .await;
+        match result {
+            Ok(stored) => {
+                cache.put(&job.uncompressed, &compression, &stored);
+                progress.blob_done();
+                return Ok((
+                    BlobOutcome::Copied(stored.size),
+                    Some((job.uncompressed, stored)),
+                ));
+            }
+            Err(e) if e.is_retryable() && attempt < options.retries => {
+                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(PushError::Transport {
+                    context: format!(
+                        "copying layer {} from {}",
+                        job.uncompressed,
+                        job.source.describe()
+                    ),
+                    source,
+                })
+            }
+        }
+    }
+}
