@@ -73,15 +73,20 @@ mod tests {
 
     #[tokio::test]
     async fn chunks_arrive_in_order_and_errors_last() {
-        let stream = stream_from_blocking(|out| {
+        let ok = stream_from_blocking(|out| {
             out.write_all(&vec![1u8; CHUNK_BYTES + 10])
+                .map_err(|e| TransportError::io("test", e))
+        });
+        let sizes: Vec<usize> = ok.map(|item| item.unwrap().len()).collect().await;
+        assert_eq!(sizes, [CHUNK_BYTES, 10]);
+        let failing = stream_from_blocking(|out| {
+            out.write_all(&vec![1u8; CHUNK_BYTES])
                 .map_err(|e| TransportError::io("test", e))?;
             Err(TransportError::Invalid("boom".into()))
         });
-        let items: Vec<_> = stream.collect().await;
-        assert_eq!(items.len(), 3);
-        assert_eq!(items[0].as_ref().unwrap().len(), CHUNK_BYTES);
-        assert_eq!(items[1].as_ref().unwrap().len(), 10);
-        assert!(items[2].is_err());
+        let items: Vec<_> = failing.collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        assert!(items[1].is_err(), "the error is the last item");
     }
 }

@@ -12,7 +12,20 @@ pub mod list;
 pub mod oci;
 pub mod progress;
 pub mod reference;
+pub mod resolve;
 pub mod source;
 pub mod store;
 pub mod tls;
 pub mod transport;
+
+/// An error and its causes on one line, for errors folded into another message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -25,6 +25,13 @@ pub enum SourceError {
         wanted: String,
         available: String,
     },
+    #[error("{name:?} is neither a registry image nor a local one (locally: {local})")]
+    NotLocalNorRemote {
+        name: String,
+        local: String,
+        #[source]
+        source: Box<SourceError>,
+    },
     #[error("saving {digest} in the store")]
     Cache {
         digest: Digest,

@@ -4,8 +4,8 @@ use super::{entry_edit, find_list, open_store, print_line, registry_options, run
 use anyhow::Result;
 use manifest::cli::AddArgs;
 use manifest::list::{EntryEdit, PlatformWanted};
-use manifest::reference::parse_image;
-use manifest::source::{read_entries, Selection};
+use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
+use manifest::source::Selection;
 use std::path::PathBuf;
 
 /// The platform to pick from an index: the flags, filled from the host where they are silent.
@@ -28,7 +28,7 @@ pub fn wanted_platform(
 pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
     let store = open_store(store_root)?;
     let edit = entry_edit(&args.entry)?;
-    let image = parse_image(&args.image)?;
+    let image = parse_image_arg(&args.image)?;
     // Fail on a missing list before any network traffic.
     find_list(&store, &args.list)?;
     let selection = Selection {
@@ -36,7 +36,13 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
     };
     let transports = super::transports(registry_options(&args.registry));
-    let added = runtime()?.block_on(read_entries(&transports, &store, &image, &selection))?;
+    let added = runtime()?.block_on(read_image_arg(
+        &transports,
+        &store,
+        &image,
+        &selection,
+        BareName::RegistryFirst,
+    ))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all {
         EntryEdit {

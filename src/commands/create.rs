@@ -4,8 +4,9 @@ use super::{find_list, open_store, print_line, registry_options, runtime};
 use anyhow::Result;
 use manifest::cli::CreateArgs;
 use manifest::list::parse_annotations;
-use manifest::reference::{normalize_list_name, parse_image};
-use manifest::source::{read_entries, Selection};
+use manifest::reference::normalize_list_name;
+use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
+use manifest::source::Selection;
 use manifest::store::StoreError;
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     let images = args
         .images
         .iter()
-        .map(|i| parse_image(i))
+        .map(|i| parse_image_arg(i))
         .collect::<Result<Vec<_>, _>>()?;
     let selection = Selection {
         all: args.all,
@@ -28,7 +29,13 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
         let transports = super::transports(registry_options(&args.registry));
         let rt = runtime()?;
         for image in &images {
-            added.push(rt.block_on(read_entries(&transports, &store, image, &selection))?);
+            added.push(rt.block_on(read_image_arg(
+                &transports,
+                &store,
+                image,
+                &selection,
+                BareName::LocalFirst,
+            ))?);
         }
     }
     let lock = store.lock()?;

@@ -204,7 +204,7 @@ impl LayoutTransport {
     async fn write_blob(
         &self,
         descriptor: &Descriptor,
-        mut data: BlobStream,
+        data: BlobStream,
     ) -> Result<(), TransportError> {
         let path = self.blob_path(&descriptor.digest);
         if tokio::fs::metadata(&path)
@@ -217,28 +217,9 @@ impl LayoutTransport {
             .parent()
             .expect("blob paths have a parent")
             .to_path_buf();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .map_err(|e| TransportError::io(format!("writing in {}", dir.display()), e))?;
-        let (std_file, temp_path) = temp.into_parts();
-        let mut file = tokio::fs::File::from_std(std_file);
-        let mut verifier = Verifier::new(&descriptor.digest);
-        let mut written = 0u64;
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk?;
-            written += chunk.len() as u64;
-            if written > descriptor.size {
-                break;
-            }
-            verifier.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
-        }
+        let (temp_path, actual, written) = self
+            .write_temp(&dir, data, Some(descriptor.size), &descriptor.digest)
+            .await?;
         if written != descriptor.size {
             return Err(TransportError::SizeMismatch {
                 what: format!("blob {}", descriptor.digest),
@@ -246,7 +227,6 @@ impl LayoutTransport {
                 actual: written,
             });
         }
-        let actual = verifier.finish();
         if actual != descriptor.digest {
             return Err(TransportError::DigestMismatch {
                 what: format!("blob {}", descriptor.digest),
@@ -254,13 +234,48 @@ impl LayoutTransport {
                 actual,
             });
         }
-        file.sync_all()
-            .await
-            .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
         temp_path
             .persist(&path)
             .map_err(|e| TransportError::io(format!("writing {}", path.display()), e.error))?;
         Ok(())
+    }
+
+    /// Writes a stream to a synced temp file in `dir`, hashing it on the way with the algorithm
+    /// of `algorithm_of`; stops reading once more than `limit` bytes came.
+    async fn write_temp(
+        &self,
+        dir: &Path,
+        mut data: BlobStream,
+        limit: Option<u64>,
+        algorithm_of: &Digest,
+    ) -> Result<(tempfile::TempPath, Digest, u64), TransportError> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| TransportError::io(format!("writing in {}", dir.display()), e))?;
+        let (std_file, temp_path) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(std_file);
+        let mut verifier = Verifier::new(algorithm_of);
+        let mut written = 0u64;
+        let context = || format!("writing in {}", dir.display());
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if limit.is_some_and(|limit| written > limit) {
+                break;
+            }
+            verifier.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| TransportError::io(context(), e))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| TransportError::io(context(), e))?;
+        Ok((temp_path, verifier.finish(), written))
     }
 }
 
@@ -364,6 +379,22 @@ impl Transport for LayoutTransport {
         data: BlobStream,
     ) -> Result<(), TransportError> {
         self.write_blob(descriptor, data).await
+    }
+
+    /// Hashes while writing the temp file inside the layout, then renames it to its digest.
+    async fn blob_put_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let dir = self.dir.join("blobs").join("sha256");
+        let sha256 = Digest::sha256_of(b"");
+        let (temp_path, digest, size) = self.write_temp(&dir, data, None, &sha256).await?;
+        let path = self.blob_path(&digest);
+        temp_path
+            .persist(&path)
+            .map_err(|e| TransportError::io(format!("writing {}", path.display()), e.error))?;
+        Ok(Descriptor::new(media_type, digest, size))
     }
 }
 

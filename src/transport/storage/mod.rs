@@ -11,6 +11,7 @@ pub mod tarsplit;
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::blocking_stream::stream_from_blocking;
 use crate::digest::Digest;
+use crate::error_chain;
 use crate::oci::Descriptor;
 use crate::reference::{parse_image, ImageRef, StorageRef, StoreSpec};
 use async_trait::async_trait;
@@ -303,18 +304,6 @@ fn metadata_error(e: MetadataError) -> TransportError {
         },
         other => TransportError::Invalid(error_chain(&other)),
     }
-}
-
-/// An error and its causes on one line, for errors folded into a message.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn short(id: &str) -> &str {
