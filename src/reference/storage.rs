@@ -225,7 +225,9 @@ mod tests {
     #[test]
     fn parses_and_round_trips() {
         let id = "3b1ab286573775d66663aa0e36442afcedda512aa815f35bbcedc9ab4dc74957";
-        let cases: Vec<(String, Option<&str>, Option<&str>, Option<&str>)> = vec![
+        /// Input, and the store part, name and ID it parses to.
+        type Case<'a> = (String, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let cases: Vec<Case> = vec![
             ("localhost/app".into(), None, Some("localhost/app"), None),
             ("app:v1".into(), None, Some("app:v1"), None),
             (format!("@{id}"), None, None, Some(id)),

@@ -8,4 +8,5 @@ mod offline;
 mod registry;
 mod registry_requests;
 mod registry_transport;
+mod storage;
 mod store_safety;

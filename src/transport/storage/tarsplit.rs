@@ -225,7 +225,6 @@ fn inside(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     /// A tar built with the tar crate, and the tar-split lines that describe it.
     fn fixture(dir: &Path) -> (Vec<u8>, PathBuf, PathBuf) {

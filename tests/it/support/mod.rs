@@ -3,9 +3,11 @@
 //! - [`registry`]: a real `docker-registry` (distribution 2.8) on 127.0.0.1, plain or TLS, with
 //!   or without htpasswd auth.
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
+//! - [`buildah`]: the real buildah and skopeo on a store of the test's own, and file trees to copy.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
+pub mod buildah;
 pub mod faults;
 pub mod image;
 pub mod push;

@@ -1,0 +1,721 @@
+//! containers-storage: images buildah built (vfs and overlay), added by local name and by
+//! `containers-storage:` reference, pushed to the real registry, pulled back with skopeo and
+//! compared with what was copied in and with what `buildah manifest push --all` pushes.
+
+use crate::support::buildah::{content_tree, skopeo_to_layout, Buildah, ContentTree};
+use crate::support::image::{read_blob, read_index_json, sha256_digest};
+use crate::support::push::{get_blob, get_manifest, manifest_status};
+use crate::support::registry::Registry;
+use crate::support::{manifest_std_cmd, store_snapshot, TestEnv};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+const BIG: usize = 64 * 1024 * 1024;
+
+/// A test's store of lists plus a buildah store, and `manifest` run with that store's flags.
+struct Local {
+    env: TestEnv,
+    buildah: Buildah,
+}
+
+impl Local {
+    fn new(driver: &'static str) -> Local {
+        let env = TestEnv::new();
+        let buildah = Buildah::new(env.tmp.path(), driver);
+        Local { env, buildah }
+    }
+
+    fn manifest(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.env.cmd();
+        cmd.args(self.buildah.global_args()).args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self
+            .manifest(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// What a layer holds, by path: kind plus content hash, link target or xattr.
+fn tree_entries(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let value = if meta.file_type().is_symlink() {
+                format!("symlink {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                "dir".to_string()
+            } else {
+                format!("file {}", sha256_digest(&std::fs::read(&path).unwrap()))
+            };
+            out.insert(rel, value);
+        }
+    }
+    out
+}
+
+/// The same view of an uncompressed layer tar; hardlinks resolve to their target's content.
+fn tar_entries(tar: &[u8]) -> (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>) {
+    let mut out = BTreeMap::new();
+    let mut xattrs = BTreeMap::new();
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let path = path
+            .trim_end_matches('/')
+            .trim_start_matches("./")
+            .to_string();
+        if let Some(extensions) = entry.pax_extensions().unwrap() {
+            for ext in extensions {
+                let ext = ext.unwrap();
+                if let Some(name) = ext.key().unwrap().strip_prefix("SCHILY.xattr.") {
+                    xattrs.insert(format!("{path} {name}"), ext.value_bytes().to_vec());
+                }
+            }
+        }
+        let kind = entry.header().entry_type();
+        let value = if kind.is_symlink() {
+            format!("symlink {}", entry.link_name().unwrap().unwrap().display())
+        } else if kind.is_dir() {
+            "dir".into()
+        } else if kind.is_hard_link() {
+            let target = entry.link_name().unwrap().unwrap().display().to_string();
+            out.get(target.trim_start_matches("./"))
+                .cloned()
+                .unwrap_or_else(|| panic!("hardlink {path} to unknown {target}"))
+        } else {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            format!("file {}", sha256_digest(&bytes))
+        };
+        out.insert(path, value);
+    }
+    (out, xattrs)
+}
+
+fn decompress(media_type: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if media_type.ends_with("zstd") {
+        out = zstd::decode_all(bytes).unwrap();
+    } else if media_type.ends_with("gzip") {
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+    } else {
+        out = bytes.to_vec();
+    }
+    out
+}
+
+/// An image as it arrived somewhere: config, and each layer's media type, uncompressed digest
+/// and uncompressed bytes.
+struct Pulled {
+    config: Value,
+    config_digest: String,
+    layers: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Reads the only image of a layout skopeo wrote.
+fn read_pulled(layout: &Path) -> Pulled {
+    let index = read_index_json(layout);
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: Value = serde_json::from_slice(&read_blob(layout, &digest)).unwrap();
+    let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let config: Value = serde_json::from_slice(&read_blob(layout, &config_digest)).unwrap();
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            let media_type = layer["mediaType"].as_str().unwrap().to_string();
+            let bytes = read_blob(layout, layer["digest"].as_str().unwrap());
+            let tar = decompress(&media_type, &bytes);
+            (media_type, sha256_digest(&tar), tar)
+        })
+        .collect();
+    Pulled {
+        config,
+        config_digest,
+        layers,
+    }
+}
+
+/// Checks that `pulled` carries exactly `tree` and that its layer digests are the diff_ids of
+/// the image buildah stored.
+fn assert_same_image(pulled: &Pulled, tree: &ContentTree, stored_diff_ids: &Value) {
+    assert_eq!(&pulled.config["rootfs"]["diff_ids"], stored_diff_ids);
+    let uncompressed: Vec<Value> = pulled
+        .layers
+        .iter()
+        .map(|(_, digest, _)| Value::String(digest.clone()))
+        .collect();
+    assert_eq!(
+        &Value::Array(uncompressed),
+        stored_diff_ids,
+        "layer digests are the diff_ids"
+    );
+    let (_, _, tar) = pulled.layers.last().unwrap();
+    let (entries, xattrs) = tar_entries(tar);
+    assert_eq!(
+        entries,
+        tree_entries(&tree.root),
+        "the unpacked files equal what was copied in"
+    );
+    if tree.has_xattr {
+        assert_eq!(
+            xattrs
+                .get("usr/share/tagged user.manifest.test")
+                .map(Vec::as_slice),
+            Some(&b"value"[..]),
+            "the xattr survived: {xattrs:?}"
+        );
+    }
+}
+
+/// The config of a stored image, as buildah reports it.
+fn stored_config(buildah: &Buildah, name: &str) -> Value {
+    let text = buildah.run(&[
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{.Config}}",
+        name,
+    ]);
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Two arch images built by buildah, one added by its bare local name and one by a
+/// `containers-storage:` reference, pushed --all; each arch pulled back with skopeo equals its
+/// content, and `buildah manifest push --all` of the same images pushes the same configs and
+/// uncompressed layers.
+fn round_trip(driver: &'static str) {
+    let local = Local::new(driver);
+    if driver == "overlay" {
+        if let Err(why) = local.buildah.probe() {
+            eprintln!(
+                "overlay is not usable on this machine ({}); the vfs test covers the same code path",
+                why.trim()
+            );
+            return;
+        }
+    }
+    let registry = Registry::plain();
+    let trees = [
+        content_tree(local.env.tmp.path(), 1, BIG),
+        content_tree(local.env.tmp.path(), 2, 0),
+    ];
+    let platforms = ["linux/amd64", "linux/arm64/v8"];
+    let names = ["localhost/app-amd64", "localhost/app-arm64"];
+    for ((tree, platform), name) in trees.iter().zip(platforms).zip(names) {
+        local.buildah.build(name, platform, &tree.root);
+    }
+    local.run(&["create", "localhost/app"]);
+    local.run(&["add", "--tls-verify=false", "localhost/app", names[0]]);
+    local.run(&["add", "localhost/app", &local.buildah.reference(names[1])]);
+    let digest_file = local.env.path("digest");
+    let destination = registry.docker_ref("dst/app:v1");
+    local.run(&[
+        "push",
+        "--tls-verify=false",
+        "--digestfile",
+        digest_file.to_str().unwrap(),
+        "localhost/app",
+        &destination,
+    ]);
+    let (index, _, served) = get_manifest(&registry, "dst/app", "v1");
+    let pushed = std::fs::read_to_string(&digest_file).unwrap();
+    assert_eq!(
+        pushed,
+        sha256_digest(&index),
+        "--digestfile has what was pushed"
+    );
+    assert_eq!(served.as_deref(), Some(pushed.as_str()));
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (n, entry) in entries.iter().enumerate() {
+        let digest = entry["digest"].as_str().unwrap();
+        let stored = local.buildah.manifest_of(names[n]);
+        assert_ne!(
+            digest,
+            sha256_digest(&stored),
+            "the child was rewritten with compressed layers"
+        );
+        let (child, _, _) = get_manifest(&registry, "dst/app", digest);
+        assert_eq!(entry["size"].as_u64().unwrap(), child.len() as u64);
+        let layout = local.env.path(&format!("pulled-{n}"));
+        skopeo_to_layout(
+            &registry.docker_ref(&format!("dst/app@{digest}")),
+            &layout,
+            "x",
+        );
+        let pulled = read_pulled(&layout);
+        assert!(
+            pulled.layers.iter().all(|(t, ..)| t.ends_with("tar+gzip")),
+            "gzip by default"
+        );
+        let stored_config = stored_config(&local.buildah, names[n]);
+        assert_same_image(&pulled, &trees[n], &stored_config["rootfs"]["diff_ids"]);
+        assert_eq!(pulled.config["architecture"], stored_config["architecture"]);
+    }
+
+    // The same images through buildah itself: same configs, same uncompressed layers.
+    local
+        .buildah
+        .run(&["manifest", "create", "localhost/blist"]);
+    for name in names {
+        local
+            .buildah
+            .run(&["manifest", "add", "localhost/blist", name]);
+    }
+    local.buildah.run(&[
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=false",
+        "-q",
+        "localhost/blist",
+        &registry.docker_ref("buildah/app:v1"),
+    ]);
+    let (theirs, _, _) = get_manifest(&registry, "buildah/app", "v1");
+    let theirs: Value = serde_json::from_slice(&theirs).unwrap();
+    for (ours, theirs) in entries.iter().zip(theirs["manifests"].as_array().unwrap()) {
+        let read = |repo: &str, entry: &Value| {
+            let layout = local.env.path(&format!(
+                "cmp-{}-{}",
+                repo.replace('/', "-"),
+                &entry["digest"].as_str().unwrap()[7..19]
+            ));
+            let reference =
+                registry.docker_ref(&format!("{repo}@{}", entry["digest"].as_str().unwrap()));
+            skopeo_to_layout(&reference, &layout, "x");
+            read_pulled(&layout)
+        };
+        let (a, b) = (read("dst/app", ours), read("buildah/app", theirs));
+        assert_eq!(a.config_digest, b.config_digest, "the same config");
+        let digests = |p: &Pulled| {
+            p.layers
+                .iter()
+                .map(|(_, d, _)| d.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(digests(&a), digests(&b), "the same uncompressed layers");
+    }
+}
+
+#[test]
+fn vfs_local_images_push_and_pull_back_unchanged() {
+    round_trip("vfs");
+}
+
+#[test]
+fn overlay_local_images_push_and_pull_back_unchanged() {
+    round_trip("overlay");
+}
+
+/// The seed's example as written, with the store named only by storage.conf
+/// (`$CONTAINERS_STORAGE_CONF`), which buildah reads too.
+#[test]
+fn seed_example_add_localhost_list_localhost_image() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let root = env.path("graph");
+    let run = env.path("run");
+    let conf = env.path("storage.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            root.display(),
+            run.display()
+        ),
+    )
+    .unwrap();
+    let tree = content_tree(env.tmp.path(), 3, 0);
+    let container = String::from_utf8(
+        std::process::Command::new("buildah")
+            .env("CONTAINERS_STORAGE_CONF", &conf)
+            .args(["from", "scratch"])
+            .output()
+            .expect("buildah is installed (apt-get install -y buildah)")
+            .stdout,
+    )
+    .unwrap();
+    let container = container.trim();
+    for args in [
+        vec!["copy", container, &format!("{}/", tree.root.display()), "/"],
+        vec!["commit", "-q", "--rm", container, "localhost/image"],
+    ] {
+        let output = std::process::Command::new("buildah")
+            .env("CONTAINERS_STORAGE_CONF", &conf)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "buildah {args:?}: {output:?}");
+    }
+    let manifest = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        cmd.env("CONTAINERS_STORAGE_CONF", &conf).args(args);
+        cmd.assert().success();
+    };
+    manifest(&["create", "localhost/list"]);
+    manifest(&["add", "localhost/list", "localhost/image"]);
+    manifest(&[
+        "push",
+        "--tls-verify=false",
+        "localhost/list",
+        &registry.docker_ref("seed/list:v1"),
+    ]);
+    let (index, _, _) = get_manifest(&registry, "seed/list", "v1");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    let layout = env.path("pulled");
+    skopeo_to_layout(
+        &registry.docker_ref(&format!("seed/list@{child}")),
+        &layout,
+        "x",
+    );
+    let (_, _, tar) = read_pulled(&layout).layers.pop().unwrap();
+    assert_eq!(tar_entries(&tar).0, tree_entries(&tree.root));
+}
+
+/// A list `buildah manifest create/add` made is a source for `create --all`.
+#[test]
+fn buildah_list_is_read_with_create_all() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let tree = content_tree(local.env.tmp.path(), 4, 0);
+    let id = local
+        .buildah
+        .build("localhost/one", "linux/arm64/v8", &tree.root);
+    local
+        .buildah
+        .run(&["manifest", "create", "localhost/thatlist"]);
+    local
+        .buildah
+        .run(&["manifest", "add", "localhost/thatlist", "localhost/one"]);
+    local.run(&[
+        "create",
+        "--all",
+        "new",
+        "containers-storage:localhost/thatlist",
+    ]);
+    let inspected: Value = serde_json::from_str(&local.run(&["inspect", "new"])).unwrap();
+    let entry = &inspected["manifests"][0];
+    assert_eq!(entry["platform"]["architecture"], "arm64");
+    assert_eq!(entry["platform"]["variant"], "v8");
+    let list = std::fs::read_to_string(
+        std::fs::read_dir(local.env.store.join("lists"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .join("list.json"),
+    )
+    .unwrap();
+    assert!(
+        list.contains(&format!("]@{id}")),
+        "the entry's source is the image: {list}"
+    );
+    local.run(&[
+        "push",
+        "--tls-verify=false",
+        "new",
+        &registry.docker_ref("from/list:v1"),
+    ]);
+    let (index, _, _) = get_manifest(&registry, "from/list", "v1");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+}
+
+/// A layer removed or changed between add and push: a clear error naming the image, and the
+/// destination tag untouched (still the earlier push).
+#[test]
+fn removed_or_changed_layer_fails_and_leaves_the_tag() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let destination = registry.docker_ref("dst/gone:v1");
+    let tree = content_tree(local.env.tmp.path(), 5, 0);
+    local
+        .buildah
+        .build("localhost/gone", "linux/amd64", &tree.root);
+    let other = content_tree(local.env.tmp.path(), 6, 0);
+    local
+        .buildah
+        .build("localhost/kept", "linux/amd64", &other.root);
+    local.run(&[
+        "create",
+        "earlier",
+        &local.buildah.reference("localhost/kept"),
+    ]);
+    local.run(&["push", "--tls-verify=false", "earlier", &destination]);
+    let (before, _, _) = get_manifest(&registry, "dst/gone", "v1");
+
+    local.run(&[
+        "create",
+        "doomed",
+        &local.buildah.reference("localhost/gone"),
+    ]);
+    // Change a file of the layer: regeneration no longer matches the diff_id.
+    let store_layers = local.buildah.root.join("vfs/dir");
+    for dir in std::fs::read_dir(&store_layers).unwrap() {
+        let file = dir.unwrap().path().join("etc/hello.txt");
+        if std::fs::read_to_string(&file).is_ok_and(|t| t == "hello 5\n") {
+            std::fs::write(&file, "HELLO 5\n").unwrap();
+        }
+    }
+    let failed = local
+        .manifest(&["push", "--tls-verify=false", "doomed", &destination])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("localhost/gone"),
+        "names the image: {stderr}"
+    );
+    assert!(
+        stderr.contains("does not match its diff digest"),
+        "{stderr}"
+    );
+
+    // Remove the image: the push fails before anything is written under the tag.
+    local.buildah.run(&["rmi", "localhost/gone"]);
+    let failed = local
+        .manifest(&["push", "--tls-verify=false", "doomed", &destination])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(stderr.starts_with("Error: "), "{stderr}");
+    assert!(
+        stderr.contains("not found in containers-storage"),
+        "{stderr}"
+    );
+    let (after, _, _) = get_manifest(&registry, "dst/gone", "v1");
+    assert_eq!(before, after, "the destination tag is untouched");
+}
+
+/// `buildah rmi` while a push reads the image: c/storage's layer lock makes rmi wait for the
+/// reader (or the push sees the image gone first and fails clearly); the registry never gets
+/// a broken image under the tag.
+#[test]
+fn rmi_during_push_never_yields_a_broken_push() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let tree = content_tree(local.env.tmp.path(), 7, BIG);
+    local
+        .buildah
+        .build("localhost/busy", "linux/amd64", &tree.root);
+    local.run(&["create", "busy", "localhost/busy"]);
+    let mut push = manifest_std_cmd(&local.env.store);
+    let push = push
+        .args(local.buildah.global_args())
+        .args(["push", "--tls-verify=false", "-q", "busy"])
+        .arg(registry.docker_ref("dst/busy:v1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rmi = local
+        .buildah
+        .cmd()
+        .args(["rmi", "localhost/busy"])
+        .output()
+        .unwrap();
+    let output = push.wait_with_output().unwrap();
+    assert!(rmi.status.success(), "rmi runs once the reader is done");
+    if output.status.success() {
+        let (index, _, _) = get_manifest(&registry, "dst/busy", "v1");
+        let index: Value = serde_json::from_slice(&index).unwrap();
+        let child = index["manifests"][0]["digest"].as_str().unwrap();
+        let layout = local.env.path("pulled");
+        skopeo_to_layout(
+            &registry.docker_ref(&format!("dst/busy@{child}")),
+            &layout,
+            "x",
+        );
+        let (_, _, tar) = read_pulled(&layout).layers.pop().unwrap();
+        assert_eq!(tar_entries(&tar).0, tree_entries(&tree.root));
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("busy"),
+            "a clear error naming the image: {stderr}"
+        );
+        assert_eq!(manifest_status(&registry, "dst/busy", "v1"), 404);
+    }
+}
+
+/// `inspect containers-storage:NAME` prints the stored manifest; --raw its exact bytes.
+#[test]
+fn inspect_prints_the_stored_manifest() {
+    let local = Local::new("vfs");
+    let tree = content_tree(local.env.tmp.path(), 8, 0);
+    let id = local
+        .buildah
+        .build("localhost/shown", "linux/amd64", &tree.root);
+    let stored = local.buildah.manifest_of("localhost/shown");
+    for reference in [
+        local.buildah.reference("localhost/shown"),
+        "containers-storage:localhost/shown:latest".to_string(),
+        format!("containers-storage:@{}", &id[..12]),
+        format!("containers-storage:{id}"),
+    ] {
+        let raw = local
+            .manifest(&["inspect", "--raw", &reference])
+            .assert()
+            .success();
+        assert_eq!(raw.get_output().stdout, stored, "{reference}");
+    }
+    let pretty = local.run(&["inspect", "containers-storage:localhost/shown"]);
+    let a: Value = serde_json::from_str(&pretty).unwrap();
+    let b: Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(a, b);
+    assert!(
+        pretty.contains("\n    \"schemaVersion\""),
+        "indented with 4 spaces"
+    );
+}
+
+/// `--compression-format zstd`: zstd layers whose content is the diff_id; a second push reuses
+/// what the first compressed (the destination has it) instead of sending it again.
+#[test]
+fn zstd_push_and_repush_skips_known_layers() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let tree = content_tree(local.env.tmp.path(), 9, 1024 * 1024);
+    local
+        .buildah
+        .build("localhost/z", "linux/arm64/v8", &tree.root);
+    local.run(&["create", "z", "localhost/z"]);
+    let push = |tag: &str| {
+        let out = local
+            .manifest(&[
+                "push",
+                "--tls-verify=false",
+                "--compression-format",
+                "zstd",
+                "--compression-level",
+                "5",
+                "z",
+                &registry.docker_ref(&format!("dst/z:{tag}")),
+            ])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let first = push("v1");
+    let second = push("v2");
+    assert!(first.contains("compressing with zstd"), "{first}");
+    assert!(
+        !second.contains("compressing with zstd"),
+        "nothing compressed twice: {second}"
+    );
+    assert!(second.contains("skipped: already exists"), "{second}");
+    let (a, _, _) = get_manifest(&registry, "dst/z", "v1");
+    let (b, _, _) = get_manifest(&registry, "dst/z", "v2");
+    assert_eq!(a, b, "the same index both times");
+    let index: Value = serde_json::from_slice(&a).unwrap();
+    let (child, _, _) = get_manifest(
+        &registry,
+        "dst/z",
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    );
+    let child: Value = serde_json::from_slice(&child).unwrap();
+    let layer = &child["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let blob = get_blob(&registry, "dst/z", layer["digest"].as_str().unwrap());
+    let tar = zstd::decode_all(&blob[..]).unwrap();
+    let config = stored_config(&local.buildah, "localhost/z");
+    assert_eq!(
+        Value::String(sha256_digest(&tar)),
+        config["rootfs"]["diff_ids"][0]
+    );
+
+    // zstd cannot be named in a Docker manifest: refused before anything is pushed.
+    let refused = local
+        .manifest(&[
+            "push",
+            "--tls-verify=false",
+            "--format",
+            "v2s2",
+            "--compression-format",
+            "zstd",
+            "z",
+            &registry.docker_ref("dst/z:docker"),
+        ])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("zstd"), "{stderr}");
+    assert_eq!(manifest_status(&registry, "dst/z", "docker"), 404);
+}
+
+/// Bad local references are clear errors that change nothing in the list store.
+#[test]
+fn bad_local_references_are_clear_errors() {
+    let local = Local::new("vfs");
+    let tree = content_tree(local.env.tmp.path(), 10, 0);
+    local
+        .buildah
+        .build("localhost/real", "linux/amd64", &tree.root);
+    local.run(&["create", "mylist"]);
+    let before = store_snapshot(&local.env.store);
+    for (args, wanted) in [
+        (
+            vec!["add", "mylist", "containers-storage:localhost/missing"],
+            "not found in containers-storage",
+        ),
+        (
+            vec!["add", "mylist", "containers-storage:[vfs@relative]x"],
+            "absolute path",
+        ),
+        (vec!["add", "mylist", "containers-storage:App"], "lowercase"),
+        (
+            vec![
+                "add",
+                "mylist",
+                "containers-storage:[btrfs@/var/empty]localhost/real",
+            ],
+            "not supported",
+        ),
+        (
+            vec!["push", "mylist", "containers-storage:localhost/real"],
+            "read-only",
+        ),
+        (
+            vec!["add", "mylist", "localhost/missing"],
+            "neither a registry image nor a local one",
+        ),
+    ] {
+        let out = local.manifest(&args).assert().failure();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.starts_with("Error: ") && stderr.contains(wanted),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(before, store_snapshot(&local.env.store), "nothing changed");
+}
