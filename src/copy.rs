@@ -543,46 +543,70 @@ async fn copy_plain_blob(
         return Ok(BlobOutcome::Present);
     }
     progress.line(&format!("Copying blob {}", descriptor.digest));
-    let mut attempt = 0;
-    loop {
-        let result = async {
-            let stream = job.source.blob_get(descriptor).await?;
-            let counter = progress.clone();
-            let counted = stream.inspect(move |chunk| {
-                if let Ok(bytes) = chunk {
-                    counter.add_bytes(bytes.len() as u64);
-                }
-            });
-            let counted: BlobStream = Box::pin(counted);
-            let checked = if dest.checks_uploaded_digests() {
-                size_checked(counted, descriptor)
-            } else {
-                verified(counted, descriptor)
-            };
-            dest.blob_put(descriptor, checked).await
+    let (result, attempts) = with_retries(options, || async {
+        let stream = job.source.blob_get(descriptor).await?;
+        let checked = if dest.checks_uploaded_digests() {
+            size_checked(counted(stream, &progress), descriptor)
+        } else {
+            verified(counted(stream, &progress), descriptor)
+        };
+        dest.blob_put(descriptor, checked).await
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            progress.blob_done();
+            Ok(BlobOutcome::Copied(descriptor.size))
         }
-        .await;
-        match result {
-            Ok(()) => {
-                progress.blob_done();
-                return Ok(BlobOutcome::Copied(descriptor.size));
+        Err(source) => Err(PushError::Transport {
+            context: format!(
+                "copying blob {} from {} ({})",
+                descriptor.digest,
+                job.source.describe(),
+                gave_up(attempts)
+            ),
+            source,
+        }),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way another try cannot fix, or the extra
+/// tries `options.retries` allows are used up; streams are restarted from their source.
+/// Returns the last result and how many attempts were made.
+async fn with_retries<T, F, Fut>(
+    options: &PushOptions,
+    mut attempt: F,
+) -> (Result<T, TransportError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt().await {
+            Err(e) if e.is_retryable() && made <= options.retries => {
+                tokio::time::sleep(backoff(options.retry_delay, made - 1, e.retry_after())).await;
             }
-            Err(e) if e.is_retryable() && attempt < options.retries => {
-                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
-                attempt += 1;
-            }
-            Err(source) => {
-                return Err(PushError::Transport {
-                    context: format!(
-                        "copying blob {} from {} (gave up after {} attempt{})",
-                        descriptor.digest,
-                        job.source.describe(),
-                        attempt + 1,
-                        if attempt == 0 { "" } else { "s" }
-                    ),
-                    source,
-                })
-            }
+            result => return (result, made),
         }
     }
+}
+
+/// `gave up after N attempts`, for errors after [`with_retries`].
+fn gave_up(attempts: u32) -> String {
+    format!(
+        "gave up after {attempts} attempt{}",
+        if attempts == 1 { "" } else { "s" }
+    )
+}
+
+/// The stream, counting its bytes into the observer as they pass.
+fn counted(stream: BlobStream, progress: &Arc<dyn Observer>) -> BlobStream {
+    let counter = progress.clone();
+    Box::pin(stream.inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            counter.add_bytes(bytes.len() as u64);
+        }
+    }))
 }

@@ -3,15 +3,14 @@
 //! rewritten with the compressed descriptors (a new digest), and the index takes that digest,
 //! as buildah does. Layers an earlier push compressed and the destination has are skipped.
 
-use super::{backoff, BlobOutcome, Observer, PushError, PushOptions};
+use super::{counted, gave_up, with_retries, BlobOutcome, Observer, PushError, PushOptions};
 use crate::compress::Compression;
 use crate::convert::convert_manifest;
 use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
 use crate::oci::{Descriptor, ImageManifest, ListFormat};
 use crate::store::Store;
-use crate::transport::{read_blob, BlobStream, RawManifest, Transport, MAX_CONFIG_BYTES};
-use futures_util::StreamExt;
+use crate::transport::{read_blob, RawManifest, Transport, MAX_CONFIG_BYTES};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,43 +208,29 @@ pub(super) async fn send_layer(
     let media_type = compression
         .layer_media_type(crate::oci::OCI_MANIFEST)
         .expect("OCI manifests name every compression");
-    let mut attempt = 0;
-    loop {
-        let result = async {
-            let stream = job.source.blob_get(&job.descriptor).await?;
-            let counter = progress.clone();
-            let counted: BlobStream = Box::pin(stream.inspect(move |chunk| {
-                if let Ok(bytes) = chunk {
-                    counter.add_bytes(bytes.len() as u64);
-                }
-            }));
-            dest.blob_put_hashed(media_type, compression.compress(counted))
-                .await
+    let (result, attempts) = with_retries(options, || async {
+        let stream = job.source.blob_get(&job.descriptor).await?;
+        dest.blob_put_hashed(media_type, compression.compress(counted(stream, &progress)))
+            .await
+    })
+    .await;
+    match result {
+        Ok(stored) => {
+            cache.put(&job.uncompressed, &compression, &stored);
+            progress.blob_done();
+            Ok((
+                BlobOutcome::Copied(stored.size),
+                Some((job.uncompressed, stored)),
+            ))
         }
-        .await;
-        match result {
-            Ok(stored) => {
-                cache.put(&job.uncompressed, &compression, &stored);
-                progress.blob_done();
-                return Ok((
-                    BlobOutcome::Copied(stored.size),
-                    Some((job.uncompressed, stored)),
-                ));
-            }
-            Err(e) if e.is_retryable() && attempt < options.retries => {
-                tokio::time::sleep(backoff(options.retry_delay, attempt, e.retry_after())).await;
-                attempt += 1;
-            }
-            Err(source) => {
-                return Err(PushError::Transport {
-                    context: format!(
-                        "copying layer {} from {}",
-                        job.uncompressed,
-                        job.source.describe()
-                    ),
-                    source,
-                })
-            }
-        }
+        Err(source) => Err(PushError::Transport {
+            context: format!(
+                "copying layer {} from {} ({})",
+                job.uncompressed,
+                job.source.describe(),
+                gave_up(attempts)
+            ),
+            source,
+        }),
     }
 }

@@ -34,14 +34,13 @@ impl Local {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = self
-            .manifest(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
+        let global = self.buildah.global_args();
+        let all: Vec<&str> = global
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect();
+        self.env.run(&all)
     }
 }
 
