@@ -32,6 +32,7 @@ impl Default for Compression {
     }
 }
 
+/// A `--compression-level` the algorithm does not have.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("compression level {level} is out of range for {algorithm} ({min} to {max})")]
 pub struct LevelError {

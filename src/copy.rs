@@ -60,7 +60,9 @@ pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
 /// What a copy reads besides its sources: the transports, and the store's cached manifests,
 /// configs and compressed-layer records.
 pub struct CopyEnv<'a> {
+    /// Opens sources and the destination.
     pub transports: &'a Transports,
+    /// Cached manifests and configs, and the compressed-layer records.
     pub store: &'a Store,
 }
 

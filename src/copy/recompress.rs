@@ -234,3 +234,91 @@ pub(super) async fn send_layer(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::Algorithm;
+    use crate::oci;
+
+    fn child(media_type: &str) -> Recompressed {
+        let layer = Digest::sha256_of(b"tar");
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": {"mediaType": oci::OCI_CONFIG, "digest": Digest::sha256_of(b"c").as_str(), "size": 1},
+            "layers": [{"mediaType": oci::OCI_LAYER_TAR, "digest": layer.as_str(), "size": 3,
+                        "annotations": {"k": "v"}}],
+            "annotations": {"org.example": "kept"}
+        }))
+        .unwrap();
+        let raw = RawManifest {
+            digest: Digest::sha256_of(&bytes),
+            media_type: media_type.to_string(),
+            bytes: bytes.into(),
+        };
+        Recompressed {
+            position: 0,
+            manifest: ImageManifest::parse(&raw.bytes).unwrap(),
+            raw,
+            diff_ids: vec![layer],
+        }
+    }
+
+    fn sent() -> HashMap<Digest, Descriptor> {
+        let gz = Descriptor::new(oci::OCI_LAYER_GZIP, Digest::sha256_of(b"gz"), 2);
+        HashMap::from([(Digest::sha256_of(b"tar"), gz)])
+    }
+
+    #[test]
+    fn rewrite_names_the_compressed_layers_and_keeps_the_rest() {
+        let child = child(oci::OCI_MANIFEST);
+        let rewritten = child
+            .rewrite(&sent(), &Compression::default(), None)
+            .unwrap();
+        assert_ne!(rewritten.digest, child.raw.digest);
+        assert_eq!(rewritten.digest, Digest::sha256_of(&rewritten.bytes));
+        let doc: Value = serde_json::from_slice(&rewritten.bytes).unwrap();
+        let layer = &doc["layers"][0];
+        assert_eq!(layer["mediaType"], oci::OCI_LAYER_GZIP);
+        assert_eq!(layer["digest"], Digest::sha256_of(b"gz").as_str());
+        assert_eq!(layer["size"], 2);
+        assert_eq!(layer["annotations"]["k"], "v");
+        assert_eq!(doc["annotations"]["org.example"], "kept");
+        let zstd = Compression::new(Algorithm::Zstd, None).unwrap();
+        let doc: Value =
+            serde_json::from_slice(&child.rewrite(&sent(), &zstd, None).unwrap().bytes).unwrap();
+        assert_eq!(doc["layers"][0]["mediaType"], oci::OCI_LAYER_ZSTD);
+    }
+
+    #[test]
+    fn docker_manifests_take_gzip_and_refuse_zstd() {
+        let child = child(oci::DOCKER_MANIFEST);
+        let doc: Value = serde_json::from_slice(
+            &child
+                .rewrite(&sent(), &Compression::default(), None)
+                .unwrap()
+                .bytes,
+        )
+        .unwrap();
+        assert_eq!(doc["layers"][0]["mediaType"], oci::DOCKER_LAYER_GZIP);
+        let zstd = Compression::new(Algorithm::Zstd, None).unwrap();
+        let err = child.rewrite(&sent(), &zstd, None).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
+    }
+
+    #[test]
+    fn a_layer_that_was_not_sent_is_an_error() {
+        let err = child(oci::OCI_MANIFEST)
+            .rewrite(&HashMap::new(), &Compression::default(), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("was not sent"), "{err}");
+    }
+
+    #[test]
+    fn diff_ids_come_from_the_config() {
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]}}"#;
+        assert_eq!(diff_ids(config).unwrap().len(), 1);
+        assert!(diff_ids(b"{}").is_err());
+    }
+}

@@ -26,12 +26,17 @@ pub struct StorageOptions {
 /// A store, fully decided: what the storage transport opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreLocation {
+    /// `overlay` or `vfs`.
     pub driver: String,
+    /// Where images, layers and their metadata live.
     pub graph_root: PathBuf,
+    /// Where c/storage keeps runtime state (recorded in sources; not read).
     pub run_root: PathBuf,
+    /// Driver options, as given (recorded in sources; reading needs none).
     pub options: Vec<String>,
 }
 
+/// Why the store could not be decided.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}")]

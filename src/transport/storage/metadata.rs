@@ -35,17 +35,21 @@ pub enum MetadataError {
 /// One entry of images.json.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImageRecord {
+    /// 64 hex characters (the config's digest, for images buildah commits).
     pub id: String,
     /// The digest of the image's manifest.
     #[serde(default)]
     pub digest: Option<Digest>,
+    /// Full names (`localhost/app:latest`).
     #[serde(default)]
     pub names: Vec<String>,
     /// The image's top layer; its parents are the rest of the chain.
     #[serde(default)]
     pub layer: Option<String>,
+    /// The keys of the image's big-data items (`manifest`, `sha256:<config>`, …).
     #[serde(default, rename = "big-data-names")]
     pub big_data_names: Vec<String>,
+    /// The digest c/storage recorded for each big-data item.
     #[serde(default, rename = "big-data-digests")]
     pub big_data_digests: HashMap<String, Digest>,
 }
@@ -53,15 +57,18 @@ pub struct ImageRecord {
 /// One entry of layers.json.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LayerRecord {
+    /// The layer's ID (its directory and tar-split file names).
     pub id: String,
+    /// The layer below it; `None` for a base layer.
     #[serde(default)]
     pub parent: Option<String>,
+    /// The digest of the compressed blob it was pulled as, if it was pulled.
     #[serde(default, rename = "compressed-diff-digest")]
     pub compressed_digest: Option<Digest>,
+    /// The digest of its uncompressed tar (the config's diff_id).
     #[serde(default, rename = "diff-digest")]
     pub diff_digest: Option<Digest>,
-    #[serde(default, rename = "diff-size")]
-    pub diff_size: Option<i64>,
+    /// c/storage's flags (`incomplete`).
     #[serde(default)]
     pub flags: HashMap<String, serde_json::Value>,
 }
@@ -78,6 +85,7 @@ impl LayerRecord {
 /// Where one store keeps its files.
 #[derive(Debug, Clone)]
 pub struct StorePaths {
+    /// The store these paths are in.
     pub location: StoreLocation,
 }
 
@@ -147,7 +155,9 @@ impl StorePaths {
 /// images.json and layers.json read at one moment, under the store's shared locks.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// images.json's entries.
     pub images: Vec<ImageRecord>,
+    /// layers.json's entries.
     pub layers: Vec<LayerRecord>,
 }
 

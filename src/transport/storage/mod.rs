@@ -3,9 +3,12 @@
 //! items; layers are regenerated from tar-split data and the layer's files, under the store's
 //! own shared locks, and served uncompressed (the copy engine compresses them on the way).
 
+/// Which store: reference, flags, storage.conf, defaults.
 pub mod config;
 mod lock;
+/// images.json and layers.json.
 pub mod metadata;
+/// Layer tar streams from tar-split data.
 pub mod tarsplit;
 
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};

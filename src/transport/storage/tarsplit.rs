@@ -19,6 +19,7 @@ const SEGMENT_ENTRY: u8 = 2;
 /// A tar-split line longer than this is not one c/storage wrote (segments are a few KiB).
 const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why a layer could not be regenerated exactly.
 #[derive(Debug, thiserror::Error)]
 pub enum RegenerateError {
     #[error("reading the layer's tar-split data {path}")]
