@@ -175,7 +175,8 @@ pub struct EntryFlags {
 pub struct CreateArgs {
     /// Name of the new list (e.g. myapp → localhost/myapp:latest)
     pub list: String,
-    /// Images to add right away
+    /// Images to add right away; a bare name that names a local image (containers-storage)
+    /// means that image, else the registry's
     pub images: Vec<String>,
     /// An image that is an index contributes all of its entries
     #[arg(long)]
@@ -203,7 +204,8 @@ pub struct CreateArgs {
 pub struct AddArgs {
     /// List name or ID
     pub list: String,
-    /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF]
+    /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF],
+    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image
     pub image: String,
     /// The image is an index: add every entry with its platform
     #[arg(long)]

@@ -2,7 +2,9 @@
 //! `containers-storage:` reference, pushed to the real registry, pulled back with skopeo and
 //! compared with what was copied in and with what `buildah manifest push --all` pushes.
 
-use crate::support::buildah::{content_tree, skopeo_to_layout, Buildah, ContentTree};
+use crate::support::buildah::{
+    content_tree, hold_write_lock, skopeo_to_layout, Buildah, ContentTree,
+};
 use crate::support::image::{read_blob, read_index_json, sha256_digest};
 use crate::support::push::{get_blob, get_manifest, manifest_status};
 use crate::support::registry::Registry;
@@ -562,6 +564,46 @@ fn rmi_during_push_never_yields_a_broken_push() {
         );
         assert_eq!(manifest_status(&registry, "dst/busy", "v1"), 404);
     }
+}
+
+/// A writer holds `layers.lock` (as c/storage does while it deletes a layer) and marks the
+/// layer incomplete before letting go: the push, which cannot read the layers while the lock is
+/// held, sees the layer as being removed and fails clearly; the tag is never written.
+#[test]
+fn a_layer_being_removed_under_the_store_lock_is_a_clear_error() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let tree = content_tree(local.env.tmp.path(), 11, 0);
+    local
+        .buildah
+        .build("localhost/going", "linux/amd64", &tree.root);
+    local.run(&["create", "going", "localhost/going"]);
+    let layers_dir = local.buildah.root.join("vfs-layers");
+    let writer = hold_write_lock(&layers_dir.join("layers.lock"));
+    let push = manifest_std_cmd(&local.env.store)
+        .args(local.buildah.global_args())
+        .args(["push", "--tls-verify=false", "-q", "going"])
+        .arg(registry.docker_ref("dst/going:v1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let layers_json = layers_dir.join("layers.json");
+    let mut layers: Value = serde_json::from_slice(&std::fs::read(&layers_json).unwrap()).unwrap();
+    for layer in layers.as_array_mut().unwrap() {
+        layer["flags"] = serde_json::json!({"incomplete": true});
+    }
+    std::fs::write(&layers_json, serde_json::to_vec(&layers).unwrap()).unwrap();
+    drop(writer);
+    let output = push.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("being created or removed"), "{stderr}");
+    assert!(
+        stderr.contains("localhost/going"),
+        "names the image: {stderr}"
+    );
+    assert_eq!(manifest_status(&registry, "dst/going", "v1"), 404);
 }
 
 /// `inspect containers-storage:NAME` prints the stored manifest; --raw its exact bytes.

@@ -193,3 +193,22 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
     };
     rc == 0
 }
+
+/// Holds an exclusive fcntl lock on a c/storage lock file, as a c/storage writer does, until
+/// the returned file is dropped.
+pub fn hold_write_lock(path: &Path) -> fs::File {
+    use std::os::fd::AsRawFd;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    // SAFETY: flock is plain data; zeroed is valid before the fields are set.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    // SAFETY: a valid descriptor and an initialised flock.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &lock) };
+    assert_eq!(rc, 0, "locking {}", path.display());
+    file
+}
