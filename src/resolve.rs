@@ -8,11 +8,14 @@
 //!   of a local image is that image without asking a registry first (sealos reaches the same
 //!   image after the registry lookup fails). When both fail, the registry's error is reported
 //!   along with the local miss.
+//! - `inspect NAME` and `annotate LIST NAME` (not a list, not a digest): a local image first,
+//!   then the registry (for `inspect`, only when NAME has a registry host or a transport).
 
 use crate::reference::{parse_image, ImageRef, ReferenceError, StorageRef};
 use crate::source::{read_entries, Added, Selection, SourceError};
 use crate::store::Store;
 use crate::transport::open::Transports;
+use crate::transport::RawManifest;
 
 /// Which side a bare name is tried on first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub enum BareName {
     LocalFirst,
     /// `add`: registry first (local image IDs excepted), then local.
     RegistryFirst,
+    /// `inspect` of a short name: only a local image (a short name never reaches Docker Hub).
+    LocalOnly,
 }
 
 /// An image argument, parsed before anything is read.
@@ -75,10 +80,42 @@ pub async fn read_image_arg(
     selection: &Selection,
     order: BareName,
 ) -> Result<Added, SourceError> {
+    first_readable(arg, order, |image| async move {
+        read_entries(transports, store, &image, selection).await
+    })
+    .await
+}
+
+/// The manifest an argument names (for `inspect` and `annotate`), tried in `order`.
+pub async fn read_manifest_arg(
+    transports: &Transports,
+    arg: &ImageArg,
+    order: BareName,
+) -> Result<RawManifest, SourceError> {
+    first_readable(arg, order, |image| async move {
+        let fail = |source| SourceError::Transport {
+            image: image.to_string(),
+            source,
+        };
+        let (transport, reference) = transports.open_read(&image).await.map_err(fail)?;
+        transport.manifest_get(&reference).await.map_err(fail)
+    })
+    .await
+}
+
+/// Runs `read` on the argument's image, or on a bare name's readings in `order` until one
+/// succeeds.
+async fn first_readable<T, F, Fut>(
+    arg: &ImageArg,
+    order: BareName,
+    read: F,
+) -> Result<T, SourceError>
+where
+    F: Fn(ImageRef) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SourceError>>,
+{
     let (text, remote, local) = match arg {
-        ImageArg::Explicit(image) => {
-            return read_entries(transports, store, image, selection).await
-        }
+        ImageArg::Explicit(image) => return read(image.clone()).await,
         ImageArg::Bare {
             text,
             remote,
@@ -86,32 +123,38 @@ pub async fn read_image_arg(
         } => (text, remote, local),
     };
     let local = local.clone().map(ImageRef::Storage);
-    let local_first = order == BareName::LocalFirst
+    let remote = if order == BareName::LocalOnly {
+        None
+    } else {
+        remote.clone()
+    };
+    let local_first = order != BareName::RegistryFirst
         || remote.is_none()
         || local
             .as_ref()
             .is_some_and(|_| crate::reference::is_id_prefix(text));
     let (first, second) = if local_first {
-        (local, remote.clone())
+        (local, remote)
     } else {
-        (remote.clone(), local)
+        (remote, local)
     };
     let mut first_error = None;
     for image in [first, second].into_iter().flatten() {
-        match read_entries(transports, store, &image, selection).await {
-            Ok(added) => return Ok(added),
-            Err(e) => match &first_error {
+        match read(image.clone()).await {
+            Ok(done) => return Ok(done),
+            Err(e) => match first_error.take() {
                 None => first_error = Some((image, e)),
-                Some(_) => {
-                    let (tried, error) = first_error.take().expect("set above");
-                    return Err(both_failed(text, tried, error, image, e));
-                }
+                Some((tried, error)) => return Err(both_failed(text, tried, error, e)),
             },
         }
     }
-    Err(first_error
-        .map(|(_, e)| e)
-        .expect("a bare name has a local or remote reading"))
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Err(SourceError::NotAnImage {
+            image: text.clone(),
+            reason: "it names no local image and no registry".into(),
+        }),
+    }
 }
 
 /// Both readings failed: the registry's error is the one reported, the local miss noted.
@@ -119,7 +162,6 @@ fn both_failed(
     text: &str,
     first: ImageRef,
     first_error: SourceError,
-    second: ImageRef,
     second_error: SourceError,
 ) -> SourceError {
     let (remote_error, local_error) = if matches!(first, ImageRef::Storage(_)) {
@@ -127,7 +169,6 @@ fn both_failed(
     } else {
         (first_error, second_error)
     };
-    let _ = second;
     SourceError::NotLocalNorRemote {
         name: text.to_string(),
         local: crate::error_chain(&local_error),

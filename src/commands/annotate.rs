@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use manifest::cli::AnnotateArgs;
 use manifest::digest::Digest;
 use manifest::oci::Descriptor;
-use manifest::reference::parse_image;
+use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName};
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
@@ -57,13 +57,12 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     print_line(&format!("{}: {}", list.id, digest))
 }
 
-/// The descriptor of the manifest an image reference names.
+/// The descriptor of the manifest an image reference names (a bare name: a local image first,
+/// as sealos looks it up).
 fn describe(transports: &Transports, raw: &str) -> Result<Descriptor> {
-    let image = parse_image(raw)?;
-    let manifest = runtime()?.block_on(async {
-        let (transport, reference) = transports.open_read(&image).await?;
-        transport.manifest_get(&reference).await
-    })?;
+    let image = parse_image_arg(raw)?;
+    let manifest =
+        runtime()?.block_on(read_manifest_arg(transports, &image, BareName::LocalFirst))?;
     Ok(Descriptor::new(
         &manifest.media_type,
         manifest.digest.clone(),

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use manifest::cli::InspectArgs;
 use manifest::oci::pretty;
 use manifest::reference::{parse_image, ImageRef};
+use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName};
 use manifest::store::StoreError;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,21 +18,27 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
             document
         }
         Err(StoreError::NotFound(name)) => {
-            if !names_a_remote_image(&args.target) {
-                bail!(
-                    "no manifest list named {name:?}; to inspect an image in a registry, give its \
-                     registry (docker://REGISTRY/REPO:TAG) or a layout (oci:DIR)"
-                );
-            }
-            let image = parse_image(&args.target)?;
+            // A local image is looked for first, as sealos does; the network only for a
+            // name with a transport or a registry host.
+            let order = if names_a_remote_image(&args.target) {
+                BareName::LocalFirst
+            } else {
+                BareName::LocalOnly
+            };
+            let arg = match parse_image_arg(&args.target) {
+                Ok(arg) => arg,
+                Err(e) if order == BareName::LocalFirst => return Err(e.into()),
+                Err(_) => bail!(no_list(&name)),
+            };
             let transports = super::transports(registry_options(&args.registry));
             let manifest = runtime()?
-                .block_on(async {
-                    let (transport, reference) = transports.open_read(&image).await?;
-                    transport.manifest_get(&reference).await
-                })
-                .with_context(|| {
-                    format!("no manifest list named {name:?}, and reading {image} failed")
+                .block_on(read_manifest_arg(&transports, &arg, order))
+                .map_err(|e| match order {
+                    BareName::LocalOnly => anyhow::Error::new(e).context(no_list(&name)),
+                    _ => anyhow::Error::new(e).context(format!(
+                        "no manifest list named {name:?}, and reading {} failed",
+                        args.target
+                    )),
                 })?;
             manifest.bytes.to_vec()
         }
@@ -47,6 +54,13 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+fn no_list(name: &str) -> String {
+    format!(
+        "no manifest list named {name:?} (nor a local image); to inspect an image in a registry, give its \
+         registry (docker://REGISTRY/REPO:TAG) or a layout (oci:DIR)"
+    )
 }
 
 /// Only an explicit transport or registry host sends `inspect` to the network: a short name

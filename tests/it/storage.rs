@@ -620,6 +620,9 @@ fn inspect_prints_the_stored_manifest() {
         "containers-storage:localhost/shown:latest".to_string(),
         format!("containers-storage:@{}", &id[..12]),
         format!("containers-storage:{id}"),
+        // Bare names: a local image is looked for first, as sealos does.
+        "localhost/shown".to_string(),
+        "shown".to_string(),
     ] {
         let raw = local
             .manifest(&["inspect", "--raw", &reference])
