@@ -152,9 +152,10 @@ pub async fn copy(
     sources: &Sources,
     destination: &ImageRef,
     options: &PushOptions,
-    observer: Arc<dyn Observer>,
+    progress: Arc<dyn Observer>,
 ) -> Result<PushReport, PushError> {
-    let progress = &observer;
+    // Borrowed by the manifest writers below; cloned into each blob transfer.
+    let progress = &progress;
     let transports = env.transports;
     let mut index = index.clone();
     let format = match options.format {
@@ -186,15 +187,7 @@ pub async fn copy(
     let mut report = PushReport::default();
 
     if options.all {
-        let mut plan = plan_children(
-            env,
-            sources,
-            &mut index,
-            options.format,
-            &dest,
-            options.jobs,
-        )
-        .await?;
+        let mut plan = plan_children(env, sources, &mut index, options, &dest).await?;
         report.images_present = plan.present;
         let images = (plan.manifests.len() + plan.recompressed.len()) as u64;
         let jobs = plan.blobs.len() + plan.compress.len();
@@ -323,10 +316,10 @@ async fn plan_children(
     env: &CopyEnv<'_>,
     sources: &Sources,
     index: &mut Index,
-    format: Option<ListFormat>,
+    options: &PushOptions,
     dest: &Arc<dyn Transport>,
-    jobs: usize,
 ) -> Result<Plan, PushError> {
+    let (format, jobs) = (options.format, options.jobs);
     // Read (and convert) every child and ask the destination whether it has it, `jobs` at once.
     let mut prepared: Vec<(usize, Arc<dyn Transport>, RawManifest, bool)> =
         stream::iter(index.manifests.iter().enumerate())
@@ -359,6 +352,7 @@ async fn plan_children(
         let entry = &mut index.manifests[position];
         if source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type) {
             let child = Recompressed::plan(env.store, &source, raw, position).await?;
+            child.check(&options.compression, format)?;
             for blob in child.jobs(&source) {
                 match blob {
                     ChildBlob::Compress(job) => {

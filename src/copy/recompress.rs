@@ -91,6 +91,32 @@ impl Recompressed {
         })
     }
 
+    /// Refuses, before anything is sent, a compression the pushed manifest could not name
+    /// (zstd in a Docker v2s2 manifest, stored so or asked for with `--format v2s2`).
+    pub(super) fn check(
+        &self,
+        compression: &Compression,
+        format: Option<ListFormat>,
+    ) -> Result<(), PushError> {
+        let pushed_type = match format {
+            Some(ListFormat::Docker) => crate::oci::DOCKER_MANIFEST,
+            Some(ListFormat::Oci) => crate::oci::OCI_MANIFEST,
+            None => self.raw.media_type.as_str(),
+        };
+        match compression.layer_media_type(pushed_type) {
+            Some(_) => Ok(()),
+            None => Err(self.unnamable(compression, pushed_type)),
+        }
+    }
+
+    fn unnamable(&self, compression: &Compression, manifest_type: &str) -> PushError {
+        PushError::Recompress(format!(
+            "image {}: {} layers cannot be named in a {manifest_type} manifest; push with --format oci or --compression-format gzip",
+            self.raw.digest,
+            compression.algorithm.name(),
+        ))
+    }
+
     /// The config as it is, and each layer as a compression job.
     pub(super) fn jobs(&self, source: &Arc<dyn Transport>) -> Vec<ChildBlob> {
         let layers = self
@@ -122,13 +148,7 @@ impl Recompressed {
             |detail: String| PushError::Recompress(format!("image {}: {detail}", self.raw.digest));
         let media_type = compression
             .layer_media_type(&self.raw.media_type)
-            .ok_or_else(|| {
-                fail(format!(
-                    "{} layers cannot be named in a {} manifest; push with --format oci or --compression-format gzip",
-                    compression.algorithm.name(),
-                    self.raw.media_type
-                ))
-            })?;
+            .ok_or_else(|| self.unnamable(compression, &self.raw.media_type))?;
         let mut doc: Map<String, Value> =
             serde_json::from_slice(&self.raw.bytes).map_err(|e| fail(e.to_string()))?;
         let layers = doc
@@ -241,7 +261,7 @@ mod tests {
     use crate::compress::Algorithm;
     use crate::oci;
 
-    fn child(media_type: &str) -> Recompressed {
+    fn child_of(media_type: &str) -> Recompressed {
         let layer = Digest::sha256_of(b"tar");
         let bytes = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
@@ -272,7 +292,7 @@ mod tests {
 
     #[test]
     fn rewrite_names_the_compressed_layers_and_keeps_the_rest() {
-        let child = child(oci::OCI_MANIFEST);
+        let child = child_of(oci::OCI_MANIFEST);
         let rewritten = child
             .rewrite(&sent(), &Compression::default(), None)
             .unwrap();
@@ -293,7 +313,7 @@ mod tests {
 
     #[test]
     fn docker_manifests_take_gzip_and_refuse_zstd() {
-        let child = child(oci::DOCKER_MANIFEST);
+        let child = child_of(oci::DOCKER_MANIFEST);
         let doc: Value = serde_json::from_slice(
             &child
                 .rewrite(&sent(), &Compression::default(), None)
@@ -305,11 +325,22 @@ mod tests {
         let zstd = Compression::new(Algorithm::Zstd, None).unwrap();
         let err = child.rewrite(&sent(), &zstd, None).unwrap_err();
         assert!(err.to_string().contains("zstd"), "{err}");
+        assert!(child.check(&zstd, None).is_err());
+        assert!(child.check(&zstd, Some(ListFormat::Oci)).is_ok());
+        let oci_child = child_of(oci::OCI_MANIFEST);
+        assert!(oci_child.check(&zstd, None).is_ok());
+        assert!(
+            oci_child.check(&zstd, Some(ListFormat::Docker)).is_err(),
+            "--format v2s2 too"
+        );
+        assert!(oci_child
+            .check(&Compression::default(), Some(ListFormat::Docker))
+            .is_ok());
     }
 
     #[test]
     fn a_layer_that_was_not_sent_is_an_error() {
-        let err = child(oci::OCI_MANIFEST)
+        let err = child_of(oci::OCI_MANIFEST)
             .rewrite(&HashMap::new(), &Compression::default(), None)
             .unwrap_err();
         assert!(err.to_string().contains("was not sent"), "{err}");
