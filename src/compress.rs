@@ -1,6 +1,8 @@
 //! Compressing a layer while it is sent (gzip or zstd, as buildah's `--compression-format` and
 //! `--compression-level`), on a blocking thread, with memory flat in the layer's size.
 
+mod gzip_parallel;
+
 use crate::blocking_stream::stream_from_blocking;
 use crate::oci;
 use crate::transport::{BlobStream, TransportError};
@@ -82,28 +84,53 @@ impl Compression {
         }
     }
 
-    /// Compresses `input` into a new stream.
+    /// Compresses `input` into a new stream (gzip on every core, like buildah's pgzip).
     pub fn compress(&self, mut input: BlobStream) -> BlobStream {
         let compression = *self;
         let runtime = tokio::runtime::Handle::current();
         stream_from_blocking(move |out| {
             let fail = |e: std::io::Error| TransportError::io("compressing a layer", e);
-            let mut encoder: Box<dyn Encoder + '_> = match compression.algorithm {
-                Algorithm::Gzip => Box::new(flate2::write::GzEncoder::new(
-                    out,
-                    flate2::Compression::new(compression.effective_level() as u32),
-                )),
-                Algorithm::Zstd => Box::new(
-                    zstd::stream::write::Encoder::new(out, compression.effective_level())
-                        .map_err(fail)?,
-                ),
+            // An error from the source is carried through the encoder and given back as it was.
+            let source_error: std::sync::Mutex<Option<TransportError>> = Default::default();
+            let to_io = |e: TransportError| {
+                let text = e.to_string();
+                *source_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                std::io::Error::other(text)
             };
-            while let Some(chunk) = runtime.block_on(input.next()) {
-                encoder.write_all(&chunk?).map_err(fail)?;
+            let result = match compression.algorithm {
+                Algorithm::Gzip => gzip_parallel::compress(
+                    compression.effective_level() as u32,
+                    workers(),
+                    || runtime.block_on(input.next()),
+                    out,
+                    to_io,
+                ),
+                Algorithm::Zstd => (|| {
+                    let mut encoder =
+                        zstd::stream::write::Encoder::new(out, compression.effective_level())?;
+                    encoder.multithread(workers() as u32)?;
+                    while let Some(chunk) = runtime.block_on(input.next()) {
+                        encoder.write_all(&chunk.map_err(to_io)?)?;
+                    }
+                    encoder.finish().map(|_| ())
+                })(),
+            };
+            let carried = source_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            match (result, carried) {
+                (Ok(()), _) => Ok(()),
+                (Err(_), Some(source)) => Err(source),
+                (Err(e), None) => Err(fail(e)),
             }
-            encoder.finish_stream().map_err(fail)
         })
     }
+}
+
+/// Compression threads: the machine's cores (buildah's pgzip uses them all too).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Algorithm {
@@ -113,23 +140,6 @@ impl Algorithm {
             Algorithm::Gzip => "gzip",
             Algorithm::Zstd => "zstd",
         }
-    }
-}
-
-/// A compressing writer that must be told when the input ends.
-trait Encoder: Write {
-    fn finish_stream(self: Box<Self>) -> std::io::Result<()>;
-}
-
-impl<W: Write> Encoder for flate2::write::GzEncoder<W> {
-    fn finish_stream(self: Box<Self>) -> std::io::Result<()> {
-        self.finish().map(|_| ())
-    }
-}
-
-impl<W: Write> Encoder for zstd::stream::write::Encoder<'_, W> {
-    fn finish_stream(self: Box<Self>) -> std::io::Result<()> {
-        self.finish().map(|_| ())
     }
 }
 
