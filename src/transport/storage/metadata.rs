@@ -181,7 +181,12 @@ impl Snapshot {
             read_json(&paths.driver_dir("images").join("images.json"))?
         };
         drop(store);
-        Ok((Snapshot { images, layers }, layers_lock))
+        let mut snapshot = Snapshot { images, layers };
+        // IDs become file names below the store: anything but c/storage's 64 hex characters is
+        // not an image or layer this tool will read.
+        snapshot.images.retain(|i| is_storage_id(&i.id));
+        snapshot.layers.retain(|l| is_storage_id(&l.id));
+        Ok((snapshot, layers_lock))
     }
 
     /// The image `reference` names: by ID or unique ID prefix, by name (and digest), or by a
@@ -292,6 +297,11 @@ fn lock(path: &Path) -> Result<SharedLock, MetadataError> {
     })
 }
 
+/// c/storage's IDs: 64 lowercase hexadecimal characters.
+fn is_storage_id(id: &str) -> bool {
+    id.len() == 64 && crate::reference::is_id_prefix(id)
+}
+
 /// A missing file is an empty store, as in c/storage.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, MetadataError> {
     let bytes = match std::fs::read(path) {
@@ -374,6 +384,29 @@ mod tests {
             find(&format!("localhost/other:v2@{a}")).is_err(),
             "name and ID must agree"
         );
+    }
+
+    #[test]
+    fn records_whose_ids_are_not_c_storage_ids_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StorePaths {
+            location: StoreLocation {
+                driver: "vfs".into(),
+                graph_root: dir.path().into(),
+                run_root: dir.path().join("run"),
+                options: vec![],
+            },
+        };
+        let good = "a".repeat(64);
+        std::fs::create_dir_all(dir.path().join("vfs-images")).unwrap();
+        std::fs::write(
+            dir.path().join("vfs-images/images.json"),
+            format!(r#"[{{"id":"{good}","names":["localhost/ok:latest"]}},{{"id":"../../etc","names":["localhost/bad:latest"]}}]"#),
+        )
+        .unwrap();
+        let snapshot = Snapshot::load(&paths).unwrap();
+        assert_eq!(snapshot.images.len(), 1);
+        assert_eq!(snapshot.images[0].id, good);
     }
 
     #[test]

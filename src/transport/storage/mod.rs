@@ -72,7 +72,8 @@ impl StorageTransport {
 
     fn image_label(&self) -> String {
         match self.image.names.first() {
-            Some(name) => format!("{name} ({})", short(&self.image.id)),
+            // Names come from a file other programs write: escaped before they reach a terminal.
+            Some(name) => format!("{} ({})", name.escape_debug(), short(&self.image.id)),
             None => short(&self.image.id).to_string(),
         }
     }
