@@ -76,6 +76,8 @@ pub struct Environment {
     pub storage_conf: Option<PathBuf>,
     pub storage_driver: Option<String>,
     pub storage_opts: Option<String>,
+    /// The system-wide storage.conf candidates, first found wins.
+    pub system_confs: Vec<PathBuf>,
 }
 
 impl Environment {
@@ -97,6 +99,10 @@ impl Environment {
             storage_conf: path("CONTAINERS_STORAGE_CONF"),
             storage_driver: text("STORAGE_DRIVER"),
             storage_opts: text("STORAGE_OPTS"),
+            system_confs: vec![
+                "/etc/containers/storage.conf".into(),
+                "/usr/share/containers/storage.conf".into(),
+            ],
         }
     }
 
@@ -119,14 +125,10 @@ impl Environment {
                 return Some((user, true));
             }
         }
-        [
-            "/etc/containers/storage.conf",
-            "/usr/share/containers/storage.conf",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .map(|p| (p, false))
+        self.system_confs
+            .iter()
+            .find(|p| p.is_file())
+            .map(|p| (p.clone(), false))
     }
 
     /// `$HOME`, `$UID` and `$USER` in rootless_storage_path, as c/storage expands them.
@@ -317,7 +319,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let none = StorageOptions::default();
         let mut env = env_with(dir.path(), 0, None);
-        // No conf at all may still find /etc/containers/storage.conf on this machine.
         env.storage_conf = Some(dir.path().join("missing.conf"));
         assert!(
             resolve(None, &none, &env).is_err(),
@@ -340,29 +341,38 @@ mod tests {
     }
 
     #[test]
-    fn rootless_path_from_the_system_file_is_expanded() {
+    fn rootless_users_of_the_system_file_get_rootless_storage_path() {
         let dir = tempfile::tempdir().unwrap();
-        let mut env = env_with(
-            dir.path(),
-            1000,
-            Some(
-                "[storage]\ngraphroot = \"/var/lib/x\"\nrootless_storage_path = \"$HOME/store\"\n",
-            ),
-        );
-        // As the system file (not the user's own), rootless_storage_path applies.
-        let conf = env.storage_conf.take().unwrap();
-        let conf_storage: ConfFile =
-            toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
-        assert_eq!(
-            env.expand(
-                conf_storage
-                    .storage
-                    .rootless_storage_path
-                    .as_deref()
-                    .unwrap()
-            ),
-            dir.path().join("home/store")
-        );
+        let system = dir.path().join("system.conf");
+        std::fs::write(
+            &system,
+            "[storage]\ngraphroot = \"/var/lib/x\"\nrunroot = \"/run/x\"\nrootless_storage_path = \"$HOME/store\"\n",
+        )
+        .unwrap();
+        let rootless = Environment {
+            uid: 1000,
+            home: Some(dir.path().join("home")),
+            system_confs: vec![system.clone()],
+            ..Environment::default()
+        };
+        let located = resolve(None, &StorageOptions::default(), &rootless).unwrap();
+        assert_eq!(located.graph_root, dir.path().join("home/store"));
+        assert_eq!(located.run_root, PathBuf::from("/run/user/1000/containers"));
+        // The user's own file wins over the system one, and its graphroot applies.
+        let own = dir.path().join("home/.config/containers");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(
+            own.join("storage.conf"),
+            "[storage]\ngraphroot = \"/home/x/mine\"\n",
+        )
+        .unwrap();
+        let located = resolve(None, &StorageOptions::default(), &rootless).unwrap();
+        assert_eq!(located.graph_root, PathBuf::from("/home/x/mine"));
+        // root reads the system file's graphroot and runroot.
+        let root = Environment { uid: 0, ..rootless };
+        let located = resolve(None, &StorageOptions::default(), &root).unwrap();
+        assert_eq!(located.graph_root, PathBuf::from("/var/lib/x"));
+        assert_eq!(located.run_root, PathBuf::from("/run/x"));
     }
 
     #[test]
