@@ -9,4 +9,5 @@ mod registry;
 mod registry_requests;
 mod registry_transport;
 mod storage;
+mod storage_failures;
 mod store_safety;

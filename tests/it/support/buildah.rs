@@ -5,6 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The size of the one big file the tests copy into an image (64 MiB).
+pub const BIG: usize = 64 * 1024 * 1024;
+
 /// One containers-storage store driven by buildah.
 pub struct Buildah {
     pub root: PathBuf,

@@ -10,6 +10,7 @@
 pub mod buildah;
 pub mod faults;
 pub mod image;
+pub mod local;
 pub mod push;
 pub mod registry;
 
