@@ -96,7 +96,12 @@ impl Buildah {
     /// Builds `name` from scratch with `content` copied to `/` and the platform set; returns the
     /// image ID.
     pub fn build(&self, name: &str, platform: &str, content: &Path) -> String {
-        let container = self.run(&["from", "scratch"]);
+        self.build_on("scratch", name, platform, content)
+    }
+
+    /// Builds `name` on top of the image `base` (one more layer holding `content`).
+    pub fn build_on(&self, base: &str, name: &str, platform: &str, content: &Path) -> String {
+        let container = self.run(&["from", base]);
         let mut parts = platform.split('/');
         let os = parts.next().expect("os/arch");
         let arch = parts.next().expect("os/arch");
