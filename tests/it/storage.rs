@@ -3,9 +3,9 @@
 //! compared with what was copied in and with what `buildah manifest push --all` pushes.
 
 use crate::support::buildah::{content_tree, skopeo_to_layout, Buildah, ContentTree, BIG};
-use crate::support::image::sha256_digest;
+use crate::support::image::{sha256_digest, write_image_layout, ImageSpec};
 use crate::support::local::{read_pulled, tar_entries, tree_entries, Local, Pulled};
-use crate::support::push::{get_blob, get_manifest, manifest_status};
+use crate::support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
 use serde_json::Value;
@@ -233,6 +233,66 @@ fn layered_image_pushes_every_layer_of_its_chain() {
         tar_entries(&pulled.layers[0].2).0,
         tree_entries(&base_tree.root),
         "the base layer first"
+    );
+}
+
+/// An image pulled into containers-storage keeps its registry manifest (gzip layer digests)
+/// while the store has only the uncompressed layers: each is found by its compressed digest,
+/// regenerated, compressed again, and the child rewritten; the content is the same.
+#[test]
+fn pulled_image_with_gzip_layers_is_pushed_from_the_store() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let layout = local.env.path("layout");
+    let spec = ImageSpec::new("linux/arm64/v8", 2, 200_000, 21);
+    let built = write_image_layout(&layout, &spec, "latest");
+    push_layout_image(&layout, "latest", &registry, "src/pulled", "v1");
+    let pulled_id = local.buildah.run(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        &registry.docker_ref("src/pulled:v1"),
+    ]);
+    let pulled_id = pulled_id.lines().last().unwrap();
+    local.buildah.run(&["tag", pulled_id, "localhost/pulled"]);
+    let printed = local.run(&["create", "pulled", "localhost/pulled"]);
+    assert!(!printed.is_empty());
+    let inspected: Value = serde_json::from_str(&local.run(&["inspect", "pulled"])).unwrap();
+    assert_eq!(
+        inspected["manifests"][0]["digest"], built.manifest_digest,
+        "the list names the stored (pulled) manifest"
+    );
+    local.run(&[
+        "push",
+        "--tls-verify=false",
+        "pulled",
+        &registry.docker_ref("dst/pulled:v1"),
+    ]);
+    let (index, _, _) = get_manifest(&registry, "dst/pulled", "v1");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    let pulled_back = local.env.path("pulled-back");
+    skopeo_to_layout(
+        &registry.docker_ref(&format!("dst/pulled@{child}")),
+        &pulled_back,
+        "x",
+    );
+    let pushed = read_pulled(&pulled_back);
+    let original = read_pulled(&layout);
+    assert_eq!(
+        pushed.config_digest, original.config_digest,
+        "the config is unchanged"
+    );
+    let digests = |p: &Pulled| {
+        p.layers
+            .iter()
+            .map(|(_, d, _)| d.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        digests(&pushed),
+        digests(&original),
+        "the same uncompressed layers"
     );
 }
 
