@@ -30,6 +30,8 @@ use std::time::Duration;
 pub trait Observer: Send + Sync {
     /// A message in buildah's wording (`Copying blob sha256:…`).
     fn line(&self, message: &str);
+    /// Something the user should know even with a live display (a child was rewritten).
+    fn note(&self, message: &str);
     /// What the copy will move: images, blobs, and the bytes of those blobs.
     fn set_totals(&self, images: u64, blobs: u64, bytes: u64);
     /// `n` more bytes were read from a source.
@@ -228,7 +230,7 @@ pub async fn copy(
         for child in std::mem::take(&mut plan.recompressed) {
             let rewritten = child.rewrite(&compressed, &options.compression, options.format)?;
             let entry = &mut index.manifests[child.position];
-            progress.line(&format!(
+            progress.note(&format!(
                 "Rewrote manifest {} with compressed layers as {}",
                 entry.digest, rewritten.digest
             ));

@@ -132,6 +132,10 @@ impl crate::copy::Observer for Progress {
         Progress::line(self, message)
     }
 
+    fn note(&self, message: &str) {
+        Progress::note(self, message)
+    }
+
     fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
         Progress::set_totals(self, images, blobs, bytes)
     }
