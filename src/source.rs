@@ -116,11 +116,18 @@ pub async fn read_entries(
             // Layout children are cached now (cheap, and push/inspect then work offline);
             // registry children are read when pushed, which keeps `add --all` to one request.
             if local {
-                let raw = transport
+                match transport
                     .manifest_get(&ManifestRef::Digest(child.digest.clone()))
                     .await
-                    .map_err(fail)?;
-                cache(store, &raw.digest, &raw.bytes)?;
+                {
+                    Ok(raw) => cache(store, &raw.digest, &raw.bytes)?,
+                    // A containers-storage list may name instances that live in a registry
+                    // (buildah's instances.json says where): they are read from there on push.
+                    Err(TransportError::NotFound { .. })
+                        if matches!(image, ImageRef::Storage(_))
+                            && transport.source_of(&child.digest).is_some() => {}
+                    Err(e) => return Err(fail(e)),
+                }
             }
             let mut descriptor =
                 Descriptor::new(&child.media_type, child.digest.clone(), child.size);

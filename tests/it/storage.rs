@@ -362,7 +362,8 @@ fn seed_example_add_localhost_list_localhost_image() {
     assert_eq!(tar_entries(&tar).0, tree_entries(&tree.root));
 }
 
-/// A list `buildah manifest create/add` made is a source for `create --all`.
+/// A list `buildah manifest create/add` made is a source for `create --all`: its local instance
+/// is read from the store, its registry instance from the registry buildah recorded.
 #[test]
 fn buildah_list_is_read_with_create_all() {
     let local = Local::new("vfs");
@@ -377,6 +378,20 @@ fn buildah_list_is_read_with_create_all() {
     local
         .buildah
         .run(&["manifest", "add", "localhost/thatlist", "localhost/one"]);
+    let remote_layout = local.env.path("remote");
+    let remote = write_image_layout(
+        &remote_layout,
+        &ImageSpec::new("linux/s390x", 1, 1000, 31),
+        "latest",
+    );
+    push_layout_image(&remote_layout, "latest", &registry, "src/remote", "v1");
+    local.buildah.run(&[
+        "manifest",
+        "add",
+        "--tls-verify=false",
+        "localhost/thatlist",
+        &registry.docker_ref("src/remote:v1"),
+    ]);
     local.run(&[
         "create",
         "--all",
@@ -387,6 +402,11 @@ fn buildah_list_is_read_with_create_all() {
     let entry = &inspected["manifests"][0];
     assert_eq!(entry["platform"]["architecture"], "arm64");
     assert_eq!(entry["platform"]["variant"], "v8");
+    assert_eq!(inspected["manifests"][1]["digest"], remote.manifest_digest);
+    assert_eq!(
+        inspected["manifests"][1]["platform"]["architecture"],
+        "s390x"
+    );
     let list = std::fs::read_to_string(
         std::fs::read_dir(local.env.store.join("lists"))
             .unwrap()
@@ -409,7 +429,11 @@ fn buildah_list_is_read_with_create_all() {
     ]);
     let (index, _, _) = get_manifest(&registry, "from/list", "v1");
     let index: Value = serde_json::from_slice(&index).unwrap();
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        index["manifests"][1]["digest"], remote.manifest_digest,
+        "the registry instance is pushed as it is"
+    );
 }
 
 /// `inspect containers-storage:NAME` prints the stored manifest; --raw its exact bytes.
