@@ -286,8 +286,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
-    /// Compression for layers stored uncompressed (containers-storage images); other layers are
-    /// pushed as they are
+    /// Compression of layers read from containers-storage (which keeps them uncompressed); other
+    /// layers are pushed as they are
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "gzip")]
     pub compression_format: CompressionFormat,
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
