@@ -47,11 +47,15 @@ const SCRUBBED_ENV: &[&str] = &[
     "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "CONTAINERS_STORAGE_CONF",
+    "STORAGE_DRIVER",
+    "STORAGE_OPTS",
 ];
 
 /// The `manifest` binary with `MANIFEST_STORE=<store>` and a clean, empty environment for
 /// credentials: `HOME`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `XDG_DATA_HOME`
-/// point into an empty directory `<store>.home` beside the store (created if missing; keep the
+/// and `CONTAINERS_STORAGE_CONF` (an empty containers-storage store) point into an empty
+/// directory `<store>.home` beside the store (created if missing; keep the
 /// store inside a test-owned temp dir so that both go away with it), `REGISTRY_AUTH_FILE` and
 /// proxy variables are unset. Tests that want an auth file pass `--authfile` or set
 /// `REGISTRY_AUTH_FILE` / write `<home>/run/containers/auth.json` themselves (see [`home_dir`]).
@@ -72,8 +76,24 @@ pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("CONTAINERS_STORAGE_CONF", storage_conf(&home))
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// A storage.conf whose (empty) containers-storage store is inside `home`, so that a bare name
+/// never finds an image of the machine's own store (tests name their buildah store with flags).
+fn storage_conf(home: &Path) -> PathBuf {
+    let conf = home.join("storage.conf");
+    if !conf.exists() {
+        let text = format!(
+            "[storage]\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            home.join("containers/storage").display(),
+            home.join("containers/run").display()
+        );
+        fs::write(&conf, text).expect("writing the isolated storage.conf");
+    }
+    conf
 }
 
 /// The isolated home directory [`manifest_cmd`] uses for `store` (`<store>.home`), created if
