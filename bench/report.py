@@ -380,6 +380,30 @@ def main():
             p("\n".join(lin))
             p("")
 
+    local_mib = m1("local_mib", "")
+    if local_mib:
+        p(f"## Scenario 7: `push --all` of a local image (containers-storage, one {local_mib} MiB layer) to registry A")
+        p("")
+        p("Both tools read buildah's store, regenerate the layer's tar, gzip it and upload it; the "
+          "child manifest is rewritten with the compressed layer. Target for `manifest`: peak RSS ≤ 50 MB.")
+        p("")
+        p("| tool | ok runs | wall s | MiB/s | CPU s | peak RSS MiB |")
+        p("|---|---|---|---|---|---|")
+        for tool, label in (("manifest", "manifest push"), ("buildah", "buildah manifest push --all")):
+            g = g_of("7", tool, "push", local_mib)
+            if not g:
+                continue
+            if g.failure:
+                failures.append(f"scenario 7, {label}: {g.failure}")
+            tput = f"{int(local_mib) / g.wall:.0f}" if g.ok and g.wall else "–"
+            p(f"| {label} | {g.runs()} | {g.wall_cell()} | {tput} | {fmt_s(g.cpu)} | {fmt_mib(g.rss)} |")
+        m7, b7 = g_of("7", "manifest", "push", local_mib), g_of("7", "buildah", "push", local_mib)
+        if m7 and b7 and m7.ok and b7.ok:
+            p("")
+            p(f"buildah/manifest wall **{ratio(b7.wall, m7.wall)}**, CPU {ratio(b7.cpu, m7.cpu)}, "
+              f"peak RSS {ratio(b7.rss, m7.rss)}.")
+        p("")
+
     if meta.get("check"):
         p("## Checks")
         p("")

@@ -2,7 +2,7 @@
 # Benchmark `manifest` against buildah and skopeo on two local registries, in one run.
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 1,64,256] [--local-reps N] [--scale N]
-#                [--out FILE] [--note TEXT] [--keep]
+#                [--local-mib N] [--out FILE] [--note TEXT] [--keep]
 #
 # Run as root on a Debian machine (it apt-get installs what is missing). Every byte goes to
 # 127.0.0.1. Images, registries and stores live in a mktemp directory that is removed at exit
@@ -13,11 +13,11 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
-RUNS=5 SIZES=1,64 REPS=50 SCALE=500 KEEP=0 OUT=$here/RESULTS.md QUICK=0 NOTE=
+RUNS=5 SIZES=1,64 REPS=50 SCALE=500 LOCAL_MIB=512 KEEP=0 OUT=$here/RESULTS.md QUICK=0 NOTE=
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 ;;
+    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 LOCAL_MIB=64 ;;
     --runs) RUNS=$2; shift ;;
     --runs=*) RUNS=${1#*=} ;;
     --sizes) SIZES=$2; shift ;;
@@ -26,6 +26,8 @@ while [ $# -gt 0 ]; do
     --local-reps=*) REPS=${1#*=} ;;
     --scale) SCALE=$2; shift ;;
     --scale=*) SCALE=${1#*=} ;;
+    --local-mib) LOCAL_MIB=$2; shift ;;
+    --local-mib=*) LOCAL_MIB=${1#*=} ;;
     --out) OUT=$2; shift ;;
     --out=*) OUT=${1#*=} ;;
     --note) NOTE=$2; shift ;;
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for n in "$RUNS" "$REPS" "$SCALE"; do
+for n in "$RUNS" "$REPS" "$SCALE" "$LOCAL_MIB"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
 done
 [[ $SIZES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--sizes wants a comma list of MiB, got $SIZES" >&2; exit 2; }
@@ -63,7 +65,7 @@ META=$work/meta.tsv RES=$work/results.tsv
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 skip() { say "bench: SKIP $1: $2"; meta "skip" "$1: $2"; }
 meta start "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE quick=$QUICK"
+meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE local-mib=$LOCAL_MIB quick=$QUICK"
 [ -n "$NOTE" ] && meta note "$NOTE"
 
 # ---------------------------------------------------------------- 1. tools
@@ -475,6 +477,37 @@ if [ "$SCALE" -gt 0 ]; then
       done
     done
   done
+fi
+
+# ---------------------------------------------------------------- scenario 7
+# A local image (what `sealos build` / `buildah commit` leave in containers-storage) with one
+# LOCAL_MIB layer of incompressible bytes, pushed --all by both tools from buildah's store: each
+# regenerates the layer from the store, gzips it and uploads it; peak RSS is the number to watch.
+if [ "$HAVE_BUILDAH" = 1 ] && [ "$LOCAL_MIB" -gt 0 ]; then
+  say "bench: scenario 7: push --all of a local image with one $LOCAL_MIB MiB layer"
+  STORE_FLAGS=(--root "$work/buildah/root" --runroot "$work/buildah/run")
+  ctx=$work/local7/usr/share
+  mkdir -p "$ctx"
+  head -c $((LOCAL_MIB * 1048576)) /dev/urandom >"$ctx/big.bin"
+  L7=containers-storage:localhost/local7:amd64
+  if c=$("${B[@]}" from scratch 2>>"$work/logs/setup.log") &&
+    quiet "${B[@]}" config --os linux --arch amd64 "$c" &&
+    quiet "${B[@]}" copy "$c" "$work/local7/" / &&
+    quiet "${B[@]}" commit -q --rm "$c" localhost/local7:amd64 &&
+    quiet "$M" "${STORE_FLAGS[@]}" create local7 && quiet "$M" "${STORE_FLAGS[@]}" add local7 "$L7" &&
+    quiet "${B[@]}" manifest create local7 && quiet "${B[@]}" manifest add local7 "$L7"; then
+    meta "local_mib" "$LOCAL_MIB"
+    rm -rf "$work/local7"
+    for r in $(seq "$RUNS"); do
+      timed 7 manifest push "$LOCAL_MIB" 1 "$r" -- "$M" "${STORE_FLAGS[@]}" push "${TLS_A[@]}" local7 "docker://$A/s7-m-$r/app:v1"
+      drop_bic
+      timed 7 buildah push "$LOCAL_MIB" 1 "$r" -- "${B[@]}" manifest push --all "${TLS_A[@]}" local7 "docker://$A/s7-b-$r/app:v1"
+    done
+    verify_push "scenario 7, manifest" "http://$A" "s7-m-1/app" v1 >/dev/null
+    verify_push "scenario 7, buildah" "http://$A" "s7-b-1/app" v1 >/dev/null
+  else
+    skip "scenario 7" "could not build the local image or the lists (see $work/logs/setup.log)"
+  fi
 fi
 
 # ---------------------------------------------------------------- report

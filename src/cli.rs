@@ -50,6 +50,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
+    #[command(flatten)]
+    pub storage: StorageFlags,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -93,6 +96,27 @@ manifest push myapp oci:./out:v1"
     /// Exit 0 if the list exists, 1 if it does not
     #[command(after_help = "Example:\n  manifest exists myapp && echo present")]
     Exists(ExistsArgs),
+}
+
+/// Which containers-storage store `containers-storage:` images and local names are read from
+/// (as buildah and sealos spell the flags); a reference's `[DRIVER@ROOT+RUNROOT:OPTS]` part wins,
+/// and storage.conf decides what none of them says.
+#[derive(Debug, Clone, Args)]
+pub struct StorageFlags {
+    /// containers-storage graph root [default: storage.conf, else /var/lib/containers/storage
+    /// for root, ~/.local/share/containers/storage otherwise]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// containers-storage run root [default: storage.conf, else /run/containers/storage]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// containers-storage driver: overlay or vfs [env: STORAGE_DRIVER] [default: storage.conf,
+    /// else the one the store uses]
+    #[arg(long, global = true, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+    /// containers-storage driver option (repeatable) [env: STORAGE_OPTS]
+    #[arg(long, global = true, value_name = "OPTION")]
+    pub storage_opt: Vec<String>,
 }
 
 /// Flags shared by every command that talks to a registry.
@@ -200,7 +224,8 @@ pub struct EntryFlags {
 pub struct CreateArgs {
     /// Name of the new list (e.g. myapp → localhost/myapp:latest)
     pub list: String,
-    /// Images to add right away
+    /// Images to add right away; a bare name that names a local image (containers-storage)
+    /// means that image, else the registry's
     pub images: Vec<String>,
     /// An image that is an index contributes all of its entries
     #[arg(long)]
@@ -231,7 +256,8 @@ pub struct CreateArgs {
 pub struct AddArgs {
     /// List name or ID
     pub list: String,
-    /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF]
+    /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF],
+    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image
     pub image: String,
     /// The image is an index: add every entry with its platform
     #[arg(long)]
@@ -285,6 +311,12 @@ pub enum PushFormat {
     V2s2,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionFormat {
+    Gzip,
+    Zstd,
+}
+
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// List name or ID
@@ -325,6 +357,13 @@ pub struct PushArgs {
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
+    /// Compression of layers read from containers-storage (which keeps them uncompressed); other
+    /// layers are pushed as they are
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "gzip")]
+    pub compression_format: CompressionFormat,
+    /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<i32>,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }

@@ -1,20 +1,70 @@
-//! The push engine: every child's blobs and manifest reach the destination before the index,
-//! each digest is transferred once, at most `jobs` transfers run at once across all children,
-//! and the index is written last, so a failure anywhere leaves the destination tag untouched.
+//! The copy engine: an index and its typed sources go to any destination through one path.
+//! Every child's blobs and manifest reach the destination before the index, each digest is
+//! transferred once, at most `jobs` transfers run at once across all children, and the index is
+//! written last, so a failure anywhere leaves the destination tag untouched. Children whose
+//! source serves only uncompressed layers (containers-storage) are compressed on the way and
+//! rewritten (see [`recompress`]).
 
+mod recompress;
+
+use crate::compress::Compression;
 use crate::convert::{convert_manifest, ConvertError, Converted};
 use crate::digest::Digest;
+use crate::layer_cache::LayerCache;
+use crate::list::ManifestList;
 use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
-use crate::progress::Progress;
 use crate::reference::{parse_image, ImageRef};
 use crate::retry::{RetryPolicy, Retryable};
-use crate::store::{Store, StoredList};
+use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::resume::TransportSource;
 use crate::transport::{verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
-use futures_util::{stream, StreamExt, TryStreamExt};
-use std::collections::{HashMap, HashSet};
+use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
+use recompress::{ChildBlob, CompressJob, Recompressed};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+/// What a copy reports as it goes; the terminal implementation is [`crate::progress::Progress`].
+pub trait Observer: Send + Sync {
+    /// A message in buildah's wording (`Copying blob sha256:…`).
+    fn line(&self, message: &str);
+    /// Something the user should know even with a live display (a child was rewritten).
+    fn note(&self, message: &str);
+    /// What the copy will move: images, blobs, and the bytes of those blobs.
+    fn set_totals(&self, images: u64, blobs: u64, bytes: u64);
+    /// `n` more bytes were read from a source.
+    fn add_bytes(&self, n: u64);
+    /// One more blob is at the destination.
+    fn blob_done(&self);
+}
+
+/// Where each entry of an index is read from, parsed once.
+pub type Sources = BTreeMap<Digest, ImageRef>;
+
+/// Parses a stored list's recorded sources.
+pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
+    list.sources
+        .iter()
+        .map(|(digest, raw)| {
+            parse_image(raw)
+                .map(|image| (digest.clone(), image))
+                .map_err(|e| PushError::BadSource {
+                    digest: digest.clone(),
+                    source_ref: raw.clone(),
+                    detail: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// What a copy reads besides its sources: the transports, and the store's cached manifests,
+/// configs and compressed-layer records.
+pub struct CopyEnv<'a> {
+    /// Opens sources and the destination.
+    pub transports: &'a Transports,
+    /// Cached manifests and configs, and the compressed-layer records.
+    pub store: &'a Store,
+}
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -28,6 +78,8 @@ pub struct PushOptions {
     pub jobs: usize,
     /// How a blob whose transfer failed is restarted from its source (the one retry policy).
     pub retry: RetryPolicy,
+    /// How layers a source serves uncompressed are compressed (default gzip, level 6).
+    pub compression: Compression,
 }
 
 impl Default for PushOptions {
@@ -38,6 +90,7 @@ impl Default for PushOptions {
             allow_lossy: false,
             jobs: 8,
             retry: RetryPolicy::default(),
+            compression: Compression::default(),
         }
     }
 }
@@ -68,6 +121,8 @@ pub enum PushError {
     MissingChild { digest: Digest, destination: String },
     #[error("a list cannot be pushed to a digest reference; give a tag")]
     DigestDestination,
+    #[error("{0}")]
+    Recompress(String),
 }
 
 /// What a push did, for the summary line and for tests.
@@ -89,16 +144,20 @@ struct BlobJob {
     source: Arc<dyn Transport>,
 }
 
-/// Pushes `list` to `destination`; returns the digest of the index as the destination holds it.
-pub async fn push_list(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+/// Copies `index` with every child (read from `sources`) to `destination`; returns what was
+/// done, with the digest of the index as the destination holds it.
+pub async fn copy(
+    env: &CopyEnv<'_>,
+    index: &Index,
+    sources: &Sources,
     destination: &ImageRef,
     options: &PushOptions,
-    progress: &Arc<Progress>,
+    progress: Arc<dyn Observer>,
 ) -> Result<PushReport, PushError> {
-    let mut index = list.list.index.clone();
+    // Borrowed by the manifest writers below; cloned into each blob transfer.
+    let progress = &progress;
+    let transports = env.transports;
+    let mut index = index.clone();
     let format = match options.format {
         Some(format) => {
             match index.loss_in(format) {
@@ -134,7 +193,7 @@ pub async fn push_list(
     let mut report = PushReport::default();
 
     if options.all {
-        let plan = plan_children(transports, store, list, &mut index, options, &dest).await?;
+        let mut plan = plan_children(env, sources, &mut index, options, &dest).await?;
         for (digest, dropped) in &plan.dropped {
             progress.note(&format!(
                 "Dropping {} from {digest} (--allow-lossy)",
@@ -142,23 +201,33 @@ pub async fn push_list(
             ));
         }
         report.images_present = plan.present;
+        let images = (plan.manifests.len() + plan.recompressed.len()) as u64;
+        let jobs = plan.blobs.len() + plan.compress.len();
         progress.set_totals(
-            plan.manifests.len() as u64,
-            plan.blobs.len() as u64,
-            plan.blobs.values().map(|b| b.descriptor.size).sum(),
+            images,
+            jobs as u64,
+            plan.blobs.values().map(|b| b.descriptor.size).sum::<u64>()
+                + plan.compress.values().map(|c| c.source_size()).sum::<u64>(),
         );
-        let blob_total = plan.blobs.len();
         progress.line(&format!(
-            "Copying {} images with {} blobs in list",
-            plan.manifests.len(),
-            blob_total
+            "Copying {images} images with {jobs} blobs in list"
         ));
-        let outcomes: Vec<BlobOutcome> = stream::iter(plan.blobs.into_values())
-            .map(|job| copy_blob(job, dest.clone(), options, progress.clone()))
-            .buffer_unordered(options.jobs.max(1))
-            .try_collect()
-            .await?;
-        for outcome in outcomes {
+        let cache = LayerCache::new(env.store.root());
+        let blob_jobs = stream::iter(plan.blobs.into_values())
+            .map(|job| copy_blob(job, dest.clone(), options, progress.clone()).boxed());
+        let compress_jobs = stream::iter(plan.compress.into_values()).map(|job| {
+            recompress::send_layer(job, dest.clone(), &cache, options, progress.clone()).boxed()
+        });
+        let outcomes: Vec<(BlobOutcome, Option<(Digest, Descriptor)>)> =
+            stream::select(blob_jobs, compress_jobs)
+                .buffer_unordered(options.jobs.max(1))
+                .try_collect()
+                .await?;
+        let mut compressed = HashMap::new();
+        for (outcome, layer) in outcomes {
+            if let Some((uncompressed, descriptor)) = layer {
+                compressed.insert(uncompressed, descriptor);
+            }
             match outcome {
                 BlobOutcome::Present => report.blobs_present += 1,
                 BlobOutcome::Mounted => report.blobs_mounted += 1,
@@ -167,6 +236,31 @@ pub async fn push_list(
                     report.bytes_copied += bytes;
                 }
             }
+        }
+        for child in std::mem::take(&mut plan.recompressed) {
+            let rewritten = child.rewrite(
+                &compressed,
+                &options.compression,
+                options.format,
+                options.allow_lossy,
+            )?;
+            if !rewritten.dropped.is_empty() {
+                progress.note(&format!(
+                    "Dropping {} from {} (--allow-lossy)",
+                    rewritten.dropped.join(", "),
+                    child.digest()
+                ));
+            }
+            let rewritten = rewritten.manifest;
+            let entry = &mut index.manifests[child.position];
+            progress.note(&format!(
+                "Rewrote manifest {} with compressed layers as {}",
+                entry.digest, rewritten.digest
+            ));
+            entry.media_type = rewritten.media_type.clone();
+            entry.digest = rewritten.digest.clone();
+            entry.size = rewritten.bytes.len() as u64;
+            plan.manifests.push(rewritten);
         }
         // Image manifests before the indexes that refer to them.
         let (images, indexes): (Vec<_>, Vec<_>) = plan
@@ -265,6 +359,10 @@ fn docker_list_instead(index: &Index, format: ListFormat) -> Option<RawManifest>
 struct Plan {
     manifests: Vec<RawManifest>,
     blobs: HashMap<Digest, BlobJob>,
+    /// Layers to compress while sending, by uncompressed digest (each once).
+    compress: HashMap<Digest, CompressJob>,
+    /// Children whose manifests are rewritten once their layers are compressed.
+    recompressed: Vec<Recompressed>,
     /// Children the destination already holds (with everything they reference).
     present: u64,
     /// The fields `--allow-lossy` let the conversion drop, per child (its original digest).
@@ -274,29 +372,30 @@ struct Plan {
 /// Reads every child manifest (from the store's cache or its source), converts it when asked,
 /// and gathers the blobs to copy, each digest once.
 async fn plan_children(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+    env: &CopyEnv<'_>,
+    sources: &Sources,
     index: &mut Index,
     options: &PushOptions,
     dest: &Arc<dyn Transport>,
 ) -> Result<Plan, PushError> {
+    let (format, jobs) = (options.format, options.jobs);
     // Read (and convert) every child and ask the destination whether it has it, `jobs` at once.
     let mut prepared: Vec<(usize, Arc<dyn Transport>, Converted, bool)> =
         stream::iter(index.manifests.iter().enumerate())
             .map(|(position, entry)| async move {
-                let (source, child) = read_child(transports, store, list, entry, options).await?;
+                let (source, child) = read_child(env, sources, entry, options).await?;
                 let digest = &child.manifest.digest;
-                let present =
-                    dest.manifest_exists(digest)
-                        .await
-                        .map_err(|source| PushError::Transport {
+                // A child that will be rewritten has no known digest at the destination yet.
+                let present = !source.serves_uncompressed_layers()
+                    && dest.manifest_exists(digest).await.map_err(|source| {
+                        PushError::Transport {
                             context: format!("checking manifest {digest} at the destination"),
                             source,
-                        })?;
+                        }
+                    })?;
                 Ok::<_, PushError>((position, source, child, present))
             })
-            .buffer_unordered(options.jobs.max(1))
+            .buffer_unordered(jobs.max(1))
             .try_collect()
             .await?;
     prepared.sort_by_key(|(position, ..)| *position);
@@ -304,6 +403,8 @@ async fn plan_children(
     let mut plan = Plan {
         manifests: Vec::new(),
         blobs: HashMap::new(),
+        compress: HashMap::new(),
+        recompressed: Vec::new(),
         present: 0,
         dropped: Vec::new(),
     };
@@ -313,6 +414,29 @@ async fn plan_children(
         let raw = child.manifest;
         if !child.dropped.is_empty() {
             plan.dropped.push((entry.digest.clone(), child.dropped));
+        }
+        if source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type) {
+            let child = Recompressed::plan(env.store, &source, raw, position).await?;
+            child.check(&options.compression, format)?;
+            for blob in child.jobs(&source) {
+                match blob {
+                    ChildBlob::Compress(job) => {
+                        plan.compress
+                            .entry(job.uncompressed().clone())
+                            .or_insert(job);
+                    }
+                    ChildBlob::Plain(descriptor) => {
+                        plan.blobs
+                            .entry(descriptor.digest.clone())
+                            .or_insert_with(|| BlobJob {
+                                descriptor,
+                                source: source.clone(),
+                            });
+                    }
+                }
+            }
+            plan.recompressed.push(child);
+            continue;
         }
         if raw.digest != entry.digest {
             // Converted by --format: the index names the new manifest.
@@ -324,50 +448,46 @@ async fn plan_children(
             plan.present += 1;
             continue;
         }
-        gather(store, &source, raw, &mut plan, &mut seen_manifests).await?;
+        gather(env.store, &source, raw, &mut plan, &mut seen_manifests).await?;
     }
     Ok(plan)
 }
 
 /// One entry's manifest, read from the store's cache or its recorded source, converted to
-/// `options.format` when asked, and the transport its blobs can be read from.
+/// `options.format` when asked (except children that are rewritten later, converted then), and
+/// the transport its blobs can be read from.
 async fn read_child(
-    transports: &Transports,
-    store: &Store,
-    list: &StoredList,
+    env: &CopyEnv<'_>,
+    sources: &Sources,
     entry: &Descriptor,
     options: &PushOptions,
 ) -> Result<(Arc<dyn Transport>, Converted), PushError> {
-    let source_ref = list
-        .list
-        .sources
+    let image = sources
         .get(&entry.digest)
         .ok_or_else(|| PushError::NoSource {
             digest: entry.digest.clone(),
         })?;
-    let image = parse_image(source_ref).map_err(|e| PushError::BadSource {
-        digest: entry.digest.clone(),
-        source_ref: source_ref.clone(),
-        detail: e.to_string(),
-    })?;
     let (source, _) =
-        transports
-            .open_read(&image)
+        env.transports
+            .open_read(image)
             .await
             .map_err(|source| PushError::Transport {
                 context: format!("opening the source of {} ({image})", entry.digest),
                 source,
             })?;
-    let raw = read_manifest(store, source.as_ref(), &entry.digest).await?;
+    let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
+    let unconverted = |manifest| Converted {
+        manifest,
+        dropped: Vec::new(),
+    };
+    if source.serves_uncompressed_layers() {
+        return Ok((source, unconverted(raw)));
+    }
     let converted = match options.format {
         Some(format) => convert_manifest(&raw, format, options.allow_lossy)?,
         None => None,
     };
-    let converted = converted.unwrap_or(Converted {
-        manifest: raw,
-        dropped: Vec::new(),
-    });
-    Ok((source, converted))
+    Ok((source, converted.unwrap_or_else(|| unconverted(raw))))
 }
 
 /// Adds a manifest and everything below it to the plan; nested indexes are followed so the
@@ -440,7 +560,18 @@ async fn copy_blob(
     job: BlobJob,
     dest: Arc<dyn Transport>,
     options: &PushOptions,
-    progress: Arc<Progress>,
+    progress: Arc<dyn Observer>,
+) -> Result<(BlobOutcome, Option<(Digest, Descriptor)>), PushError> {
+    copy_plain_blob(job, dest, options, progress)
+        .await
+        .map(|outcome| (outcome, None))
+}
+
+async fn copy_plain_blob(
+    job: BlobJob,
+    dest: Arc<dyn Transport>,
+    options: &PushOptions,
+    progress: Arc<dyn Observer>,
 ) -> Result<BlobOutcome, PushError> {
     let descriptor = &job.descriptor;
     // Same registry, other repository: mount first. A mount of a blob the destination already
@@ -477,51 +608,76 @@ async fn copy_blob(
         return Ok(BlobOutcome::Present);
     }
     progress.line(&format!("Copying blob {}", descriptor.digest));
-    let mut attempt = 0;
-    loop {
-        let counter = progress.clone();
-        let count = move |stream: BlobStream| -> BlobStream {
-            let counter = counter.clone();
-            Box::pin(stream.inspect(move |chunk| {
-                if let Ok(bytes) = chunk {
-                    counter.add_bytes(bytes.len() as u64);
-                }
-            }))
-        };
-        let result = if dest.checks_uploaded_digests() {
+    let (result, attempts) = with_retries(options, || async {
+        if dest.checks_uploaded_digests() {
             // The destination verifies the digest, so it may ask for the rest of a blob whose
             // upload broke (sizes are checked on the way).
-            let source = TransportSource::new(job.source.clone(), descriptor.clone(), count);
+            let counter = progress.clone();
+            let source = TransportSource::new(job.source.clone(), descriptor.clone(), move |s| {
+                counted(s, &counter)
+            });
             dest.blob_put_from(&source).await
         } else {
-            async {
-                let stream = count(job.source.blob_get(descriptor).await?);
-                dest.blob_put(descriptor, verified(stream, descriptor))
-                    .await
+            let stream = job.source.blob_get(descriptor).await?;
+            dest.blob_put(descriptor, verified(counted(stream, &progress), descriptor))
+                .await
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            progress.blob_done();
+            Ok(BlobOutcome::Copied(descriptor.size))
+        }
+        Err(source) => Err(PushError::Transport {
+            context: format!(
+                "copying blob {} from {} ({})",
+                descriptor.digest,
+                job.source.describe(),
+                gave_up(attempts)
+            ),
+            source,
+        }),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way another try cannot fix, or the retries of
+/// `options.retry` are used up; streams are restarted from their source. Returns the last
+/// result and how many attempts were made.
+async fn with_retries<T, F, Fut>(
+    options: &PushOptions,
+    mut attempt: F,
+) -> (Result<T, TransportError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt().await {
+            Err(e) if options.retry.allows(e.retry_class(), made - 1) => {
+                tokio::time::sleep(options.retry.backoff(made - 1, e.retry_after())).await;
             }
-            .await
-        };
-        match result {
-            Ok(()) => {
-                progress.blob_done();
-                return Ok(BlobOutcome::Copied(descriptor.size));
-            }
-            Err(e) if options.retry.allows(e.retry_class(), attempt) => {
-                tokio::time::sleep(options.retry.backoff(attempt, e.retry_after())).await;
-                attempt += 1;
-            }
-            Err(source) => {
-                return Err(PushError::Transport {
-                    context: format!(
-                        "copying blob {} from {} (gave up after {} attempt{})",
-                        descriptor.digest,
-                        job.source.describe(),
-                        attempt + 1,
-                        if attempt == 0 { "" } else { "s" }
-                    ),
-                    source,
-                })
-            }
+            result => return (result, made),
         }
     }
+}
+
+/// `gave up after N attempts`, for errors after [`with_retries`].
+fn gave_up(attempts: u32) -> String {
+    format!(
+        "gave up after {attempts} attempt{}",
+        if attempts == 1 { "" } else { "s" }
+    )
+}
+
+/// The stream, counting its bytes into the observer as they pass.
+fn counted(stream: BlobStream, progress: &Arc<dyn Observer>) -> BlobStream {
+    let counter = progress.clone();
+    Box::pin(stream.inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            counter.add_bytes(bytes.len() as u64);
+        }
+    }))
 }

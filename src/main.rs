@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         process_title::mask_password();
     }
     commands::set_debug(cli.debug);
+    commands::set_storage(&cli.storage);
     let store = cli.store.or_else(|| {
         std::env::var_os("MANIFEST_STORE")
             .filter(|dir| !dir.is_empty())

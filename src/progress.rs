@@ -129,3 +129,25 @@ impl Progress {
         }
     }
 }
+
+impl crate::copy::Observer for Progress {
+    fn line(&self, message: &str) {
+        Progress::line(self, message)
+    }
+
+    fn note(&self, message: &str) {
+        Progress::note(self, message)
+    }
+
+    fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
+        Progress::set_totals(self, images, blobs, bytes)
+    }
+
+    fn add_bytes(&self, n: u64) {
+        Progress::add_bytes(self, n)
+    }
+
+    fn blob_done(&self) {
+        Progress::blob_done(self)
+    }
+}

@@ -1,5 +1,10 @@
 //! Parsing and normalising what users type: list names, `docker://` and bare registry
-//! references, `oci:` and `oci-archive:` layouts, and the errors for everything else.
+//! references, `oci:` and `oci-archive:` layouts, `containers-storage:` images, and the errors for
+//! everything else.
+
+mod storage;
+
+pub use storage::{candidate_names, is_id_prefix, StorageRef, StoreSpec};
 
 use crate::digest::Digest;
 use std::fmt;
@@ -49,6 +54,8 @@ pub struct LayoutRef {
 pub enum ImageRef {
     Registry(RegistryRef),
     Layout(LayoutRef),
+    /// An image in containers-storage (read-only).
+    Storage(StorageRef),
 }
 
 impl fmt::Display for RegistryRef {
@@ -81,6 +88,7 @@ impl fmt::Display for ImageRef {
                 }
                 Ok(())
             }
+            ImageRef::Storage(s) => write!(f, "{s}"),
         }
     }
 }
@@ -90,7 +98,6 @@ impl fmt::Display for ImageRef {
 const UNSUPPORTED_TRANSPORTS: &[&str] = &[
     "docker-archive",
     "docker-daemon",
-    "containers-storage",
     "dir",
     "ostree",
     "sif",
@@ -149,6 +156,11 @@ pub fn parse_image(input: &str) -> Result<ImageRef, ReferenceError> {
     }
     if let Some(rest) = input.strip_prefix("oci-archive:") {
         return parse_layout(rest, LayoutKind::Archive).map_err(invalid);
+    }
+    if let Some(rest) = input.strip_prefix(storage::PREFIX) {
+        return storage::parse_storage(rest)
+            .map(ImageRef::Storage)
+            .map_err(invalid);
     }
     if let Some((prefix, _)) = input.split_once(':') {
         if UNSUPPORTED_TRANSPORTS.contains(&prefix) {
@@ -220,7 +232,7 @@ fn list_name_problem(input: &str) -> Option<String> {
 
 fn list_transport_prefix(input: &str) -> Option<&str> {
     let (prefix, rest) = input.split_once(':')?;
-    let known = ["docker", "oci", "oci-archive"].contains(&prefix)
+    let known = ["docker", "oci", "oci-archive", "containers-storage"].contains(&prefix)
         || UNSUPPORTED_TRANSPORTS.contains(&prefix);
     (known || rest.starts_with("//")).then_some(prefix)
 }
@@ -642,10 +654,7 @@ mod tests {
                 "docker-archive:/tmp/x.tar",
                 UnknownTransport("docker-archive"),
             ),
-            (
-                "containers-storage:x",
-                UnknownTransport("containers-storage"),
-            ),
+            ("containers-storage:", Invalid("no image name or ID")),
             ("dir:/tmp/x", UnknownTransport("dir")),
             ("dir:x", UnknownTransport("dir")),
             ("ftp://x", UnknownTransport("ftp")),

@@ -29,6 +29,13 @@ pub enum SourceError {
         wanted: String,
         available: String,
     },
+    #[error("{name:?} is neither a registry image nor a local one (locally: {local})")]
+    NotLocalNorRemote {
+        name: String,
+        local: String,
+        #[source]
+        source: Box<SourceError>,
+    },
 }
 
 /// What reading an image for `add` produced.
@@ -72,7 +79,10 @@ pub async fn read_entries(
     };
     let (transport, reference) = transports.open_read(image).await.map_err(fail)?;
     let manifest = transport.manifest_get(&reference).await.map_err(fail)?;
-    let source_for = |digest: &Digest| pinned_source(image, digest);
+    let source_for = |digest: &Digest| match transport.source_of(digest) {
+        Some(source) => source.to_string(),
+        None => pinned_source(image, digest),
+    };
 
     if oci::is_index_type(&manifest.media_type) {
         let index = Index::parse(&manifest.bytes).map_err(|e| SourceError::NotAnIndex {
@@ -101,18 +111,25 @@ pub async fn read_entries(
                     })?;
             vec![entry.clone()]
         };
-        let local = matches!(image, ImageRef::Layout(_));
+        let local = matches!(image, ImageRef::Layout(_) | ImageRef::Storage(_));
         let mut entries = Vec::new();
         let mut blobs = Vec::new();
         for child in chosen {
             // Layout children are cached now (cheap, and push/inspect then work offline);
             // registry children are read when pushed, which keeps `add --all` to one request.
             if local {
-                let raw = transport
+                match transport
                     .manifest_get(&ManifestRef::Digest(child.digest.clone()))
                     .await
-                    .map_err(fail)?;
-                blobs.push((raw.digest, raw.bytes));
+                {
+                    Ok(raw) => blobs.push((raw.digest, raw.bytes)),
+                    // A containers-storage list may name instances that live in a registry
+                    // (buildah's instances.json says where): they are read from there on push.
+                    Err(TransportError::NotFound { .. })
+                        if matches!(image, ImageRef::Storage(_))
+                            && transport.source_of(&child.digest).is_some() => {}
+                    Err(e) => return Err(fail(e)),
+                }
             }
             let mut descriptor =
                 Descriptor::new(&child.media_type, child.digest.clone(), child.size);
@@ -225,5 +242,7 @@ fn pinned_source(image: &ImageRef, digest: &Digest) -> String {
             kind: l.kind,
         })
         .to_string(),
+        // The transport pins its own images (`source_of`); this is only a fallback.
+        ImageRef::Storage(_) => image.to_string(),
     }
 }

@@ -1,14 +1,11 @@
 //! `manifest add LIST IMAGE`
 
-use super::{
-    entry_edit, find_list, image_candidates, open_store, print_line, read_first, registry_options,
-    runtime,
-};
+use super::{entry_edit, find_list, open_store, print_line, registry_options, runtime};
 use anyhow::Result;
 use manifest::cli::AddArgs;
 use manifest::list::{EntryEdit, PlatformWanted};
+use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
 use manifest::source::Selection;
-use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 /// The platform to pick from an index: the flags, filled from the host where they are silent.
@@ -32,15 +29,21 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
     let registry = registry_options(&args.registry)?;
     let store = open_store(store_root)?;
     let edit = entry_edit(&args.entry)?;
-    let images = image_candidates(&args.image, &registry.registries)?;
+    let image = parse_image_arg(&args.image, &registry.registries)?;
     // Fail on a missing list before any network traffic.
     find_list(&store, &args.list)?;
     let selection = Selection {
         all: args.all,
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
     };
-    let transports = Transports::new(registry);
-    let added = runtime()?.block_on(read_first(&transports, &store, &images, &selection))?;
+    let transports = super::transports(registry);
+    let added = runtime()?.block_on(read_image_arg(
+        &transports,
+        &store,
+        &image,
+        &selection,
+        BareName::RegistryFirst,
+    ))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all {
         EntryEdit {

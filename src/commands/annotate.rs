@@ -5,8 +5,9 @@ use super::{
 };
 use anyhow::{bail, Result};
 use manifest::cli::AnnotateArgs;
+use manifest::config::registries::RegistriesConf;
 use manifest::oci::Descriptor;
-use manifest::reference::parse_image;
+use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName};
 use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
@@ -16,7 +17,8 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     let edit = entry_edit(&args.entry)?;
     let current = find_list(&store, &args.list)?;
     let on_index = args.index || args.subject.is_some();
-    let transports = Transports::new(registry);
+    let registries = registry.registries.clone();
+    let transports = super::transports(registry);
     if on_index {
         let platform_edit = manifest::list::EntryEdit {
             annotations: Vec::new(),
@@ -29,7 +31,7 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
             bail!("--index takes no INSTANCE (got {instance:?})");
         }
         let subject = match &args.subject {
-            Some(raw) => Some(describe(&transports, raw)?),
+            Some(raw) => Some(describe(&transports, &registries, raw)?),
             None => None,
         };
         let lock = store.lock()?;
@@ -47,7 +49,9 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     // A digest or a digest prefix is looked up in the list itself, never on the network.
     let digest = match current.list.resolve_instance(instance, &current.name)? {
         Some(digest) => digest,
-        None if names_a_remote_image(instance) => describe(&transports, instance)?.digest,
+        None if names_a_remote_image(instance) => {
+            describe(&transports, &registries, instance)?.digest
+        }
         None => bail!(
             "{instance}: image not known (give an entry's digest, a unique prefix of it, or an \
              image with its registry or transport: docker://REGISTRY/REPO:TAG, oci:DIR)"
@@ -61,13 +65,12 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     print_line(&format!("{}: {}", list.id, digest))
 }
 
-/// The descriptor of the manifest an image reference names.
-fn describe(transports: &Transports, raw: &str) -> Result<Descriptor> {
-    let image = parse_image(raw)?;
-    let manifest = runtime()?.block_on(async {
-        let (transport, reference) = transports.open_read(&image).await?;
-        transport.manifest_get(&reference).await
-    })?;
+/// The descriptor of the manifest an image reference names (a bare name: a local image first,
+/// as sealos looks it up).
+fn describe(transports: &Transports, registries: &RegistriesConf, raw: &str) -> Result<Descriptor> {
+    let image = parse_image_arg(raw, registries)?;
+    let manifest =
+        runtime()?.block_on(read_manifest_arg(transports, &image, BareName::LocalFirst))?;
     Ok(Descriptor::new(
         &manifest.media_type,
         manifest.digest.clone(),

@@ -1,15 +1,13 @@
 //! `manifest create LIST [IMAGE...]`
 
-use super::{
-    find_list, image_candidates, open_store, print_line, read_first, registry_options, runtime,
-};
+use super::{find_list, open_store, print_line, registry_options, runtime};
 use anyhow::{bail, Result};
 use manifest::cli::CreateArgs;
 use manifest::list::{parse_annotations, ManifestList};
 use manifest::reference::normalize_list_name;
+use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
 use manifest::source::Selection;
 use manifest::store::StoreError;
-use manifest::transport::open::Transports;
 use std::path::PathBuf;
 
 pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
@@ -23,8 +21,8 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     let images = args
         .images
         .iter()
-        .map(|i| image_candidates(i, &registry.registries))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|i| parse_image_arg(i, &registry.registries))
+        .collect::<Result<Vec<_>, _>>()?;
     let selection = Selection {
         all: args.all,
         platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
@@ -32,10 +30,16 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     // Read every image before touching the store: a failure then changes nothing.
     let mut added = Vec::new();
     if !images.is_empty() {
-        let transports = Transports::new(registry);
+        let transports = super::transports(registry);
         let rt = runtime()?;
-        for candidates in &images {
-            added.push(rt.block_on(read_first(&transports, &store, candidates, &selection))?);
+        for image in &images {
+            added.push(rt.block_on(read_image_arg(
+                &transports,
+                &store,
+                image,
+                &selection,
+                BareName::LocalFirst,
+            ))?);
         }
     }
     let fill = |list: &mut ManifestList| {

@@ -4,9 +4,8 @@ use super::{find_list, names_a_remote_image, open_store, registry_options, runti
 use anyhow::{bail, Context, Result};
 use manifest::cli::InspectArgs;
 use manifest::oci::pretty;
-use manifest::reference::parse_image;
+use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use manifest::store::StoreError;
-use manifest::transport::open::Transports;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -19,21 +18,33 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
             document
         }
         Err(StoreError::NotFound(name)) => {
-            if !names_a_remote_image(&args.target) {
-                bail!(
-                    "{name}: image not known (no local list by that name; to inspect an image \
-                     in a registry, give its registry (docker://REGISTRY/REPO:TAG) or a layout \
-                     (oci:DIR))"
-                );
-            }
-            let image = parse_image(&args.target)?;
-            let transports = Transports::new(registry);
+            // A local image is looked for first, as sealos does; the network only for a
+            // name with a transport or a registry host.
+            let order = if names_a_remote_image(&args.target) {
+                BareName::LocalFirst
+            } else {
+                BareName::LocalOnly
+            };
+            let arg = match parse_image_arg(&args.target, &registry.registries) {
+                Ok(arg) => arg,
+                Err(e) if order == BareName::LocalFirst => return Err(e.into()),
+                Err(_) => bail!(no_list(&name)),
+            };
+            // The registry image the name means, when it means one: what a user who typed a
+            // registry host is after (a local image of that name is looked for too).
+            let shown = match &arg {
+                ImageArg::Explicit(image) => image.to_string(),
+                ImageArg::Bare { remote, text, .. } => remote
+                    .first()
+                    .map_or_else(|| text.clone(), ToString::to_string),
+            };
+            let transports = super::transports(registry);
             let manifest = runtime()?
-                .block_on(async {
-                    let (transport, reference) = transports.open_read(&image).await?;
-                    transport.manifest_get(&reference).await
-                })
-                .with_context(|| format!("reading image \"{image}\""))?;
+                .block_on(read_manifest_arg(&transports, &arg, order))
+                .map_err(|e| match order {
+                    BareName::LocalOnly => anyhow::Error::new(e).context(no_list(&name)),
+                    _ => anyhow::Error::new(e).context(format!("reading image \"{shown}\"")),
+                })?;
             manifest.bytes.to_vec()
         }
         Err(e) => return Err(e.into()),
@@ -48,4 +59,13 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// sealos' words for a name that is nothing here, and how to reach a registry instead.
+fn no_list(name: &str) -> String {
+    format!(
+        "{name}: image not known (no local list or local image by that name; to inspect an \
+         image in a registry, give its registry (docker://REGISTRY/REPO:TAG) or a layout \
+         (oci:DIR))"
+    )
 }

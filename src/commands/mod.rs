@@ -10,16 +10,17 @@ pub mod remove;
 pub mod rm;
 
 use anyhow::{bail, Context as _, Result};
-use manifest::cli::RegistryFlags;
+use manifest::cli::{RegistryFlags, StorageFlags};
 use manifest::config::registries::RegistriesConf;
 use manifest::config::sources::ConfSources;
 use manifest::list::{parse_annotations, split_list_flags, EntryEdit};
 use manifest::reference::{normalize_list_name, parse_image, ImageRef};
 use manifest::retry::RetryPolicy;
-use manifest::source::{read_entries, Added, Selection};
+
 use manifest::store::{Store, StoreError, StoredList};
 use manifest::transport::open::Transports;
 use manifest::transport::registry::{RegistryOptions, Timeouts};
+use manifest::transport::storage::config::StorageOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -40,6 +41,23 @@ static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 
 pub fn set_debug(on: bool) {
     DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The global storage flags, set once by `main` before any command runs.
+static STORAGE: std::sync::OnceLock<StorageOptions> = std::sync::OnceLock::new();
+
+pub fn set_storage(flags: &StorageFlags) {
+    let _ = STORAGE.set(StorageOptions {
+        root: flags.root.clone(),
+        run_root: flags.runroot.clone(),
+        driver: flags.storage_driver.clone(),
+        options: flags.storage_opt.clone(),
+    });
+}
+
+/// Transports for a command: its registry options and the global storage flags.
+pub fn transports(registry: RegistryOptions) -> Transports {
+    Transports::new(registry).with_storage(STORAGE.get().cloned().unwrap_or_default())
 }
 
 /// The registry settings the flags ask for. Every command that has registry flags calls this
@@ -126,6 +144,7 @@ pub fn names_a_remote_image(target: &str) -> bool {
     if target.starts_with("docker://")
         || target.starts_with("oci:")
         || target.starts_with("oci-archive:")
+        || target.starts_with("containers-storage:")
     {
         return true;
     }
@@ -133,39 +152,6 @@ pub fn names_a_remote_image(target: &str) -> bool {
     target.contains('/')
         && (first.contains('.') || first.contains(':') || first == "localhost")
         && matches!(parse_image(target), Ok(ImageRef::Registry(_)))
-}
-
-/// What an IMAGE argument of `add`/`create` may mean: a bare short name (`alpine:3.20`, no
-/// transport, no registry host) is completed by registries.conf as podman completes it when it
-/// cannot prompt (an alias, or the one unqualified-search registry; several candidates only in
-/// `short-name-mode = "disabled"`, tried in order); anything else is parsed as it is.
-pub fn image_candidates(raw: &str, registries: &RegistriesConf) -> Result<Vec<ImageRef>> {
-    let image = parse_image(raw)?;
-    if !matches!(image, ImageRef::Registry(_)) || raw.starts_with("docker://") {
-        return Ok(vec![image]);
-    }
-    Ok(registries
-        .resolve_short_name(raw)?
-        .into_iter()
-        .map(|candidate| ImageRef::Registry(candidate.reference))
-        .collect())
-}
-
-/// Reads the first of `candidates` that can be read; the error of the last one otherwise.
-pub async fn read_first(
-    transports: &Transports,
-    store: &Store,
-    candidates: &[ImageRef],
-    selection: &Selection,
-) -> Result<Added> {
-    let mut last = None;
-    for image in candidates {
-        match read_entries(transports, store, image, selection).await {
-            Ok(added) => return Ok(added),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.map_or_else(|| anyhow::anyhow!("no image to read"), Into::into))
 }
 
 pub fn entry_edit(flags: &manifest::cli::EntryFlags) -> Result<EntryEdit> {

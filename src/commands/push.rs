@@ -1,14 +1,14 @@
 //! `manifest push LIST [DEST]`
 
-use super::{find_list, open_store, registry_options, runtime};
+use super::{find_list, open_store, registry_options, runtime, transports};
 use anyhow::{bail, Context, Result};
-use manifest::cli::{PushArgs, PushFormat};
-use manifest::copy::{push_list, PushOptions};
+use manifest::cli::{CompressionFormat, PushArgs, PushFormat};
+use manifest::compress::{Algorithm, Compression};
+use manifest::copy::{copy, typed_sources, CopyEnv, PushOptions};
 use manifest::oci::ListFormat;
 use manifest::progress::Progress;
 use manifest::reference::parse_image;
 use manifest::store::Deletion;
-use manifest::transport::open::Transports;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,16 +39,28 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
         allow_lossy: args.allow_lossy,
         jobs: args.jobs as usize,
         retry: registry.retry,
+        compression: Compression::new(
+            match args.compression_format {
+                CompressionFormat::Gzip => Algorithm::Gzip,
+                CompressionFormat::Zstd => Algorithm::Zstd,
+            },
+            args.compression_level,
+        )?,
     };
-    let transports = Transports::new(registry);
+    let sources = typed_sources(&list.list)?;
+    let transports = transports(registry);
     let progress = Arc::new(Progress::new(args.quiet));
-    let report = runtime()?.block_on(push_list(
-        &transports,
-        &store,
-        &list,
+    let env = CopyEnv {
+        transports: &transports,
+        store: &store,
+    };
+    let report = runtime()?.block_on(copy(
+        &env,
+        &list.list.index,
+        &sources,
         &destination,
         &options,
-        &progress,
+        progress.clone(),
     ));
     progress.finish();
     let report = report.with_context(|| format!("pushing {} to {destination}", list.name))?;

@@ -155,7 +155,7 @@ fn rewrite(
     }
     match reference::parse_image(&rewritten) {
         Ok(ImageRef::Registry(r)) => Ok(r),
-        Ok(ImageRef::Layout(_)) => Err(bad("it is not a registry image".into())),
+        Ok(_) => Err(bad("it is not a registry image".into())),
         Err(e) => Err(bad(e.to_string())),
     }
 }
@@ -193,7 +193,7 @@ mod tests {
     fn image(text: &str) -> RegistryRef {
         match reference::parse_image(text).unwrap() {
             ImageRef::Registry(r) => r,
-            ImageRef::Layout(_) => unreachable!(),
+            other => unreachable!("{other}"),
         }
     }
 

@@ -108,9 +108,9 @@ impl RegistriesConf {
 fn registry_ref(input: &str) -> Result<RegistryRef, ConfigError> {
     match reference::parse_image(input)? {
         ImageRef::Registry(r) => Ok(r),
-        ImageRef::Layout(_) => Err(ReferenceError::InvalidImage {
+        _ => Err(ReferenceError::InvalidImage {
             input: input.to_string(),
-            reason: "an OCI layout is not a registry image".into(),
+            reason: "a layout or a local image is not a registry image".into(),
         }
         .into()),
     }
@@ -202,7 +202,7 @@ fn parse_alias_value(value: &str) -> Result<RegistryRef, String> {
     }
     match reference::parse_image(value) {
         Ok(ImageRef::Registry(r)) => Ok(RegistryRef { tag: None, ..r }),
-        Ok(ImageRef::Layout(_)) => Err(format!("invalid alias {value:?}: not a registry image")),
+        Ok(_) => Err(format!("invalid alias {value:?}: not a registry image")),
         Err(e) => Err(format!("invalid alias {value:?}: {e}")),
     }
 }

@@ -236,28 +236,14 @@ impl LayoutTransport {
     async fn write_blob(
         &self,
         descriptor: &Descriptor,
-        mut data: BlobStream,
+        data: BlobStream,
     ) -> Result<(), TransportError> {
         if self.has_blob(&descriptor.digest, Some(descriptor.size)) {
             return Ok(());
         }
-        let root = self.files.writable()?;
-        let mut temp = root.temp_file(&format!("blobs/{}", descriptor.digest.algorithm()))?;
-        let path = root.path().join(blob_name(&descriptor.digest));
-        let mut file = tokio::fs::File::from_std(temp.take_file());
-        let mut verifier = Verifier::new(&descriptor.digest);
-        let mut written = 0u64;
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk?;
-            written += chunk.len() as u64;
-            if written > descriptor.size {
-                break;
-            }
-            verifier.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
-        }
+        let (temp, actual, written) = self
+            .write_temp(data, Some(descriptor.size), &descriptor.digest)
+            .await?;
         if written != descriptor.size {
             return Err(TransportError::SizeMismatch {
                 what: format!("blob {}", descriptor.digest),
@@ -265,7 +251,6 @@ impl LayoutTransport {
                 actual: written,
             });
         }
-        let actual = verifier.finish();
         if actual != descriptor.digest {
             return Err(TransportError::DigestMismatch {
                 what: format!("blob {}", descriptor.digest),
@@ -273,12 +258,41 @@ impl LayoutTransport {
                 actual,
             });
         }
-        file.sync_all()
-            .await
-            .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
-        drop(file);
         temp.persist(descriptor.digest.hex())?;
         Ok(())
+    }
+
+    /// Writes a stream to a temp file in the layout's `blobs/<algorithm>/` (the algorithm of
+    /// `algorithm_of`), hashing it on the way; stops reading once more than `limit` bytes came.
+    /// Returns the file (synced when persisted), the digest of what was written and its size.
+    async fn write_temp(
+        &self,
+        mut data: BlobStream,
+        limit: Option<u64>,
+        algorithm_of: &Digest,
+    ) -> Result<(crate::fsutil::TempFile, Digest, u64), TransportError> {
+        let root = self.files.writable()?;
+        let dir = format!("blobs/{}", algorithm_of.algorithm());
+        let mut temp = root.temp_file(&dir)?;
+        let context = || format!("writing in {}", root.path().join(&dir).display());
+        let mut file = tokio::fs::File::from_std(temp.take_file());
+        let mut verifier = Verifier::new(algorithm_of);
+        let mut written = 0u64;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if limit.is_some_and(|limit| written > limit) {
+                break;
+            }
+            verifier.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| TransportError::io(context(), e))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| TransportError::io(context(), e))?;
+        Ok((temp, verifier.finish(), written))
     }
 
     /// Whether the layout holds the blob as a regular file (of `size` bytes, when given). A
@@ -430,5 +444,17 @@ impl Transport for LayoutTransport {
         data: BlobStream,
     ) -> Result<(), TransportError> {
         self.write_blob(descriptor, data).await
+    }
+
+    /// Hashes while writing the temp file inside the layout, then renames it to its digest.
+    async fn blob_put_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let sha256 = Digest::sha256_of(b"");
+        let (temp, digest, size) = self.write_temp(data, None, &sha256).await?;
+        temp.persist(digest.hex())?;
+        Ok(Descriptor::new(media_type, digest, size))
     }
 }

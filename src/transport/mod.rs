@@ -6,9 +6,11 @@ pub mod layout;
 pub mod open;
 pub mod registry;
 pub mod resume;
+pub mod storage;
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::Descriptor;
+use crate::reference::ImageRef;
 use crate::retry::{RetryClass, Retryable};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -349,6 +351,90 @@ pub trait Transport: Send + Sync {
     ) -> Result<bool, TransportError> {
         Ok(false)
     }
+
+    /// Stores a blob whose digest is known only once all of it has been read (a layer compressed while
+    /// it is sent): the transport hashes what it sends and returns the descriptor it stored
+    /// (`media_type`, the computed sha256 digest, the size).
+    async fn blob_put_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let spooled = spool(data).await?;
+        let descriptor = Descriptor::new(media_type, spooled.digest.clone(), spooled.size);
+        let stream = spooled.into_stream().await?;
+        self.blob_put(&descriptor, stream).await?;
+        Ok(descriptor)
+    }
+
+    /// Whether this source can serve layers only as uncompressed tar streams (containers-storage):
+    /// the copy engine then compresses each layer while sending it and rewrites the manifest.
+    fn serves_uncompressed_layers(&self) -> bool {
+        false
+    }
+
+    /// Where push should later read the manifest `digest` (one this transport served) and its
+    /// blobs from, when that is not this transport's reference pinned to the digest: a local
+    /// image pinned to its ID, or an instance of a list recorded elsewhere.
+    fn source_of(&self, _digest: &Digest) -> Option<ImageRef> {
+        None
+    }
+}
+
+/// A stream written to a temporary file while hashed, for [`Transport::blob_put_hashed`].
+pub struct Spooled {
+    file: tempfile::NamedTempFile,
+    /// The sha256 of what was written.
+    pub digest: Digest,
+    /// How many bytes were written.
+    pub size: u64,
+}
+
+impl Spooled {
+    /// The spooled bytes as a stream; the file is removed when the stream is dropped.
+    pub async fn into_stream(self) -> Result<BlobStream, TransportError> {
+        use tokio::io::AsyncSeekExt;
+        let (file, path) = self.file.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| TransportError::io("rereading a spooled blob", e))?;
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                let _keep = &path;
+                chunk.map_err(|e| TransportError::io("rereading a spooled blob", e))
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// Writes a stream to a temporary file, hashing it (sha256) on the way.
+pub async fn spool(mut data: BlobStream) -> Result<Spooled, TransportError> {
+    use tokio::io::AsyncWriteExt;
+    let temp = tempfile::NamedTempFile::new()
+        .map_err(|e| TransportError::io("creating a temporary file", e))?;
+    let mut file = tokio::fs::File::from_std(
+        temp.reopen()
+            .map_err(|e| TransportError::io("opening a temporary file", e))?,
+    );
+    let mut hasher = Verifier::new(&Digest::sha256_of(b""));
+    let mut size = 0u64;
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| TransportError::io("writing a temporary file", e))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| TransportError::io("writing a temporary file", e))?;
+    Ok(Spooled {
+        file: temp,
+        digest: hasher.finish(),
+        size,
+    })
 }
 
 /// Reads a small blob (a config) whole, refusing more than `limit` bytes and checking its digest.
@@ -488,4 +574,87 @@ pub fn check_manifest(
         media_type,
         digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Keeps what `blob_put` got; everything else is unused here.
+    #[derive(Default)]
+    struct Recorder {
+        put: Mutex<Vec<(Descriptor, Vec<u8>)>>,
+    }
+
+    #[async_trait]
+    impl Transport for Recorder {
+        fn describe(&self) -> String {
+            "recorder".into()
+        }
+        async fn manifest_get(&self, _: &ManifestRef) -> Result<RawManifest, TransportError> {
+            Err(TransportError::Invalid("unused".into()))
+        }
+        async fn manifest_put(
+            &self,
+            _: &ManifestRef,
+            _: &RawManifest,
+        ) -> Result<(), TransportError> {
+            Err(TransportError::Invalid("unused".into()))
+        }
+        async fn blob_exists(&self, _: &Descriptor) -> Result<bool, TransportError> {
+            Ok(false)
+        }
+        async fn blob_get(&self, _: &Descriptor) -> Result<BlobStream, TransportError> {
+            Err(TransportError::Invalid("unused".into()))
+        }
+        async fn blob_put(
+            &self,
+            d: &Descriptor,
+            mut data: BlobStream,
+        ) -> Result<(), TransportError> {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = data.next().await {
+                bytes.extend_from_slice(&chunk?);
+            }
+            self.put.lock().unwrap().push((d.clone(), bytes));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn blob_put_hashed_by_default_spools_then_puts_with_the_digest() {
+        let recorder = Recorder::default();
+        let data: Vec<u8> = (0..600_000u32).map(|i| i as u8).collect();
+        let chunks: Vec<Result<Bytes, TransportError>> = data
+            .chunks(70_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let stored = recorder
+            .blob_put_hashed(
+                "application/x-test",
+                Box::pin(futures_util::stream::iter(chunks)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored.digest, Digest::sha256_of(&data));
+        assert_eq!(stored.size, data.len() as u64);
+        assert_eq!(stored.media_type, "application/x-test");
+        let put = recorder.put.lock().unwrap();
+        assert_eq!(put.len(), 1);
+        assert_eq!(put[0].0.digest, stored.digest);
+        assert!(put[0].1 == data);
+    }
+
+    #[tokio::test]
+    async fn blob_put_hashed_passes_a_source_error_on() {
+        let recorder = Recorder::default();
+        let failing: BlobStream = Box::pin(futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(TransportError::Invalid("source broke".into())),
+        ]));
+        let err = recorder.blob_put_hashed("x", failing).await.unwrap_err();
+        assert!(err.to_string().contains("source broke"));
+        assert!(recorder.put.lock().unwrap().is_empty(), "nothing stored");
+    }
 }

@@ -2,8 +2,10 @@
 
 use super::layout::LayoutTransport;
 use super::registry::{RegistryClient, RegistryOptions};
+use super::storage::config::StorageOptions;
+use super::storage::StorageTransport;
 use super::{ManifestRef, Transport, TransportError};
-use crate::reference::{ImageRef, LayoutRef, RegistryRef};
+use crate::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -12,6 +14,8 @@ use tokio::sync::Mutex;
 /// reads five children from one repository authenticates once.
 pub struct Transports {
     options: RegistryOptions,
+    /// Which containers-storage store a reference without a bracketed store part reads.
+    storage: StorageOptions,
     /// Created on first use, so commands that only touch layouts never read credentials.
     registry: tokio::sync::OnceCell<RegistryClient>,
     opened: Mutex<HashMap<String, Arc<dyn Transport>>>,
@@ -21,9 +25,15 @@ impl Transports {
     pub fn new(options: RegistryOptions) -> Self {
         Self {
             options,
+            storage: StorageOptions::default(),
             registry: tokio::sync::OnceCell::new(),
             opened: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same, reading containers-storage as the global storage flags say.
+    pub fn with_storage(self, storage: StorageOptions) -> Self {
+        Self { storage, ..self }
     }
 
     /// A transport to read `image` from, and how the image is named inside it.
@@ -44,6 +54,24 @@ impl Transports {
                     t
                 }
             }
+            ImageRef::Storage(s) => {
+                let key = format!("storage:{s}");
+                let mut opened = self.opened.lock().await;
+                if let Some(t) = opened.get(&key) {
+                    t.clone()
+                } else {
+                    let (reference, options) = (s.clone(), self.storage.clone());
+                    let t: Arc<dyn Transport> = Arc::new(
+                        tokio::task::spawn_blocking(move || {
+                            StorageTransport::open(&reference, &options)
+                        })
+                        .await
+                        .map_err(|e| TransportError::Invalid(e.to_string()))??,
+                    );
+                    opened.insert(key, t.clone());
+                    t
+                }
+            }
         };
         Ok((transport, manifest_ref(image)))
     }
@@ -56,6 +84,12 @@ impl Transports {
         let transport: Arc<dyn Transport> = match image {
             ImageRef::Registry(r) => self.registry_repo(r, Access::Write).await?,
             ImageRef::Layout(l) => Arc::new(LayoutTransport::open_for_write(l)?),
+            ImageRef::Storage(_) => {
+                return Err(TransportError::Invalid(
+                    "containers-storage is read-only here: push to a registry (docker://) or a layout (oci:)"
+                        .into(),
+                ))
+            }
         };
         Ok((transport, manifest_ref(image)))
     }
@@ -106,5 +140,9 @@ pub fn manifest_ref(image: &ImageRef) -> ManifestRef {
         ImageRef::Registry(_) => ManifestRef::Tag("latest".into()),
         ImageRef::Layout(LayoutRef { name: Some(n), .. }) => ManifestRef::Tag(n.clone()),
         ImageRef::Layout(_) => ManifestRef::Default,
+        ImageRef::Storage(StorageRef {
+            digest: Some(d), ..
+        }) => ManifestRef::Digest(d.clone()),
+        ImageRef::Storage(_) => ManifestRef::Default,
     }
 }

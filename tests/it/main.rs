@@ -14,6 +14,8 @@ mod registry_quirks;
 mod registry_requests;
 mod registry_transport;
 mod resumable;
+mod storage;
+mod storage_failures;
 mod store_safety;
 mod tls_config;
 mod upstream_buildah;

@@ -4,6 +4,7 @@
 //!   or without htpasswd auth or a required client certificate.
 //! - [`certs`]: the certificates those registries use (CA-signed, one-line self-signed, client).
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
+//! - [`buildah`]: the real buildah and skopeo on a store of the test's own, and file trees to copy.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
 //! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
 //! - [`fake_http`]: a scripted HTTP server for misbehaviour a real registry will not produce.
@@ -18,6 +19,7 @@ pub mod fake_http;
 pub mod faults;
 pub mod hostile;
 pub mod image;
+pub mod local;
 pub mod push;
 pub mod registry;
 pub mod token;
@@ -57,11 +59,15 @@ const SCRUBBED_ENV: &[&str] = &[
     "SSL_CERT_DIR",
     "CONTAINERS_REGISTRIES_CONF",
     "CONTAINERS_REGISTRIES_CONF_OVERRIDE",
+    "CONTAINERS_STORAGE_CONF",
+    "STORAGE_DRIVER",
+    "STORAGE_OPTS",
 ];
 
 /// The `manifest` binary with `MANIFEST_STORE=<store>` and a clean, empty environment for
 /// credentials: `HOME`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `XDG_DATA_HOME`
-/// point into an empty directory `<store>.home` beside the store (created if missing; keep the
+/// and `CONTAINERS_STORAGE_CONF` (an empty containers-storage store) point into an empty
+/// directory `<store>.home` beside the store (created if missing; keep the
 /// store inside a test-owned temp dir so that both go away with it), `REGISTRY_AUTH_FILE` and
 /// proxy variables are unset. Tests that want an auth file pass `--authfile` or set
 /// `REGISTRY_AUTH_FILE` / write `<home>/run/containers/auth.json` themselves (see [`home_dir`]).
@@ -85,6 +91,7 @@ pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
         // The machine's own registries.conf (and its drop-ins) must not change what a test
         // does; tests that want one write `<home>/registries.conf`.
         .env("CONTAINERS_REGISTRIES_CONF", registries_conf(&home))
+        .env("CONTAINERS_STORAGE_CONF", storage_conf(&home))
         .env("NO_COLOR", "1");
     cmd
 }
@@ -97,6 +104,21 @@ pub fn registries_conf(home: &Path) -> PathBuf {
         fs::write(&path, "").expect("creating the test registries.conf");
     }
     path
+}
+
+/// A storage.conf whose (empty) containers-storage store is inside `home`, so that a bare name
+/// never finds an image of the machine's own store (tests name their buildah store with flags).
+fn storage_conf(home: &Path) -> PathBuf {
+    let conf = home.join("storage.conf");
+    if !conf.exists() {
+        let text = format!(
+            "[storage]\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            home.join("containers/storage").display(),
+            home.join("containers/run").display()
+        );
+        fs::write(&conf, text).expect("writing the isolated storage.conf");
+    }
+    conf
 }
 
 /// The isolated home directory [`manifest_cmd`] uses for `store` (`<store>.home`), created if
