@@ -139,6 +139,30 @@ pub async fn read_image_arg(
     .await
 }
 
+/// The local image a new list's name also names, with every entry when it is a list buildah
+/// made: what `create --amend NAME` starts the list with when no list is called NAME (buildah
+/// ≥ 1.44 turns such an image into a list). `None` when no image by that name can be opened
+/// (no store, no such image): the name then only asks for a list, as before.
+pub async fn read_image_named_like_list(
+    transports: &Transports,
+    store: &Store,
+    name: &str,
+) -> Result<Option<Added>, SourceError> {
+    let Ok(image) = parse_image(&format!("containers-storage:{name}")) else {
+        return Ok(None);
+    };
+    if transports.open_read(&image).await.is_err() {
+        return Ok(None);
+    }
+    let every_entry = Selection {
+        all: true,
+        platform: None,
+    };
+    read_entries(transports, store, &image, &every_entry)
+        .await
+        .map(Some)
+}
+
 /// The manifest an argument names (for `inspect` and `annotate`), tried in `order`.
 pub async fn read_manifest_arg(
     transports: &Transports,
