@@ -4,7 +4,7 @@
 
 mod storage;
 
-pub use storage::{candidate_names, is_id_prefix, StorageRef, StoreSpec};
+pub use storage::{candidate_names, is_id_prefix, repository_of, StorageRef, StoreSpec};
 
 use crate::digest::Digest;
 use std::fmt;
@@ -520,7 +520,8 @@ fn unknown_transport(input: &str, transport: &str) -> ReferenceError {
     }
 }
 
-fn shown(input: &str) -> String {
+/// The input as an error message quotes it: cut after a bounded number of characters.
+pub(crate) fn shown(input: &str) -> String {
     if input.chars().count() <= SHOWN_INPUT_MAX {
         return input.to_string();
     }

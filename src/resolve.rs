@@ -10,6 +10,9 @@
 //!   along with the local miss.
 //! - `inspect NAME` and `annotate LIST NAME` (not a list, not a digest): a local image first,
 //!   then the registry (for `inspect`, only when NAME has a registry host or a transport).
+//! - `sha256:ID` (what `buildah build --iidfile` writes) is the local image with that full ID and
+//!   nothing else (libimage looks such a name up locally only); `annotate` and `remove` take it
+//!   as an entry's digest first.
 //!
 //! A bare name's registry reading is what registries.conf makes of it: a name with a registry
 //! host as it is; a short name completed by an `[aliases]` entry or the one
@@ -59,6 +62,9 @@ pub fn parse_image_arg(
     if has_transport(text) {
         return parse_image(text).map(ImageArg::Explicit);
     }
+    if let Some(id) = text.strip_prefix("sha256:") {
+        return local_id(text, id);
+    }
     let local = match parse_image(&format!("containers-storage:{text}")) {
         Ok(ImageRef::Storage(local)) => Some(local),
         _ => None,
@@ -85,6 +91,30 @@ pub fn parse_image_arg(
     })
 }
 
+/// `sha256:ID`: the local image with that full ID, never a registry image (a repository named
+/// `sha256` with the ID as its tag is not what anyone means).
+fn local_id(text: &str, id: &str) -> Result<ImageArg, ReferenceError> {
+    if id.len() != 64 || !crate::reference::is_id_prefix(id) {
+        return Err(ReferenceError::InvalidImage {
+            input: crate::reference::shown(text),
+            reason: "an image ID after \"sha256:\" must be 64 lowercase hexadecimal characters"
+                .into(),
+        });
+    }
+    let local = StorageRef {
+        store: None,
+        name: None,
+        digest: None,
+        id: Some(id.to_string()),
+    };
+    Ok(ImageArg::Bare {
+        text: text.to_string(),
+        remote: Vec::new(),
+        unresolved: None,
+        local: Some(local),
+    })
+}
+
 fn has_transport(text: &str) -> bool {
     ["docker://", "oci:", "oci-archive:", "containers-storage:"]
         .iter()
@@ -107,6 +137,30 @@ pub async fn read_image_arg(
         read_entries(transports, store, &image, selection).await
     })
     .await
+}
+
+/// The local image a new list's name also names, with every entry when it is a list buildah
+/// made: what `create --amend NAME` starts the list with when no list is called NAME (buildah
+/// ≥ 1.44 turns such an image into a list). `None` when no image by that name can be opened
+/// (no store, no such image): the name then only asks for a list, as before.
+pub async fn read_image_named_like_list(
+    transports: &Transports,
+    store: &Store,
+    name: &str,
+) -> Result<Option<Added>, SourceError> {
+    let Ok(image) = parse_image(&format!("containers-storage:{name}")) else {
+        return Ok(None);
+    };
+    if transports.open_read(&image).await.is_err() {
+        return Ok(None);
+    }
+    let every_entry = Selection {
+        all: true,
+        platform: None,
+    };
+    read_entries(transports, store, &image, &every_entry)
+        .await
+        .map(Some)
 }
 
 /// The manifest an argument names (for `inspect` and `annotate`), tried in `order`.
@@ -238,6 +292,21 @@ mod tests {
             parse_image_arg("containers-storage:app", &none).unwrap(),
             ImageArg::Explicit(ImageRef::Storage(_))
         ));
+        match parse_image_arg(&format!("sha256:{id}"), &none).unwrap() {
+            ImageArg::Bare { remote, local, .. } => {
+                assert!(remote.is_empty(), "sha256:ID is never a registry image");
+                assert_eq!(local.unwrap().id.as_deref(), Some(id.as_str()));
+            }
+            other => panic!("{other:?}"),
+        }
+        for short in [
+            "sha256:aaaa",
+            "sha256:",
+            &format!("sha256:{}", "A".repeat(64)),
+        ] {
+            let err = parse_image_arg(short, &none).unwrap_err().to_string();
+            assert!(err.contains("64 lowercase hexadecimal"), "{short}: {err}");
+        }
         assert!(parse_image_arg("ftp://x", &none).is_err());
         assert!(parse_image_arg("Bad", &none).is_err());
     }

@@ -31,7 +31,12 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
             bail!("--index takes no INSTANCE (got {instance:?})");
         }
         let subject = match &args.subject {
-            Some(raw) => Some(describe(&transports, &registries, raw)?),
+            Some(raw) => Some(describe(
+                &transports,
+                &registries,
+                raw,
+                BareName::LocalFirst,
+            )?),
             None => None,
         };
         let lock = store.lock()?;
@@ -50,12 +55,20 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     let digest = match current.list.resolve_instance(instance, &current.name)? {
         Some(digest) => digest,
         None if names_a_remote_image(instance) => {
-            describe(&transports, &registries, instance)?.digest
+            describe(&transports, &registries, instance, BareName::LocalFirst)?.digest
         }
-        None => bail!(
-            "{instance}: image not known (give an entry's digest, a unique prefix of it, or an \
-             image with its registry or transport: docker://REGISTRY/REPO:TAG, oci:DIR)"
-        ),
+        // A short name may be a local image; it never reaches Docker Hub.
+        None => {
+            describe(&transports, &registries, instance, BareName::LocalOnly)
+                .map_err(|e| {
+                    e.context(format!(
+                        "{instance}: image not known (give an entry's digest, a unique prefix of \
+                     it, a local image, or an image with its registry or transport: \
+                     docker://REGISTRY/REPO:TAG, oci:DIR)"
+                    ))
+                })?
+                .digest
+        }
     };
     let lock = store.lock()?;
     let mut list = find_list(&store, &args.list)?;
@@ -65,12 +78,16 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     print_line(&format!("{}: {}", list.id, digest))
 }
 
-/// The descriptor of the manifest an image reference names (a bare name: a local image first,
-/// as sealos looks it up).
-fn describe(transports: &Transports, registries: &RegistriesConf, raw: &str) -> Result<Descriptor> {
+/// The descriptor of the manifest an image reference names (a bare name: tried in `order`; a
+/// local image first, as sealos looks it up).
+fn describe(
+    transports: &Transports,
+    registries: &RegistriesConf,
+    raw: &str,
+    order: BareName,
+) -> Result<Descriptor> {
     let image = parse_image_arg(raw, registries)?;
-    let manifest =
-        runtime()?.block_on(read_manifest_arg(transports, &image, BareName::LocalFirst))?;
+    let manifest = runtime()?.block_on(read_manifest_arg(transports, &image, order))?;
     Ok(Descriptor::new(
         &manifest.media_type,
         manifest.digest.clone(),

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use manifest::cli::CreateArgs;
 use manifest::list::{parse_annotations, ManifestList};
 use manifest::reference::normalize_list_name;
-use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
+use manifest::resolve::{parse_image_arg, read_image_arg, read_image_named_like_list, BareName};
 use manifest::source::Selection;
 use manifest::store::StoreError;
 use std::path::PathBuf;
@@ -27,11 +27,21 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
         all: args.all,
         platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
     };
+    // `--amend NAME` with no list NAME but a local image NAME: that image starts the list.
+    let converts =
+        args.amend && matches!(find_list(&store, &args.list), Err(StoreError::NotFound(_)));
     // Read every image before touching the store: a failure then changes nothing.
     let mut added = Vec::new();
-    if !images.is_empty() {
+    if converts || !images.is_empty() {
         let transports = super::transports(registry);
         let rt = runtime()?;
+        if converts {
+            added.extend(rt.block_on(read_image_named_like_list(
+                &transports,
+                &store,
+                &args.list,
+            ))?);
+        }
         for image in &images {
             added.push(rt.block_on(read_image_arg(
                 &transports,

@@ -111,6 +111,17 @@ pub fn candidate_names(name: &str) -> Vec<String> {
     out
 }
 
+/// A store name without its tag or digest (`127.0.0.1:5000/app:v1` → `127.0.0.1:5000/app`).
+pub fn repository_of(name: &str) -> &str {
+    let name = name
+        .split_once('@')
+        .map_or(name, |(repository, _)| repository);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
+}
+
 /// Parses what follows `containers-storage:`.
 pub(super) fn parse_storage(rest: &str) -> Result<StorageRef, String> {
     let (store, image) = match rest.strip_prefix('[') {
@@ -287,6 +298,23 @@ mod tests {
         ] {
             let err = parse_storage(input).expect_err(input);
             assert!(err.contains(reason), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn repositories_drop_tags_and_digests_not_ports() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for (name, repository) in [
+            ("docker.io/library/app:latest", "docker.io/library/app"),
+            ("127.0.0.1:5000/app:v1", "127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/app", "127.0.0.1:5000/app"),
+            (
+                &format!("127.0.0.1:5000/app@{digest}"),
+                "127.0.0.1:5000/app",
+            ),
+            (&format!("localhost/app:v1@{digest}"), "localhost/app"),
+        ] {
+            assert_eq!(repository_of(name), repository, "{name}");
         }
     }
 

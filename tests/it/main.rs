@@ -19,4 +19,5 @@ mod storage_failures;
 mod store_safety;
 mod tls_config;
 mod upstream_buildah;
+mod upstream_buildah_storage;
 mod upstream_podman;

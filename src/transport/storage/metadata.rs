@@ -5,7 +5,7 @@
 use super::config::StoreLocation;
 use super::lock::SharedLock;
 use crate::digest::Digest;
-use crate::reference::StorageRef;
+use crate::reference::{repository_of, StorageRef};
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -198,8 +198,19 @@ impl Snapshot {
     ) -> Result<&ImageRecord, MetadataError> {
         let wanted = reference.to_string();
         let names = reference.candidate_names();
+        let repositories: Vec<&str> = names.iter().map(|n| repository_of(n)).collect();
         let by_name = |image: &&ImageRecord| {
-            let named = names.is_empty() || names.iter().any(|n| image.names.contains(n));
+            let named = names.is_empty()
+                || match reference.digest {
+                    // A digest names the content, so any name of the same repository will do:
+                    // another tag, or the `REPO@DIGEST` a pull by digest leaves (containers/image
+                    // resolves `NAME@DIGEST` the same way).
+                    Some(_) => image
+                        .names
+                        .iter()
+                        .any(|n| repositories.contains(&repository_of(n))),
+                    None => names.iter().any(|n| image.names.contains(n)),
+                };
             let pinned = reference
                 .digest
                 .as_ref()
@@ -384,6 +395,55 @@ mod tests {
             find(&format!("localhost/other:v2@{a}")).is_err(),
             "name and ID must agree"
         );
+    }
+
+    #[test]
+    fn a_digest_pins_any_name_of_the_repository() {
+        let pulled = format!("aaa1{}", "0".repeat(60));
+        let tagged = format!("bbb2{}", "0".repeat(60));
+        let (one, two) = (
+            Digest::sha256_of(b"by digest"),
+            Digest::sha256_of(b"by tag"),
+        );
+        let mut by_digest = image(&pulled, &[&format!("127.0.0.1:5000/pause@{one}")]);
+        by_digest.digest = Some(one.clone());
+        let mut by_tag = image(&tagged, &["127.0.0.1:5000/pause:3.1", "localhost/app:v1"]);
+        by_tag.digest = Some(two.clone());
+        let snapshot = Snapshot {
+            images: vec![by_digest, by_tag],
+            layers: vec![],
+        };
+        let find = |text: &str| {
+            snapshot
+                .find_image(&storage_ref(text), "s")
+                .map(|i| i.id.clone())
+        };
+        assert_eq!(
+            find(&format!("127.0.0.1:5000/pause@{one}")).unwrap(),
+            pulled
+        );
+        assert_eq!(
+            find(&format!("127.0.0.1:5000/pause@{two}")).unwrap(),
+            tagged
+        );
+        assert_eq!(
+            find(&format!("127.0.0.1:5000/pause:3.1@{two}")).unwrap(),
+            tagged
+        );
+        assert_eq!(
+            find(&format!("app@{two}")).unwrap(),
+            tagged,
+            "localhost/ too"
+        );
+        assert!(
+            find(&format!("127.0.0.1:5000/other@{one}")).is_err(),
+            "another repository"
+        );
+        assert!(
+            find(&format!("app@{one}")).is_err(),
+            "the digest must match"
+        );
+        assert!(find("127.0.0.1:5000/pause").is_err(), "no name :latest");
     }
 
     #[test]

@@ -149,6 +149,15 @@ pub fn skopeo_to_layout(reference: &str, dir: &Path, ref_name: &str) {
     checked(cmd);
 }
 
+/// `skopeo inspect --raw` of `reference` (`docker://…`), unverified TLS, with `authfile`.
+pub fn skopeo_inspect_raw(reference: &str, authfile: &Path) -> Vec<u8> {
+    let mut cmd = tool("skopeo");
+    cmd.args(["inspect", "--tls-verify=false", "--raw", "--authfile"])
+        .arg(authfile)
+        .arg(reference);
+    checked(cmd).stdout
+}
+
 /// A directory to copy into an image, and whether its xattr could be set here.
 pub struct ContentTree {
     pub root: PathBuf,

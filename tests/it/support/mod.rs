@@ -11,6 +11,8 @@
 //! - [`faults`]: a fault-injecting proxy in front of a real registry.
 //! - [`token`]: bearer tokens the real registry accepts.
 //! - [`hostile`]: FIFOs, device nodes, sparse files, odd tar entries, another user, runs at once.
+//! - [`local`]: a list store beside a buildah store, and what an image pulled back holds.
+//! - [`upstream`]: buildah's `lists.bats` fixtures: its `IMAGE_LIST` in a registry, its store.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
@@ -23,6 +25,7 @@ pub mod local;
 pub mod push;
 pub mod registry;
 pub mod token;
+pub mod upstream;
 
 // Shortcuts; a given test binary may use none of them.
 #[allow(unused_imports)]
