@@ -150,6 +150,7 @@ def main():
     for r in rows:
         groups[(r["scen"], r["tool"], r["op"], r["size"], r["n"])].append(r)
     G = {k: Group(v, la, lb) for k, v in groups.items()}
+    G_ALL.update(G)
     get = lambda *k: G.get(tuple(k))
     sizes = sorted({r["size"] for r in rows if r["scen"] in ("1", "2")}, key=lambda s: int(s))
     out = []
@@ -230,7 +231,8 @@ def main():
             p("")
 
     table("## Scenario 1: `push --all` of the 5-arch list to a new repository on the same registry A",
-          [("1", "manifest", "push", "manifest push"), ("1", "buildah", "push", "buildah manifest push --all")], "A")
+          [("1", "manifest", "push", "manifest push"), ("1", "buildah", "push", "buildah manifest push --all"),
+           ("1", "docker", "push", "docker manifest push")], "A")
     table("## Scenarios 2 and 3: `push --all` to registry B (TLS + htpasswd): every byte moves, and the ingest references",
           [("2", "manifest", "push", "manifest push"), ("2", "buildah", "push", "buildah manifest push --all"),
            ("2", "skopeo", "copy", "skopeo copy --all A→B"),
@@ -404,6 +406,8 @@ def main():
               f"peak RSS {ratio(b7.rss, m7.rss)}.")
         p("")
 
+    big_sections(p, meta, m1, g_of, failures)
+
     if meta.get("check"):
         p("## Checks")
         p("")
@@ -420,6 +424,81 @@ def main():
             p(f"- {f}")
         p("")
     print("\n".join(out))
+
+
+def big_sections(p, meta, m1, g_of, failures):
+    """Scenarios 8 (big layers), 9 (connection drops) and 10 (start-up)."""
+    bigs = sorted({k.split("_")[-1] for k in meta if k.startswith("bytes_big_")}, key=int)
+    if bigs:
+        p("## Scenario 8: one big layer from A to B (TLS + htpasswd)")
+        p("")
+        p("Targets for `manifest`: wall within 1.05× of the `ingest.py` upload baseline; peak RSS ≤ 50 MB "
+          "whatever the layer size.")
+        p("")
+        p("| layer | tool | ok runs | wall s | MiB/s | CPU s | peak RSS MiB |")
+        p("|---|---|---|---|---|---|---|")
+        for bs in bigs:
+            mib = int(m1(f"bytes_big_{bs}", "0")) / 1048576
+            for tool, op, label in (("manifest", "push", "manifest push"),
+                                    ("buildah", "push", "buildah manifest push --all"),
+                                    ("skopeo", "copy", "skopeo copy"),
+                                    ("python", "put", "`ingest.py` (upload only)")):
+                g = g_of("8", tool, op, bs)
+                if not g:
+                    continue
+                if g.failure:
+                    failures.append(f"scenario 8, {label}, {bs} MiB: {g.failure}")
+                tput = f"{mib / g.wall:.0f}" if g.ok and g.wall else "–"
+                p(f"| {bs} MiB | {label} | {g.runs()} | {g.wall_cell()} | {tput} | {fmt_s(g.cpu)} | {fmt_mib(g.rss)} |")
+        p("")
+        for bs in bigs:
+            m, i = g_of("8", "manifest", "push", bs), g_of("8", "python", "put", bs)
+            if m and i and m.ok and i.ok:
+                p(f"- {bs} MiB: manifest / ingest baseline wall **{m.wall / i.wall:.2f}×**; "
+                  f"peak RSS {fmt_mib(m.rss)} MiB")
+        p("")
+    sent = meta.get("s9_sent", [])
+    if sent:
+        layer = int(m1("s9_layer", "0"))
+        p("## Scenario 9: the connection drops during the big layer's upload")
+        p("")
+        p(f"The layer is {layer / 1048576:.0f} MiB. The registry sits behind nginx (request buffering, its "
+          "default); the drop is between the tool and nginx, once, at the given share of the layer. "
+          "Retries: `manifest --retry 3`, `skopeo --retry-times 3`; buildah 1.28's `manifest push` has no "
+          "retry option. Target for `manifest`: at most one chunk (32 MiB) sent again.")
+        p("")
+        p("| drop at | tool | finished | wall s | sent in all MiB | sent again MiB |")
+        p("|---|---|---|---|---|---|")
+        for line in sent:
+            tool, pct, total, drops, rc = line.split()
+            op = "copy" if tool == "skopeo" else "push"
+            g = g_of_any("9", tool, f"{op}-{pct}")
+            total = int(total)
+            again = max(0, total - layer) / 1048576
+            wall = g.wall_cell() if g and g.ok else "–"
+            if rc != "0" and g and g.failure:
+                failures.append(f"scenario 9, {tool}, drop at {pct} %: {g.failure}")
+            p(f"| {pct} % | {tool} | {'yes' if rc == '0' else 'no (see Failures)'} | "
+              f"{wall} | {total / 1048576:.0f} | {again:.0f} |")
+        p("")
+    v, t = g_of("10", "manifest", "version", "0"), g_of("10", "true", "true", "0")
+    if v and t and v.ok and t.ok:
+        p("## Scenario 10: start-up")
+        p("")
+        p(f"`manifest --version` {fmt_ms(v.wall)} ms against `/bin/true` {fmt_ms(t.wall)} ms (median of "
+          f"{len(v.ok)} runs each, exec'd directly): **{v.wall / t.wall:.2f}×** (target 1.3×); peak RSS "
+          f"{fmt_mib(v.rss)} MiB.")
+        p("")
+
+
+G_ALL = {}
+
+
+def g_of_any(scen, tool, op):
+    for k, v in G_ALL.items():
+        if k[0] == scen and k[1] == tool and k[2] == op:
+            return v
+    return None
 
 
 def s5_requests(G, tool):

@@ -2,7 +2,8 @@
 # Benchmark `manifest` against buildah and skopeo on two local registries, in one run.
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 1,64,256] [--local-reps N] [--scale N]
-#                [--local-mib N] [--out FILE] [--note TEXT] [--keep]
+#                [--local-mib N] [--big 1024,4096] [--big-runs N] [--drops 50,90]
+#                [--out FILE] [--note TEXT] [--keep]
 #
 # Run as root on a Debian machine (it apt-get installs what is missing). Every byte goes to
 # 127.0.0.1. Images, registries and stores live in a mktemp directory that is removed at exit
@@ -14,10 +15,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
 RUNS=5 SIZES=1,64 REPS=50 SCALE=500 LOCAL_MIB=512 KEEP=0 OUT=$here/RESULTS.md QUICK=0 NOTE=
+BIG=1024,4096 BIG_RUNS=2 DROPS=50,90
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 LOCAL_MIB=64 ;;
+    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 LOCAL_MIB=64 BIG=256 BIG_RUNS=1 DROPS=90 ;;
+    --big) BIG=$2; shift ;;
+    --big=*) BIG=${1#*=} ;;
+    --big-runs) BIG_RUNS=$2; shift ;;
+    --big-runs=*) BIG_RUNS=${1#*=} ;;
+    --drops) DROPS=$2; shift ;;
+    --drops=*) DROPS=${1#*=} ;;
     --runs) RUNS=$2; shift ;;
     --runs=*) RUNS=${1#*=} ;;
     --sizes) SIZES=$2; shift ;;
@@ -38,12 +46,16 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for n in "$RUNS" "$REPS" "$SCALE" "$LOCAL_MIB"; do
+for n in "$RUNS" "$REPS" "$SCALE" "$LOCAL_MIB" "$BIG_RUNS"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
 done
 [[ $SIZES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--sizes wants a comma list of MiB, got $SIZES" >&2; exit 2; }
 [ "$RUNS" -ge 1 ] || { echo "--runs must be at least 1" >&2; exit 2; }
 IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+[[ $BIG =~ ^([0-9]+(,[0-9]+)*)?$ ]] || { echo "--big wants a comma list of MiB (or nothing), got $BIG" >&2; exit 2; }
+[[ $DROPS =~ ^([0-9]+(,[0-9]+)*)?$ ]] || { echo "--drops wants a comma list of percents, got $DROPS" >&2; exit 2; }
+IFS=, read -r -a BIG_LIST <<<"$BIG"
+IFS=, read -r -a DROP_LIST <<<"$DROPS"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -65,7 +77,7 @@ META=$work/meta.tsv RES=$work/results.tsv
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 skip() { say "bench: SKIP $1: $2"; meta "skip" "$1: $2"; }
 meta start "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE local-mib=$LOCAL_MIB quick=$QUICK"
+meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE local-mib=$LOCAL_MIB big=$BIG big-runs=$BIG_RUNS drops=$DROPS quick=$QUICK"
 [ -n "$NOTE" ] && meta note "$NOTE"
 
 # ---------------------------------------------------------------- 1. tools
@@ -89,9 +101,15 @@ for req in docker-registry:docker-registry curl:curl openssl:openssl htpasswd:ap
            python3:python3; do
   ensure "${req%%:*}" "${req#*:}" || die "${req%%:*} is required and could not be installed (package ${req#*:}); see $work/logs/apt.log"
 done
-HAVE_BUILDAH=0 HAVE_SKOPEO=0
+HAVE_BUILDAH=0 HAVE_SKOPEO=0 HAVE_DOCKER=0 HAVE_NGINX=0
 if ensure buildah buildah; then HAVE_BUILDAH=1; else skip buildah "not installed and 'apt-get install -y buildah' failed"; fi
 if ensure skopeo skopeo; then HAVE_SKOPEO=1; else skip skopeo "not installed and 'apt-get install -y skopeo' failed"; fi
+# `docker manifest` talks to registries itself: the CLI is enough, no daemon.
+if command -v docker >/dev/null 2>&1 && docker manifest --help >/dev/null 2>&1; then HAVE_DOCKER=1; else skip "docker manifest" "no docker CLI with the manifest command"; fi
+# Scenario 9 puts nginx (request buffering, its default) in front of a registry.
+if [ ${#DROP_LIST[@]} -gt 0 ]; then
+  if ensure nginx nginx; then HAVE_NGINX=1; else skip "scenario 9" "nginx is not installed and 'apt-get install -y nginx' failed"; fi
+fi
 command -v cargo >/dev/null || die "cargo is required (install Rust, e.g. with rustup)"
 
 say "bench: cargo build --release --bin manifest --example mkimage"
@@ -113,6 +131,8 @@ meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta version_manifest "$("$M" --version 2>&1 | head -n1) (commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null))"
 [ "$HAVE_BUILDAH" = 1 ] && meta version_buildah "$(buildah --version | head -n1)"
 [ "$HAVE_SKOPEO" = 1 ] && meta version_skopeo "$(skopeo --version | head -n1)"
+[ "$HAVE_DOCKER" = 1 ] && meta version_docker "$(docker --version | head -n1)"
+[ "$HAVE_NGINX" = 1 ] && meta version_nginx "$(nginx -v 2>&1 | head -n1)"
 meta version_registry "$(docker-registry --version 2>&1 | head -n1)"
 meta version_curl "$(curl --version | head -n1)"
 
@@ -316,6 +336,16 @@ for S in "${SIZE_LIST[@]}"; do
       drop_bic
       timed 1 buildah push "$S" 5 "$r" -- "${B[@]}" manifest push --all "${TLS_A[@]}" "bench-$S" "docker://$A/dst-b-$S-$r/app:v1"
     fi
+    if [ "$HAVE_DOCKER" = 1 ]; then
+      # docker's list lives in its own config dir; `create` reads the children (not timed).
+      refs=()
+      for i in "${!PLATFORMS[@]}"; do refs+=("$A/src/app:${TAGS[$i]}-s$S"); done
+      if quiet env DOCKER_CONFIG="$work/docker" docker manifest create --insecure "$A/dst-d-$S-$r/app:v1" "${refs[@]}"; then
+        timed 1 docker push "$S" 5 "$r" -- env DOCKER_CONFIG="$work/docker" docker manifest push --insecure "$A/dst-d-$S-$r/app:v1"
+      else
+        meta problem "docker manifest create failed for size $S: $(tail -n1 "$work/logs/setup.log")"
+      fi
+    fi
   done
 done
 
@@ -509,6 +539,134 @@ if [ "$HAVE_BUILDAH" = 1 ] && [ "$LOCAL_MIB" -gt 0 ]; then
     skip "scenario 7" "could not build the local image or the lists (see $work/logs/setup.log)"
   fi
 fi
+
+# ---------------------------------------------------------------- scenario 8
+# One image with one big layer (1 GiB, 4 GiB) from A to B (TLS + auth): throughput against the
+# ingest baseline, and peak RSS, which must not grow with the layer. B's storage is emptied after
+# every run so that the disk holds one copy at a time.
+wipe_registry() { # NAME: drop what the registry stored (it is idle between runs)
+  rm -rf "$work/registry-$1/data/docker"
+}
+declare -A BIG_OK
+for BS in "${BIG_LIST[@]}"; do
+  say "bench: scenario 8: one $BS MiB layer, A -> B"
+  dir=$work/img/big-$BS
+  "$MKIMAGE" "$dir" linux/amd64 --layers 1 --layer-size $((BS * 1048576)) --seed $((900 + BS)) >"$work/big-digest-$BS" ||
+    die "mkimage failed for the $BS MiB image"
+  python3 "$here/blobs.py" "$dir" >"$work/blobs-big-$BS.txt" || die "blobs.py failed"
+  meta "bytes_big_$BS" "$(awk '{s+=$2} END {print s}' "$work/blobs-big-$BS.txt")"
+  if [ "$HAVE_SKOPEO" = 1 ]; then
+    quiet skopeo copy --dest-tls-verify=false "oci:$dir:latest" "docker://$A/big/app:s$BS" ||
+      { meta problem "scenario 8: skopeo could not seed A with the $BS MiB image"; continue; }
+    src="docker://$A/big/app:s$BS"
+  else # manifest pushes the image (as a one-entry list); it is then read by digest
+    quiet "$M" create "seed-big-$BS" && quiet "$M" add "seed-big-$BS" "oci:$dir:latest" &&
+      quiet "$M" push "${TLS_A[@]}" "seed-big-$BS" "docker://$A/big/app:list-s$BS" ||
+      { meta problem "scenario 8: could not seed A with the $BS MiB image"; continue; }
+    src="docker://$A/big/app@$(cat "$work/big-digest-$BS")"
+  fi
+  BIG_OK[$BS]=1
+  echo "$src" >"$work/big-src-$BS"
+  quiet "$M" create "big-$BS" && quiet "$M" add "${TLS_A[@]}" "big-$BS" "$src"
+  [ "$HAVE_BUILDAH" = 1 ] && quiet "${B[@]}" manifest create "big-$BS" && quiet "${B[@]}" manifest add "${TLS_A[@]}" "big-$BS" "$src"
+  for r in $(seq "$BIG_RUNS"); do
+    timed 8 manifest push "$BS" 1 "$r" -- "$M" push "${AUTH_B[@]}" "big-$BS" "docker://$BREG/s8-m-$BS-$r/app:v1"
+    wipe_registry b
+    if [ "$HAVE_BUILDAH" = 1 ]; then
+      drop_bic
+      timed 8 buildah push "$BS" 1 "$r" -- "${B[@]}" manifest push --all "${AUTH_B[@]}" "big-$BS" "docker://$BREG/s8-b-$BS-$r/app:v1"
+      wipe_registry b
+    fi
+    if [ "$HAVE_SKOPEO" = 1 ]; then
+      drop_bic
+      timed 8 skopeo copy "$BS" 1 "$r" -- skopeo copy --src-tls-verify=false --dest-cert-dir "$work/certdir" \
+        --dest-creds "$USER_B:$PASS_B" --dest-tls-verify=false "$src" "docker://$BREG/s8-s-$BS-$r/app:v1"
+      wipe_registry b
+    fi
+    timed 8 python put "$BS" 1 "$r" -- python3 "$here/ingest.py" --base "https://$BREG" --repo "s8p-$BS-$r/app" \
+      --cacert "$CERTS/ca.crt" --creds "$USER_B:$PASS_B" --jobs 8 "$work/blobs-big-$BS.txt"
+    wipe_registry b
+  done
+done
+
+# ---------------------------------------------------------------- scenario 9
+# The connection drops at 50 % and at 90 % of the big layer's upload. The registry (C, plain HTTP)
+# sits behind nginx with its default request buffering, as registries often do, and the drop
+# happens between the tool and nginx (bench/dropproxy.py): nginx never forwards the cut request,
+# so the registry keeps the upload session as it was before it. Counted: the bytes each tool sent
+# in all, and whether and when it finished. Every tool gets the same retry budget where it has
+# one (buildah 1.28's `manifest push` has none).
+S9=${BIG_LIST[0]:-}
+if [ "$HAVE_NGINX" = 1 ] && [ -n "$S9" ] && [ "${BIG_OK[$S9]:-0}" = 1 ]; then
+  say "bench: scenario 9: connection drops during a $S9 MiB upload"
+  PORT_C=$(free_port)
+  start_registry c "$PORT_C" 0
+  wait_ready "http://127.0.0.1:$PORT_C/v2/" 200 || die "registry C did not start"
+  PORT_N=$(free_port)
+  mkdir -p "$work/nginx/tmp"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+user root;
+worker_processes 1;
+daemon off;
+error_log $work/nginx/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_max_body_size 0;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$PORT_N;
+    location / {
+      proxy_pass http://127.0.0.1:$PORT_C;
+      proxy_set_header Host \$http_host;
+      proxy_http_version 1.1;
+      proxy_request_buffering on;
+      proxy_buffering off;
+      proxy_read_timeout 600s;
+    }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" >"$work/logs/nginx.log" 2>&1 &
+  PIDS+=($!)
+  wait_ready "http://127.0.0.1:$PORT_N/v2/" 200 || die "nginx did not start: $(tail -n3 "$work/nginx/error.log")"
+  layer_bytes=$(awk '{ if ($2 > m) m = $2 } END { print m }' "$work/blobs-big-$S9.txt")
+  meta "s9_layer" "$layer_bytes"
+  src=$(cat "$work/big-src-$S9")
+  for pct in "${DROP_LIST[@]}"; do
+    for tool in manifest skopeo buildah; do
+      [ "$tool" = skopeo ] && [ "$HAVE_SKOPEO" = 0 ] && continue
+      [ "$tool" = buildah ] && [ "$HAVE_BUILDAH" = 0 ] && continue
+      python3 "$here/dropproxy.py" --port-file "$work/drop.port" --upstream "127.0.0.1:$PORT_N" \
+        --drop-at $((layer_bytes * pct / 100)) --stats "$work/drop.stats" &
+      drop_pid=$!
+      for _ in $(seq 50); do [ -s "$work/drop.port" ] && break; sleep 0.1; done
+      P=127.0.0.1:$(cat "$work/drop.port")
+      dest="docker://$P/s9-$tool-$pct/app:v1"
+      case $tool in
+        manifest) timed 9 manifest "push-$pct" "$S9" 1 1 -- "$M" push --tls-verify=false --retry 3 "big-$S9" "$dest" ;;
+        skopeo) drop_bic; timed 9 skopeo "copy-$pct" "$S9" 1 1 -- skopeo copy --retry-times 3 --src-tls-verify=false \
+          --dest-tls-verify=false "$src" "$dest" ;;
+        buildah) drop_bic; timed 9 buildah "push-$pct" "$S9" 1 1 -- "${B[@]}" manifest push --all --tls-verify=false "big-$S9" "$dest" ;;
+      esac
+      kill -TERM "$drop_pid" 2>/dev/null; wait "$drop_pid" 2>/dev/null
+      read -r sent drops <"$work/drop.stats"
+      meta "s9_sent" "$tool $pct $sent $drops $LAST_RC"
+      rm -f "$work/drop.port" "$work/drop.stats"
+      wipe_registry c
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- scenario 10
+# How quickly the binary starts: `manifest --version` against `/bin/true`, both exec'd directly
+# by micro.py, many times.
+say "bench: scenario 10: start-up, $REPS repetitions"
+python3 "$here/micro.py" --runs "$REPS" --out "$RES" --errdir "$work/logs" --scenario 10 --size 0 \
+  --step "manifest:version" "$(q "$M") --version" --step "true:true" "/bin/true" ||
+  say "bench: scenario 10 helper failed"
 
 # ---------------------------------------------------------------- report
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

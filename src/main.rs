@@ -8,6 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Scripts and CI jobs ask for the version often; answer it without building the whole
+    // command line (clap's command tree is most of the start-up cost), with clap's exact output.
+    if let [_, flag] = std::env::args_os().collect::<Vec<_>>().as_slice() {
+        if flag == "--version" || flag == "-V" {
+            println!("manifest {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+    }
     let cli = manifest::cli::parse();
     if cli_has_password(&cli) {
         process_title::mask_password();

@@ -576,3 +576,21 @@ fn hostile_layouts_cannot_escape_or_exhaust() {
     // Pushing to a layout never writes outside it, whatever the list holds.
     assert!(!tmp.path().join("etc").exists());
 }
+
+/// `--version` is answered before the command line is built, as clap would answer it.
+#[test]
+fn version_is_printed_as_clap_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let expected = format!("manifest {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let out = manifest_cmd(&store).arg(flag).assert().success();
+        assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), expected);
+    }
+    // With anything else on the line clap answers, and says the same.
+    let out = manifest_cmd(&store)
+        .args(["--version", "--debug"])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), expected);
+}

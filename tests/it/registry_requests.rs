@@ -256,6 +256,28 @@ fn reply(status: u16, headers: &[(&str, String)], body: &[u8]) -> Action {
     Action::Reply(reply)
 }
 
+/// Repository `app` of a fake registry over plain HTTP, without retries.
+async fn fake_repository(server: &FakeServer) -> RegistryTransport {
+    let options = RegistryOptions {
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    client(options, None)
+        .await
+        .repository(&RegistryRef {
+            registry: server.addr.clone(),
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+        })
+        .await
+        .unwrap()
+}
+
 /// `GET /v2/`?
 fn is_ping(req: &FakeRequest) -> bool {
     req.method == "GET" && req.target == "/v2/"
@@ -356,24 +378,7 @@ async fn a_wrong_docker_content_digest_is_refused() {
             BARE_MANIFEST,
         )
     });
-    let options = RegistryOptions {
-        tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
-            retries: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let client = client(options, None).await;
-    let repo = client
-        .repository(&RegistryRef {
-            registry: server.addr.clone(),
-            repository: "app".into(),
-            tag: None,
-            digest: None,
-        })
-        .await
-        .unwrap();
+    let repo = fake_repository(&server).await;
     let err = repo
         .manifest_get(&ManifestRef::Tag("v1".into()))
         .await
@@ -434,24 +439,7 @@ async fn an_expired_token_is_renewed_once() {
     });
     server_addr.set(server.addr.clone()).unwrap();
 
-    let options = RegistryOptions {
-        tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
-            retries: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let client = client(options, None).await;
-    let repo = client
-        .repository(&RegistryRef {
-            registry: server.addr.clone(),
-            repository: "app".into(),
-            tag: None,
-            digest: None,
-        })
-        .await
-        .unwrap();
+    let repo = fake_repository(&server).await;
     let manifest = repo
         .manifest_get(&ManifestRef::Tag("v1".into()))
         .await
@@ -507,24 +495,7 @@ async fn a_challenge_met_after_the_ping_is_answered() {
         )
     });
     server_addr.set(server.addr.clone()).unwrap();
-    let options = RegistryOptions {
-        tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
-            retries: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let client = client(options, None).await;
-    let repo = client
-        .repository(&RegistryRef {
-            registry: server.addr.clone(),
-            repository: "app".into(),
-            tag: None,
-            digest: None,
-        })
-        .await
-        .unwrap();
+    let repo = fake_repository(&server).await;
     let manifest = repo
         .manifest_get(&ManifestRef::Tag("v1".into()))
         .await
