@@ -1,0 +1,214 @@
+//! How reading or writing images fails, for every transport, and which failures are worth retrying.
+
+use crate::digest::Digest;
+use crate::retry::{RetryClass, Retryable};
+
+/// How a request failed below HTTP, which decides whether it is worth trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkFailure {
+    /// Nothing listens there: one line, no retries.
+    Refused,
+    /// The connection broke or could not be made: retried.
+    Dropped,
+    /// No answer within the time limit (connect or response): retried once.
+    Timeout,
+    /// A transfer moved less than the minimum rate for a whole stall window: retried once.
+    Stalled,
+}
+
+/// Every way reading or writing images can fail, for every transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The manifest, blob or image is not there.
+    #[error("{what} not found in {location}")]
+    NotFound { what: String, location: String },
+    /// Content read does not hash to the digest it was read by.
+    #[error("{what}: content does not match its digest {expected} (got {actual})")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// Content read is not the size its descriptor says.
+    #[error("{what}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// The destination hashed an upload and refused it.
+    #[error(
+        "{what}: the registry refused the content because it does not match its digest ({detail})"
+    )]
+    RejectedDigest { what: String, detail: String },
+    /// A document or answer over a size limit of this tool.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    /// A registry answered with an error status; `codes` are the spec's error codes of its body.
+    #[error("{method} {url}: {status}{}", detail_suffix(.detail))]
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        codes: Box<[String]>,
+        detail: String,
+        /// The registry's `Retry-After`, in whole seconds (the header has no finer unit).
+        retry_after_secs: Option<u32>,
+    },
+    /// The registry or its token server did not accept the credentials (or wanted some).
+    #[error(
+        "{registry}: authentication failed ({detail}); credentials were looked for in {searched}"
+    )]
+    Unauthorized {
+        registry: String,
+        detail: String,
+        searched: String,
+    },
+    /// The registry knows who we are and refuses anyway (403): permissions, quota, a locked
+    /// repository. Not a wrong password.
+    #[error("{registry}: the registry refused the request ({detail}); check that the account may push to this repository and that its quota is not exhausted")]
+    Denied { registry: String, detail: String },
+    /// The destination repository does not exist, and the registry does not create repositories
+    /// on push (Amazon ECR).
+    #[error("{location}: the repository does not exist on the registry ({detail}); create it first (Amazon ECR, for one, needs repositories created before a push)")]
+    NoRepository { location: String, detail: String },
+    /// A rule of this tool forbids the request (a blocked registry, credentials that would
+    /// travel in clear text); nothing was sent.
+    #[error("{registry}: {detail}")]
+    Refused { registry: String, detail: String },
+    /// The TLS handshake failed.
+    #[error("{registry}: TLS error: {detail}")]
+    Tls { registry: String, detail: String },
+    /// The connection failed, timed out or stalled.
+    #[error("{context}: {detail}")]
+    Network {
+        context: String,
+        detail: String,
+        kind: NetworkFailure,
+    },
+    /// A local file could not be read or written.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of a layout or archive that may not be read (not a regular file inside it, or not
+    /// the size it should be).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
+    /// Anything else that is wrong with the input or the answer.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
+}
+
+impl TransportError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        TransportError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether trying the same request again may succeed (see [`RetryClass`]).
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class() != RetryClass::Never
+    }
+
+    /// Whether a registry refused a manifest for its media type: 415, or 400 `MANIFEST_INVALID`
+    /// / `UNSUPPORTED` (Quay for an OCI index over Docker manifests, zot for Docker types).
+    pub fn rejects_manifest_type(&self) -> bool {
+        match self {
+            TransportError::Status { status: 415, .. } => true,
+            TransportError::Status { status: 400, .. } => {
+                self.has_code("MANIFEST_INVALID") || self.has_code("UNSUPPORTED")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a registry answered with this spec error code (e.g. `BLOB_UNKNOWN`).
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, TransportError::Status { codes, .. } if codes.iter().any(|c| c == code))
+    }
+}
+
+impl Retryable for TransportError {
+    fn retry_class(&self) -> RetryClass {
+        match self {
+            TransportError::Network { kind, .. } => match kind {
+                NetworkFailure::Refused => RetryClass::Never,
+                NetworkFailure::Dropped => RetryClass::Transient,
+                NetworkFailure::Timeout | NetworkFailure::Stalled => RetryClass::Timeout,
+            },
+            TransportError::Status { status, .. } if *status == 429 || *status >= 500 => {
+                RetryClass::Transient
+            }
+            // A truncated body can be a broken connection; reading again is cheap.
+            TransportError::SizeMismatch { .. } => RetryClass::Transient,
+            _ => RetryClass::Never,
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            TransportError::Status {
+                retry_after_secs, ..
+            } => retry_after_secs.map(|s| std::time::Duration::from_secs(s.into())),
+            _ => None,
+        }
+    }
+
+    fn gave_up(self, attempts: u32) -> Self {
+        let note = format!("gave up after {attempts} attempts");
+        match self {
+            TransportError::Status {
+                method,
+                url,
+                status,
+                codes,
+                detail,
+                retry_after_secs,
+            } => TransportError::Status {
+                method,
+                url,
+                status,
+                codes,
+                detail: if detail.is_empty() {
+                    note
+                } else {
+                    format!("{detail}; {note}")
+                },
+                retry_after_secs,
+            },
+            TransportError::Network {
+                context,
+                detail,
+                kind,
+            } => TransportError::Network {
+                context,
+                detail: format!("{detail} ({note})"),
+                kind,
+            },
+            TransportError::SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => TransportError::SizeMismatch {
+                what: format!("{what} ({note})"),
+                expected,
+                actual,
+            },
+            other => other,
+        }
+    }
+}
