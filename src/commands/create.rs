@@ -26,6 +26,7 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     let selection = Selection {
         all: args.all,
         platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
+        filter: None,
     };
     // Read every image before touching the store: a failure then changes nothing.
     let mut added = Vec::new();
