@@ -266,71 +266,8 @@ fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
-/// What a user asked for when picking one image out of an index.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlatformWanted {
-    pub os: String,
-    pub arch: String,
-    pub variant: Option<String>,
-}
-
-impl PlatformWanted {
-    /// The platform this program runs on, in Go/OCI names.
-    pub fn host() -> Self {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-            "powerpc64" => "ppc64",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            "arm" => "arm",
-            other => other,
-        };
-        Self {
-            os: std::env::consts::OS.to_string(),
-            arch: arch.to_string(),
-            variant: None,
-        }
-    }
-
-    pub fn display(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
-            None => format!("{}/{}", self.os, self.arch),
-        }
-    }
-
-    /// The first entry whose os/arch match and, when a variant is wanted, whose variant matches
-    /// (arm64's `v8` is assumed when an entry gives none, as containerd does).
-    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
-        entries.iter().find(|entry| {
-            if crate::platform::is_attestation(entry) {
-                return false;
-            }
-            let Some(p) = &entry.platform else {
-                return false;
-            };
-            if p.os != self.os || p.architecture != self.arch {
-                return false;
-            }
-            match &self.variant {
-                None => true,
-                Some(want) => {
-                    let have = p.variant.clone().unwrap_or_else(|| {
-                        if p.architecture == "arm64" {
-                            "v8".into()
-                        } else {
-                            String::new()
-                        }
-                    });
-                    &have == want
-                }
-            }
-        })
-    }
-}
+/// Picking one image out of an index lives with the other platform rules.
+pub use crate::platform::PlatformWanted;
 
 #[cfg(test)]
 mod tests {
@@ -590,30 +527,5 @@ mod tests {
             split_list_flags(&["a,b".into(), "c".into(), " ,d".into()]),
             ["a", "b", "c", "d"]
         );
-    }
-
-    #[test]
-    fn platform_picking() {
-        let entries = vec![
-            entry(1, "linux", "amd64", None),
-            entry(2, "linux", "arm64", None),
-            entry(3, "linux", "arm", Some("v7")),
-            entry(4, "linux", "arm", Some("v6")),
-        ];
-        let want = |arch: &str, variant: Option<&str>| PlatformWanted {
-            os: "linux".into(),
-            arch: arch.into(),
-            variant: variant.map(str::to_string),
-        };
-        let pick = |w: PlatformWanted| w.pick(&entries).map(|e| e.digest.clone());
-        assert_eq!(pick(want("amd64", None)), Some(Digest::sha256_of(&[1])));
-        assert_eq!(
-            pick(want("arm64", Some("v8"))),
-            Some(Digest::sha256_of(&[2]))
-        );
-        assert_eq!(pick(want("arm", Some("v6"))), Some(Digest::sha256_of(&[4])));
-        assert_eq!(pick(want("arm", None)), Some(Digest::sha256_of(&[3])));
-        assert_eq!(pick(want("s390x", None)), None);
-        assert_eq!(pick(want("arm", Some("v5"))), None);
     }
 }

@@ -130,6 +130,56 @@ fn default_variant(arch: &str, variant: Option<&str>) -> String {
     }
 }
 
+/// What a user asked for when picking one image out of an index (`add --os/--arch/--variant`,
+/// the host platform by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformWanted {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformWanted {
+    /// The platform this program runs on, in Go/OCI names.
+    pub fn host() -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            "powerpc64" => "ppc64",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            "arm" => "arm",
+            other => other,
+        };
+        Self {
+            os: std::env::consts::OS.to_string(),
+            arch: arch.to_string(),
+            variant: None,
+        }
+    }
+
+    /// `os/arch[/variant]`.
+    pub fn display(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
+            None => format!("{}/{}", self.os, self.arch),
+        }
+    }
+
+    /// The first image (never an attestation) of this platform, by the rules of
+    /// [`PlatformSpec::matches`].
+    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
+        let filter = PlatformFilter::of(PlatformSpec {
+            os: Some(self.os.clone()),
+            arch: Some(normalized_arch(&self.arch).0),
+            variant: self.variant.clone(),
+        });
+        entries.iter().find(|entry| filter.matches(entry))
+    }
+}
+
 /// Several platforms: an entry matches when it is any of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformFilter {
@@ -422,6 +472,42 @@ mod tests {
             format!("attestation of {}", arm64.digest)
         );
         assert_eq!(describe(&armv7), "linux/arm/v7");
+    }
+
+    #[test]
+    fn platform_picking() {
+        let entries = vec![
+            image(1, "linux", "amd64", None),
+            image(2, "linux", "arm64", None),
+            image(3, "linux", "arm", Some("v7")),
+            image(4, "linux", "arm", Some("v6")),
+        ];
+        let want = |arch: &str, variant: Option<&str>| PlatformWanted {
+            os: "linux".into(),
+            arch: arch.into(),
+            variant: variant.map(str::to_string),
+        };
+        let pick = |w: PlatformWanted| w.pick(&entries).map(|e| e.digest.clone());
+        assert_eq!(pick(want("amd64", None)), Some(Digest::sha256_of(&[1])));
+        assert_eq!(
+            pick(want("arm64", Some("v8"))),
+            Some(Digest::sha256_of(&[2]))
+        );
+        assert_eq!(pick(want("arm", Some("v6"))), Some(Digest::sha256_of(&[4])));
+        assert_eq!(pick(want("arm", None)), Some(Digest::sha256_of(&[3])));
+        assert_eq!(pick(want("s390x", None)), None);
+        assert_eq!(pick(want("arm", Some("v5"))), None);
+        let attested = vec![attestation(9, &entries[0]), entries[0].clone()];
+        let unknown = PlatformWanted {
+            os: "unknown".into(),
+            arch: "unknown".into(),
+            variant: None,
+        };
+        assert_eq!(
+            unknown.pick(&attested).map(|e| &e.digest),
+            None,
+            "an attestation is never picked"
+        );
     }
 
     #[test]

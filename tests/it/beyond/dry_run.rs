@@ -67,7 +67,8 @@ fn a_dry_run_writes_nothing_and_decides_what_the_push_does() {
     );
     assert!(plan.contains(": mount from src/app"), "{plan}");
     assert!(
-        plan.lines().any(|l| l.contains(": copy ") && l.ends_with(" bytes")),
+        plan.lines()
+            .any(|l| l.contains(": copy ") && l.ends_with(" bytes")),
         "a layout blob is copied, with its size: {plan}"
     );
     assert!(plan.contains(&format!("  {destination}\n")), "{plan}");
