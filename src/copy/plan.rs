@@ -89,6 +89,9 @@ pub async fn plan(
     };
     if !options.all {
         plan.children = children_already_there(&plan.index, dest.as_ref()).await?;
+        for note in &notes {
+            progress.note(note);
+        }
         plan.notes = notes;
         return Ok(plan);
     }
