@@ -67,7 +67,8 @@ manifest create --all myapp docker://127.0.0.1:5000/app:v1")]
     #[command(
         after_help = "Example:\n  manifest add myapp docker://127.0.0.1:5000/app:arm64\n  \
 manifest add --arch arm64 --variant v8 myapp oci:./layout:arm64\n  \
-manifest add --all myapp docker://127.0.0.1:5000/base:latest"
+manifest add --all myapp docker://127.0.0.1:5000/base:latest\n  \
+manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest"
     )]
     Add(AddArgs),
     /// Set platform fields or annotations on an entry (or the index itself, with --index)
@@ -78,17 +79,21 @@ manifest annotate --index --annotation org.opencontainers.image.source=https://e
     Annotate(AnnotateArgs),
     /// Print a local list as it will be pushed, or a remote/layout image's manifest
     #[command(after_help = "Example:\n  manifest inspect myapp\n  \
+manifest inspect --format table myapp\n  \
 manifest inspect --raw docker://127.0.0.1:5000/app:v1")]
     Inspect(InspectArgs),
     /// Push a list, and by default every image it references, to a registry or an OCI layout
     #[command(
         after_help = "Example:\n  manifest push myapp docker://127.0.0.1:5000/app:v1\n  \
 manifest push --format v2s2 --digestfile digest.txt myapp 127.0.0.1:5000/app:v1\n  \
-manifest push myapp oci:./out:v1"
+manifest push myapp oci:./out:v1\n  \
+manifest push --tag v1.2 --tag latest --metadata-file push.json myapp 127.0.0.1:5000/app:v1.2.3\n  \
+manifest push --dry-run --platform linux/amd64,linux/arm64 myapp 127.0.0.1:5000/app:v1"
     )]
     Push(PushArgs),
     /// Remove an entry from a list; prints `<id>: <digest>`
-    #[command(after_help = "Example:\n  manifest remove myapp sha256:c96d…")]
+    #[command(after_help = "Example:\n  manifest remove myapp sha256:c96d…\n  \
+manifest remove --platform linux/arm/v7 myapp")]
     Remove(RemoveArgs),
     /// Delete lists (never the images they refer to)
     #[command(after_help = "Example:\n  manifest rm myapp otherlist")]
@@ -96,6 +101,25 @@ manifest push myapp oci:./out:v1"
     /// Exit 0 if the list exists, 1 if it does not
     #[command(after_help = "Example:\n  manifest exists myapp && echo present")]
     Exists(ExistsArgs),
+    /// Build a list from a spec file (YAML or JSON, manifest-tool's format) and push it
+    #[command(after_help = "Example:\n  manifest apply release.yaml\n  \
+manifest apply --dry-run --metadata-file plan.json release.yaml\n\n\
+release.yaml:\n  image: registry.example/app:1.2.0\n  tags: [\"1.2\", \"latest\"]\n  \
+manifests:\n    - image: registry.example/app:1.2.0-amd64\n    \
+- image: registry.example/app:1.2.0-arm64\n      platform:\n        architecture: arm64\n        \
+os: linux\n        variant: v8")]
+    Apply(ApplyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Example:\n  source <(manifest completion bash)\n  \
+manifest completion zsh > \"${fpath[1]}/_manifest\"\n  \
+manifest completion fish > ~/.config/fish/completions/manifest.fish")]
+    Completion(CompletionArgs),
+    /// Write a man page for manifest and each of its commands into a directory
+    #[command(
+        after_help = "Example:\n  manifest man /usr/local/share/man/man1 && mandb -q\n  \
+man -l man1/manifest-push.1"
+    )]
+    Man(ManArgs),
 }
 
 /// Which containers-storage store `containers-storage:` images and local names are read from
@@ -262,6 +286,10 @@ pub struct AddArgs {
     /// The image is an index: add every entry with its platform
     #[arg(long)]
     pub all: bool,
+    /// Add only the entries of these platforms, with their attestations (OS/ARCH[/VARIANT],
+    /// comma-separated or repeated); a single image must be one of them
+    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
+    pub platform: Vec<String>,
     #[command(flatten)]
     pub entry: EntryFlags,
     #[command(flatten)]
@@ -299,6 +327,9 @@ pub struct InspectArgs {
     /// Accepted for podman and docker compatibility; changes nothing
     #[arg(long, short = 'v', hide = true)]
     pub verbose: bool,
+    /// json: the document (the default); table: one row per entry for people
+    #[arg(long, value_enum, default_value = "json", conflicts_with = "raw")]
+    pub format: InspectFormat,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -327,6 +358,48 @@ pub struct PushArgs {
     /// Push every referenced image before the index (--all=false pushes the index only)
     #[arg(long, default_value_t = true)]
     pub all: bool,
+    /// Delete the local list after a successful push, if it is still as it was pushed (a list
+    /// changed meanwhile is kept, with a warning); --purge is the same
+    #[arg(long, alias = "purge")]
+    pub rm: bool,
+    /// Accepted for compatibility: nothing is signed (--referrers copies existing signatures)
+    #[arg(long)]
+    pub remove_signatures: bool,
+    /// Refused: signing is not supported
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub sign_by: Option<String>,
+    /// Refused: signature policies are not supported
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub signature_policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub copy: CopyFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+/// How a list is pushed: shared by `push` and `apply`.
+#[derive(Debug, Args)]
+pub struct CopyFlags {
+    /// Also write the index to this tag of the destination's repository, or to a reference in
+    /// it (repeatable); every tag is written last, after every image is there
+    #[arg(long, short = 't', value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Push only the images of these platforms, with their attestations (OS/ARCH[/VARIANT],
+    /// comma-separated or repeated); the list itself is not changed
+    #[arg(long, value_name = "PLATFORMS")]
+    pub platform: Vec<String>,
+    /// Also copy each image's referrers (signatures, SBOMs, attestations) through the referrers
+    /// API, or the sha256-<hex> tag where a registry has no such API
+    #[arg(long)]
+    pub referrers: bool,
+    /// Write nothing: print what would be pushed (per image skip or copy, per blob already
+    /// there, mount or copy with its size), the index and its digest
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the result as JSON to this file (schemas/push-metadata.json): the index digest,
+    /// the tags written, each image's digest and platform, the bytes copied, mounted, skipped
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// Convert the list and its images to this format; refused when it would lose data
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<PushFormat>,
@@ -337,19 +410,6 @@ pub struct PushArgs {
     /// Write the pushed list's digest to this file after the push succeeded
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
-    /// Delete the local list after a successful push, if it is still as it was pushed (a list
-    /// changed meanwhile is kept, with a warning); --purge is the same
-    #[arg(long, alias = "purge")]
-    pub rm: bool,
-    /// Accepted for compatibility: nothing is signed, and no signatures are copied
-    #[arg(long)]
-    pub remove_signatures: bool,
-    /// Refused: signing is not supported
-    #[arg(long, value_name = "FINGERPRINT")]
-    pub sign_by: Option<String>,
-    /// Refused: signature policies are not supported
-    #[arg(long, value_name = "PATH", hide = true)]
-    pub signature_policy: Option<PathBuf>,
     /// Print no progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -364,16 +424,64 @@ pub struct PushArgs {
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
     #[arg(long, value_name = "N")]
     pub compression_level: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A spec file (YAML or JSON): image (the destination), tags, manifests (each an image
+    /// with an optional platform and annotations) and annotations of the index; manifest-tool's
+    /// format works as it is
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub copy: CopyFlags,
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+/// Output formats of `inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// The document, indented (the default)
+    Json,
+    /// One row per entry: platform, digest, media type, size, annotations
+    Table,
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// List name or ID
     pub list: String,
-    /// The entry's digest, or a unique prefix of it (`0907f27d`, `sha256:0907f27d`)
-    pub digest: String,
+    /// The entry's digest, or a unique prefix of it (`0907f27d`, `sha256:0907f27d`); or
+    /// --platform / --os / --arch / --variant instead
+    #[arg(required_unless_present_any = ["platform", "os", "arch", "variant"],
+          conflicts_with_all = ["platform", "os", "arch", "variant"])]
+    pub digest: Option<String>,
+    /// Remove the images of these platforms, with their attestations (OS/ARCH[/VARIANT],
+    /// comma-separated or repeated)
+    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
+    pub platform: Vec<String>,
+    /// Remove the images of this operating system (with --arch/--variant: of that platform)
+    #[arg(long)]
+    pub os: Option<String>,
+    /// Remove the images of this architecture
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Remove the images of this variant
+    #[arg(long)]
+    pub variant: Option<String>,
+}
+
+/// Shells `manifest completion` writes a script for.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// bash, zsh, fish, elvish or powershell
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the man pages to (manifest.1, manifest-push.1, …); created if missing
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -393,126 +501,4 @@ pub struct ExistsArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(line: &str) -> Command {
-        try_parse_from(std::iter::once("manifest").chain(line.split_whitespace()))
-            .unwrap_or_else(|e| panic!("{line}: {e}"))
-            .command
-    }
-
-    #[test]
-    fn a_bare_boolean_never_takes_the_next_word() {
-        let Command::Push(push) = parse("push --all mylist docker://reg/app:v1") else {
-            panic!()
-        };
-        assert!(push.all);
-        assert_eq!(push.list, "mylist");
-        assert_eq!(push.destination.as_deref(), Some("docker://reg/app:v1"));
-
-        // `--all false` is the flag, then a list called "false" (pflag does the same).
-        let Command::Push(push) = parse("push --all false dest") else {
-            panic!()
-        };
-        assert!(push.all);
-        assert_eq!(push.list, "false");
-
-        let Command::Inspect(inspect) = parse("inspect --tls-verify docker://reg/app:v1") else {
-            panic!()
-        };
-        assert_eq!(inspect.registry.tls_verify, Some(true));
-        assert_eq!(inspect.target, "docker://reg/app:v1");
-
-        let Command::Add(add) = parse("add --all --insecure l docker://reg/app:v1") else {
-            panic!()
-        };
-        assert!(add.all);
-        assert_eq!(add.registry.insecure, Some(true));
-        assert_eq!(add.registry.tls_verify, None);
-        assert_eq!(
-            (add.list.as_str(), add.image.as_str()),
-            ("l", "docker://reg/app:v1")
-        );
-    }
-
-    #[test]
-    fn explicit_boolean_values() {
-        for (flag, want) in [
-            ("--all=false", false),
-            ("--all=true", true),
-            ("--all=0", false),
-            ("--all=T", true),
-        ] {
-            let Command::Push(push) = parse(&format!("push {flag} l d")) else {
-                panic!()
-            };
-            assert_eq!(push.all, want, "{flag}");
-        }
-        let Command::Push(push) = parse("push l") else {
-            panic!()
-        };
-        assert!(push.all, "--all defaults to true");
-        assert!(push.destination.is_none());
-        let Command::Push(push) = parse("push --tls-verify=false --rm=false -q l d") else {
-            panic!()
-        };
-        assert_eq!(push.registry.tls_verify, Some(false));
-        assert!(!push.rm);
-        assert!(push.quiet);
-        let Command::Inspect(inspect) = parse("inspect --insecure=false x") else {
-            panic!()
-        };
-        assert_eq!(inspect.registry.insecure, Some(false));
-    }
-
-    #[test]
-    fn sealos_podman_and_docker_spellings() {
-        let Command::Push(push) = parse("push --purge --remove-signatures l d") else {
-            panic!()
-        };
-        assert!(push.rm && push.remove_signatures);
-        let Command::Push(push) = parse("push --sign-by ABCD --signature-policy /p l d") else {
-            panic!()
-        };
-        assert_eq!(push.sign_by.as_deref(), Some("ABCD"));
-        assert!(push.signature_policy.is_some());
-        let Command::Create(create) = parse("create -a --replace --override-arch arm64 l") else {
-            panic!()
-        };
-        assert!(create.amend && create.replace);
-        assert_eq!(create.arch.as_deref(), Some("arm64"));
-        let Command::Add(add) = parse("add --override-os linux --override-arch arm l i") else {
-            panic!()
-        };
-        assert_eq!(
-            (add.entry.os.as_deref(), add.entry.arch.as_deref()),
-            (Some("linux"), Some("arm"))
-        );
-        let Command::Rm(rm) = parse("rm -i a b") else {
-            panic!()
-        };
-        assert!(rm.ignore);
-        assert_eq!(rm.lists, ["a", "b"]);
-        let Command::Inspect(inspect) = parse("inspect -v x") else {
-            panic!()
-        };
-        assert!(inspect.verbose);
-    }
-
-    #[test]
-    fn usage_errors() {
-        for line in [
-            "push --allow-lossy l d",
-            "push --all=maybe l d",
-            "push --all",
-            "rm",
-        ] {
-            let args = std::iter::once("manifest").chain(line.split_whitespace());
-            let error = try_parse_from(args)
-                .err()
-                .unwrap_or_else(|| panic!("{line} parsed"));
-            assert_eq!(error.exit_code(), 2, "{line}");
-        }
-    }
-}
+mod tests;

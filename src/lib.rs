@@ -1,5 +1,6 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
+pub mod apply;
 pub mod auth;
 pub mod blocking_stream;
 pub mod cli;
@@ -12,14 +13,17 @@ pub mod fsutil;
 pub mod go_flags;
 pub mod layer_cache;
 pub mod list;
+pub mod manpages;
 pub mod media_type;
 pub mod oci;
+pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod resolve;
 pub mod retry;
 pub mod source;
 pub mod store;
+pub mod table;
 pub mod terminal;
 pub mod transport;
 

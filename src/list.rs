@@ -3,6 +3,7 @@
 
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Index, Platform};
+use crate::platform::PlatformFilter;
 use std::collections::BTreeMap;
 
 /// A list as the store keeps it: the index, and where each entry's content can be read from.
@@ -27,6 +28,12 @@ pub enum ListError {
         prefix: String,
         list: String,
         candidates: Vec<String>,
+    },
+    #[error("no entry of list {list} is for platform {wanted} (it has: {available})")]
+    NoSuchPlatform {
+        wanted: String,
+        list: String,
+        available: String,
     },
 }
 
@@ -180,6 +187,41 @@ impl ManifestList {
         Ok(())
     }
 
+    /// Removes the entries of the platforms `filter` names, with their attestations; returns
+    /// the digests removed, in list order. Nothing matching is an error naming the platforms
+    /// the list has.
+    pub fn remove_platforms(
+        &mut self,
+        filter: &PlatformFilter,
+        list_name: &str,
+    ) -> Result<Vec<Digest>, ListError> {
+        let doomed = crate::platform::selected(&self.index.manifests, filter);
+        if doomed.is_empty() {
+            return Err(ListError::NoSuchPlatform {
+                wanted: filter.display(),
+                list: list_name.to_string(),
+                available: crate::terminal::shortened_list(crate::platform::platforms(
+                    &self.index.manifests,
+                )),
+            });
+        }
+        let removed: Vec<Digest> = doomed
+            .iter()
+            .map(|&at| self.index.manifests[at].digest.clone())
+            .collect();
+        let mut position = 0;
+        self.index.manifests.retain(|_| {
+            position += 1;
+            !doomed.contains(&(position - 1))
+        });
+        for digest in &removed {
+            if !self.contains(digest) {
+                self.sources.remove(digest);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Applies an edit to the entry with `digest`.
     pub fn annotate(
         &mut self,
@@ -224,68 +266,8 @@ fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
-/// What a user asked for when picking one image out of an index.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlatformWanted {
-    pub os: String,
-    pub arch: String,
-    pub variant: Option<String>,
-}
-
-impl PlatformWanted {
-    /// The platform this program runs on, in Go/OCI names.
-    pub fn host() -> Self {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-            "powerpc64" => "ppc64",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            "arm" => "arm",
-            other => other,
-        };
-        Self {
-            os: std::env::consts::OS.to_string(),
-            arch: arch.to_string(),
-            variant: None,
-        }
-    }
-
-    pub fn display(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
-            None => format!("{}/{}", self.os, self.arch),
-        }
-    }
-
-    /// The first entry whose os/arch match and, when a variant is wanted, whose variant matches
-    /// (arm64's `v8` is assumed when an entry gives none, as containerd does).
-    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
-        entries.iter().find(|entry| {
-            let Some(p) = &entry.platform else {
-                return false;
-            };
-            if p.os != self.os || p.architecture != self.arch {
-                return false;
-            }
-            match &self.variant {
-                None => true,
-                Some(want) => {
-                    let have = p.variant.clone().unwrap_or_else(|| {
-                        if p.architecture == "arm64" {
-                            "v8".into()
-                        } else {
-                            String::new()
-                        }
-                    });
-                    &have == want
-                }
-            }
-        })
-    }
-}
+/// Picking one image out of an index lives with the other platform rules.
+pub use crate::platform::PlatformWanted;
 
 #[cfg(test)]
 mod tests {
@@ -322,6 +304,41 @@ mod tests {
             vec![Digest::sha256_of(&[2]), Digest::sha256_of(&[1])]
         );
         assert_eq!(list.sources[&Digest::sha256_of(&[1])], "docker://c");
+    }
+
+    #[test]
+    fn remove_platforms_takes_attestations_along() {
+        use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+        let mut list = ManifestList::default();
+        let images = [
+            entry(1, "linux", "amd64", None),
+            entry(2, "linux", "arm", Some("v7")),
+            entry(3, "linux", "arm", Some("v6")),
+        ];
+        for image in &images {
+            list.add(image.clone(), format!("docker://r/{}", image.digest));
+        }
+        for (n, image) in [(11, &images[0]), (12, &images[1])] {
+            let mut a = entry(n, "unknown", "unknown", None);
+            a.annotations
+                .insert(REFERENCE_TYPE.into(), ATTESTATION_MANIFEST.into());
+            a.annotations
+                .insert(REFERENCE_DIGEST.into(), image.digest.to_string());
+            list.add(a, "docker://r/a".into());
+        }
+        let filter = PlatformFilter::parse(&["linux/arm/v7".into()]).unwrap();
+        let removed = list.remove_platforms(&filter, "l").unwrap();
+        assert_eq!(
+            removed,
+            [images[1].digest.clone(), Digest::sha256_of(&[12])]
+        );
+        assert_eq!(list.index.manifests.len(), 3);
+        assert!(!list.sources.contains_key(&images[1].digest));
+        let err = list.remove_platforms(&filter, "l").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no entry of list l is for platform linux/arm/v7 (it has: linux/amd64, linux/arm/v6)"
+        );
     }
 
     #[test]
@@ -510,30 +527,5 @@ mod tests {
             split_list_flags(&["a,b".into(), "c".into(), " ,d".into()]),
             ["a", "b", "c", "d"]
         );
-    }
-
-    #[test]
-    fn platform_picking() {
-        let entries = vec![
-            entry(1, "linux", "amd64", None),
-            entry(2, "linux", "arm64", None),
-            entry(3, "linux", "arm", Some("v7")),
-            entry(4, "linux", "arm", Some("v6")),
-        ];
-        let want = |arch: &str, variant: Option<&str>| PlatformWanted {
-            os: "linux".into(),
-            arch: arch.into(),
-            variant: variant.map(str::to_string),
-        };
-        let pick = |w: PlatformWanted| w.pick(&entries).map(|e| e.digest.clone());
-        assert_eq!(pick(want("amd64", None)), Some(Digest::sha256_of(&[1])));
-        assert_eq!(
-            pick(want("arm64", Some("v8"))),
-            Some(Digest::sha256_of(&[2]))
-        );
-        assert_eq!(pick(want("arm", Some("v6"))), Some(Digest::sha256_of(&[4])));
-        assert_eq!(pick(want("arm", None)), Some(Digest::sha256_of(&[3])));
-        assert_eq!(pick(want("s390x", None)), None);
-        assert_eq!(pick(want("arm", Some("v5"))), None);
     }
 }

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Command::Remove(args) => commands::remove::run(store, args),
         Command::Rm(args) => commands::rm::run(store, args),
         Command::Exists(args) => return commands::exists::run(store, args),
+        Command::Apply(args) => commands::apply::run(store, args),
+        Command::Completion(args) => commands::completion::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,6 +59,7 @@ fn cli_has_password(cli: &Cli) -> bool {
         Command::Annotate(a) => &a.registry,
         Command::Inspect(a) => &a.registry,
         Command::Push(a) => &a.registry,
+        Command::Apply(a) => &a.registry,
         _ => return false,
     };
     flags.creds.as_deref().is_some_and(|c| c.contains(':'))

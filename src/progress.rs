@@ -1,15 +1,17 @@
-//! What the user sees on stderr while a push runs: buildah-like lines when stderr is not a
-//! terminal, one live status line when it is, nothing with `--quiet`. Every message passes
-//! through [`escape_controls`] here, the one place this channel writes text.
+//! What the user sees on stderr while a push runs: one line per image and per tag when stderr
+//! is not a terminal, a live bar with the rate and the time left when it is (indicatif),
+//! nothing with `--quiet`. Every message passes through [`escape_controls`] here, the one
+//! place this channel writes text.
 
 use crate::terminal::escape_controls;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
-/// The live line is redrawn at most this often, however many chunks arrive.
-const REDRAW_EVERY_MS: u64 = 100;
+/// The live bar: what is being copied, bytes so far of the total, the rate and the time left.
+const LIVE_TEMPLATE: &str =
+    "{msg} [{bar:24}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -21,17 +23,15 @@ pub enum Mode {
 /// Counters and messages of one push; safe to share between transfer tasks.
 pub struct Progress {
     mode: Mode,
+    bar: ProgressBar,
     images: AtomicU64,
     total_blobs: AtomicU64,
-    total_bytes: AtomicU64,
     done_blobs: AtomicU64,
-    bytes: AtomicU64,
-    started: Instant,
-    last_draw_ms: AtomicU64,
     out: Mutex<()>,
 }
 
 impl Progress {
+    /// The display for stderr as it is: live on a terminal, lines otherwise, or nothing.
     pub fn new(quiet: bool) -> Self {
         let mode = if quiet {
             Mode::Quiet
@@ -40,15 +40,24 @@ impl Progress {
         } else {
             Mode::Lines
         };
+        let bar = match mode {
+            Mode::Live => {
+                let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(LIVE_TEMPLATE)
+                        .expect("the template is valid")
+                        .progress_chars("=> "),
+                );
+                bar
+            }
+            _ => ProgressBar::hidden(),
+        };
         Self {
             mode,
+            bar,
             images: AtomicU64::new(0),
             total_blobs: AtomicU64::new(0),
-            total_bytes: AtomicU64::new(0),
             done_blobs: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            started: Instant::now(),
-            last_draw_ms: AtomicU64::new(0),
             out: Mutex::new(()),
         }
     }
@@ -57,7 +66,7 @@ impl Progress {
         self.mode
     }
 
-    /// A message in buildah's wording, shown in line mode only.
+    /// A line of the log, shown only when stderr is not a terminal.
     pub fn line(&self, message: &str) {
         if self.mode == Mode::Lines {
             let _guard = self.out.lock();
@@ -65,16 +74,12 @@ impl Progress {
         }
     }
 
-    /// A message shown in every mode but quiet.
+    /// A message shown in every mode but quiet (above the live bar on a terminal).
     pub fn note(&self, message: &str) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Lines => self.line(message),
-            Mode::Live => {
-                let _guard = self.out.lock();
-                // Only the line-clearing prefix is ours; the message is escaped like any text.
-                let _ = writeln!(std::io::stderr(), "\r\x1b[2K{}", escape_controls(message));
-            }
+            Mode::Live => self.bar.println(escape_controls(message)),
         }
     }
 
@@ -82,50 +87,34 @@ impl Progress {
     pub fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
         self.images.store(images, Ordering::Relaxed);
         self.total_blobs.store(blobs, Ordering::Relaxed);
-        self.total_bytes.store(bytes, Ordering::Relaxed);
-        self.redraw(true);
+        self.bar.set_length(bytes);
+        self.update_message();
     }
 
     pub fn add_bytes(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-        self.redraw(false);
+        self.bar.inc(n);
     }
 
     pub fn blob_done(&self) {
         self.done_blobs.fetch_add(1, Ordering::Relaxed);
-        self.redraw(false);
+        self.update_message();
     }
 
-    fn redraw(&self, force: bool) {
-        if self.mode != Mode::Live {
-            return;
+    fn update_message(&self) {
+        if self.mode == Mode::Live {
+            self.bar.set_message(format!(
+                "Copying {} images: blobs {}/{}",
+                self.images.load(Ordering::Relaxed),
+                self.done_blobs.load(Ordering::Relaxed),
+                self.total_blobs.load(Ordering::Relaxed),
+            ));
         }
-        let now = self.started.elapsed().as_millis() as u64;
-        let last = self.last_draw_ms.load(Ordering::Relaxed);
-        if !force && now.saturating_sub(last) < REDRAW_EVERY_MS {
-            return;
-        }
-        let Ok(_guard) = self.out.try_lock() else {
-            return;
-        };
-        self.last_draw_ms.store(now, Ordering::Relaxed);
-        let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
-        let _ = write!(
-            std::io::stderr(),
-            "\r\x1b[2KCopying {} images: blobs {}/{}, {:.1}/{:.1} MiB",
-            self.images.load(Ordering::Relaxed),
-            self.done_blobs.load(Ordering::Relaxed),
-            self.total_blobs.load(Ordering::Relaxed),
-            mib(self.bytes.load(Ordering::Relaxed)),
-            mib(self.total_bytes.load(Ordering::Relaxed)),
-        );
     }
 
-    /// Ends the live line so later output starts on a fresh one.
+    /// Ends the live bar (left on screen) so later output starts on a fresh line.
     pub fn finish(&self) {
         if self.mode == Mode::Live {
-            self.redraw(true);
-            let _ = writeln!(std::io::stderr());
+            self.bar.finish();
         }
     }
 }

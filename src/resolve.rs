@@ -157,6 +157,7 @@ pub async fn read_image_named_like_list(
     let every_entry = Selection {
         all: true,
         platform: None,
+        filter: None,
     };
     read_entries(transports, store, &image, &every_entry)
         .await

@@ -4,6 +4,7 @@
 use crate::digest::Digest;
 use crate::list::PlatformWanted;
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
+use crate::platform::PlatformFilter;
 use crate::reference::{ImageRef, LayoutRef, RegistryRef};
 use crate::store::Store;
 use crate::terminal::shortened_list;
@@ -28,6 +29,12 @@ pub enum SourceError {
         image: String,
         wanted: String,
         available: String,
+    },
+    #[error("{image} is {platform}, not one of the platforms asked for ({wanted})")]
+    OtherPlatform {
+        image: String,
+        platform: String,
+        wanted: String,
     },
     #[error("{name:?} is neither a registry image nor a local one (locally: {local})")]
     NotLocalNorRemote {
@@ -62,6 +69,9 @@ pub struct NewEntry {
 pub struct Selection {
     pub all: bool,
     pub platform: Option<PlatformWanted>,
+    /// `--platform`: the entries of these platforms, with their attestations (with or without
+    /// `all`); a single image must be one of them.
+    pub filter: Option<PlatformFilter>,
 }
 
 /// Reads `image` and returns the entries it contributes, with the manifests and configs to cache
@@ -89,7 +99,21 @@ pub async fn read_entries(
             image: label.clone(),
             reason: e.to_string(),
         })?;
-        let chosen: Vec<Descriptor> = if selection.all {
+        let available = || shortened_list(crate::platform::platforms(&index.manifests));
+        let chosen: Vec<Descriptor> = if let Some(filter) = &selection.filter {
+            let chosen = crate::platform::selected(&index.manifests, filter);
+            if chosen.is_empty() {
+                return Err(SourceError::NoMatchingPlatform {
+                    image: label.clone(),
+                    wanted: filter.display(),
+                    available: available(),
+                });
+            }
+            chosen
+                .into_iter()
+                .map(|at| index.manifests[at].clone())
+                .collect()
+        } else if selection.all {
             index.manifests.clone()
         } else {
             let wanted = selection
@@ -102,12 +126,7 @@ pub async fn read_entries(
                     .ok_or_else(|| SourceError::NoMatchingPlatform {
                         image: label.clone(),
                         wanted: wanted.display(),
-                        available: shortened_list(
-                            index
-                                .manifests
-                                .iter()
-                                .filter_map(|d| d.platform.as_ref().map(|p| p.display())),
-                        ),
+                        available: available(),
                     })?;
             vec![entry.clone()]
         };
@@ -144,7 +163,9 @@ pub async fn read_entries(
         }
         // `--all` added the index; otherwise the one image picked from it was added.
         let digest = match entries.as_slice() {
-            [only] if !selection.all => only.descriptor.digest.clone(),
+            [only] if !selection.all && selection.filter.is_none() => {
+                only.descriptor.digest.clone()
+            }
             _ => manifest.digest.clone(),
         };
         return Ok(Added {
@@ -155,6 +176,15 @@ pub async fn read_entries(
     }
 
     let (descriptor, blobs) = describe_image(transports, store, image, &manifest).await?;
+    if let Some(filter) = &selection.filter {
+        if !filter.matches(&descriptor) {
+            return Err(SourceError::OtherPlatform {
+                image: label,
+                platform: crate::platform::describe(&descriptor),
+                wanted: filter.display(),
+            });
+        }
+    }
     Ok(Added {
         digest: descriptor.digest.clone(),
         entries: vec![NewEntry {

@@ -4,6 +4,7 @@ use super::{entry_edit, find_list, open_store, print_line, registry_options, run
 use anyhow::Result;
 use manifest::cli::AddArgs;
 use manifest::list::{EntryEdit, PlatformWanted};
+use manifest::platform::PlatformFilter;
 use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
 use manifest::source::Selection;
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
     let selection = Selection {
         all: args.all,
         platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
+        filter: match args.platform.as_slice() {
+            [] => None,
+            given => Some(PlatformFilter::parse(given)?),
+        },
     };
     let transports = super::transports(registry);
     let added = runtime()?.block_on(read_image_arg(
@@ -45,7 +50,7 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         BareName::RegistryFirst,
     ))?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
-    let edit = if added.entries.len() > 1 || args.all {
+    let edit = if added.entries.len() > 1 || args.all || selection.filter.is_some() {
         EntryEdit {
             annotations: edit.annotations,
             ..EntryEdit::default()

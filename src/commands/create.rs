@@ -26,6 +26,7 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
     let selection = Selection {
         all: args.all,
         platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
+        filter: None,
     };
     // `--amend NAME` with no list NAME but a local image NAME: that image starts the list.
     let converts =

@@ -2,7 +2,7 @@
 
 use super::{find_list, names_a_remote_image, open_store, registry_options, runtime};
 use anyhow::{bail, Context, Result};
-use manifest::cli::InspectArgs;
+use manifest::cli::{InspectArgs, InspectFormat};
 use manifest::oci::pretty;
 use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use manifest::store::StoreError;
@@ -52,6 +52,8 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if args.raw {
         out.write_all(&bytes)?;
+    } else if args.format == InspectFormat::Table {
+        out.write_all(manifest::table::table(&bytes)?.as_bytes())?;
     } else {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).context("the manifest is not JSON")?;

@@ -2,9 +2,12 @@
 
 pub mod add;
 pub mod annotate;
+pub mod apply;
+pub mod completion;
 pub mod create;
 pub mod exists;
 pub mod inspect;
+pub mod man;
 pub mod push;
 pub mod remove;
 pub mod rm;
@@ -173,6 +176,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Writes text (its own newlines included) to stdout.
+pub fn print_text(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes one line of the command's result to stdout.

@@ -1,20 +1,22 @@
 //! `manifest push LIST [DEST]`
 
-use super::{find_list, open_store, registry_options, runtime, transports};
+use super::{find_list, open_store, print_text, registry_options, runtime, transports};
 use anyhow::{bail, Context, Result};
-use manifest::cli::{CompressionFormat, PushArgs, PushFormat};
+use manifest::cli::{CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use manifest::compress::{Algorithm, Compression};
-use manifest::copy::{copy, typed_sources, CopyEnv, PushOptions};
+use manifest::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
 use manifest::oci::ListFormat;
+use manifest::platform::PlatformFilter;
 use manifest::progress::Progress;
 use manifest::reference::parse_image;
+use manifest::retry::RetryPolicy;
 use manifest::store::Deletion;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
     // Never silently ignored: a script that asks for signing must learn it got none.
-    // (--remove-signatures is accepted as it is: nothing is signed, so nothing is copied.)
+    // (--remove-signatures is accepted as it is: nothing is signed.)
     for (flag, given) in [
         ("--sign-by", args.sign_by.is_some()),
         ("--signature-policy", args.signature_policy.is_some()),
@@ -30,26 +32,10 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
         Some(raw) => parse_image(raw)?,
         None => parse_image(&format!("docker://{}", list.name))?,
     };
-    let options = PushOptions {
-        all: args.all,
-        format: args.format.map(|f| match f {
-            PushFormat::Oci => ListFormat::Oci,
-            PushFormat::V2s2 => ListFormat::Docker,
-        }),
-        allow_lossy: args.allow_lossy,
-        jobs: args.jobs as usize,
-        retry: registry.retry,
-        compression: Compression::new(
-            match args.compression_format {
-                CompressionFormat::Gzip => Algorithm::Gzip,
-                CompressionFormat::Zstd => Algorithm::Zstd,
-            },
-            args.compression_level,
-        )?,
-    };
+    let options = push_options(&args.copy, args.all, registry.retry)?;
     let sources = typed_sources(&list.list)?;
     let transports = transports(registry);
-    let progress = Arc::new(Progress::new(args.quiet));
+    let progress = Arc::new(Progress::new(args.copy.quiet));
     let env = CopyEnv {
         transports: &transports,
         store: &store,
@@ -64,25 +50,8 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
     ));
     progress.finish();
     let report = report.with_context(|| format!("pushing {} to {destination}", list.name))?;
-    let digest = report
-        .digest
-        .clone()
-        .expect("a successful push has a digest");
-    if let Some(path) = &args.digestfile {
-        manifest::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
-            format!("the push succeeded ({digest}) but the digest file could not be written")
-        })?;
-    }
-    progress.note(&format!(
-        "Pushed {digest} to {destination}: {} blobs copied ({:.1} MiB), {} mounted, {} already present, {} manifests written, {} images already there",
-        report.blobs_copied,
-        report.bytes_copied as f64 / (1024.0 * 1024.0),
-        report.blobs_mounted,
-        report.blobs_present,
-        report.manifests,
-        report.images_present
-    ));
-    if args.rm {
+    show_result(&report, &args.copy, &progress)?;
+    if args.rm && !report.dry_run {
         let lock = store.lock()?;
         if store.delete_if_unchanged(&list, &lock)? == Deletion::Changed {
             eprintln!(
@@ -92,5 +61,64 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The copy engine's options from the flags `push` and `apply` share.
+pub(super) fn push_options(
+    flags: &CopyFlags,
+    all: bool,
+    retry: RetryPolicy,
+) -> Result<PushOptions> {
+    let platforms = match flags.platform.as_slice() {
+        [] => None,
+        given => Some(PlatformFilter::parse(given)?),
+    };
+    Ok(PushOptions {
+        all,
+        format: flags.format.map(|f| match f {
+            PushFormat::Oci => ListFormat::Oci,
+            PushFormat::V2s2 => ListFormat::Docker,
+        }),
+        allow_lossy: flags.allow_lossy,
+        jobs: flags.jobs as usize,
+        retry,
+        compression: Compression::new(
+            match flags.compression_format {
+                CompressionFormat::Gzip => Algorithm::Gzip,
+                CompressionFormat::Zstd => Algorithm::Zstd,
+            },
+            flags.compression_level,
+        )?,
+        tags: flags.tag.clone(),
+        platforms,
+        referrers: flags.referrers,
+        dry_run: flags.dry_run,
+    })
+}
+
+/// After a push: the plan on stdout (dry run), the metadata and digest files, the summary.
+pub(super) fn show_result(
+    report: &PushReport,
+    flags: &CopyFlags,
+    progress: &Progress,
+) -> Result<()> {
+    if let Some(path) = &flags.metadata_file {
+        manifest::store::write_atomic(path, report.metadata_json().as_bytes())
+            .with_context(|| format!("writing the metadata file {}", path.display()))?;
+    }
+    if report.dry_run {
+        return print_text(&report.plan_text());
+    }
+    let digest = report
+        .digest
+        .clone()
+        .expect("a successful push has a digest");
+    if let Some(path) = &flags.digestfile {
+        manifest::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
+            format!("the push succeeded ({digest}) but the digest file could not be written")
+        })?;
+    }
+    progress.note(&report.summary());
     Ok(())
 }

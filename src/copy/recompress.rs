@@ -3,7 +3,8 @@
 //! rewritten with the compressed descriptors (a new digest), and the index takes that digest,
 //! as buildah does. Layers an earlier push compressed and the destination has are skipped.
 
-use super::{counted, gave_up, with_retries, BlobOutcome, Observer, PushError, PushOptions};
+use super::blobs::{counted, gave_up, with_retries};
+use super::{Observer, PushError, PushOptions};
 use crate::compress::Compression;
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
@@ -136,13 +137,13 @@ impl Recompressed {
             .collect()
     }
 
-    /// The child manifest naming the compressed layers (then converted to `format` if asked);
-    /// every other field stays as the source had it.
     /// The digest of the child as it was stored (before compression).
     pub(super) fn digest(&self) -> &Digest {
         &self.raw.digest
     }
 
+    /// The child manifest naming the compressed layers (then converted to `format` if asked);
+    /// every other field stays as the source had it.
     pub(super) fn rewrite(
         &self,
         compressed: &HashMap<Digest, Descriptor>,
@@ -204,32 +205,16 @@ fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
         .map_err(|e| format!("has no usable rootfs.diff_ids ({e})"))
 }
 
-/// Brings one layer to the destination: an earlier push's compressed blob that is already
-/// there is reused; otherwise the layer is read uncompressed, compressed on the way, and stored
-/// by a destination that hashes it. A retryable failure starts again from the source.
+/// Compresses one layer on its way to the destination, which hashes it; the compressed
+/// descriptor is recorded for later pushes. A retryable failure starts again from the source.
 pub(super) async fn send_layer(
     job: CompressJob,
     dest: Arc<dyn Transport>,
     cache: &LayerCache,
     options: &PushOptions,
     progress: Arc<dyn Observer>,
-) -> Result<(BlobOutcome, Option<(Digest, Descriptor)>), PushError> {
+) -> Result<(Digest, Descriptor), PushError> {
     let compression = options.compression;
-    if let Some(known) = cache.get(&job.uncompressed, &compression) {
-        if let Ok(true) = dest.blob_exists(&known).await {
-            progress.line(&format!(
-                "Copying blob {} skipped: already exists as {}",
-                job.uncompressed, known.digest
-            ));
-            progress.blob_done();
-            return Ok((BlobOutcome::Present, Some((job.uncompressed, known))));
-        }
-    }
-    progress.line(&format!(
-        "Copying blob {} (compressing with {})",
-        job.uncompressed,
-        compression.algorithm.name()
-    ));
     let media_type = compression
         .layer_media_type(crate::oci::OCI_MANIFEST)
         .expect("OCI manifests name every compression");
@@ -243,10 +228,7 @@ pub(super) async fn send_layer(
         Ok(stored) => {
             cache.put(&job.uncompressed, &compression, &stored);
             progress.blob_done();
-            Ok((
-                BlobOutcome::Copied(stored.size),
-                Some((job.uncompressed, stored)),
-            ))
+            Ok((job.uncompressed, stored))
         }
         Err(source) => Err(PushError::Transport {
             context: format!(

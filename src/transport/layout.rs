@@ -37,6 +37,8 @@ enum Files {
         /// Removed on drop; it holds only files this process created.
         _staging_dir: tempfile::TempDir,
     },
+    /// A layout a push would create: nothing is there yet.
+    Missing,
 }
 
 impl Files {
@@ -54,6 +56,7 @@ impl Files {
                     .transpose()
                     .map(Option::flatten),
             },
+            Files::Missing => Ok(None),
         }
     }
 
@@ -62,8 +65,8 @@ impl Files {
         match self {
             Files::Dir(root) => Ok(root),
             Files::ArchiveWrite { staging, .. } => Ok(staging),
-            Files::Archive(_) => Err(TransportError::Invalid(
-                "an archive opened for reading cannot be written".into(),
+            Files::Archive(_) | Files::Missing => Err(TransportError::Invalid(
+                "a layout opened to plan a push cannot be written".into(),
             )),
         }
     }
@@ -137,6 +140,41 @@ impl LayoutTransport {
                     _staging_dir: staging_dir,
                 }
             }
+        };
+        Ok(Self { files, label })
+    }
+
+    /// Opens a push destination to plan with, writing nothing: a layout as it is, a missing or
+    /// empty directory (or a missing archive) as an empty layout; what
+    /// [`LayoutTransport::open_for_write`] would refuse is refused the same way.
+    pub fn open_for_probe(reference: &LayoutRef) -> Result<Self, TransportError> {
+        let label = label_of(reference);
+        let files = match reference.kind {
+            LayoutKind::Directory => match RootDir::open(&reference.path) {
+                Ok(root) if root.open_file(LAYOUT_FILE)?.is_some() => Files::Dir(root),
+                Ok(_) => {
+                    check_no_foreign_files(&reference.path, &label)?;
+                    Files::Missing
+                }
+                Err(FileError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Files::Missing
+                }
+                Err(e) => return Err(e.into()),
+            },
+            LayoutKind::Archive => match Archive::open(&reference.path)? {
+                Some(archive) if archive.open_file(LAYOUT_FILE)?.is_some() => {
+                    Files::Archive(archive)
+                }
+                Some(_) => {
+                    return Err(TransportError::Invalid(format!(
+                        "{label} exists and is not an OCI archive (it has no {LAYOUT_FILE}); \
+                         choose a new file name"
+                    )))
+                }
+                None => Files::Missing,
+            },
         };
         Ok(Self { files, label })
     }
@@ -226,7 +264,7 @@ impl LayoutTransport {
                 staging,
                 ..
             } => archive::repack(path, earlier.as_ref(), staging, LAYOUT_CONTENT, edit),
-            Files::Archive(_) => Err(TransportError::Invalid(format!(
+            Files::Archive(_) | Files::Missing => Err(TransportError::Invalid(format!(
                 "{} was opened for reading and cannot be written",
                 self.label
             ))),
@@ -334,24 +372,30 @@ fn init_layout_dir(path: &Path, label: &str) -> Result<RootDir, TransportError> 
     let root = RootDir::open(path)?;
     let _lock = root.lock()?;
     if root.open_file(LAYOUT_FILE)?.is_none() {
-        // Temporary files of a writer that was killed are not someone else's content.
-        let foreign = std::fs::read_dir(path)
-            .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?
-            .filter_map(Result::ok)
-            .any(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name != "blobs" && !name.starts_with(TEMP_PREFIX)
-            });
-        if foreign {
-            return Err(TransportError::Invalid(format!(
-                "{label} is not empty and is not an OCI image layout; choose an empty or new directory"
-            )));
-        }
+        check_no_foreign_files(path, label)?;
         root.write_atomic(LAYOUT_FILE, LAYOUT_CONTENT)?;
     }
     root.create_dirs("blobs")?;
     Ok(root)
+}
+
+/// A directory that is not a layout may become one only if nothing else is in it.
+fn check_no_foreign_files(path: &Path, label: &str) -> Result<(), TransportError> {
+    // Temporary files of a writer that was killed are not someone else's content.
+    let foreign = std::fs::read_dir(path)
+        .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?
+        .filter_map(Result::ok)
+        .any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name != "blobs" && !name.starts_with(TEMP_PREFIX)
+        });
+    if foreign {
+        return Err(TransportError::Invalid(format!(
+            "{label} is not empty and is not an OCI image layout; choose an empty or new directory"
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]

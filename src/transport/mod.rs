@@ -160,6 +160,13 @@ pub trait Transport: Send + Sync {
         Ok(descriptor)
     }
 
+    /// The manifests whose `subject` is `digest`, as this place's OCI 1.1 referrers API lists
+    /// them; `None` when it has no such API (distribution 2.8, OCI layouts): the
+    /// `sha256-<hex>` tag is then where referrers are listed.
+    async fn referrers(&self, _digest: &Digest) -> Result<Option<Vec<Descriptor>>, TransportError> {
+        Ok(None)
+    }
+
     /// Whether this source can serve layers only as uncompressed tar streams (containers-storage):
     /// the copy engine then compresses each layer while sending it and rewrites the manifest.
     fn serves_uncompressed_layers(&self) -> bool {

@@ -94,6 +94,22 @@ impl Transports {
         Ok((transport, manifest_ref(image)))
     }
 
+    /// A transport to plan a push to `image` with, which writes nothing: a registry as
+    /// [`Transports::open_write`] opens it (opening sends no write), a layout read where it is
+    /// (one that does not exist yet is empty), refused where a push would be refused.
+    pub async fn open_probe(
+        &self,
+        image: &ImageRef,
+    ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
+        match image {
+            ImageRef::Layout(l) => Ok((
+                Arc::new(LayoutTransport::open_for_probe(l)?),
+                manifest_ref(image),
+            )),
+            _ => self.open_write(image).await,
+        }
+    }
+
     /// Reads go through registries.conf mirrors (which serve tag and digest references
     /// differently); writes go to the repository as named.
     async fn registry_repo(

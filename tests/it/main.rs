@@ -2,6 +2,7 @@
 
 mod support;
 
+mod beyond;
 mod dropin;
 mod faults;
 mod harness;

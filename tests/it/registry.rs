@@ -3,8 +3,10 @@
 
 use crate::support::image::sha256_digest;
 
-use crate::support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
-use crate::support::push::{blob_status, get_manifest, push_layout_image, verify_pushed_index};
+use crate::support::image::{five_platforms, write_index_layout, ImageSpec};
+use crate::support::push::{
+    blob_status, get_manifest, push_layout_image, seed_images, verify_pushed_index,
+};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::TestEnv;
 use predicates::prelude::*;
@@ -13,17 +15,7 @@ const USER: (&str, &str) = ("ci-user", "s3cret-pass");
 
 /// Seeds `registry` with one image per spec as `src/app:<arch><variant>`; returns the references.
 fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String, String)> {
-    specs
-        .iter()
-        .enumerate()
-        .map(|(n, spec)| {
-            let layout = env.path(&format!("layout-{n}-{}", spec.seed));
-            write_image_layout(&layout, spec, "latest");
-            let tag = format!("{}{}", spec.arch, spec.variant.clone().unwrap_or_default());
-            let digest = push_layout_image(&layout, "latest", registry, "src/app", &tag);
-            (registry.docker_ref(&format!("src/app:{tag}")), digest)
-        })
-        .collect()
+    seed_images(env.tmp.path(), registry, "src/app", specs)
 }
 
 fn uploads(registry: &Registry) -> usize {

@@ -499,12 +499,11 @@ fn zstd_push_and_repush_skips_known_layers() {
     };
     let first = push("v1");
     let second = push("v2");
-    assert!(first.contains("compressing with zstd"), "{first}");
+    assert!(first.contains(": 2 blobs copied"), "{first}");
     assert!(
-        !second.contains("compressing with zstd"),
+        second.contains(": 0 blobs copied") && second.contains("2 already present"),
         "nothing compressed twice: {second}"
     );
-    assert!(second.contains("skipped: already exists"), "{second}");
     let (a, _, _) = get_manifest(&registry, "dst/z", "v1");
     let (b, _, _) = get_manifest(&registry, "dst/z", "v2");
     assert_eq!(a, b, "the same index both times");

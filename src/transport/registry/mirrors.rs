@@ -151,6 +151,11 @@ impl Transport for Mirrored {
         })
     }
 
+    async fn referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, TransportError> {
+        self.first(|t| async move { t.referrers(digest).await })
+            .await
+    }
+
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
         self.first(|t| async move { t.blob_get(descriptor).await })
             .await

@@ -20,6 +20,7 @@ mod client;
 mod error;
 mod mirrors;
 mod mount;
+mod referrers;
 mod session;
 mod upload;
 mod wire;
@@ -479,6 +480,10 @@ impl Transport for RegistryTransport {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, TransportError> {
+        self.list_referrers(digest).await
     }
 
     async fn blob_mount(

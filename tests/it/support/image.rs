@@ -152,6 +152,74 @@ pub fn write_index_layout(
     (digest, images)
 }
 
+/// Like [`write_index_layout`], with a buildx-style attestation entry after the images, one per
+/// image (platform `unknown/unknown`, annotated `vnd.docker.reference.type:
+/// attestation-manifest` and the image's digest). Returns the index digest, the images and
+/// the attestation manifests' digests (in the same order).
+pub fn write_attested_index_layout(
+    dir: &Path,
+    specs: &[ImageSpec],
+    ref_name: &str,
+) -> (String, Vec<BuiltImage>, Vec<String>) {
+    let mut images = Vec::new();
+    let mut entries = Vec::new();
+    let mut attestations = Vec::new();
+    for spec in specs {
+        let built = write_image_blobs(dir, spec);
+        let mut d = descriptor(
+            OCI_MANIFEST,
+            &built.manifest_digest,
+            built.manifest_bytes.len() as u64,
+        );
+        d["platform"] = spec.platform_json();
+        entries.push(d);
+        images.push(built);
+    }
+    for image in &images {
+        let statement = serde_json::to_vec(&json!({
+            "_type": "https://in-toto.io/Statement/v0.1",
+            "predicateType": "https://slsa.dev/provenance/v0.2",
+            "subject": [{"digest": {"sha256": image.manifest_digest.trim_start_matches("sha256:")}}],
+        }))
+        .unwrap();
+        let layer = write_blob_bytes(dir, &statement);
+        let config = br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = write_blob_bytes(dir, config);
+        let mut layer_desc = descriptor(
+            "application/vnd.in-toto+json",
+            &layer,
+            statement.len() as u64,
+        );
+        layer_desc["annotations"] =
+            json!({"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"});
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor(OCI_CONFIG, &config_digest, config.len() as u64),
+            "layers": [layer_desc],
+        }))
+        .unwrap();
+        let digest = write_blob_bytes(dir, &manifest);
+        let mut d = descriptor(OCI_MANIFEST, &digest, manifest.len() as u64);
+        d["annotations"] = json!({
+            "vnd.docker.reference.digest": image.manifest_digest,
+            "vnd.docker.reference.type": "attestation-manifest",
+        });
+        d["platform"] = json!({"architecture": "unknown", "os": "unknown"});
+        entries.push(d);
+        attestations.push(digest);
+    }
+    let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = write_blob_bytes(dir, &bytes);
+    set_ref(
+        dir,
+        descriptor(OCI_INDEX, &digest, bytes.len() as u64),
+        ref_name,
+    );
+    (digest, images, attestations)
+}
+
 /// Writes one image's layers, config and manifest into `dir/blobs/sha256/` (creating the
 /// `oci-layout` file and an empty `index.json` if missing) without referencing it from
 /// `index.json`.

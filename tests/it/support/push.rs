@@ -171,6 +171,82 @@ fn push_descriptor(
     pushed
 }
 
+/// Pushes one image per spec to `registry` as `<repo>:<arch><variant>` (each written as a
+/// layout under `work` first); returns the `docker://` reference and the digest of each.
+pub fn seed_images(
+    work: &Path,
+    registry: &Registry,
+    repo: &str,
+    specs: &[image::ImageSpec],
+) -> Vec<(String, String)> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(n, spec)| {
+            let layout = work.join(format!("layout-{n}-{}", spec.seed));
+            image::write_image_layout(&layout, spec, "latest");
+            let tag = format!("{}{}", spec.arch, spec.variant.clone().unwrap_or_default());
+            let digest = push_layout_image(&layout, "latest", registry, repo, &tag);
+            (registry.docker_ref(&format!("{repo}:{tag}")), digest)
+        })
+        .collect()
+}
+
+/// The artifact type of the signatures [`push_signature`] makes (cosign's).
+pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// Pushes a signature artifact for the manifest `subject` (digest, size, media type) to `repo`:
+/// an OCI 1.1 artifact manifest (empty config, one payload layer, `subject` set), listed, as
+/// a registry without the referrers API needs, in an index under the `sha256-<hex>` tag.
+/// Returns the signature manifest's digest.
+pub fn push_signature(
+    registry: &Registry,
+    repo: &str,
+    subject: (&str, u64, &str),
+    payload: &[u8],
+) -> String {
+    const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    let (subject_digest, subject_size, subject_type) = subject;
+    let config = push_blob(registry, repo, b"{}");
+    let layer = push_blob(registry, repo, payload);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": image::OCI_MANIFEST,
+        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+        "config": image::descriptor(EMPTY, &config, 2),
+        "layers": [image::descriptor("application/vnd.dev.cosign.simplesigning.v1+json", &layer, payload.len() as u64)],
+        "subject": image::descriptor(subject_type, subject_digest, subject_size),
+    }))
+    .unwrap();
+    let digest = image::sha256_digest(&manifest);
+    put_manifest(registry, repo, &digest, image::OCI_MANIFEST, &manifest);
+    let mut listed = image::descriptor(image::OCI_MANIFEST, &digest, manifest.len() as u64);
+    listed["artifactType"] = SIGNATURE_ARTIFACT_TYPE.into();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [listed],
+    }))
+    .unwrap();
+    let tag = format!("sha256-{}", subject_digest.trim_start_matches("sha256:"));
+    put_manifest(registry, repo, &tag, OCI_INDEX, &index);
+    digest
+}
+
+/// PUTs a manifest as `reference` (a tag or digest); returns the digest the registry names.
+pub fn put_manifest(
+    registry: &Registry,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> String {
+    off_runtime(|| {
+        let c = client(registry);
+        put_manifest_with(&c, registry, repo, reference, media_type, bytes)
+    })
+}
+
 /// Uploads `bytes` as a blob (monolithic POST + PUT); returns its digest.
 pub fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
     let digest = image::sha256_digest(bytes);

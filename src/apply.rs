@@ -1,0 +1,386 @@
+//! `manifest apply FILE`: a list described in one YAML or JSON file, built in memory and pushed
+//! in one run. The format is manifest-tool's `push from-spec` file, which works as it is:
+//!
+//! ```yaml
+//! image: registry.example/app:1.2.0        # the destination
+//! tags: ["1.2", "latest"]                  # more tags of the destination's repository
+//! annotations: {org.opencontainers.image.source: https://example.org}   # on the index
+//! manifests:
+//!   - image: registry.example/app:1.2.0-arm64
+//!     platform: {architecture: arm64, os: linux, variant: v8}   # overrides the image's
+//!     annotations: {org.example.flavor: small}                  # on the entry (an extension)
+//! ```
+//!
+//! An entry's image is read as `manifest add` reads it (any transport). A single image takes
+//! its platform from its config, then the fields `platform` gives; an index contributes all its
+//! entries, or, with `platform`, the entries of that platform with their attestations. Two
+//! images of one platform are an error, as in manifest-tool.
+
+use crate::config::registries::RegistriesConf;
+use crate::list::{EntryEdit, ManifestList};
+use crate::platform::{PlatformFilter, PlatformSpec};
+use crate::reference::{parse_image, ImageRef, ReferenceError};
+use crate::resolve::{parse_image_arg, read_image_arg, BareName};
+use crate::source::{Selection, SourceError};
+use crate::store::Store;
+use crate::transport::open::Transports;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{file}: {detail}")]
+    Parse { file: String, detail: String },
+    #[error("{file}: no manifests: list at least one image under `manifests`")]
+    NoManifests { file: String },
+    #[error("image {image:?}")]
+    Reference {
+        image: String,
+        #[source]
+        source: ReferenceError,
+    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{image}: {detail}")]
+    Platform { image: String, detail: String },
+    #[error("two manifests are for platform {platform} ({first} and {second}); a list has one image per platform")]
+    DuplicatePlatform {
+        platform: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// The spec file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Spec {
+    /// Where the list is pushed.
+    pub image: String,
+    /// More tags of the destination's repository.
+    #[serde(default, deserialize_with = "scalar_list")]
+    pub tags: Vec<String>,
+    /// The images of the list.
+    #[serde(default)]
+    pub manifests: Vec<EntrySpec>,
+    /// Annotations of the index itself.
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub annotations: BTreeMap<String, String>,
+    /// Keys this tool does not know (manifest-tool ignores them too; they are warned about).
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One entry of `manifests`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct EntrySpec {
+    pub image: String,
+    #[serde(default)]
+    pub platform: Option<PlatformFields>,
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// An entry's `platform`: manifest-tool's keys (`osversion`, `osfeatures`) and the OCI ones
+/// (`os.version`, `os.features`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PlatformFields {
+    #[serde(default, deserialize_with = "scalar")]
+    pub architecture: Option<String>,
+    #[serde(default, deserialize_with = "scalar")]
+    pub os: Option<String>,
+    #[serde(default, deserialize_with = "scalar")]
+    pub variant: Option<String>,
+    #[serde(default, alias = "os.version", deserialize_with = "scalar")]
+    pub osversion: Option<String>,
+    #[serde(default, alias = "os.features", deserialize_with = "scalar_list")]
+    pub osfeatures: Vec<String>,
+    #[serde(default, deserialize_with = "scalar_list")]
+    pub features: Vec<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_yaml::Value>,
+}
+
+impl Spec {
+    /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ApplyError> {
+        let spec: Spec = serde_yaml::from_str(text).map_err(|e| ApplyError::Parse {
+            file: file.to_string(),
+            detail: e.to_string(),
+        })?;
+        if spec.manifests.is_empty() {
+            return Err(ApplyError::NoManifests {
+                file: file.to_string(),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The keys that were ignored, as `manifests[1].platform.cpu`.
+    pub fn ignored_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.unknown.keys().cloned().collect();
+        for (n, entry) in self.manifests.iter().enumerate() {
+            keys.extend(entry.unknown.keys().map(|k| format!("manifests[{n}].{k}")));
+            if let Some(platform) = &entry.platform {
+                keys.extend(
+                    platform
+                        .unknown
+                        .keys()
+                        .map(|k| format!("manifests[{n}].platform.{k}")),
+                );
+            }
+        }
+        keys
+    }
+
+    /// Where the list goes.
+    pub fn destination(&self) -> Result<ImageRef, ApplyError> {
+        parse_image(&self.image).map_err(|source| ApplyError::Reference {
+            image: self.image.clone(),
+            source,
+        })
+    }
+}
+
+/// Reads every entry's image and builds the list; nothing is written.
+pub async fn build(
+    spec: &Spec,
+    transports: &Transports,
+    store: &Store,
+    registries: &RegistriesConf,
+) -> Result<ManifestList, ApplyError> {
+    let mut list = ManifestList::default();
+    let index_annotations: Vec<(String, String)> = spec.annotations.clone().into_iter().collect();
+    list.annotate_index(&index_annotations);
+    for entry in &spec.manifests {
+        let arg =
+            parse_image_arg(&entry.image, registries).map_err(|source| ApplyError::Reference {
+                image: entry.image.clone(),
+                source,
+            })?;
+        let selection = Selection {
+            all: true,
+            ..Selection::default()
+        };
+        let added =
+            read_image_arg(transports, store, &arg, &selection, BareName::RegistryFirst).await?;
+        let from_index =
+            added.entries.len() != 1 || added.entries[0].descriptor.digest != added.digest;
+        let fields = entry.platform.clone().unwrap_or_default();
+        let annotations: Vec<(String, String)> = entry.annotations.clone().into_iter().collect();
+        let mut entries = added.entries;
+        let edit = if from_index {
+            if let Some(spec) = PlatformSpec::from_flags(
+                fields.os.as_deref(),
+                fields.architecture.as_deref(),
+                fields.variant.as_deref(),
+            ) {
+                let descriptors: Vec<_> = entries.iter().map(|e| e.descriptor.clone()).collect();
+                let keep =
+                    crate::platform::selected(&descriptors, &PlatformFilter::of(spec.clone()));
+                if keep.is_empty() {
+                    return Err(ApplyError::Platform {
+                        image: entry.image.clone(),
+                        detail: format!(
+                            "the index has no image for {} (it has: {})",
+                            spec.display(),
+                            crate::platform::platforms(&descriptors).join(", ")
+                        ),
+                    });
+                }
+                let mut at = 0;
+                entries.retain(|_| {
+                    at += 1;
+                    keep.contains(&(at - 1))
+                });
+            }
+            EntryEdit {
+                annotations,
+                ..EntryEdit::default()
+            }
+        } else {
+            EntryEdit {
+                os: fields.os,
+                arch: fields.architecture,
+                variant: fields.variant,
+                os_version: fields.osversion,
+                os_features: fields.osfeatures,
+                features: fields.features,
+                annotations,
+            }
+        };
+        for mut new in entries {
+            edit.apply(&mut new.descriptor);
+            list.add(new.descriptor, new.source);
+        }
+    }
+    check_platforms(&list)?;
+    Ok(list)
+}
+
+/// One image per platform (attestations and entries without a platform aside).
+fn check_platforms(list: &ManifestList) -> Result<(), ApplyError> {
+    let mut seen: BTreeMap<String, &crate::digest::Digest> = BTreeMap::new();
+    for entry in &list.index.manifests {
+        if crate::platform::is_attestation(entry) {
+            continue;
+        }
+        let Some(platform) = &entry.platform else {
+            continue;
+        };
+        let key = format!(
+            "{}{}",
+            platform.display(),
+            platform
+                .os_version
+                .as_ref()
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default()
+        );
+        if let Some(first) = seen.insert(key.clone(), &entry.digest) {
+            return Err(ApplyError::DuplicatePlatform {
+                platform: key,
+                first: first.to_string(),
+                second: entry.digest.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A scalar as the text YAML gave it. Go's YAML reader (manifest-tool's) keeps `1` as "1" for a
+/// string field; a float is refused, since `1.10` would read back as "1.1".
+fn scalar_text<E: serde::de::Error>(value: serde_yaml::Value) -> Result<String, E> {
+    use serde_yaml::Value;
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        Value::Number(n) => Err(E::custom(format!(
+            "{n} is a number in YAML; write it in quotes (\"{n}\") to keep it as it is written"
+        ))),
+        other => Err(E::custom(format!("expected a string, got {other:?}"))),
+    }
+}
+
+fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_yaml::Value>::deserialize(d)? {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(value) => scalar_text(value).map(Some),
+    }
+}
+
+fn scalar_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Option::<serde_yaml::Value>::deserialize(d)? {
+        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
+        Some(serde_yaml::Value::Sequence(items)) => items.into_iter().map(scalar_text).collect(),
+        // manifest-tool's `--tags a,b` is a list; a lone scalar is one item.
+        Some(value) => Ok(vec![scalar_text(value)?]),
+    }
+}
+
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    match Option::<serde_yaml::Value>::deserialize(d)? {
+        None | Some(serde_yaml::Value::Null) => Ok(BTreeMap::new()),
+        Some(serde_yaml::Value::Mapping(map)) => map
+            .into_iter()
+            .map(|(k, v)| Ok((scalar_text(k)?, scalar_text(v)?)))
+            .collect(),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a map of annotations, got {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of manifest-tool's README, as it is.
+    const MANIFEST_TOOL: &str = r#"image: myprivreg:5000/someimage:latest
+tags: ["1.0.0", "1.0", "1"]
+manifests:
+  -
+    image: myprivreg:5000/someimage:arm64
+    platform:
+      architecture: arm64
+      os: linux
+  -
+    image: myprivreg:5000/someimage:amd64
+    platform:
+      architecture: amd64
+      os: linux
+"#;
+
+    #[test]
+    fn manifest_tool_files_parse_as_they_are() {
+        let spec = Spec::parse(MANIFEST_TOOL, "someimage.yaml").unwrap();
+        assert_eq!(spec.image, "myprivreg:5000/someimage:latest");
+        assert_eq!(spec.tags, ["1.0.0", "1.0", "1"]);
+        assert_eq!(spec.manifests.len(), 2);
+        let platform = spec.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(platform.architecture.as_deref(), Some("arm64"));
+        assert_eq!(platform.os.as_deref(), Some("linux"));
+        assert!(spec.ignored_keys().is_empty());
+        assert_eq!(
+            spec.destination().unwrap().to_string(),
+            "docker://myprivreg:5000/someimage:latest"
+        );
+    }
+
+    #[test]
+    fn extensions_and_spellings() {
+        let text = r#"
+image: oci:/tmp/out:v1
+tags: 2
+annotations: {org.example.n: 3, org.example.on: true}
+manifests:
+  - image: oci:/tmp/in:a
+    annotations: {k: v}
+    platform: {os: windows, architecture: amd64, os.version: 10.0.17763.1879, osfeatures: [win32k]}
+    colour: blue
+  - image: oci:/tmp/in:b
+    platform: {osversion: "1", os.features: win32k, cpu: x}
+flavour: plain
+"#;
+        let spec = Spec::parse(text, "s.yaml").unwrap();
+        assert_eq!(spec.tags, ["2"]);
+        assert_eq!(spec.annotations["org.example.n"], "3");
+        assert_eq!(spec.annotations["org.example.on"], "true");
+        let first = spec.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(first.osversion.as_deref(), Some("10.0.17763.1879"));
+        assert_eq!(first.osfeatures, ["win32k"]);
+        assert_eq!(
+            spec.manifests[1].platform.as_ref().unwrap().osfeatures,
+            ["win32k"]
+        );
+        assert_eq!(
+            spec.ignored_keys(),
+            [
+                "flavour",
+                "manifests[0].colour",
+                "manifests[1].platform.cpu"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_and_bad_files() {
+        let json = r#"{"image":"r.io/a:v1","manifests":[{"image":"r.io/a:amd64"}]}"#;
+        assert_eq!(Spec::parse(json, "s.json").unwrap().manifests.len(), 1);
+        for (text, says) in [
+            ("image: r.io/a\n", "no manifests"),
+            (
+                "image: r.io/a\ntags: [1.10]\nmanifests: [{image: x}]\n",
+                "in quotes",
+            ),
+            ("manifests: [{image: x}]\n", "image"),
+            ("image: [1]\nmanifests: [{image: x}]\n", "s.yaml"),
+        ] {
+            let err = Spec::parse(text, "s.yaml").unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Parsing tests of the command line: Go-style booleans, spellings, usage errors.
+
+use super::*;
+
+fn parse(line: &str) -> Command {
+    try_parse_from(std::iter::once("manifest").chain(line.split_whitespace()))
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+        .command
+}
+
+#[test]
+fn a_bare_boolean_never_takes_the_next_word() {
+    let Command::Push(push) = parse("push --all mylist docker://reg/app:v1") else {
+        panic!()
+    };
+    assert!(push.all);
+    assert_eq!(push.list, "mylist");
+    assert_eq!(push.destination.as_deref(), Some("docker://reg/app:v1"));
+
+    // `--all false` is the flag, then a list called "false" (pflag does the same).
+    let Command::Push(push) = parse("push --all false dest") else {
+        panic!()
+    };
+    assert!(push.all);
+    assert_eq!(push.list, "false");
+
+    let Command::Inspect(inspect) = parse("inspect --tls-verify docker://reg/app:v1") else {
+        panic!()
+    };
+    assert_eq!(inspect.registry.tls_verify, Some(true));
+    assert_eq!(inspect.target, "docker://reg/app:v1");
+
+    let Command::Add(add) = parse("add --all --insecure l docker://reg/app:v1") else {
+        panic!()
+    };
+    assert!(add.all);
+    assert_eq!(add.registry.insecure, Some(true));
+    assert_eq!(add.registry.tls_verify, None);
+    assert_eq!(
+        (add.list.as_str(), add.image.as_str()),
+        ("l", "docker://reg/app:v1")
+    );
+}
+
+#[test]
+fn explicit_boolean_values() {
+    for (flag, want) in [
+        ("--all=false", false),
+        ("--all=true", true),
+        ("--all=0", false),
+        ("--all=T", true),
+    ] {
+        let Command::Push(push) = parse(&format!("push {flag} l d")) else {
+            panic!()
+        };
+        assert_eq!(push.all, want, "{flag}");
+    }
+    let Command::Push(push) = parse("push l") else {
+        panic!()
+    };
+    assert!(push.all, "--all defaults to true");
+    assert!(push.destination.is_none());
+    let Command::Push(push) = parse("push --tls-verify=false --rm=false -q l d") else {
+        panic!()
+    };
+    assert_eq!(push.registry.tls_verify, Some(false));
+    assert!(!push.rm);
+    assert!(push.copy.quiet);
+    let Command::Inspect(inspect) = parse("inspect --insecure=false x") else {
+        panic!()
+    };
+    assert_eq!(inspect.registry.insecure, Some(false));
+}
+
+#[test]
+fn sealos_podman_and_docker_spellings() {
+    let Command::Push(push) = parse("push --purge --remove-signatures l d") else {
+        panic!()
+    };
+    assert!(push.rm && push.remove_signatures);
+    let Command::Push(push) = parse("push --sign-by ABCD --signature-policy /p l d") else {
+        panic!()
+    };
+    assert_eq!(push.sign_by.as_deref(), Some("ABCD"));
+    assert!(push.signature_policy.is_some());
+    let Command::Create(create) = parse("create -a --replace --override-arch arm64 l") else {
+        panic!()
+    };
+    assert!(create.amend && create.replace);
+    assert_eq!(create.arch.as_deref(), Some("arm64"));
+    let Command::Add(add) = parse("add --override-os linux --override-arch arm l i") else {
+        panic!()
+    };
+    assert_eq!(
+        (add.entry.os.as_deref(), add.entry.arch.as_deref()),
+        (Some("linux"), Some("arm"))
+    );
+    let Command::Rm(rm) = parse("rm -i a b") else {
+        panic!()
+    };
+    assert!(rm.ignore);
+    assert_eq!(rm.lists, ["a", "b"]);
+    let Command::Inspect(inspect) = parse("inspect -v x") else {
+        panic!()
+    };
+    assert!(inspect.verbose);
+}
+
+#[test]
+fn push_tags_platforms_and_dry_run() {
+    let Command::Push(push) =
+        parse("push --dry-run -t v2 --tag v3 --platform linux/amd64,linux/arm64 --referrers l d")
+    else {
+        panic!()
+    };
+    assert!(push.copy.dry_run && push.copy.referrers);
+    assert_eq!(push.copy.tag, ["v2", "v3"]);
+    assert_eq!(push.copy.platform, ["linux/amd64,linux/arm64"]);
+    let Command::Remove(remove) = parse("remove --arch arm --variant v7 l") else {
+        panic!()
+    };
+    assert!(remove.digest.is_none());
+    assert_eq!(remove.arch.as_deref(), Some("arm"));
+    let Command::Inspect(inspect) = parse("inspect --format table l") else {
+        panic!()
+    };
+    assert_eq!(inspect.format, InspectFormat::Table);
+}
+
+#[test]
+fn usage_errors() {
+    for line in [
+        "push --allow-lossy l d",
+        "push --all=maybe l d",
+        "push --all",
+        "rm",
+        "remove l",
+        "remove --platform linux/arm/v7 l sha256:abc",
+        "add --platform linux/amd64 --arch arm64 l i",
+        "inspect --raw --format table l",
+        "completion tcsh",
+    ] {
+        let args = std::iter::once("manifest").chain(line.split_whitespace());
+        let error = try_parse_from(args)
+            .err()
+            .unwrap_or_else(|| panic!("{line} parsed"));
+        assert_eq!(error.exit_code(), 2, "{line}");
+    }
+}

@@ -1,0 +1,112 @@
+//! Moving one blob as the plan decided: mounted (copied when the registry refuses the mount)
+//! or streamed from its source, verified on the way, restarted from the source on a retryable
+//! failure.
+
+use super::plan::BlobStep;
+use super::report::BlobAction;
+use super::{Observer, PushError, PushOptions};
+use crate::transport::resume::TransportSource;
+use crate::transport::{verified, BlobStream, Transport, TransportError};
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+/// What moving a blob came to.
+pub(super) enum BlobOutcome {
+    Present,
+    Mounted(u64),
+    Copied(u64),
+}
+
+/// Brings one blob the plan did not find at the destination.
+pub(super) async fn send_blob(
+    step: BlobStep,
+    dest: Arc<dyn Transport>,
+    options: &PushOptions,
+    progress: Arc<dyn Observer>,
+) -> Result<BlobOutcome, PushError> {
+    let descriptor = &step.descriptor;
+    match (step.action, &step.from) {
+        (BlobAction::Present, _) => return Ok(BlobOutcome::Present),
+        (BlobAction::Mount, Some(from)) => {
+            // Any failure is "not mounted": copying is always a correct fallback.
+            if let Ok(true) = dest.blob_mount(descriptor, from).await {
+                progress.blob_done();
+                return Ok(BlobOutcome::Mounted(descriptor.size));
+            }
+        }
+        _ => {}
+    }
+    let (result, attempts) = with_retries(options, || async {
+        if dest.checks_uploaded_digests() {
+            // The destination verifies the digest, so it may ask for the rest of a blob whose
+            // upload broke (sizes are checked on the way).
+            let counter = progress.clone();
+            let source = TransportSource::new(step.source.clone(), descriptor.clone(), move |s| {
+                counted(s, &counter)
+            });
+            dest.blob_put_from(&source).await
+        } else {
+            let stream = step.source.blob_get(descriptor).await?;
+            dest.blob_put(descriptor, verified(counted(stream, &progress), descriptor))
+                .await
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            progress.blob_done();
+            Ok(BlobOutcome::Copied(descriptor.size))
+        }
+        Err(source) => Err(PushError::Transport {
+            context: format!(
+                "copying blob {} from {} ({})",
+                descriptor.digest,
+                step.source.describe(),
+                gave_up(attempts)
+            ),
+            source,
+        }),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way another try cannot fix, or the retries of
+/// `options.retry` are used up; streams are restarted from their source. Returns the last
+/// result and how many attempts were made.
+pub(super) async fn with_retries<T, F, Fut>(
+    options: &PushOptions,
+    mut attempt: F,
+) -> (Result<T, TransportError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
+    use crate::retry::Retryable;
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt().await {
+            Err(e) if options.retry.allows(e.retry_class(), made - 1) => {
+                tokio::time::sleep(options.retry.backoff(made - 1, e.retry_after())).await;
+            }
+            result => return (result, made),
+        }
+    }
+}
+
+/// `gave up after N attempts`, for errors after [`with_retries`].
+pub(super) fn gave_up(attempts: u32) -> String {
+    format!(
+        "gave up after {attempts} attempt{}",
+        if attempts == 1 { "" } else { "s" }
+    )
+}
+
+/// The stream, counting its bytes into the observer as they pass.
+pub(super) fn counted(stream: BlobStream, progress: &Arc<dyn Observer>) -> BlobStream {
+    let counter = progress.clone();
+    Box::pin(stream.inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            counter.add_bytes(bytes.len() as u64);
+        }
+    }))
+}

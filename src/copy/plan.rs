@@ -1,0 +1,347 @@
+//! Every decision of a push, made once and with read-only requests before anything is written:
+//! which entries are pushed (`--platform`), which children the destination already has, and
+//! for every blob whether it is there, can be mounted from another repository of the same
+//! registry, or must be copied. A dry run shows this plan ([`Plan::report`]); a real run hands
+//! it to [`super::run::execute`], which does exactly what it says.
+
+use super::children::{plan_children, Gathered};
+use super::recompress::{CompressJob, Recompressed};
+use super::referrers::{plan_referrers, ReferrerWrites};
+use super::report::{BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport};
+use super::tags::{index_manifest, Target};
+use super::{CopyEnv, Observer, PushError, PushOptions, Sources};
+use crate::layer_cache::LayerCache;
+use crate::oci::{Descriptor, Index, ListFormat};
+use crate::reference::ImageRef;
+use crate::transport::{RawManifest, Transport};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use std::sync::Arc;
+
+/// A blob to bring, where it is read from, and what to do with it.
+pub(super) struct BlobStep {
+    pub(super) descriptor: Descriptor,
+    pub(super) source: Arc<dyn Transport>,
+    pub(super) action: BlobAction,
+    /// The repository to mount from (with [`BlobAction::Mount`]).
+    pub(super) from: Option<String>,
+}
+
+/// A layer to compress on the way, or the compressed layer an earlier push left at the
+/// destination.
+pub(super) struct LayerStep {
+    pub(super) job: CompressJob,
+    pub(super) present_as: Option<Descriptor>,
+}
+
+/// A push, decided.
+pub struct Plan {
+    pub(super) dest: Arc<dyn Transport>,
+    pub(super) target: Target,
+    pub(super) format: ListFormat,
+    /// The index as pushed (children converted; rewritten children take their digests later).
+    pub(super) index: Index,
+    pub(super) children: Vec<ChildDecision>,
+    pub(super) blobs: Vec<BlobStep>,
+    pub(super) layers: Vec<LayerStep>,
+    /// Child and nested manifests to write by digest.
+    pub(super) manifests: Vec<RawManifest>,
+    pub(super) recompressed: Vec<Recompressed>,
+    pub(super) referrers: ReferrerWrites,
+    pub(super) notes: Vec<String>,
+    pub(super) compression: crate::compress::Compression,
+}
+
+/// Decides a push of `index` (read from `sources`) to `destination`. Only reads: a dry run
+/// opens the destination for reading and treats a layout that does not exist yet as empty.
+pub async fn plan(
+    env: &CopyEnv<'_>,
+    index: &Index,
+    sources: &Sources,
+    destination: &ImageRef,
+    options: &PushOptions,
+    progress: &dyn Observer,
+) -> Result<Plan, PushError> {
+    let index = pushed_entries(index, options)?;
+    let (format, mut notes) = pushed_format(&index, options)?;
+    let target = Target::new(destination, &options.tags)?;
+    let opened = if options.dry_run {
+        env.transports.open_probe(destination).await
+    } else {
+        env.transports.open_write(destination).await
+    };
+    let (dest, _) = opened.map_err(|source| PushError::Transport {
+        context: format!("opening {destination}"),
+        source,
+    })?;
+    let mut plan = Plan {
+        dest: dest.clone(),
+        target,
+        format,
+        index,
+        children: Vec::new(),
+        blobs: Vec::new(),
+        layers: Vec::new(),
+        manifests: Vec::new(),
+        recompressed: Vec::new(),
+        referrers: ReferrerWrites::default(),
+        notes: Vec::new(),
+        compression: options.compression,
+    };
+    if !options.all {
+        plan.children = children_already_there(&plan.index, dest.as_ref()).await?;
+        for note in &notes {
+            progress.note(note);
+        }
+        plan.notes = notes;
+        return Ok(plan);
+    }
+    let mut children = plan_children(env, sources, &mut plan.index, options, &dest).await?;
+    for (digest, dropped) in &children.dropped {
+        notes.push(format!(
+            "Dropping {} from {digest} (--allow-lossy)",
+            dropped.join(", ")
+        ));
+    }
+    if options.referrers {
+        plan.referrers = plan_referrers(env, &mut children, &dest, &mut notes).await?;
+    }
+    for note in &notes {
+        progress.note(note);
+    }
+    let Gathered {
+        manifests,
+        blobs,
+        layers,
+        ..
+    } = children.gathered;
+    plan.children = children.decisions;
+    plan.recompressed = children.recompressed;
+    plan.manifests = manifests;
+    plan.blobs = decide_blobs(blobs, &dest, options.jobs).await?;
+    plan.layers = decide_layers(layers, &dest, env, options).await;
+    plan.notes = notes;
+    Ok(plan)
+}
+
+/// The index with only the entries `--platform` keeps.
+fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushError> {
+    let mut index = index.clone();
+    if let Some(filter) = &options.platforms {
+        let kept = crate::platform::selected(&index.manifests, filter);
+        if kept.is_empty() {
+            return Err(PushError::NoPlatform {
+                wanted: filter.display(),
+                available: crate::terminal::shortened_list(crate::platform::platforms(
+                    &index.manifests,
+                )),
+            });
+        }
+        index.manifests = kept
+            .into_iter()
+            .map(|at| index.manifests[at].clone())
+            .collect();
+    }
+    Ok(index)
+}
+
+/// The format the index is written in, and what `--allow-lossy` drops to get there.
+fn pushed_format(
+    index: &Index,
+    options: &PushOptions,
+) -> Result<(ListFormat, Vec<String>), PushError> {
+    let Some(format) = options.format else {
+        return Ok((index.auto_format()?, Vec::new()));
+    };
+    match index.loss_in(format) {
+        Some(lost) if options.allow_lossy => {
+            Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]))
+        }
+        Some(lost) => Err(PushError::Lossy {
+            format: match format {
+                ListFormat::Oci => "an OCI index (--format oci)",
+                ListFormat::Docker => "a Docker manifest list (--format v2s2)",
+            },
+            lost,
+        }),
+        None => Ok((format, Vec::new())),
+    }
+}
+
+/// `--all=false`: every child must already be at the destination.
+async fn children_already_there(
+    index: &Index,
+    dest: &dyn Transport,
+) -> Result<Vec<ChildDecision>, PushError> {
+    let mut decisions = Vec::new();
+    for entry in &index.manifests {
+        let present = dest
+            .manifest_exists(&entry.digest)
+            .await
+            .map_err(|source| PushError::Transport {
+                context: format!("checking {} at the destination", entry.digest),
+                source,
+            })?;
+        if !present {
+            return Err(PushError::MissingChild {
+                digest: entry.digest.clone(),
+                destination: dest.describe(),
+            });
+        }
+        let mut decision = ChildDecision::of(entry);
+        decision.action = ChildAction::Skip;
+        decisions.push(decision);
+    }
+    Ok(decisions)
+}
+
+/// For each blob, `jobs` at once: already there, mountable from a repository of the same
+/// registry, or to be copied. A mount is decided without trying it (that would be a write); a
+/// refused mount is copied when the plan runs.
+async fn decide_blobs(
+    blobs: Vec<(Descriptor, Arc<dyn Transport>)>,
+    dest: &Arc<dyn Transport>,
+    jobs: usize,
+) -> Result<Vec<BlobStep>, PushError> {
+    let dest_repo = dest.registry_repository();
+    stream::iter(blobs)
+        .map(|(descriptor, source)| {
+            let dest_repo = dest_repo.clone();
+            async move {
+                let present =
+                    dest.blob_exists(&descriptor)
+                        .await
+                        .map_err(|e| PushError::Transport {
+                            context: format!("checking blob {}", descriptor.digest),
+                            source: e,
+                        })?;
+                let mount_from = match (source.registry_repository(), dest_repo) {
+                    (Some((src_host, src_repo)), Some((dst_host, dst_repo)))
+                        if src_host == dst_host && src_repo != dst_repo =>
+                    {
+                        Some(src_repo)
+                    }
+                    _ => None,
+                };
+                let (action, from) = match (present, mount_from) {
+                    (true, _) => (BlobAction::Present, None),
+                    (false, Some(from)) => (BlobAction::Mount, Some(from)),
+                    (false, None) => (BlobAction::Copy, None),
+                };
+                Ok::<_, PushError>(BlobStep {
+                    descriptor,
+                    source,
+                    action,
+                    from,
+                })
+            }
+        })
+        .buffered(jobs.max(1))
+        .try_collect()
+        .await
+}
+
+/// For each layer to compress: whether an earlier push left it, compressed the same way, at the
+/// destination. Any failure to tell means "compress and send it".
+async fn decide_layers(
+    layers: Vec<CompressJob>,
+    dest: &Arc<dyn Transport>,
+    env: &CopyEnv<'_>,
+    options: &PushOptions,
+) -> Vec<LayerStep> {
+    let cache = LayerCache::new(env.store.root());
+    let mut steps = Vec::new();
+    for job in layers {
+        let known = cache.get(job.uncompressed(), &options.compression);
+        let present_as = match known {
+            Some(known) if matches!(dest.blob_exists(&known).await, Ok(true)) => Some(known),
+            _ => None,
+        };
+        steps.push(LayerStep { job, present_as });
+    }
+    steps
+}
+
+impl Plan {
+    /// What the plan decided, as a report of a dry run.
+    pub fn report(&self) -> PushReport {
+        let index =
+            (self.recompressed.is_empty()).then(|| index_manifest(&self.index, self.format));
+        PushReport {
+            digest: index.as_ref().map(|m| m.digest.clone()),
+            media_type: self.format.media_type().to_string(),
+            index: index.map(|m| m.bytes.to_vec()),
+            destination: self.target.image.to_string(),
+            tags: self.target.tag_names(),
+            references: self.target.references(),
+            decisions: self.decisions(),
+            counts: self.planned_counts(),
+            dry_run: true,
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Every decision, in the form both a dry run and a real run report.
+    pub fn decisions(&self) -> super::report::Decisions {
+        let compress = self.layers.iter().map(|step| BlobDecision {
+            digest: step.job.uncompressed().clone(),
+            size: step.job.source_size(),
+            action: match step.present_as {
+                Some(_) => BlobAction::Present,
+                None => BlobAction::Copy,
+            },
+            from: None,
+            compress: Some(self.compression.algorithm.name().to_string()),
+            stored_as: step.present_as.as_ref().map(|d| d.digest.clone()),
+        });
+        super::report::Decisions {
+            manifests: self.children.clone(),
+            blobs: self
+                .blobs
+                .iter()
+                .map(|step| BlobDecision {
+                    digest: step.descriptor.digest.clone(),
+                    size: step.descriptor.size,
+                    action: step.action,
+                    from: step.from.clone(),
+                    compress: None,
+                    stored_as: None,
+                })
+                .chain(compress)
+                .collect(),
+            referrers: self.referrers.decisions.clone(),
+            referrer_tags: self.referrers.tag_names(),
+        }
+    }
+
+    /// The counts the plan expects (a refused mount becomes a copy when it runs).
+    fn planned_counts(&self) -> Counts {
+        let mut counts = Counts {
+            manifests: (self.manifests.len()
+                + self.recompressed.len()
+                + self.referrers.manifests.len()) as u64,
+            images_present: self
+                .children
+                .iter()
+                .filter(|c| c.action == ChildAction::Skip)
+                .count() as u64,
+            ..Counts::default()
+        };
+        for blob in self.decisions().blobs {
+            match blob.action {
+                BlobAction::Present => {
+                    counts.blobs_present += 1;
+                    counts.bytes_skipped += blob.size;
+                }
+                BlobAction::Mount => {
+                    counts.blobs_mounted += 1;
+                    counts.bytes_mounted += blob.size;
+                }
+                BlobAction::Copy => {
+                    counts.blobs_copied += 1;
+                    counts.bytes_copied += blob.size;
+                }
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,521 @@
+//! Platforms as users name them (`linux/arm64/v8`) and the filters built from them: which entries
+//! of an index `--platform` keeps or removes. buildx attestation entries (platform
+//! `unknown/unknown`, annotated `vnd.docker.reference.type: attestation-manifest`) follow the
+//! image they describe and are never a platform of their own. Pure functions only.
+
+use crate::digest::Digest;
+use crate::oci::{Descriptor, Platform};
+
+/// The annotation buildx puts on an attestation entry, with [`ATTESTATION_MANIFEST`].
+pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+/// The annotation naming the digest of the image an attestation entry describes.
+pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+/// The value of [`REFERENCE_TYPE`] on attestation entries.
+pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error("invalid platform {0:?}: use OS/ARCH[/VARIANT], e.g. linux/arm64 or linux/arm/v7")]
+    Invalid(String),
+    #[error("no platform given")]
+    Empty,
+}
+
+/// One platform a user asked for; a part not given matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformSpec {
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub variant: Option<String>,
+}
+
+impl PlatformSpec {
+    /// Parses `OS/ARCH[/VARIANT]`, with the architecture names other tools use mapped to the
+    /// OCI ones (`x86_64` → `amd64`, `aarch64` → `arm64`, `armhf` → `arm/v7`).
+    pub fn parse(text: &str) -> Result<Self, PlatformError> {
+        let invalid = || PlatformError::Invalid(text.to_string());
+        let parts: Vec<&str> = text.trim().split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| !is_name(p)) {
+            return Err(invalid());
+        }
+        let (arch, implied_variant) = normalized_arch(parts[1]);
+        let variant = parts.get(2).map(|v| v.to_ascii_lowercase());
+        if variant.is_some() && implied_variant.is_some() && variant != implied_variant {
+            return Err(invalid());
+        }
+        Ok(Self {
+            os: Some(parts[0].to_ascii_lowercase()),
+            arch: Some(arch),
+            variant: variant.or(implied_variant),
+        })
+    }
+
+    /// The spec `--os/--arch/--variant` make; `None` when none of them is given.
+    pub fn from_flags(os: Option<&str>, arch: Option<&str>, variant: Option<&str>) -> Option<Self> {
+        if os.is_none() && arch.is_none() && variant.is_none() {
+            return None;
+        }
+        let (arch, implied_variant) = match arch.map(normalized_arch) {
+            Some((arch, implied)) => (Some(arch), implied),
+            None => (None, None),
+        };
+        Some(Self {
+            os: os.map(str::to_ascii_lowercase),
+            arch,
+            variant: variant.map(str::to_ascii_lowercase).or(implied_variant),
+        })
+    }
+
+    /// Whether `platform` is this one. A variant is compared as containerd normalises it
+    /// (`arm64` means `arm64/v8`, `arm` means `arm/v7`, `amd64` means `amd64/v1`).
+    pub fn matches(&self, platform: &Platform) -> bool {
+        let arch = normalized_arch(&platform.architecture).0;
+        let same = |want: &Option<String>, have: &str| {
+            want.as_deref()
+                .is_none_or(|want| want.eq_ignore_ascii_case(have))
+        };
+        if !same(&self.os, &platform.os) || !same(&self.arch, &arch) {
+            return false;
+        }
+        match &self.variant {
+            None => true,
+            Some(want) => {
+                let have = platform.variant.as_deref().filter(|v| !v.is_empty());
+                default_variant(&arch, have)
+                    .eq_ignore_ascii_case(&default_variant(&arch, Some(want)))
+            }
+        }
+    }
+
+    /// `os/arch[/variant]`, with `*` for a part not given.
+    pub fn display(&self) -> String {
+        let part = |p: &Option<String>| p.clone().unwrap_or_else(|| "*".into());
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", part(&self.os), part(&self.arch)),
+            None => format!("{}/{}", part(&self.os), part(&self.arch)),
+        }
+    }
+}
+
+/// Names are what OCI allows in os/architecture/variant: letters, digits, `.`, `_`, `-`.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The OCI name of an architecture and the variant its alias implies.
+fn normalized_arch(arch: &str) -> (String, Option<String>) {
+    let arch = arch.to_ascii_lowercase();
+    match arch.as_str() {
+        "x86_64" | "x86-64" => ("amd64".into(), None),
+        "aarch64" => ("arm64".into(), None),
+        "armhf" => ("arm".into(), Some("v7".into())),
+        "armel" => ("arm".into(), Some("v6".into())),
+        "i386" | "i686" => ("386".into(), None),
+        _ => (arch, None),
+    }
+}
+
+/// The variant an architecture has when none is named.
+fn default_variant(arch: &str, variant: Option<&str>) -> String {
+    match (arch, variant) {
+        (_, Some(v)) => v.to_ascii_lowercase(),
+        ("arm64", None) => "v8".into(),
+        ("arm", None) => "v7".into(),
+        ("amd64", None) => "v1".into(),
+        (_, None) => String::new(),
+    }
+}
+
+/// What a user asked for when picking one image out of an index (`add --os/--arch/--variant`,
+/// the host platform by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformWanted {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformWanted {
+    /// The platform this program runs on, in Go/OCI names.
+    pub fn host() -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            "powerpc64" => "ppc64",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            "arm" => "arm",
+            other => other,
+        };
+        Self {
+            os: std::env::consts::OS.to_string(),
+            arch: arch.to_string(),
+            variant: None,
+        }
+    }
+
+    /// `os/arch[/variant]`.
+    pub fn display(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
+            None => format!("{}/{}", self.os, self.arch),
+        }
+    }
+
+    /// The first image (never an attestation) of this platform, by the rules of
+    /// [`PlatformSpec::matches`].
+    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
+        let filter = PlatformFilter::of(PlatformSpec {
+            os: Some(self.os.clone()),
+            arch: Some(normalized_arch(&self.arch).0),
+            variant: self.variant.clone(),
+        });
+        entries.iter().find(|entry| filter.matches(entry))
+    }
+}
+
+/// Several platforms: an entry matches when it is any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformFilter {
+    specs: Vec<PlatformSpec>,
+}
+
+impl PlatformFilter {
+    /// Parses `--platform` values: each may be a comma-separated list (`linux/amd64,linux/arm64`).
+    pub fn parse(values: &[String]) -> Result<Self, PlatformError> {
+        let specs = values
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(PlatformSpec::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if specs.is_empty() {
+            return Err(PlatformError::Empty);
+        }
+        Ok(Self { specs })
+    }
+
+    /// A filter of one spec.
+    pub fn of(spec: PlatformSpec) -> Self {
+        Self { specs: vec![spec] }
+    }
+
+    /// Whether an entry is one of these platforms (never an attestation or an entry without a
+    /// platform).
+    pub fn matches(&self, entry: &Descriptor) -> bool {
+        if is_attestation(entry) {
+            return false;
+        }
+        entry
+            .platform
+            .as_ref()
+            .is_some_and(|p| self.specs.iter().any(|spec| spec.matches(p)))
+    }
+
+    /// The platforms, as given (`linux/amd64, linux/arm64`).
+    pub fn display(&self) -> String {
+        self.specs
+            .iter()
+            .map(PlatformSpec::display)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Whether an entry is a buildx attestation manifest.
+pub fn is_attestation(entry: &Descriptor) -> bool {
+    entry.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+}
+
+/// The image an attestation entry describes.
+pub fn attested(entry: &Descriptor) -> Option<Digest> {
+    if !is_attestation(entry) {
+        return None;
+    }
+    Digest::parse(entry.annotations.get(REFERENCE_DIGEST)?).ok()
+}
+
+/// The positions of the entries `filter` selects: the images of its platforms, and the
+/// attestations of those images (wherever they are in the list).
+pub fn selected(entries: &[Descriptor], filter: &PlatformFilter) -> Vec<usize> {
+    let images: Vec<&Digest> = entries
+        .iter()
+        .filter(|entry| filter.matches(entry))
+        .map(|entry| &entry.digest)
+        .collect();
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| {
+            filter.matches(entry) || attested(entry).is_some_and(|d| images.contains(&&d))
+        })
+        .map(|(position, _)| position)
+        .collect()
+}
+
+/// The platforms of a list's images, as users name them (attestations are not platforms).
+pub fn platforms(entries: &[Descriptor]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|entry| !is_attestation(entry))
+        .filter_map(|entry| entry.platform.as_ref().map(Platform::display))
+        .collect()
+}
+
+/// How an entry is shown: its platform, or what an attestation or artifact is.
+pub fn describe(entry: &Descriptor) -> String {
+    if let Some(subject) = attested(entry) {
+        return format!("attestation of {subject}");
+    }
+    match &entry.platform {
+        Some(p) => p.display(),
+        None => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::OCI_MANIFEST;
+
+    fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+            ..Platform::default()
+        }
+    }
+
+    fn image(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);
+        d.platform = Some(platform(os, arch, variant));
+        d
+    }
+
+    fn attestation(n: u8, of: &Descriptor) -> Descriptor {
+        let mut d = image(n, "unknown", "unknown", None);
+        d.annotations
+            .insert(REFERENCE_TYPE.into(), ATTESTATION_MANIFEST.into());
+        d.annotations
+            .insert(REFERENCE_DIGEST.into(), of.digest.to_string());
+        d
+    }
+
+    #[test]
+    fn specs_parse_and_match() {
+        struct Case {
+            spec: &'static str,
+            platform: Platform,
+            matches: bool,
+        }
+        let cases = [
+            Case {
+                spec: "linux/amd64",
+                platform: platform("linux", "amd64", None),
+                matches: true,
+            },
+            Case {
+                spec: "linux/amd64",
+                platform: platform("linux", "arm64", None),
+                matches: false,
+            },
+            Case {
+                spec: "linux/arm64",
+                platform: platform("linux", "arm64", Some("v8")),
+                matches: true,
+            },
+            Case {
+                spec: "linux/arm64/v8",
+                platform: platform("linux", "arm64", None),
+                matches: true,
+            },
+            Case {
+                spec: "linux/arm/v7",
+                platform: platform("linux", "arm", Some("v7")),
+                matches: true,
+            },
+            Case {
+                spec: "linux/arm/v7",
+                platform: platform("linux", "arm", None),
+                matches: true,
+            },
+            Case {
+                spec: "linux/arm/v7",
+                platform: platform("linux", "arm", Some("v6")),
+                matches: false,
+            },
+            Case {
+                spec: "linux/arm",
+                platform: platform("linux", "arm", Some("v6")),
+                matches: true,
+            },
+            Case {
+                spec: "linux/amd64/v1",
+                platform: platform("linux", "amd64", None),
+                matches: true,
+            },
+            Case {
+                spec: "linux/x86_64",
+                platform: platform("linux", "amd64", None),
+                matches: true,
+            },
+            Case {
+                spec: "linux/aarch64",
+                platform: platform("linux", "arm64", Some("v8")),
+                matches: true,
+            },
+            Case {
+                spec: "linux/armhf",
+                platform: platform("linux", "arm", Some("v7")),
+                matches: true,
+            },
+            Case {
+                spec: "Linux/AMD64",
+                platform: platform("linux", "amd64", None),
+                matches: true,
+            },
+            Case {
+                spec: "windows/amd64",
+                platform: platform("linux", "amd64", None),
+                matches: false,
+            },
+        ];
+        for case in cases {
+            let spec = PlatformSpec::parse(case.spec).unwrap();
+            assert_eq!(
+                spec.matches(&case.platform),
+                case.matches,
+                "{} vs {:?}",
+                case.spec,
+                case.platform
+            );
+        }
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "linux/am d64",
+            "linux/armhf/v6",
+        ] {
+            assert!(PlatformSpec::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flags_leave_parts_open() {
+        let spec = PlatformSpec::from_flags(None, Some("arm"), Some("v7")).unwrap();
+        assert!(spec.matches(&platform("linux", "arm", Some("v7"))));
+        assert!(spec.matches(&platform("freebsd", "arm", Some("v7"))));
+        assert!(!spec.matches(&platform("linux", "arm", Some("v6"))));
+        assert_eq!(spec.display(), "*/arm/v7");
+        let os_only = PlatformSpec::from_flags(Some("windows"), None, None).unwrap();
+        assert!(os_only.matches(&platform("windows", "amd64", None)));
+        assert!(PlatformSpec::from_flags(None, None, None).is_none());
+    }
+
+    #[test]
+    fn filter_lists_are_comma_separated_and_repeatable() {
+        let filter =
+            PlatformFilter::parse(&["linux/amd64,linux/arm64".into(), "linux/s390x".into()])
+                .unwrap();
+        assert_eq!(filter.display(), "linux/amd64, linux/arm64, linux/s390x");
+        assert_eq!(
+            PlatformFilter::parse(&[" , ".into()]),
+            Err(PlatformError::Empty)
+        );
+        assert!(PlatformFilter::parse(&["linux/amd64,bad".into()]).is_err());
+    }
+
+    #[test]
+    fn attestations_follow_their_image() {
+        let amd64 = image(1, "linux", "amd64", None);
+        let arm64 = image(2, "linux", "arm64", Some("v8"));
+        let armv7 = image(3, "linux", "arm", Some("v7"));
+        let entries = vec![
+            amd64.clone(),
+            arm64.clone(),
+            armv7.clone(),
+            attestation(11, &amd64),
+            attestation(12, &arm64),
+            attestation(13, &armv7),
+        ];
+        let keep = |platforms: &str| {
+            selected(
+                &entries,
+                &PlatformFilter::parse(&[platforms.into()]).unwrap(),
+            )
+        };
+        assert_eq!(keep("linux/amd64,linux/arm64"), [0, 1, 3, 4]);
+        assert_eq!(keep("linux/arm/v7"), [2, 5]);
+        assert_eq!(keep("linux/arm64/v8"), [1, 4]);
+        assert!(keep("linux/ppc64le").is_empty());
+        // unknown/unknown is never a platform, not even when asked for.
+        assert!(keep("unknown/unknown").is_empty());
+        assert_eq!(
+            platforms(&entries),
+            ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+        );
+        assert_eq!(attested(&entries[3]), Some(amd64.digest.clone()));
+        assert_eq!(attested(&amd64), None);
+        assert_eq!(
+            describe(&entries[4]),
+            format!("attestation of {}", arm64.digest)
+        );
+        assert_eq!(describe(&armv7), "linux/arm/v7");
+    }
+
+    #[test]
+    fn platform_picking() {
+        let entries = vec![
+            image(1, "linux", "amd64", None),
+            image(2, "linux", "arm64", None),
+            image(3, "linux", "arm", Some("v7")),
+            image(4, "linux", "arm", Some("v6")),
+        ];
+        let want = |arch: &str, variant: Option<&str>| PlatformWanted {
+            os: "linux".into(),
+            arch: arch.into(),
+            variant: variant.map(str::to_string),
+        };
+        let pick = |w: PlatformWanted| w.pick(&entries).map(|e| e.digest.clone());
+        assert_eq!(pick(want("amd64", None)), Some(Digest::sha256_of(&[1])));
+        assert_eq!(
+            pick(want("arm64", Some("v8"))),
+            Some(Digest::sha256_of(&[2]))
+        );
+        assert_eq!(pick(want("arm", Some("v6"))), Some(Digest::sha256_of(&[4])));
+        assert_eq!(pick(want("arm", None)), Some(Digest::sha256_of(&[3])));
+        assert_eq!(pick(want("s390x", None)), None);
+        assert_eq!(pick(want("arm", Some("v5"))), None);
+        let attested = vec![attestation(9, &entries[0]), entries[0].clone()];
+        let unknown = PlatformWanted {
+            os: "unknown".into(),
+            arch: "unknown".into(),
+            variant: None,
+        };
+        assert_eq!(
+            unknown.pick(&attested).map(|e| &e.digest),
+            None,
+            "an attestation is never picked"
+        );
+    }
+
+    #[test]
+    fn an_attestation_without_its_image_is_not_selected() {
+        let amd64 = image(1, "linux", "amd64", None);
+        let orphan = attestation(9, &image(8, "linux", "arm64", None));
+        let entries = vec![amd64, orphan];
+        let filter = PlatformFilter::parse(&["linux/amd64".into()]).unwrap();
+        assert_eq!(selected(&entries, &filter), [0]);
+    }
+}
