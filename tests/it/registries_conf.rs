@@ -34,6 +34,27 @@ fn trust_in_certs_d(env: &TestEnv, host: &str, ca_dir: &Path) {
     std::fs::copy(ca_dir.join("ca.crt"), dir.join("ca.crt")).unwrap();
 }
 
+/// List `l` with one small image of `platform`, added from an OCI layout.
+fn list_of_one_layout_image(env: &TestEnv, platform: &str, seed: u64) {
+    let image = env.path("img");
+    write_image_layout(&image, &ImageSpec::new(platform, 1, 4096, seed), "latest");
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+}
+
+/// `push --cert-dir DIR l` to `reference` on `registry`.
+fn push_with_cert_dir(
+    env: &TestEnv,
+    cert_dir: &Path,
+    registry: &Registry,
+    reference: &str,
+) -> assert_cmd::assert::Assert {
+    env.cmd()
+        .args(["push", "--cert-dir", cert_dir.to_str().unwrap(), "l"])
+        .arg(registry.docker_ref(reference))
+        .assert()
+}
+
 fn request_count(registry: &Registry) -> usize {
     registry.access_log().len()
 }
@@ -110,29 +131,12 @@ fn a_registry_that_requires_a_client_certificate() {
         client_ca: true,
         ..Default::default()
     });
-    let image = env.path("img");
-    write_image_layout(&image, &ImageSpec::new("linux/arm64", 1, 4096, 5), "latest");
-    env.run(&["create", "l"]);
-    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+    list_of_one_layout_image(&env, "linux/arm64", 5);
     let with_identity = registry.client_cert_dir.clone().unwrap();
-    env.run(&[
-        "push",
-        "--cert-dir",
-        with_identity.to_str().unwrap(),
-        "l",
-        &registry.docker_ref("app/x:v1"),
-    ]);
+    push_with_cert_dir(&env, &with_identity, &registry, "app/x:v1").success();
     assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
     let ca_only = registry.ca_dir.clone().unwrap();
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            ca_only.to_str().unwrap(),
-            "l",
-            &registry.docker_ref("app/x:v2"),
-        ])
-        .assert()
+    push_with_cert_dir(&env, &ca_only, &registry, "app/x:v2")
         .failure()
         .stderr(predicate::str::contains("requires a client certificate"));
 }
@@ -150,29 +154,12 @@ fn the_one_line_self_signed_certificate_from_cert_dir() {
         server_cert: ServerCert::OneLineSelfSigned,
         ..Default::default()
     });
-    let image = env.path("img");
-    write_image_layout(&image, &ImageSpec::new("linux/amd64", 1, 4096, 6), "latest");
-    env.run(&["create", "l"]);
-    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+    list_of_one_layout_image(&env, "linux/amd64", 6);
     let own = registry.ca_dir.clone().unwrap();
-    env.run(&[
-        "push",
-        "--cert-dir",
-        own.to_str().unwrap(),
-        "l",
-        &registry.docker_ref("app/x:v1"),
-    ]);
+    push_with_cert_dir(&env, &own, &registry, "app/x:v1").success();
     assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
     // Another self-signed certificate for the same address is not the one trusted.
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            own.to_str().unwrap(),
-            "l",
-            &impostor.docker_ref("app/x:v1"),
-        ])
-        .assert()
+    push_with_cert_dir(&env, &own, &impostor, "app/x:v1")
         .failure()
         .stderr(predicate::str::contains("x509"));
 }

@@ -4,7 +4,9 @@
 
 use crate::support::buildah::{content_tree, skopeo_to_layout, Buildah, ContentTree, BIG};
 use crate::support::image::{sha256_digest, write_image_layout, ImageSpec};
-use crate::support::local::{read_pulled, tar_entries, tree_entries, Local, Pulled};
+use crate::support::local::{
+    pull_first_child, read_pulled, tar_entries, tree_entries, Local, Pulled,
+};
 use crate::support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
@@ -216,16 +218,8 @@ fn layered_image_pushes_every_layer_of_its_chain() {
         "layered",
         &registry.docker_ref("dst/layered:v1"),
     ]);
-    let (index, _, _) = get_manifest(&registry, "dst/layered", "v1");
-    let index: Value = serde_json::from_slice(&index).unwrap();
-    let child = index["manifests"][0]["digest"].as_str().unwrap();
     let layout = local.env.path("pulled");
-    skopeo_to_layout(
-        &registry.docker_ref(&format!("dst/layered@{child}")),
-        &layout,
-        "x",
-    );
-    let pulled = read_pulled(&layout);
+    let pulled = pull_first_child(&registry, "dst/layered", "v1", &layout);
     assert_eq!(pulled.layers.len(), 2);
     let stored = stored_config(&local.buildah, "localhost/top");
     assert_same_image(&pulled, &top_tree, &stored["rootfs"]["diff_ids"]);
@@ -268,16 +262,8 @@ fn pulled_image_with_gzip_layers_is_pushed_from_the_store() {
         "pulled",
         &registry.docker_ref("dst/pulled:v1"),
     ]);
-    let (index, _, _) = get_manifest(&registry, "dst/pulled", "v1");
-    let index: Value = serde_json::from_slice(&index).unwrap();
-    let child = index["manifests"][0]["digest"].as_str().unwrap();
     let pulled_back = local.env.path("pulled-back");
-    skopeo_to_layout(
-        &registry.docker_ref(&format!("dst/pulled@{child}")),
-        &pulled_back,
-        "x",
-    );
-    let pushed = read_pulled(&pulled_back);
+    let pushed = pull_first_child(&registry, "dst/pulled", "v1", &pulled_back);
     let original = read_pulled(&layout);
     assert_eq!(
         pushed.config_digest, original.config_digest,
@@ -349,16 +335,11 @@ fn seed_example_add_localhost_list_localhost_image() {
         "localhost/list",
         &registry.docker_ref("seed/list:v1"),
     ]);
-    let (index, _, _) = get_manifest(&registry, "seed/list", "v1");
-    let index: Value = serde_json::from_slice(&index).unwrap();
-    let child = index["manifests"][0]["digest"].as_str().unwrap();
     let layout = env.path("pulled");
-    skopeo_to_layout(
-        &registry.docker_ref(&format!("seed/list@{child}")),
-        &layout,
-        "x",
-    );
-    let (_, _, tar) = read_pulled(&layout).layers.pop().unwrap();
+    let (_, _, tar) = pull_first_child(&registry, "seed/list", "v1", &layout)
+        .layers
+        .pop()
+        .unwrap();
     assert_eq!(tar_entries(&tar).0, tree_entries(&tree.root));
 }
 

@@ -39,8 +39,7 @@ fn manifest_inspect_id() {
 #[test]
 fn manifest_add() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--tls-verify=false", "foo", &f.image_list]);
+    f.foo_from_image_list(&[]);
     assert_eq!(f.exists("foo"), 0);
     assert_eq!(f.exists("foo2"), 1);
     f.ok(&["rm", "foo"]);
@@ -65,8 +64,7 @@ fn manifest_add_one() {
 #[test]
 fn manifest_add_all() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--all", "--tls-verify=false", "foo", &f.image_list]);
+    f.foo_from_image_list(&["--all"]);
     let inspected = f.ok(&["inspect", "foo"]);
     for arch in ["amd64", "arm", "arm64", "ppc64le", "s390x"] {
         assert!(inspected.contains(f.digest(arch)), "{arch}");
@@ -77,8 +75,7 @@ fn manifest_add_all() {
 #[test]
 fn manifest_remove() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--all", "--tls-verify=false", "foo", &f.image_list]);
+    f.foo_from_image_list(&["--all"]);
     assert!(f.ok(&["inspect", "foo"]).contains(f.digest("arm64")));
     f.ok(&["remove", "foo", f.digest("arm64")]);
     let inspected = f.ok(&["inspect", "foo"]);
@@ -95,8 +92,7 @@ fn manifest_remove() {
 #[test]
 fn manifest_remove_not_found() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--tls-verify=false", "foo", &f.image_list]);
+    f.foo_from_image_list(&[]);
     f.fails(&[
         "remove",
         "foo",
@@ -115,15 +111,8 @@ fn manifest_rm_failures() {
 #[test]
 fn manifest_push() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--all", "--tls-verify=false", "foo", &f.image_list]);
-    let pushed = f.env().path("pushed");
-    f.ok(&[
-        "push",
-        "--tls-verify=false",
-        "foo",
-        &format!("oci:{}", pushed.display()),
-    ]);
+    f.foo_from_image_list(&["--all"]);
+    let pushed = f.push_foo_to_layout(&[]);
     assert_layout_holds(&pushed, &[f.host_digest()]);
 }
 
@@ -131,19 +120,8 @@ fn manifest_push() {
 #[test]
 fn manifest_push_with_retry() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--all", "--tls-verify=false", "foo", &f.image_list]);
-    let pushed = f.env().path("pushed");
-    f.ok(&[
-        "push",
-        "--retry",
-        "4",
-        "--retry-delay",
-        "4s",
-        "--tls-verify=false",
-        "foo",
-        &format!("oci:{}", pushed.display()),
-    ]);
+    f.foo_from_image_list(&["--all"]);
+    let pushed = f.push_foo_to_layout(&["--retry", "4", "--retry-delay", "4s"]);
     assert_layout_holds(&pushed, &[f.host_digest()]);
 }
 
@@ -151,16 +129,8 @@ fn manifest_push_with_retry() {
 #[test]
 fn manifest_push_all() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&["add", "--all", "--tls-verify=false", "foo", &f.image_list]);
-    let pushed = f.env().path("pushed");
-    f.ok(&[
-        "push",
-        "--tls-verify=false",
-        "--all",
-        "foo",
-        &format!("oci:{}", pushed.display()),
-    ]);
+    f.foo_from_image_list(&["--all"]);
+    let pushed = f.push_foo_to_layout(&["--all"]);
     assert_layout_holds(&pushed, &f.all_digests());
 }
 
@@ -183,23 +153,9 @@ fn manifest_push_all_default_true() {
 #[test]
 fn manifest_push_purge() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&[
-        "add",
-        "--arch=arm64",
-        "--tls-verify=false",
-        "foo",
-        &f.image_list,
-    ]);
+    f.foo_from_image_list(&["--arch=arm64"]);
     f.ok(&["inspect", "foo"]);
-    let pushed = f.env().path("pushed");
-    f.ok(&[
-        "push",
-        "--tls-verify=false",
-        "--purge",
-        "foo",
-        &format!("oci:{}", pushed.display()),
-    ]);
+    f.push_foo_to_layout(&["--purge"]);
     f.fails(&["inspect", "foo"]);
 }
 
@@ -207,23 +163,9 @@ fn manifest_push_purge() {
 #[test]
 fn manifest_push_rm() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&[
-        "add",
-        "--arch=arm64",
-        "--tls-verify=false",
-        "foo",
-        &f.image_list,
-    ]);
+    f.foo_from_image_list(&["--arch=arm64"]);
     f.ok(&["inspect", "foo"]);
-    let pushed = f.env().path("pushed");
-    f.ok(&[
-        "push",
-        "--tls-verify=false",
-        "--rm",
-        "foo",
-        &format!("oci:{}", pushed.display()),
-    ]);
+    f.push_foo_to_layout(&["--rm"]);
     f.fails(&["inspect", "foo"]);
 }
 
@@ -232,14 +174,7 @@ fn manifest_push_rm() {
 #[test]
 fn manifest_push_should_fail_with_nonexistent_authfile() {
     let f = Upstream::new();
-    f.ok(&["create", "foo"]);
-    f.ok(&[
-        "add",
-        "--arch=arm64",
-        "--tls-verify=false",
-        "foo",
-        &f.image_list,
-    ]);
+    f.foo_from_image_list(&["--arch=arm64"]);
     f.ok(&["inspect", "foo"]);
     let pushed = f.env().path("pushed");
     let before = store_snapshot(&f.env().store);

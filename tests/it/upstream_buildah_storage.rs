@@ -46,24 +46,27 @@ fn manifest_create() {
     assert_eq!(f.exists("foo2"), 1);
 }
 
-/// Mirrors `manifest-create-amend-nonlist` (v1.44.0): `--amend` of an image's name makes a list
-/// whose one entry is that image.
-#[test]
-fn manifest_create_amend_nonlist() {
-    let f = Upstream::new();
-    f.bud_from_scratch("amend-test:v1");
-    let originalid = f.buildah(&["images", "-q", "amend-test:v1"]);
-    let listid = f.ok(&["create", "--amend", "amend-test:v1"]);
+/// Builds image `name` from scratch, runs `create FLAG name` and checks that the list has a new
+/// ID and `entries` entries; the image's ID.
+fn create_over_an_image(f: &Upstream, flag: &str, name: &str, entries: usize) -> String {
+    f.bud_from_scratch(name);
+    let originalid = f.buildah(&["images", "-q", name]);
+    let listid = f.ok(&["create", flag, name]);
     assert_ne!(
         listid.trim(),
         originalid,
         "list ID should differ from original image ID"
     );
-    assert_eq!(
-        f.entries("amend-test:v1"),
-        1,
-        "expected exactly 1 manifest entry"
-    );
+    assert_eq!(f.entries(name), entries, "manifest entries of {name}");
+    originalid
+}
+
+/// Mirrors `manifest-create-amend-nonlist` (v1.44.0): `--amend` of an image's name makes a list
+/// whose one entry is that image.
+#[test]
+fn manifest_create_amend_nonlist() {
+    let f = Upstream::new();
+    create_over_an_image(&f, "--amend", "amend-test:v1", 1);
     let inspected = f.ok(&["inspect", "amend-test:v1"]);
     let imagedigest = f.image_digest("amend-test:v1");
     assert!(
@@ -97,19 +100,7 @@ fn manifest_create_amend_nonlist_with_images() {
 #[test]
 fn manifest_create_replace() {
     let f = Upstream::new();
-    f.bud_from_scratch("replace-test:v1");
-    let originalid = f.buildah(&["images", "-q", "replace-test:v1"]);
-    let listid = f.ok(&["create", "--replace", "replace-test:v1"]);
-    assert_ne!(
-        listid.trim(),
-        originalid,
-        "list ID should differ from original image ID"
-    );
-    assert_eq!(
-        f.entries("replace-test:v1"),
-        0,
-        "expected empty manifest list"
-    );
+    let originalid = create_over_an_image(&f, "--replace", "replace-test:v1", 0);
     f.buildah(&["inspect", &originalid]);
 }
 

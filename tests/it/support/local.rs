@@ -143,6 +143,21 @@ pub struct Pulled {
     pub layers: Vec<(String, String, Vec<u8>)>,
 }
 
+/// The first child of the index at `repo:tag` on `registry`, copied by skopeo into the layout
+/// `into` and read back.
+pub fn pull_first_child(
+    registry: &super::registry::Registry,
+    repo: &str,
+    tag: &str,
+    into: &Path,
+) -> Pulled {
+    let (index, _, _) = super::push::get_manifest(registry, repo, tag);
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    super::buildah::skopeo_to_layout(&registry.docker_ref(&format!("{repo}@{child}")), into, "x");
+    read_pulled(into)
+}
+
 /// Reads the only image of a layout skopeo wrote.
 pub fn read_pulled(layout: &Path) -> Pulled {
     let index = read_index_json(layout);

@@ -83,6 +83,27 @@ impl Upstream {
         exit_1(&mut self.local.manifest(args))
     }
 
+    /// `create foo` and `add --tls-verify=false foo IMAGE_LIST` with `add_flags` (the start of
+    /// most upstream list cases).
+    pub fn foo_from_image_list(&self, add_flags: &[&str]) {
+        self.ok(&["create", "foo"]);
+        let mut add = vec!["add", "--tls-verify=false"];
+        add.extend_from_slice(add_flags);
+        add.extend_from_slice(&["foo", &self.image_list]);
+        self.ok(&add);
+    }
+
+    /// `push --tls-verify=false FLAGS foo oci:DIR` into a fresh directory of the test; its path.
+    pub fn push_foo_to_layout(&self, flags: &[&str]) -> std::path::PathBuf {
+        let pushed = self.env().path("pushed");
+        let destination = format!("oci:{}", pushed.display());
+        let mut push = vec!["push", "--tls-verify=false"];
+        push.extend_from_slice(flags);
+        push.extend_from_slice(&["foo", &destination]);
+        self.ok(&push);
+        pushed
+    }
+
     /// `manifest exists NAME`'s exit code.
     pub fn exists(&self, name: &str) -> i32 {
         let out = self.local.manifest(&["exists", name]).output().unwrap();
