@@ -440,6 +440,7 @@ def big_sections(p, meta, m1, g_of, failures):
         for bs in bigs:
             mib = int(m1(f"bytes_big_{bs}", "0")) / 1048576
             for tool, op, label in (("manifest", "push", "manifest push"),
+                                    ("manifest", "push-layout", "manifest push, source an OCI layout"),
                                     ("buildah", "push", "buildah manifest push --all"),
                                     ("skopeo", "copy", "skopeo copy"),
                                     ("python", "put", "`ingest.py` (upload only)")):
@@ -456,6 +457,11 @@ def big_sections(p, meta, m1, g_of, failures):
             if m and i and m.ok and i.ok:
                 p(f"- {bs} MiB: manifest / ingest baseline wall **{m.wall / i.wall:.2f}×**; "
                   f"peak RSS {fmt_mib(m.rss)} MiB")
+            lay = g_of("8", "manifest", "push-layout", bs)
+            if lay and i and lay.ok and i.ok:
+                p(f"- {bs} MiB, source the layout (what the baseline reads): "
+                  f"**{lay.wall / i.wall:.2f}×** the baseline; the difference to the row above is "
+                  "reading every byte from A on the same cores")
         p("")
     sent = meta.get("s9_sent", [])
     if sent:

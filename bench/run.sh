@@ -568,9 +568,13 @@ for BS in "${BIG_LIST[@]}"; do
   BIG_OK[$BS]=1
   echo "$src" >"$work/big-src-$BS"
   quiet "$M" create "big-$BS" && quiet "$M" add "${TLS_A[@]}" "big-$BS" "$src"
+  # The same image read from its layout: the upload path alone, as the ingest baseline reads it.
+  quiet "$M" create "big-layout-$BS" "oci:$dir:latest"
   [ "$HAVE_BUILDAH" = 1 ] && quiet "${B[@]}" manifest create "big-$BS" && quiet "${B[@]}" manifest add "${TLS_A[@]}" "big-$BS" "$src"
   for r in $(seq "$BIG_RUNS"); do
     timed 8 manifest push "$BS" 1 "$r" -- "$M" push "${AUTH_B[@]}" "big-$BS" "docker://$BREG/s8-m-$BS-$r/app:v1"
+    wipe_registry b
+    timed 8 manifest push-layout "$BS" 1 "$r" -- "$M" push "${AUTH_B[@]}" "big-layout-$BS" "docker://$BREG/s8-l-$BS-$r/app:v1"
     wipe_registry b
     if [ "$HAVE_BUILDAH" = 1 ]; then
       drop_bic

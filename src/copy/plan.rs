@@ -194,9 +194,11 @@ async fn children_already_there(
     Ok(decisions)
 }
 
-/// For each blob, `jobs` at once: already there, mountable from a repository of the same
-/// registry, or to be copied. A mount is decided without trying it (that would be a write); a
-/// refused mount is copied when the plan runs.
+/// For each blob, `jobs` at once: mountable from a repository of the same registry, already
+/// there, or to be copied. A mountable blob is not checked first: the mount answers for a blob
+/// already there as well, so a check would only add a request per blob to the push that gains the
+/// most from mounting. A mount is decided without trying it (that would be a write); a refused
+/// mount is copied when the plan runs.
 async fn decide_blobs(
     blobs: Vec<(Descriptor, Arc<dyn Transport>)>,
     dest: &Arc<dyn Transport>,
@@ -207,13 +209,6 @@ async fn decide_blobs(
         .map(|(descriptor, source)| {
             let dest_repo = dest_repo.clone();
             async move {
-                let present =
-                    dest.blob_exists(&descriptor)
-                        .await
-                        .map_err(|e| PushError::Transport {
-                            context: format!("checking blob {}", descriptor.digest),
-                            source: e,
-                        })?;
                 let mount_from = match (source.registry_repository(), dest_repo) {
                     (Some((src_host, src_repo)), Some((dst_host, dst_repo)))
                         if src_host == dst_host && src_repo != dst_repo =>
@@ -222,10 +217,21 @@ async fn decide_blobs(
                     }
                     _ => None,
                 };
-                let (action, from) = match (present, mount_from) {
-                    (true, _) => (BlobAction::Present, None),
-                    (false, Some(from)) => (BlobAction::Mount, Some(from)),
-                    (false, None) => (BlobAction::Copy, None),
+                let (action, from) = match mount_from {
+                    Some(from) => (BlobAction::Mount, Some(from)),
+                    None => {
+                        let present = dest.blob_exists(&descriptor).await.map_err(|e| {
+                            PushError::Transport {
+                                context: format!("checking blob {}", descriptor.digest),
+                                source: e,
+                            }
+                        })?;
+                        if present {
+                            (BlobAction::Present, None)
+                        } else {
+                            (BlobAction::Copy, None)
+                        }
+                    }
                 };
                 Ok::<_, PushError>(BlobStep {
                     descriptor,
