@@ -65,7 +65,7 @@ impl Compression {
     }
 
     /// The level actually used.
-    pub fn effective_level(&self) -> i32 {
+    pub(crate) fn effective_level(&self) -> i32 {
         self.level.unwrap_or(match self.algorithm {
             Algorithm::Gzip => 6,
             Algorithm::Zstd => 3,
@@ -74,7 +74,7 @@ impl Compression {
 
     /// The compressed layer's media type in a manifest of `manifest_type`; `None` when that
     /// manifest type cannot name this compression (zstd in a Docker v2s2 manifest).
-    pub fn layer_media_type(&self, manifest_type: &str) -> Option<&'static str> {
+    pub(crate) fn layer_media_type(&self, manifest_type: &str) -> Option<&'static str> {
         let docker = manifest_type == oci::DOCKER_MANIFEST;
         match (self.algorithm, docker) {
             (Algorithm::Gzip, false) => Some(oci::OCI_LAYER_GZIP),
@@ -85,7 +85,7 @@ impl Compression {
     }
 
     /// Compresses `input` into a new stream (gzip on every core, like buildah's pgzip).
-    pub fn compress(&self, mut input: BlobStream) -> BlobStream {
+    pub(crate) fn compress(&self, mut input: BlobStream) -> BlobStream {
         let compression = *self;
         let runtime = tokio::runtime::Handle::current();
         stream_from_blocking(move |out| {
@@ -135,7 +135,7 @@ fn workers() -> usize {
 
 impl Algorithm {
     /// `gzip` or `zstd`, as the flag spells it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Algorithm::Gzip => "gzip",
             Algorithm::Zstd => "zstd",

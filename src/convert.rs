@@ -25,14 +25,14 @@ pub enum ConvertError {
 
 /// A manifest rewritten into another format, and the fields it lost (only with `allow_lossy`).
 #[derive(Debug, Clone)]
-pub struct Converted {
+pub(crate) struct Converted {
     pub manifest: RawManifest,
     /// Every field the target format could not hold, named (`annotation "k"`, `subject`).
     pub dropped: Vec<String>,
 }
 
 /// The manifest media type of images in a list of `format`.
-pub fn image_type(format: ListFormat) -> &'static str {
+pub(crate) fn image_type(format: ListFormat) -> &'static str {
     match format {
         ListFormat::Oci => oci::OCI_MANIFEST,
         ListFormat::Docker => oci::DOCKER_MANIFEST,
@@ -47,7 +47,7 @@ const DOCKER_DESCRIPTOR_FIELDS: &[&str] = &["mediaType", "size", "digest", "urls
 /// not an image manifest (nested indexes are pushed as they are). A field the target cannot
 /// hold is an error naming every such field, unless `allow_lossy`: then they are dropped and
 /// listed in [`Converted::dropped`].
-pub fn convert_manifest(
+pub(crate) fn convert_manifest(
     manifest: &RawManifest,
     format: ListFormat,
     allow_lossy: bool,

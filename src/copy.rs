@@ -15,12 +15,12 @@
 
 mod blobs;
 mod children;
-pub mod plan;
+pub(crate) mod plan;
 mod recompress;
 mod referrers;
 pub mod report;
-pub mod run;
-pub mod tags;
+pub(crate) mod run;
+pub(crate) mod tags;
 
 use crate::compress::Compression;
 use crate::convert::ConvertError;
@@ -53,7 +53,7 @@ pub trait Observer: Send + Sync {
 }
 
 /// Where each entry of an index is read from, parsed once.
-pub type Sources = BTreeMap<Digest, ImageRef>;
+pub(crate) type Sources = BTreeMap<Digest, ImageRef>;
 
 /// Parses a stored list's recorded sources.
 pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {

@@ -56,17 +56,17 @@ impl Digest {
     }
 
     /// The digest a finished sha256 hasher computed.
-    pub fn from_sha256(hasher: Sha256) -> Self {
+    pub(crate) fn from_sha256(hasher: Sha256) -> Self {
         Self {
             text: format!("sha256:{}", hex::encode(hasher.finalize())),
         }
     }
 
-    pub fn algorithm(&self) -> &str {
+    pub(crate) fn algorithm(&self) -> &str {
         self.text.split_once(':').map(|(a, _)| a).unwrap_or("")
     }
 
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         self.text.split_once(':').map(|(_, h)| h).unwrap_or("")
     }
 

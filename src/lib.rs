@@ -2,7 +2,7 @@
 
 pub mod apply;
 pub mod auth;
-pub mod blocking_stream;
+pub(crate) mod blocking_stream;
 pub mod cli;
 pub mod compress;
 pub mod config;
@@ -10,8 +10,8 @@ pub mod convert;
 pub mod copy;
 pub mod digest;
 pub mod fsutil;
-pub mod go_flags;
-pub mod layer_cache;
+pub(crate) mod go_flags;
+pub(crate) mod layer_cache;
 pub mod list;
 pub mod manpages;
 pub mod media_type;
@@ -28,7 +28,7 @@ pub mod terminal;
 pub mod transport;
 
 /// An error and its causes on one line, for errors folded into another message.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -121,7 +121,7 @@ impl ManifestList {
         self.index.manifests.push(entry);
     }
 
-    pub fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
+    pub(crate) fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
         self.index
             .manifests
             .iter_mut()

@@ -6,36 +6,36 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-pub const OCI_LAYER_NONDIST_GZIP: &str =
+pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub(crate) const OCI_LAYER_NONDIST_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
 /// `index.json` of a layout larger than this is refused (a hostile layout must not exhaust memory).
-pub const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 /// Manifests larger than this are refused, and no list larger than this is built: real ones
 /// are a few KiB, registries refuse bigger ones, and a hostile source must not make the tool
 /// buffer gigabytes.
-pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Configs are read whole (to learn the platform); the same reasoning caps them.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Every manifest media type a registry read asks for.
-pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
+pub(crate) const ACCEPTED_MANIFEST_TYPES: &[&str] =
     &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
 /// Whether a media type names a list of manifests rather than a single image.
-pub fn is_index_type(media_type: &str) -> bool {
+pub(crate) fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
@@ -47,7 +47,7 @@ pub enum ListFormat {
 }
 
 impl ListFormat {
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         match self {
             ListFormat::Oci => OCI_INDEX,
             ListFormat::Docker => DOCKER_LIST,
@@ -138,7 +138,7 @@ impl Platform {
     }
 
     /// `os/arch[/variant]`, the way users name a platform.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match non_empty(&self.variant) {
             Some(v) => format!("{}/{}/{}", self.os, self.architecture, v),
             None => format!("{}/{}", self.os, self.architecture),
@@ -193,7 +193,7 @@ impl Descriptor {
     }
 
     /// The descriptor as JSON in the key order of `format`'s spec.
-    pub fn to_value(&self, format: ListFormat) -> Value {
+    pub(crate) fn to_value(&self, format: ListFormat) -> Value {
         let mut map = Map::new();
         map.insert("mediaType".into(), self.media_type.clone().into());
         match format {
@@ -319,7 +319,7 @@ impl Index {
 
     /// Everything `format` cannot hold, every field named (annotations by key, escaped: they may
     /// come from the network), or `None` when nothing would be lost.
-    pub fn loss_in(&self, format: ListFormat) -> Option<String> {
+    pub(crate) fn loss_in(&self, format: ListFormat) -> Option<String> {
         let mut lost = Vec::new();
         match format {
             ListFormat::Docker => {
@@ -361,7 +361,7 @@ impl Index {
         (!lost.is_empty()).then(|| crate::terminal::shortened_list(lost))
     }
 
-    pub fn to_value(&self, format: ListFormat) -> Value {
+    pub(crate) fn to_value(&self, format: ListFormat) -> Value {
         let mut map = Map::new();
         map.insert("schemaVersion".into(), 2.into());
         map.insert("mediaType".into(), format.media_type().into());
@@ -457,14 +457,14 @@ impl ImageManifest {
     }
 
     /// Every blob the manifest references: config first, then the layers.
-    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+    pub(crate) fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
         std::iter::once(&self.config).chain(self.layers.iter())
     }
 }
 
 /// The platform fields of an image config.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ImageConfig {
+pub(crate) struct ImageConfig {
     #[serde(default)]
     pub architecture: String,
     #[serde(default)]
@@ -478,7 +478,7 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
-    pub fn platform(&self) -> Platform {
+    pub(crate) fn platform(&self) -> Platform {
         Platform {
             architecture: self.architecture.clone(),
             os: self.os.clone(),

@@ -4,7 +4,8 @@
 
 mod storage;
 
-pub use storage::{candidate_names, is_id_prefix, repository_of, StorageRef, StoreSpec};
+pub(crate) use storage::{is_id_prefix, repository_of};
+pub use storage::{StorageRef, StoreSpec};
 
 use crate::digest::Digest;
 use std::fmt;
@@ -114,7 +115,8 @@ const SHOWN_INPUT_MAX: usize = 256;
 
 impl RegistryRef {
     /// What to ask the registry for: the digest if pinned, else the tag, else `latest`.
-    pub fn reference_str(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn reference_str(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(digest), _) => digest.to_string(),
             (None, Some(tag)) => tag.clone(),
@@ -123,7 +125,8 @@ impl RegistryRef {
     }
 
     /// The same repository pinned to `digest` (the tag is dropped).
-    pub fn with_digest(&self, digest: Digest) -> RegistryRef {
+    #[cfg(test)]
+    pub(crate) fn with_digest(&self, digest: Digest) -> RegistryRef {
         RegistryRef {
             tag: None,
             digest: Some(digest),
@@ -132,7 +135,7 @@ impl RegistryRef {
     }
 
     /// `registry/repository`, without tag or digest.
-    pub fn repository_path(&self) -> String {
+    pub(crate) fn repository_path(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 }
@@ -194,7 +197,7 @@ pub fn normalize_list_name(input: &str) -> Result<String, ReferenceError> {
 }
 
 /// Whether `s` could be (a prefix of) a list ID: 3 to 64 lowercase hex characters.
-pub fn looks_like_list_id_prefix(s: &str) -> bool {
+pub(crate) fn looks_like_list_id_prefix(s: &str) -> bool {
     (3..=64).contains(&s.len()) && s.bytes().all(is_lower_hex)
 }
 
@@ -334,7 +337,7 @@ fn parse_digest(text: &str) -> Result<Digest, Fault> {
 
 /// Splits off the registry host: the first component is one only if it has `.` or `:` or is
 /// `localhost`, so `labring/x` is a repository on the default registry.
-pub fn split_host(name: &str) -> (Option<&str>, &str) {
+pub(crate) fn split_host(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             (Some(first), rest)
@@ -418,7 +421,7 @@ fn check_total_length(registry: &str, repository: &str) -> Result<(), Fault> {
 }
 
 /// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-pub fn is_host(text: &str) -> bool {
+pub(crate) fn is_host(text: &str) -> bool {
     match text.strip_prefix('[') {
         Some(bracketed) => match bracketed.split_once(']') {
             Some((ipv6, port)) => is_ipv6ish(ipv6) && is_port_suffix(port),

@@ -76,7 +76,7 @@ pub struct Selection {
 
 /// Reads `image` and returns the entries it contributes, with the manifests and configs to cache
 /// so that `inspect` and `push` of layout children work offline.
-pub async fn read_entries(
+pub(crate) async fn read_entries(
     transports: &Transports,
     store: &Store,
     image: &ImageRef,

@@ -106,7 +106,7 @@ pub struct HostCerts {
 
 impl CertDirs {
     /// `--cert-dir` if given, and the per-host roots containers/image uses.
-    pub fn from_env(cert_dir: Option<&Path>) -> CertDirs {
+    pub(crate) fn from_env(cert_dir: Option<&Path>) -> CertDirs {
         let mut roots = Vec::new();
         if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
             roots.push(PathBuf::from(home).join(".config/containers/certs.d"));
@@ -120,7 +120,7 @@ impl CertDirs {
     }
 
     /// The directories that may hold `host`'s certificates, in lookup order.
-    pub fn candidates(&self, host: &str) -> Vec<PathBuf> {
+    pub(crate) fn candidates(&self, host: &str) -> Vec<PathBuf> {
         if let Some(dir) = &self.explicit {
             return vec![dir.clone()];
         }

@@ -8,10 +8,10 @@
 
 pub mod certs;
 mod client_identity;
-pub mod endpoints;
+pub(crate) mod endpoints;
 mod parse;
 pub mod registries;
-pub mod short_names;
+pub(crate) mod short_names;
 pub mod sources;
 pub mod tls_failure;
 pub mod trust;

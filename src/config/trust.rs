@@ -88,7 +88,7 @@ pub fn host_tls(dirs: &CertDirs, host: &str, verify: bool) -> Result<HostTls, Tr
 }
 
 /// The rustls configuration for a host whose certs.d content is `certs`.
-pub fn client_config(certs: &HostCerts, verify: bool) -> Result<ClientConfig, TrustError> {
+pub(crate) fn client_config(certs: &HostCerts, verify: bool) -> Result<ClientConfig, TrustError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let rustls_error = |reason| TrustError::Rustls {
         host: certs.host.clone(),

@@ -112,7 +112,7 @@ fn detail_suffix(detail: &str) -> String {
 
 impl TransportError {
     /// An I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         TransportError::Io {
             context: context.into(),
             source,
@@ -120,13 +120,14 @@ impl TransportError {
     }
 
     /// Whether trying the same request again may succeed (see [`RetryClass`]).
-    pub fn is_retryable(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_retryable(&self) -> bool {
         self.retry_class() != RetryClass::Never
     }
 
     /// Whether a registry refused a manifest for its media type: 415, or 400 `MANIFEST_INVALID`
     /// / `UNSUPPORTED` (Quay for an OCI index over Docker manifests, zot for Docker types).
-    pub fn rejects_manifest_type(&self) -> bool {
+    pub(crate) fn rejects_manifest_type(&self) -> bool {
         match self {
             TransportError::Status { status: 415, .. } => true,
             TransportError::Status { status: 400, .. } => {
@@ -137,7 +138,7 @@ impl TransportError {
     }
 
     /// Whether a registry answered with this spec error code (e.g. `BLOB_UNKNOWN`).
-    pub fn has_code(&self, code: &str) -> bool {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
         matches!(self, TransportError::Status { codes, .. } if codes.iter().any(|c| c == code))
     }
 }

@@ -1,10 +1,10 @@
 //! The one interface every place images live behind: a registry repository or an OCI layout.
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
-pub mod archive;
+pub(crate) mod archive;
 mod checked;
 mod error;
-pub mod layout;
+pub(crate) mod layout;
 pub mod open;
 pub mod registry;
 pub mod resume;
@@ -18,8 +18,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 
-pub use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
-pub use checked::{check_manifest, read_blob, size_checked, spool, verified, Spooled};
+pub(crate) use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+pub(crate) use checked::{check_manifest, size_checked, spool};
+pub use checked::{read_blob, verified};
 pub use error::{NetworkFailure, TransportError};
 
 /// A manifest exactly as it was read: its digest is the sha256 of these bytes.

@@ -26,7 +26,7 @@ mod upload;
 mod wire;
 
 pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
-pub use wire::{Timeouts, STALL_FLOOR_BYTES_PER_SEC};
+pub use wire::Timeouts;
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
