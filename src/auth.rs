@@ -113,7 +113,7 @@ pub(crate) fn parse_creds(creds: &str) -> Result<Credential, AuthError> {
     Ok(Credential::new(user, pass))
 }
 
-/// Where credentials are looked for. Built from the environment by [`AuthSources::from_env`];
+/// Where credentials are looked for. Built from the environment by `AuthSources::from_env`;
 /// tests build it by hand so they never read the real home directory.
 #[derive(Clone, Default)]
 pub struct AuthSources {

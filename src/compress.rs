@@ -12,7 +12,9 @@ use std::io::Write;
 /// A layer compression algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// gzip (`tar+gzip` layers), which every registry and runtime reads.
     Gzip,
+    /// zstd (`tar+zstd` layers), OCI manifests only.
     Zstd,
 }
 
@@ -38,9 +40,13 @@ impl Default for Compression {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("compression level {level} is out of range for {algorithm} ({min} to {max})")]
 pub struct LevelError {
+    /// The level asked for.
     pub level: i32,
+    /// The algorithm's name.
     pub algorithm: &'static str,
+    /// Its lowest level.
     pub min: i32,
+    /// Its highest level.
     pub max: i32,
 }
 

@@ -5,20 +5,27 @@ use crate::oci::{self, ListFormat};
 use crate::transport::RawManifest;
 use serde_json::{Map, Value};
 
+/// Why `push --format` cannot rewrite an image manifest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {
     /// The target format cannot hold some fields; every one is named.
     #[error("cannot convert {digest} to {target} without losing {}; push with --allow-lossy to drop them", lost.join(", "))]
     Lossy {
+        /// The manifest's digest.
         digest: String,
+        /// The format converted to, in words.
         target: &'static str,
+        /// Every field that would be lost, named.
         lost: Vec<String>,
     },
     /// The manifest has no equivalent in the target format at all.
     #[error("cannot convert {digest} to {target}: {reason}")]
     Unconvertible {
+        /// The manifest's digest.
         digest: String,
+        /// The format converted to, in words.
         target: &'static str,
+        /// What has no equivalent (a zstd layer in a Docker manifest, for one).
         reason: String,
     },
 }

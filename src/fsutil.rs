@@ -16,20 +16,56 @@ use std::sync::Arc;
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The path, or one of its components, is a symbolic link.
     #[error("{path} is a symbolic link; only regular files inside {root} are read")]
-    Symlink { path: String, root: String },
+    Symlink {
+        /// The path, for messages.
+        path: String,
+        /// The directory it had to stay inside.
+        root: String,
+    },
+    /// The path is a directory, FIFO, socket, device or other non-regular file.
     #[error("{path} is {kind}, not a regular file")]
-    NotRegular { path: String, kind: &'static str },
+    NotRegular {
+        /// The path, for messages.
+        path: String,
+        /// What it is instead, in words.
+        kind: &'static str,
+    },
+    /// The file is larger than the caller allows.
     #[error("{path} is {size} bytes, over the limit of {limit} bytes")]
-    TooLarge { path: String, size: u64, limit: u64 },
+    TooLarge {
+        /// The path, for messages.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The most the caller reads, in bytes.
+        limit: u64,
+    },
+    /// The file's size or identity changed between checks while it was read.
     #[error("{path} changed while it was read: {detail}")]
-    Changed { path: String, detail: String },
+    Changed {
+        /// The path, for messages.
+        path: String,
+        /// What changed.
+        detail: String,
+    },
+    /// A name with an empty, `.` or `..` component (or a NUL), which could leave the root.
     #[error("{path} is not a usable name inside {root}")]
-    BadName { path: String, root: String },
+    BadName {
+        /// The name, as given.
+        path: String,
+        /// The directory it had to stay inside.
+        root: String,
+    },
+    /// The operating system refused an operation.
     #[error("{context} {path}")]
     Io {
+        /// What was being done (`opening`, `reading`, …).
         context: &'static str,
+        /// The path, for messages.
         path: String,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

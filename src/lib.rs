@@ -1,8 +1,15 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
+// Every public item says what it is for, and every type a public item exposes can be named
+// (so it is documented too, and callers can match on it).
+#![deny(missing_docs, unnameable_types)]
+
 pub mod apply;
 pub mod auth;
 pub(crate) mod blocking_stream;
+// The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
+// `<hex>` there are what users type, not rustdoc links or HTML.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod compress;
 pub mod config;

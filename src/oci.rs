@@ -7,9 +7,12 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of an OCI image manifest (one platform's config and layers).
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image config (platform, layer diff IDs and run settings).
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub(crate) const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of a gzip-compressed OCI layer tarball.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub(crate) const OCI_LAYER_NONDIST_GZIP: &str =
@@ -42,7 +45,9 @@ pub(crate) fn is_index_type(media_type: &str) -> bool {
 /// The two shapes a list can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
+    /// An OCI image index (`application/vnd.oci.image.index.v1+json`).
     Oci,
+    /// A Docker manifest list (`application/vnd.docker.distribution.manifest.list.v2+json`).
     Docker,
 }
 
@@ -55,21 +60,29 @@ impl ListFormat {
     }
 }
 
+/// Why bytes are not a usable index or image manifest, or why a list cannot be written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
+    /// Not JSON, not an object, or a required field is missing or of the wrong type.
     #[error("not a valid manifest document: {0}")]
     Malformed(String),
+    /// A single image manifest where a list was wanted (its declared media type, possibly empty).
     #[error("it is a single image manifest{}, not an index or manifest list", declared_suffix(.0))]
     NotAnIndex(String),
+    /// The body's shape (index or image) contradicts its own `mediaType`.
     #[error(
         "the document is {body} but its mediaType says {declared}{}",
         claimed_suffix(.claimed)
     )]
     KindMismatch {
+        /// The shape the body has, in words (an index or an image manifest).
         body: &'static str,
+        /// The `mediaType` the body declares.
         declared: String,
+        /// The media type it was sent or pointed at with, when that differs from `declared`.
         claimed: Option<String>,
     },
+    /// The list holds Docker-only and OCI-only fields at once, so neither format can be written.
     #[error(
         "the list has both `features` (Docker manifest lists only) and annotations, subject or \
          artifactType (OCI indexes only); no format can hold both, so remove one of them"
@@ -92,24 +105,32 @@ fn claimed_suffix(claimed: &Option<String>) -> String {
     }
 }
 
+/// The platform an image runs on, as a list entry describes it (`platform` of an index entry).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Platform {
+    /// CPU architecture in Go's `GOARCH` terms (`amd64`, `arm64`, …).
     #[serde(default)]
     pub architecture: String,
+    /// Operating system in Go's `GOOS` terms (`linux`, `windows`, …).
     #[serde(default)]
     pub os: String,
+    /// The operating system version the image needs (`os.version`, a Windows build number).
     #[serde(
         rename = "os.version",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub os_version: Option<String>,
+    /// Operating system features the image needs (`os.features`, such as `win32k`).
     #[serde(rename = "os.features", default)]
     pub os_features: Vec<String>,
+    /// The CPU variant within the architecture (`v7` for arm, `v8` for arm64, …).
     #[serde(default)]
     pub variant: Option<String>,
+    /// CPU features the image needs (Docker manifest lists only; reserved in OCI).
     #[serde(default)]
     pub features: Vec<String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -156,28 +177,39 @@ fn append_extra(map: &mut Map<String, Value>, extra: &Map<String, Value>) {
     }
 }
 
+/// A reference to content by digest: what an index entry, a config or a layer entry holds.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// The media type of the referenced content (`mediaType`).
     #[serde(default)]
     pub media_type: String,
+    /// The digest of the referenced bytes; it is how the content is fetched and verified.
     pub digest: Digest,
+    /// The exact length of the referenced bytes.
     pub size: u64,
+    /// Other locations the content may be downloaded from (`urls`, for foreign layers).
     #[serde(default)]
     pub urls: Vec<String>,
+    /// Arbitrary key/value metadata on this entry (OCI only).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The referenced bytes themselves, base64-encoded, embedded in the descriptor (OCI only).
     #[serde(default)]
     pub data: Option<String>,
+    /// For an index entry, the platform the referenced image runs on.
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// For an artifact, the type of artifact the referenced manifest is (OCI only).
     #[serde(default)]
     pub artifact_type: Option<String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl Descriptor {
+    /// A descriptor with only the three required fields set.
     pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
         Self {
             media_type: media_type.to_string(),
@@ -255,16 +287,22 @@ fn string_map(map: &BTreeMap<String, String>) -> Value {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
+    /// The `mediaType` the document declared when read; the written one comes from the format.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// For an artifact index, the type of artifact it is (OCI only).
     #[serde(default)]
     pub artifact_type: Option<String>,
+    /// The entries, one per manifest, in the order they are written.
     #[serde(default)]
     pub manifests: Vec<Descriptor>,
+    /// The manifest this index refers to (the referrers API links it from there; OCI only).
     #[serde(default)]
     pub subject: Option<Descriptor>,
+    /// Arbitrary key/value metadata on the index itself (OCI only).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -428,22 +466,30 @@ pub fn pretty(value: &Value) -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
+    /// The manifest schema version; only 2 is accepted.
     #[serde(default)]
     pub schema_version: u32,
+    /// The `mediaType` the manifest declares, if any.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// The image config blob (platform and run settings).
     pub config: Descriptor,
+    /// The layer blobs, base layer first.
     #[serde(default)]
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (for referrers such as signatures and SBOMs).
     #[serde(default)]
     pub subject: Option<Descriptor>,
+    /// Arbitrary key/value metadata on the manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// For an artifact manifest, the type of artifact it is.
     #[serde(default)]
     pub artifact_type: Option<String>,
 }
 
 impl ImageManifest {
+    /// Parses an image manifest; refuses anything but schema version 2.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
         let manifest: ImageManifest =
             serde_json::from_slice(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;

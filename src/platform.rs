@@ -13,10 +13,13 @@ pub(crate) const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 /// The value of [`REFERENCE_TYPE`] on attestation entries.
 pub(crate) const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
+/// Why a `--platform` value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
+    /// Not `OS/ARCH[/VARIANT]` (the value, as given).
     #[error("invalid platform {0:?}: use OS/ARCH[/VARIANT], e.g. linux/arm64 or linux/arm/v7")]
     Invalid(String),
+    /// An empty `--platform` list.
     #[error("no platform given")]
     Empty,
 }
@@ -24,8 +27,11 @@ pub enum PlatformError {
 /// One platform a user asked for; a part not given matches anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformSpec {
+    /// The operating system, when given.
     pub os: Option<String>,
+    /// The architecture, when given (in OCI names).
     pub arch: Option<String>,
+    /// The variant, when given.
     pub variant: Option<String>,
 }
 
@@ -134,8 +140,11 @@ fn default_variant(arch: &str, variant: Option<&str>) -> String {
 /// the host platform by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformWanted {
+    /// The operating system (`--os`, else the host's).
     pub os: String,
+    /// The architecture (`--arch`, else the host's).
     pub arch: String,
+    /// The variant (`--variant`); `None` takes the first entry of that OS and architecture.
     pub variant: Option<String>,
 }
 

@@ -11,14 +11,33 @@ use crate::digest::Digest;
 use std::fmt;
 use std::path::PathBuf;
 
+/// Why typed text is not a valid image reference or list name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReferenceError {
+    /// A `transport:` prefix this tool does not know.
     #[error("invalid image name {input:?}: unknown transport {transport:?}")]
-    UnknownTransport { input: String, transport: String },
+    UnknownTransport {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// The transport name, before the `:`.
+        transport: String,
+    },
+    /// An image reference that breaks the reference grammar.
     #[error("invalid image name {input:?}: {reason}")]
-    InvalidImage { input: String, reason: String },
+    InvalidImage {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A list name that breaks the reference grammar.
     #[error("invalid list name {input:?}: {reason}")]
-    InvalidListName { input: String, reason: String },
+    InvalidListName {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
 }
 
 /// An image in a registry, normalised: `docker.io/library/alpine:latest`.
@@ -28,7 +47,9 @@ pub struct RegistryRef {
     pub registry: String,
     /// Path inside the registry, e.g. `library/alpine`.
     pub repository: String,
+    /// The tag, when one was given.
     pub tag: Option<String>,
+    /// The digest the reference is pinned to, when one was given.
     pub digest: Option<Digest>,
 }
 
@@ -44,7 +65,9 @@ pub enum LayoutKind {
 /// An image in an OCI layout: `oci:PATH[:REF]` or `oci-archive:PATH[:REF]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LayoutRef {
+    /// A directory or a tar archive of one.
     pub kind: LayoutKind,
+    /// The layout directory or archive file.
     pub path: PathBuf,
     /// The `org.opencontainers.image.ref.name` to pick (or write); `None` = the only entry.
     pub name: Option<String>,
@@ -53,7 +76,9 @@ pub struct LayoutRef {
 /// Any image reference a user can give to `add`, `inspect` or `push`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImageRef {
+    /// An image in a registry (`docker://…` or a bare reference).
     Registry(RegistryRef),
+    /// An image in an OCI layout directory or archive.
     Layout(LayoutRef),
     /// An image in containers-storage (read-only).
     Storage(StorageRef),

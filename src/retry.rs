@@ -1,6 +1,6 @@
 //! The one retry policy: which failures are tried again, how often, and how long to wait.
 //!
-//! Every retry in the program goes through [`RetryPolicy::run`] (registry requests, token
+//! Every retry in the program goes through `RetryPolicy::run` (registry requests, token
 //! requests, mounts, and the copy engine's restart of a blob stream), so there is one default and
 //! one set of flags (`--retry`, `--retry-delay`).
 

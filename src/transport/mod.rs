@@ -26,8 +26,11 @@ pub use error::{NetworkFailure, TransportError};
 /// A manifest exactly as it was read: its digest is the sha256 of these bytes.
 #[derive(Debug, Clone)]
 pub struct RawManifest {
+    /// The exact bytes; never re-serialised, so the digest stays the same.
     pub bytes: Bytes,
+    /// The manifest's media type, decided from the body (see [`crate::media_type::manifest_kind`]).
     pub media_type: String,
+    /// The sha256 of `bytes`.
     pub digest: Digest,
 }
 
@@ -47,7 +50,9 @@ impl RawManifest {
 /// How a manifest is named inside one repository or layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestRef {
+    /// A tag (`latest`, `v1`), or a layout's `org.opencontainers.image.ref.name`.
     Tag(String),
+    /// A digest the manifest is stored under.
     Digest(Digest),
     /// No tag or digest given: `latest` in a registry, the only entry in a layout.
     Default,
@@ -63,6 +68,7 @@ impl std::fmt::Display for ManifestRef {
     }
 }
 
+/// A blob's bytes as they arrive, in chunks; an error ends it.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
 
 /// One repository of one registry, or one OCI layout.
@@ -87,6 +93,7 @@ pub trait Transport: Send + Sync {
         manifest: &RawManifest,
     ) -> Result<(), TransportError>;
 
+    /// Whether the blob this descriptor names is stored here (a layout checks its size too).
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
 
     /// Whether a manifest with this digest is stored here. A registry accepts a manifest only

@@ -22,6 +22,7 @@ pub struct Transports {
 }
 
 impl Transports {
+    /// Transports that reach registries with `options` and read containers-storage's default store.
     pub fn new(options: RegistryOptions) -> Self {
         Self {
             options,

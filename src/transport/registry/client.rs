@@ -188,7 +188,7 @@ impl RegistryClient {
         Self::with_auth_sources(options, sources).await
     }
 
-    /// Like [`RegistryClient::new`] with explicit credential sources (tests use this so that
+    /// Like `RegistryClient::new` with explicit credential sources (tests use this so that
     /// they never read the real home directory). `options.creds`/`authfile` are not consulted.
     pub async fn with_auth_sources(
         options: RegistryOptions,
