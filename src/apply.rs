@@ -28,26 +28,51 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
+/// Why a spec file cannot be turned into a list.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// The file is not valid YAML (or JSON) of the spec's shape.
     #[error("{file}: {detail}")]
-    Parse { file: String, detail: String },
+    Parse {
+        /// The spec file's name, as given.
+        file: String,
+        /// The parser's message, with line and column.
+        detail: String,
+    },
+    /// The spec lists no images.
     #[error("{file}: no manifests: list at least one image under `manifests`")]
-    NoManifests { file: String },
+    NoManifests {
+        /// The spec file's name, as given.
+        file: String,
+    },
+    /// An `image` of the spec is not a valid image reference.
     #[error("image {image:?}")]
     Reference {
+        /// The reference as written in the spec.
         image: String,
+        /// Why it does not parse.
         #[source]
         source: ReferenceError,
     },
+    /// An image of the spec could not be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// An entry's `platform` picks nothing out of the index its image names.
     #[error("{image}: {detail}")]
-    Platform { image: String, detail: String },
+    Platform {
+        /// The entry's image reference.
+        image: String,
+        /// The platform wanted and the platforms the index has.
+        detail: String,
+    },
+    /// Two entries are for the same platform.
     #[error("two manifests are for platform {platform} ({first} and {second}); a list has one image per platform")]
     DuplicatePlatform {
+        /// The platform, as `os/arch[/variant]` with its OS version.
         platform: String,
+        /// The digest of the first entry for it.
         first: String,
+        /// The digest of the second entry for it.
         second: String,
     },
 }
@@ -74,11 +99,15 @@ pub struct Spec {
 /// One entry of `manifests`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct EntrySpec {
+    /// The image reference: a registry image, or any transport `manifest add` reads.
     pub image: String,
+    /// The platform to record for a single image, or to pick out of an index.
     #[serde(default)]
     pub platform: Option<PlatformFields>,
+    /// Annotations of this entry in the list.
     #[serde(default, deserialize_with = "scalar_map")]
     pub annotations: BTreeMap<String, String>,
+    /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_yaml::Value>,
 }
@@ -87,18 +116,25 @@ pub struct EntrySpec {
 /// (`os.version`, `os.features`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct PlatformFields {
+    /// CPU architecture (`amd64`, `arm64`, …).
     #[serde(default, deserialize_with = "scalar")]
     pub architecture: Option<String>,
+    /// Operating system (`linux`, `windows`, …).
     #[serde(default, deserialize_with = "scalar")]
     pub os: Option<String>,
+    /// CPU variant (`v7`, `v8`, …).
     #[serde(default, deserialize_with = "scalar")]
     pub variant: Option<String>,
+    /// Operating system version (`osversion` or `os.version`).
     #[serde(default, alias = "os.version", deserialize_with = "scalar")]
     pub osversion: Option<String>,
+    /// Operating system features (`osfeatures` or `os.features`).
     #[serde(default, alias = "os.features", deserialize_with = "scalar_list")]
     pub osfeatures: Vec<String>,
+    /// CPU features (kept only in Docker manifest lists).
     #[serde(default, deserialize_with = "scalar_list")]
     pub features: Vec<String>,
+    /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_yaml::Value>,
 }

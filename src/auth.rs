@@ -20,25 +20,25 @@ use std::path::{Path, PathBuf};
 
 /// A user name and password for one registry. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Credential {
+pub(crate) struct Credential {
     username: String,
     password: String,
 }
 
 impl Credential {
-    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+    pub(crate) fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self {
             username: username.into(),
             password: password.into(),
         }
     }
 
-    pub fn username(&self) -> &str {
+    pub(crate) fn username(&self) -> &str {
         &self.username
     }
 
     /// The secret. Callers pass it to the HTTP client and nowhere else (no logs, no messages).
-    pub fn password(&self) -> &str {
+    pub(crate) fn password(&self) -> &str {
         &self.password
     }
 }
@@ -54,7 +54,7 @@ impl fmt::Debug for Credential {
 
 /// The outcome of a lookup: the credential, if any, and where it was looked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     pub credential: Option<Credential>,
     /// The source that supplied the credential, e.g. `--creds` or `/run/user/1000/containers/auth.json`.
     pub source: Option<String>,
@@ -63,7 +63,7 @@ pub struct Lookup {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error(
         "--creds {user:?} has no password: an interactive password prompt is not supported, \
          pass --creds USER:PASS"
@@ -101,7 +101,7 @@ pub enum AuthError {
 }
 
 /// Parses `--creds USER[:PASS]`. A missing password is an error: there is no prompt.
-pub fn parse_creds(creds: &str) -> Result<Credential, AuthError> {
+pub(crate) fn parse_creds(creds: &str) -> Result<Credential, AuthError> {
     let Some((user, pass)) = creds.split_once(':') else {
         return Err(AuthError::NoPassword {
             user: creds.to_string(),
@@ -113,7 +113,7 @@ pub fn parse_creds(creds: &str) -> Result<Credential, AuthError> {
     Ok(Credential::new(user, pass))
 }
 
-/// Where credentials are looked for. Built from the environment by [`AuthSources::from_env`];
+/// Where credentials are looked for. Built from the environment by `AuthSources::from_env`;
 /// tests build it by hand so they never read the real home directory.
 #[derive(Clone, Default)]
 pub struct AuthSources {
@@ -145,7 +145,7 @@ impl fmt::Debug for AuthSources {
 }
 
 /// `user:secret` → `user:<redacted>`, for `Debug` output of option structs.
-pub fn redact_creds(creds: &str) -> String {
+pub(crate) fn redact_creds(creds: &str) -> String {
     match creds.split_once(':') {
         Some((user, _)) => format!("{user}:<redacted>"),
         None => creds.to_string(),
@@ -160,7 +160,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 
 impl AuthSources {
     /// The sources podman and buildah use, from the process environment.
-    pub fn from_env(creds: Option<String>, authfile: Option<PathBuf>) -> Self {
+    pub(crate) fn from_env(creds: Option<String>, authfile: Option<PathBuf>) -> Self {
         let home = env_path("HOME");
         let runtime_auth_file = match env_path("XDG_RUNTIME_DIR") {
             Some(dir) => Some(dir.join("containers/auth.json")),
@@ -191,7 +191,7 @@ impl AuthSources {
     /// No entry anywhere is not an error: the registry is then accessed anonymously.
     ///
     /// May run a credential helper process, so call it from a blocking context.
-    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Lookup, AuthError> {
+    pub(crate) fn lookup(&self, registry: &str, repository: &str) -> Result<Lookup, AuthError> {
         let mut searched: Vec<String> = Vec::new();
         let found = |searched: &mut Vec<String>, source: String, credential: Credential| {
             searched.push(format!("{source} (used)"));

@@ -6,12 +6,12 @@ use bytes::Bytes;
 use std::io::Write;
 
 /// Bytes reach the consumer in chunks of this size, at most [`CHANNEL_CHUNKS`] ahead of it.
-pub const CHUNK_BYTES: usize = 256 * 1024;
+pub(crate) const CHUNK_BYTES: usize = 256 * 1024;
 const CHANNEL_CHUNKS: usize = 4;
 
 /// Runs `produce` on a blocking thread; what it writes is the stream, and an error it returns
 /// is the stream's last item. Dropping the stream makes the producer's writes fail.
-pub fn stream_from_blocking<F>(produce: F) -> BlobStream
+pub(crate) fn stream_from_blocking<F>(produce: F) -> BlobStream
 where
     F: FnOnce(&mut dyn Write) -> Result<(), TransportError> + Send + 'static,
 {

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// The command line as parsed: clap's derive, with every boolean flag made Go-style
-/// ([`crate::go_flags`]). Use this (or [`try_parse_from`]), never `Cli::parse`.
+/// (`crate::go_flags`). Use this (or [`try_parse_from`]), never `Cli::parse`.
 pub fn command() -> clap::Command {
     crate::go_flags::go_style_booleans(Cli::command())
 }
@@ -26,6 +26,7 @@ where
     Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
 }
 
+/// Every flag and command of `manifest`, as clap parses them.
 #[derive(Debug, Parser)]
 #[command(
     name = "manifest",
@@ -50,13 +51,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
+    /// Where containers-storage images are read from (`--root`, `--runroot`, `--storage-*`).
     #[command(flatten)]
     pub storage: StorageFlags,
 
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The commands, one variant each with its own arguments.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a manifest list, optionally adding images to it; prints the list ID
@@ -244,6 +248,7 @@ pub struct EntryFlags {
     pub annotation: Vec<String>,
 }
 
+/// Arguments of `manifest create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Name of the new list (e.g. myapp → localhost/myapp:latest)
@@ -272,10 +277,12 @@ pub struct CreateArgs {
     /// Variant to pick from an index image (without --all)
     #[arg(long)]
     pub variant: Option<String>,
+    /// How registries are reached for the images added.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
+/// Arguments of `manifest add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// List name or ID
@@ -290,12 +297,15 @@ pub struct AddArgs {
     /// comma-separated or repeated); a single image must be one of them
     #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
     pub platform: Vec<String>,
+    /// The platform fields and annotations to record on the entry.
     #[command(flatten)]
     pub entry: EntryFlags,
+    /// How registries are reached for the image.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
+/// Arguments of `manifest annotate`.
 #[derive(Debug, Args)]
 pub struct AnnotateArgs {
     /// List name or ID
@@ -309,12 +319,15 @@ pub struct AnnotateArgs {
     /// Set the index's subject to this image's descriptor (implies --index)
     #[arg(long, value_name = "IMAGE")]
     pub subject: Option<String>,
+    /// The platform fields and annotations to set on the entry.
     #[command(flatten)]
     pub entry: EntryFlags,
+    /// How registries are reached for `--subject` or an image INSTANCE.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
+/// Arguments of `manifest inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A local list (name or ID), or an image reference
@@ -330,10 +343,12 @@ pub struct InspectArgs {
     /// json: the document (the default); table: one row per entry for people
     #[arg(long, value_enum, default_value = "json", conflicts_with = "raw")]
     pub format: InspectFormat,
+    /// How registries are reached when the target is an image reference.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
+/// The formats `push --format` converts to.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PushFormat {
     /// OCI image index and OCI image manifests
@@ -342,12 +357,16 @@ pub enum PushFormat {
     V2s2,
 }
 
+/// The compressions `push --compression-format` offers for layers stored uncompressed.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CompressionFormat {
+    /// Read by every registry and runtime
     Gzip,
+    /// Smaller and quicker to decompress; needs OCI manifests (not with --format v2s2)
     Zstd,
 }
 
+/// Arguments of `manifest push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// List name or ID
@@ -371,8 +390,10 @@ pub struct PushArgs {
     /// Refused: signature policies are not supported
     #[arg(long, value_name = "PATH", hide = true)]
     pub signature_policy: Option<PathBuf>,
+    /// What is pushed and how: tags, platforms, format, compression, progress.
     #[command(flatten)]
     pub copy: CopyFlags,
+    /// How registries are reached: the destination's, and those the images are read from.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -426,14 +447,17 @@ pub struct CopyFlags {
     pub compression_level: Option<i32>,
 }
 
+/// Arguments of `manifest apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A spec file (YAML or JSON): image (the destination), tags, manifests (each an image
     /// with an optional platform and annotations) and annotations of the index; manifest-tool's
     /// format works as it is
     pub file: PathBuf,
+    /// What is pushed and how: tags, platforms, format, compression, progress.
     #[command(flatten)]
     pub copy: CopyFlags,
+    /// How the destination registry and the spec's images are reached.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -447,6 +471,7 @@ pub enum InspectFormat {
     Table,
 }
 
+/// Arguments of `manifest remove`.
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// List name or ID
@@ -478,12 +503,14 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// Arguments of `manifest man`.
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Directory to write the man pages to (manifest.1, manifest-push.1, …); created if missing
     pub dir: PathBuf,
 }
 
+/// Arguments of `manifest rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// List names or IDs
@@ -494,6 +521,7 @@ pub struct RmArgs {
     pub ignore: bool,
 }
 
+/// Arguments of `manifest exists`.
 #[derive(Debug, Args)]
 pub struct ExistsArgs {
     /// List name or ID

@@ -12,7 +12,9 @@ use std::io::Write;
 /// A layer compression algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// gzip (`tar+gzip` layers), which every registry and runtime reads.
     Gzip,
+    /// zstd (`tar+zstd` layers), OCI manifests only.
     Zstd,
 }
 
@@ -38,9 +40,13 @@ impl Default for Compression {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("compression level {level} is out of range for {algorithm} ({min} to {max})")]
 pub struct LevelError {
+    /// The level asked for.
     pub level: i32,
+    /// The algorithm's name.
     pub algorithm: &'static str,
+    /// Its lowest level.
     pub min: i32,
+    /// Its highest level.
     pub max: i32,
 }
 
@@ -65,7 +71,7 @@ impl Compression {
     }
 
     /// The level actually used.
-    pub fn effective_level(&self) -> i32 {
+    pub(crate) fn effective_level(&self) -> i32 {
         self.level.unwrap_or(match self.algorithm {
             Algorithm::Gzip => 6,
             Algorithm::Zstd => 3,
@@ -74,7 +80,7 @@ impl Compression {
 
     /// The compressed layer's media type in a manifest of `manifest_type`; `None` when that
     /// manifest type cannot name this compression (zstd in a Docker v2s2 manifest).
-    pub fn layer_media_type(&self, manifest_type: &str) -> Option<&'static str> {
+    pub(crate) fn layer_media_type(&self, manifest_type: &str) -> Option<&'static str> {
         let docker = manifest_type == oci::DOCKER_MANIFEST;
         match (self.algorithm, docker) {
             (Algorithm::Gzip, false) => Some(oci::OCI_LAYER_GZIP),
@@ -85,7 +91,7 @@ impl Compression {
     }
 
     /// Compresses `input` into a new stream (gzip on every core, like buildah's pgzip).
-    pub fn compress(&self, mut input: BlobStream) -> BlobStream {
+    pub(crate) fn compress(&self, mut input: BlobStream) -> BlobStream {
         let compression = *self;
         let runtime = tokio::runtime::Handle::current();
         stream_from_blocking(move |out| {
@@ -135,7 +141,7 @@ fn workers() -> usize {
 
 impl Algorithm {
     /// `gzip` or `zstd`, as the flag spells it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Algorithm::Gzip => "gzip",
             Algorithm::Zstd => "zstd",

@@ -5,34 +5,41 @@ use crate::oci::{self, ListFormat};
 use crate::transport::RawManifest;
 use serde_json::{Map, Value};
 
+/// Why `push --format` cannot rewrite an image manifest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConvertError {
     /// The target format cannot hold some fields; every one is named.
     #[error("cannot convert {digest} to {target} without losing {}; push with --allow-lossy to drop them", lost.join(", "))]
     Lossy {
+        /// The manifest's digest.
         digest: String,
+        /// The format converted to, in words.
         target: &'static str,
+        /// Every field that would be lost, named.
         lost: Vec<String>,
     },
     /// The manifest has no equivalent in the target format at all.
     #[error("cannot convert {digest} to {target}: {reason}")]
     Unconvertible {
+        /// The manifest's digest.
         digest: String,
+        /// The format converted to, in words.
         target: &'static str,
+        /// What has no equivalent (a zstd layer in a Docker manifest, for one).
         reason: String,
     },
 }
 
 /// A manifest rewritten into another format, and the fields it lost (only with `allow_lossy`).
 #[derive(Debug, Clone)]
-pub struct Converted {
+pub(crate) struct Converted {
     pub manifest: RawManifest,
     /// Every field the target format could not hold, named (`annotation "k"`, `subject`).
     pub dropped: Vec<String>,
 }
 
 /// The manifest media type of images in a list of `format`.
-pub fn image_type(format: ListFormat) -> &'static str {
+pub(crate) fn image_type(format: ListFormat) -> &'static str {
     match format {
         ListFormat::Oci => oci::OCI_MANIFEST,
         ListFormat::Docker => oci::DOCKER_MANIFEST,
@@ -47,7 +54,7 @@ const DOCKER_DESCRIPTOR_FIELDS: &[&str] = &["mediaType", "size", "digest", "urls
 /// not an image manifest (nested indexes are pushed as they are). A field the target cannot
 /// hold is an error naming every such field, unless `allow_lossy`: then they are dropped and
 /// listed in [`Converted::dropped`].
-pub fn convert_manifest(
+pub(crate) fn convert_manifest(
     manifest: &RawManifest,
     format: ListFormat,
     allow_lossy: bool,

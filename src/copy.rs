@@ -3,9 +3,9 @@
 //! transferred once, at most `jobs` transfers run at once across all children, and the index is
 //! written last (to every tag), so a failure anywhere leaves the destination's tags untouched.
 //!
-//! A push is two steps with one job each: [`plan::plan`] makes every decision with read-only
+//! A push is two steps with one job each: `plan::plan` makes every decision with read-only
 //! requests (which children and blobs the destination has, which blobs can be mounted), and
-//! [`run::execute`] carries out exactly that plan. A dry run prints the plan instead, so both
+//! `run::execute` carries out exactly that plan. A dry run prints the plan instead, so both
 //! make the same decisions by construction.
 //!
 //! - `plan`: the decisions; `children`: reading child manifests and what they reference;
@@ -15,12 +15,12 @@
 
 mod blobs;
 mod children;
-pub mod plan;
+pub(crate) mod plan;
 mod recompress;
 mod referrers;
 pub mod report;
-pub mod run;
-pub mod tags;
+pub(crate) mod run;
+pub(crate) mod tags;
 
 use crate::compress::Compression;
 use crate::convert::ConvertError;
@@ -53,7 +53,7 @@ pub trait Observer: Send + Sync {
 }
 
 /// Where each entry of an index is read from, parsed once.
-pub type Sources = BTreeMap<Digest, ImageRef>;
+pub(crate) type Sources = BTreeMap<Digest, ImageRef>;
 
 /// Parses a stored list's recorded sources.
 pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
@@ -123,38 +123,78 @@ impl Default for PushOptions {
     }
 }
 
+/// Why a push (or its plan) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// A child could not be converted to the format asked for.
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    /// The format asked for cannot hold fields the list has, and `--allow-lossy` was not given.
     #[error("cannot push as {format} without losing {lost}; push with --allow-lossy to drop them")]
-    Lossy { format: &'static str, lost: String },
+    Lossy {
+        /// The format, in words with its flag.
+        format: &'static str,
+        /// Every field that would be dropped.
+        lost: String,
+    },
+    /// The stored list is not a valid index, or no format can hold it.
     #[error("{0}")]
     Document(#[from] oci::DocumentError),
+    /// An entry has no recorded source to copy it from.
     #[error("entry {digest} has no recorded source; remove it and add it again")]
-    NoSource { digest: Digest },
+    NoSource {
+        /// The entry's digest.
+        digest: Digest,
+    },
+    /// An entry's recorded source is not a valid image reference.
     #[error("entry {digest}: bad source {source_ref:?}: {detail}")]
     BadSource {
+        /// The entry's digest.
         digest: Digest,
+        /// The source as recorded.
         source_ref: String,
+        /// Why it does not parse.
         detail: String,
     },
+    /// A read from a source or a write to the destination failed.
     #[error("{context}")]
     Transport {
+        /// What was being done, in words.
         context: String,
+        /// What the transport reported.
         #[source]
         source: TransportError,
     },
+    /// With `--all=false`, an entry the destination does not hold.
     #[error("entry {digest} is not in {destination}; push with --all (the default) to copy it")]
-    MissingChild { digest: Digest, destination: String },
+    MissingChild {
+        /// The entry's digest.
+        digest: Digest,
+        /// The destination, as the user named it.
+        destination: String,
+    },
+    /// The destination is pinned by digest; a list needs a tag to be pushed to.
     #[error("a list cannot be pushed to a digest reference; give a tag")]
     DigestDestination,
+    /// A layer cannot be recompressed (the image's config does not describe its layers).
     #[error("{0}")]
     Recompress(String),
+    /// A `--tag` is not a valid tag or reference in the destination's repository.
     #[error("--tag {tag:?}: {reason}")]
-    BadTag { tag: String, reason: String },
+    BadTag {
+        /// The tag, as given.
+        tag: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// `--platform` matches no entry of the list.
     #[error("no entry of the list is for platform {wanted} (it has: {available})")]
-    NoPlatform { wanted: String, available: String },
+    NoPlatform {
+        /// The platforms asked for.
+        wanted: String,
+        /// The platforms the list has.
+        available: String,
+    },
 }
 
 /// Copies `index` with every child (read from `sources`) to `destination` and every tag of

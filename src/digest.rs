@@ -13,14 +13,18 @@ pub struct Digest {
     text: String,
 }
 
+/// Why text is not a digest this tool accepts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid digest {input:?}: {reason}")]
 pub struct DigestError {
+    /// The text (its first 200 characters).
     pub input: String,
+    /// Which rule it breaks.
     pub reason: &'static str,
 }
 
 impl Digest {
+    /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`, lowercase only.
     pub fn parse(input: &str) -> Result<Self, DigestError> {
         let fail = |reason| DigestError {
             input: input.chars().take(200).collect(),
@@ -56,20 +60,21 @@ impl Digest {
     }
 
     /// The digest a finished sha256 hasher computed.
-    pub fn from_sha256(hasher: Sha256) -> Self {
+    pub(crate) fn from_sha256(hasher: Sha256) -> Self {
         Self {
             text: format!("sha256:{}", hex::encode(hasher.finalize())),
         }
     }
 
-    pub fn algorithm(&self) -> &str {
+    pub(crate) fn algorithm(&self) -> &str {
         self.text.split_once(':').map(|(a, _)| a).unwrap_or("")
     }
 
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         self.text.split_once(':').map(|(_, h)| h).unwrap_or("")
     }
 
+    /// The digest as text, `algorithm:hex`.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -125,6 +130,7 @@ enum HashState {
 }
 
 impl Verifier {
+    /// A verifier that hashes with `expected`'s algorithm.
     pub fn new(expected: &Digest) -> Self {
         let state = if expected.algorithm() == "sha512" {
             HashState::Sha512(Sha512::new())
@@ -134,6 +140,7 @@ impl Verifier {
         Self { state }
     }
 
+    /// Hashes the next bytes of the stream.
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.state {
             HashState::Sha256(h) => h.update(bytes),
@@ -141,6 +148,7 @@ impl Verifier {
         }
     }
 
+    /// The digest of every byte passed to [`Verifier::update`].
     pub fn finish(self) -> Digest {
         let text = match self.state {
             HashState::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),

@@ -16,20 +16,56 @@ use std::sync::Arc;
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The path, or one of its components, is a symbolic link.
     #[error("{path} is a symbolic link; only regular files inside {root} are read")]
-    Symlink { path: String, root: String },
+    Symlink {
+        /// The path, for messages.
+        path: String,
+        /// The directory it had to stay inside.
+        root: String,
+    },
+    /// The path is a directory, FIFO, socket, device or other non-regular file.
     #[error("{path} is {kind}, not a regular file")]
-    NotRegular { path: String, kind: &'static str },
+    NotRegular {
+        /// The path, for messages.
+        path: String,
+        /// What it is instead, in words.
+        kind: &'static str,
+    },
+    /// The file is larger than the caller allows.
     #[error("{path} is {size} bytes, over the limit of {limit} bytes")]
-    TooLarge { path: String, size: u64, limit: u64 },
+    TooLarge {
+        /// The path, for messages.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The most the caller reads, in bytes.
+        limit: u64,
+    },
+    /// The file's size or identity changed between checks while it was read.
     #[error("{path} changed while it was read: {detail}")]
-    Changed { path: String, detail: String },
+    Changed {
+        /// The path, for messages.
+        path: String,
+        /// What changed.
+        detail: String,
+    },
+    /// A name with an empty, `.` or `..` component (or a NUL), which could leave the root.
     #[error("{path} is not a usable name inside {root}")]
-    BadName { path: String, root: String },
+    BadName {
+        /// The name, as given.
+        path: String,
+        /// The directory it had to stay inside.
+        root: String,
+    },
+    /// The operating system refused an operation.
     #[error("{context} {path}")]
     Io {
+        /// What was being done (`opening`, `reading`, …).
         context: &'static str,
+        /// The path, for messages.
         path: String,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
@@ -59,7 +95,7 @@ fn kind_name(file_type: FileType) -> &'static str {
 /// Bytes of one regular file to read: a whole file, or one entry of a tar archive. Reads are
 /// positional, so several streams can read one open file at once.
 #[derive(Debug, Clone)]
-pub struct Region {
+pub(crate) struct Region {
     file: Arc<File>,
     offset: u64,
     size: u64,
@@ -72,7 +108,7 @@ pub struct Region {
 impl Region {
     /// `size` bytes at `offset` of `file` (an entry of an archive that was checked to be a
     /// regular file).
-    pub fn within(file: Arc<File>, offset: u64, size: u64, label: String) -> Self {
+    pub(crate) fn within(file: Arc<File>, offset: u64, size: u64, label: String) -> Self {
         Self {
             file,
             offset,
@@ -105,17 +141,17 @@ impl Region {
     }
 
     /// The size the file had when it was opened (or the archive entry's size).
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// The open file the region is part of.
-    pub fn file(&self) -> Arc<File> {
+    pub(crate) fn file(&self) -> Arc<File> {
         self.file.clone()
     }
 
     /// The path (or `archive (entry …)`) this region is read from, for messages.
-    pub fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         &self.label
     }
 
@@ -167,7 +203,7 @@ impl Region {
     }
 
     /// The whole region, refused without reading when it is larger than `limit`.
-    pub fn read_all(&self, limit: u64) -> Result<Vec<u8>, FileError> {
+    pub(crate) fn read_all(&self, limit: u64) -> Result<Vec<u8>, FileError> {
         if self.size > limit {
             return Err(FileError::TooLarge {
                 path: self.label.clone(),
@@ -183,7 +219,7 @@ impl Region {
     }
 
     /// A blocking reader of exactly the region's bytes (for copying into an archive).
-    pub fn reader(&self) -> RegionReader {
+    pub(crate) fn reader(&self) -> RegionReader {
         RegionReader {
             region: self.clone(),
             pos: 0,
@@ -191,7 +227,10 @@ impl Region {
     }
 
     /// The region as a stream of chunks of at most `chunk` bytes, read on the blocking pool.
-    pub fn stream(self, chunk: usize) -> impl Stream<Item = Result<Bytes, FileError>> + Send {
+    pub(crate) fn stream(
+        self,
+        chunk: usize,
+    ) -> impl Stream<Item = Result<Bytes, FileError>> + Send {
         let region = Arc::new(self);
         futures_util::stream::unfold((region, 0u64, false), move |(region, pos, done)| {
             async move {
@@ -219,7 +258,7 @@ impl Region {
 }
 
 /// [`Region::reader`]: `Read` over a region, failing if the file ends early.
-pub struct RegionReader {
+pub(crate) struct RegionReader {
     region: Region,
     pos: u64,
 }
@@ -241,7 +280,7 @@ impl Read for RegionReader {
 
 /// Opens `path` (symlinks in it are followed: the caller named it) if it is a regular file;
 /// `None` if it does not exist. A FIFO or device is opened non-blocking and refused unread.
-pub fn open_regular(path: &Path) -> Result<Option<Region>, FileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<Option<Region>, FileError> {
     let label = path.display().to_string();
     let opened = File::options()
         .read(true)
@@ -255,19 +294,19 @@ pub fn open_regular(path: &Path) -> Result<Option<Region>, FileError> {
 }
 
 /// Reads `path` whole if it is a regular file of at most `limit` bytes; `None` if it is missing.
-pub fn read_regular(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
     open_regular(path)?.map(|r| r.read_all(limit)).transpose()
 }
 
 /// A directory whose contents are reached only through its descriptor, one path component at
 /// a time, never following a symlink: what is below it cannot point outside it.
-pub struct RootDir {
+pub(crate) struct RootDir {
     fd: OwnedFd,
     path: PathBuf,
 }
 
 /// Held while a [`RootDir`] is locked (flock on the directory itself); released on drop.
-pub struct DirLock {
+pub(crate) struct DirLock {
     _file: File,
 }
 
@@ -278,7 +317,7 @@ const DIR_READ: OFlags = OFlags::RDONLY
 
 impl RootDir {
     /// Opens the directory at `path` (symlinks in `path` itself are followed).
-    pub fn open(path: &Path) -> Result<Self, FileError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, FileError> {
         let label = path.display().to_string();
         let fd = rustix::fs::open(
             path,
@@ -293,7 +332,7 @@ impl RootDir {
     }
 
     /// The directory's path, for messages.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -372,7 +411,7 @@ impl RootDir {
     /// Opens the regular file `rel` (`a/b/c`) below the directory; `None` if it (or a directory
     /// on the way) does not exist. A symlink anywhere on the way, or a file that is not regular,
     /// is an error; a FIFO or device is never opened.
-    pub fn open_file(&self, rel: &str) -> Result<Option<Region>, FileError> {
+    pub(crate) fn open_file(&self, rel: &str) -> Result<Option<Region>, FileError> {
         let parts = self.components(rel)?;
         let (name, dirs) = parts.split_last().expect("split yields one part at least");
         let Some(dir) = self.walk(rel, dirs, false)? else {
@@ -396,12 +435,13 @@ impl RootDir {
     }
 
     /// Reads the regular file `rel` whole, refusing more than `limit` bytes.
-    pub fn read(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+    #[cfg(test)]
+    pub(crate) fn read(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
         self.open_file(rel)?.map(|r| r.read_all(limit)).transpose()
     }
 
     /// Creates the directories of `rel` that are missing (refusing symlinks on the way).
-    pub fn create_dirs(&self, rel: &str) -> Result<(), FileError> {
+    pub(crate) fn create_dirs(&self, rel: &str) -> Result<(), FileError> {
         let parts = self.components(rel)?;
         self.walk(rel, &parts, true)?;
         Ok(())
@@ -409,7 +449,7 @@ impl RootDir {
 
     /// A new temporary file in the directory `rel_dir` (created if missing), removed on drop
     /// unless it is persisted.
-    pub fn temp_file(&self, rel_dir: &str) -> Result<TempFile, FileError> {
+    pub(crate) fn temp_file(&self, rel_dir: &str) -> Result<TempFile, FileError> {
         let dir = if rel_dir.is_empty() {
             rustix::fs::openat(&self.fd, ".", DIR_READ, Mode::empty())
                 .map_err(|e| io_error("opening", &self.label(""))(e.into()))?
@@ -450,7 +490,7 @@ impl RootDir {
     }
 
     /// Replaces `rel` with `bytes` so that readers see the old file or the new one, never a mix.
-    pub fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), FileError> {
+    pub(crate) fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), FileError> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let mut temp = self.temp_file(dir)?;
         let label = self.label(rel);
@@ -461,7 +501,7 @@ impl RootDir {
 
     /// Takes an exclusive lock on the directory itself (flock), waiting for other holders in
     /// this or other processes. The lock adds no file to the directory.
-    pub fn lock(&self) -> Result<DirLock, FileError> {
+    pub(crate) fn lock(&self) -> Result<DirLock, FileError> {
         let fd = rustix::fs::openat(&self.fd, ".", DIR_READ, Mode::empty())
             .map_err(|e| io_error("opening", &self.label(""))(e.into()))?;
         let file = File::from(fd);
@@ -471,10 +511,10 @@ impl RootDir {
 }
 
 /// Names starting with this are temporary files of a write in progress (or of a killed one).
-pub const TEMP_PREFIX: &str = ".tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 
 /// A temporary file next to its final name, removed on drop unless [`TempFile::persist`] renamed it.
-pub struct TempFile {
+pub(crate) struct TempFile {
     dir: OwnedFd,
     dir_label: PathBuf,
     name: String,
@@ -484,13 +524,13 @@ pub struct TempFile {
 
 impl TempFile {
     /// The open file, to be written (for example through `tokio::fs::File::from_std`).
-    pub fn take_file(&mut self) -> File {
+    pub(crate) fn take_file(&mut self) -> File {
         self.file.take().expect("the file is taken once")
     }
 
     /// Syncs the file (when it is still held) and renames it to `name` in the same directory,
     /// replacing what was there; then syncs the directory.
-    pub fn persist(mut self, name: impl AsRef<OsStr>) -> Result<(), FileError> {
+    pub(crate) fn persist(mut self, name: impl AsRef<OsStr>) -> Result<(), FileError> {
         let name = name.as_ref();
         let label = self.dir_label.join(name).display().to_string();
         if let Some(file) = self.file.take() {
@@ -515,7 +555,7 @@ impl Drop for TempFile {
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename, fsync of
 /// the directory). The file is 0644 (less the umask).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -8,7 +8,7 @@ use clap::{Arg, ArgAction, Command};
 use std::any::TypeId;
 
 /// `command` and all its subcommands with every boolean flag made Go-style.
-pub fn go_style_booleans(command: Command) -> Command {
+pub(crate) fn go_style_booleans(command: Command) -> Command {
     command
         .mut_args(go_style)
         .mut_subcommands(go_style_booleans)
@@ -45,7 +45,7 @@ fn go_style(arg: Arg) -> Arg {
 }
 
 /// Go's `strconv.ParseBool`, which pflag uses: `1 t T TRUE true True`, `0 f F FALSE false False`.
-pub fn parse_go_bool(text: &str) -> Result<bool, String> {
+pub(crate) fn parse_go_bool(text: &str) -> Result<bool, String> {
     match text {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The cache under a store's root (`<root>/compressed/`).
-pub struct LayerCache {
+pub(crate) struct LayerCache {
     dir: PathBuf,
 }
 
@@ -23,7 +23,7 @@ struct Record {
 
 impl LayerCache {
     /// The cache of the store at `store_root`.
-    pub fn new(store_root: &Path) -> Self {
+    pub(crate) fn new(store_root: &Path) -> Self {
         Self {
             dir: store_root.join("compressed"),
         }
@@ -44,7 +44,11 @@ impl LayerCache {
     }
 
     /// The compressed descriptor an earlier push recorded, if any (a damaged record is none).
-    pub fn get(&self, uncompressed: &Digest, compression: &Compression) -> Option<Descriptor> {
+    pub(crate) fn get(
+        &self,
+        uncompressed: &Digest,
+        compression: &Compression,
+    ) -> Option<Descriptor> {
         let bytes = std::fs::read(self.path(uncompressed, compression)).ok()?;
         let record: Record = serde_json::from_slice(&bytes).ok()?;
         Some(Descriptor::new(
@@ -55,7 +59,12 @@ impl LayerCache {
     }
 
     /// Records a compressed descriptor; a failure only costs a later push some work.
-    pub fn put(&self, uncompressed: &Digest, compression: &Compression, compressed: &Descriptor) {
+    pub(crate) fn put(
+        &self,
+        uncompressed: &Digest,
+        compression: &Compression,
+        compressed: &Descriptor,
+    ) {
         let path = self.path(uncompressed, compression);
         let record = Record {
             media_type: compressed.media_type.clone(),

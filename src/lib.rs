@@ -1,8 +1,15 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 
+// Every public item says what it is for, and every type a public item exposes can be named
+// (so it is documented too, and callers can match on it).
+#![deny(missing_docs, unnameable_types)]
+
 pub mod apply;
 pub mod auth;
-pub mod blocking_stream;
+pub(crate) mod blocking_stream;
+// The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
+// `<hex>` there are what users type, not rustdoc links or HTML.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod compress;
 pub mod config;
@@ -10,8 +17,8 @@ pub mod convert;
 pub mod copy;
 pub mod digest;
 pub mod fsutil;
-pub mod go_flags;
-pub mod layer_cache;
+pub(crate) mod go_flags;
+pub(crate) mod layer_cache;
 pub mod list;
 pub mod manpages;
 pub mod media_type;
@@ -28,7 +35,7 @@ pub mod terminal;
 pub mod transport;
 
 /// An error and its causes on one line, for errors folded into another message.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -9,30 +9,47 @@ use std::collections::BTreeMap;
 /// A list as the store keeps it: the index, and where each entry's content can be read from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ManifestList {
+    /// The list itself; its entries are in `index.manifests`.
     pub index: Index,
     /// Entry digest → the image reference it was added from (`docker://…`, `oci:/abs/dir:ref`).
     pub sources: BTreeMap<Digest, String>,
 }
 
+/// Why an edit of a list is refused (nothing is changed).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ListError {
+    /// An annotation `KEY` or `KEY=` without a value (the key).
     #[error("no value given for annotation {0:?} (use KEY=VALUE)")]
     AnnotationWithoutValue(String),
+    /// An annotation with an empty key (the whole argument).
     #[error("no key given for annotation {0:?} (use KEY=VALUE)")]
     AnnotationWithoutKey(String),
     /// sealos' words (`image not known`), then which list was searched.
     #[error("{digest}: image not known (no entry of list {list} has that digest)")]
-    UnknownInstance { digest: String, list: String },
+    UnknownInstance {
+        /// The digest asked for, as given.
+        digest: String,
+        /// The list's name.
+        list: String,
+    },
+    /// A digest prefix that matches more than one entry.
     #[error("{prefix} matches several entries of list {list}: {}; give more of the digest", candidates.join(", "))]
     AmbiguousInstance {
+        /// The prefix, as given.
         prefix: String,
+        /// The list's name.
         list: String,
+        /// The digests of every entry it matches.
         candidates: Vec<String>,
     },
+    /// `remove --platform` matches no entry of the list.
     #[error("no entry of list {list} is for platform {wanted} (it has: {available})")]
     NoSuchPlatform {
+        /// The platform asked for.
         wanted: String,
+        /// The list's name.
         list: String,
+        /// The platforms the list has.
         available: String,
     },
 }
@@ -40,16 +57,24 @@ pub enum ListError {
 /// Field changes requested by `add`/`annotate` flags; `None`/empty means "leave as it is".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryEdit {
+    /// `--os`: the operating system to record.
     pub os: Option<String>,
+    /// `--arch`: the CPU architecture to record.
     pub arch: Option<String>,
+    /// `--variant`: the CPU variant to record (empty clears it).
     pub variant: Option<String>,
+    /// `--os-version`: the operating system version to record (empty clears it).
     pub os_version: Option<String>,
+    /// `--os-features`: replaces the operating system features.
     pub os_features: Vec<String>,
+    /// `--features`: replaces the CPU features (Docker manifest lists only).
     pub features: Vec<String>,
+    /// `--annotation KEY=VALUE`s to set on the entry, in order.
     pub annotations: Vec<(String, String)>,
 }
 
 impl EntryEdit {
+    /// Whether the edit changes nothing.
     pub fn is_empty(&self) -> bool {
         *self == EntryEdit::default()
     }
@@ -121,13 +146,14 @@ impl ManifestList {
         self.index.manifests.push(entry);
     }
 
-    pub fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
+    pub(crate) fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
         self.index
             .manifests
             .iter_mut()
             .find(|e| &e.digest == digest)
     }
 
+    /// Whether the list has an entry with this exact digest.
     pub fn contains(&self, digest: &Digest) -> bool {
         self.index.manifests.iter().any(|e| &e.digest == digest)
     }

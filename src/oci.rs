@@ -6,48 +6,53 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of an OCI image manifest (one platform's config and layers).
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image config (platform, layer diff IDs and run settings).
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of a gzip-compressed OCI layer tarball.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-pub const OCI_LAYER_NONDIST_GZIP: &str =
+pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub(crate) const OCI_LAYER_NONDIST_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
 /// `index.json` of a layout larger than this is refused (a hostile layout must not exhaust memory).
-pub const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 /// Manifests larger than this are refused, and no list larger than this is built: real ones
 /// are a few KiB, registries refuse bigger ones, and a hostile source must not make the tool
 /// buffer gigabytes.
-pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Configs are read whole (to learn the platform); the same reasoning caps them.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Every manifest media type a registry read asks for.
-pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
+pub(crate) const ACCEPTED_MANIFEST_TYPES: &[&str] =
     &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
 /// Whether a media type names a list of manifests rather than a single image.
-pub fn is_index_type(media_type: &str) -> bool {
+pub(crate) fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
 /// The two shapes a list can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
+    /// An OCI image index (`application/vnd.oci.image.index.v1+json`).
     Oci,
+    /// A Docker manifest list (`application/vnd.docker.distribution.manifest.list.v2+json`).
     Docker,
 }
 
 impl ListFormat {
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         match self {
             ListFormat::Oci => OCI_INDEX,
             ListFormat::Docker => DOCKER_LIST,
@@ -55,21 +60,29 @@ impl ListFormat {
     }
 }
 
+/// Why bytes are not a usable index or image manifest, or why a list cannot be written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
+    /// Not JSON, not an object, or a required field is missing or of the wrong type.
     #[error("not a valid manifest document: {0}")]
     Malformed(String),
+    /// A single image manifest where a list was wanted (its declared media type, possibly empty).
     #[error("it is a single image manifest{}, not an index or manifest list", declared_suffix(.0))]
     NotAnIndex(String),
+    /// The body's shape (index or image) contradicts its own `mediaType`.
     #[error(
         "the document is {body} but its mediaType says {declared}{}",
         claimed_suffix(.claimed)
     )]
     KindMismatch {
+        /// The shape the body has, in words (an index or an image manifest).
         body: &'static str,
+        /// The `mediaType` the body declares.
         declared: String,
+        /// The media type it was sent or pointed at with, when that differs from `declared`.
         claimed: Option<String>,
     },
+    /// The list holds Docker-only and OCI-only fields at once, so neither format can be written.
     #[error(
         "the list has both `features` (Docker manifest lists only) and annotations, subject or \
          artifactType (OCI indexes only); no format can hold both, so remove one of them"
@@ -92,24 +105,32 @@ fn claimed_suffix(claimed: &Option<String>) -> String {
     }
 }
 
+/// The platform an image runs on, as a list entry describes it (`platform` of an index entry).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Platform {
+    /// CPU architecture in Go's `GOARCH` terms (`amd64`, `arm64`, …).
     #[serde(default)]
     pub architecture: String,
+    /// Operating system in Go's `GOOS` terms (`linux`, `windows`, …).
     #[serde(default)]
     pub os: String,
+    /// The operating system version the image needs (`os.version`, a Windows build number).
     #[serde(
         rename = "os.version",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub os_version: Option<String>,
+    /// Operating system features the image needs (`os.features`, such as `win32k`).
     #[serde(rename = "os.features", default)]
     pub os_features: Vec<String>,
+    /// The CPU variant within the architecture (`v7` for arm, `v8` for arm64, …).
     #[serde(default)]
     pub variant: Option<String>,
+    /// CPU features the image needs (Docker manifest lists only; reserved in OCI).
     #[serde(default)]
     pub features: Vec<String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -138,7 +159,7 @@ impl Platform {
     }
 
     /// `os/arch[/variant]`, the way users name a platform.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match non_empty(&self.variant) {
             Some(v) => format!("{}/{}/{}", self.os, self.architecture, v),
             None => format!("{}/{}", self.os, self.architecture),
@@ -156,28 +177,39 @@ fn append_extra(map: &mut Map<String, Value>, extra: &Map<String, Value>) {
     }
 }
 
+/// A reference to content by digest: what an index entry, a config or a layer entry holds.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// The media type of the referenced content (`mediaType`).
     #[serde(default)]
     pub media_type: String,
+    /// The digest of the referenced bytes; it is how the content is fetched and verified.
     pub digest: Digest,
+    /// The exact length of the referenced bytes.
     pub size: u64,
+    /// Other locations the content may be downloaded from (`urls`, for foreign layers).
     #[serde(default)]
     pub urls: Vec<String>,
+    /// Arbitrary key/value metadata on this entry (OCI only).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The referenced bytes themselves, base64-encoded, embedded in the descriptor (OCI only).
     #[serde(default)]
     pub data: Option<String>,
+    /// For an index entry, the platform the referenced image runs on.
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// For an artifact, the type of artifact the referenced manifest is (OCI only).
     #[serde(default)]
     pub artifact_type: Option<String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl Descriptor {
+    /// A descriptor with only the three required fields set.
     pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
         Self {
             media_type: media_type.to_string(),
@@ -193,7 +225,7 @@ impl Descriptor {
     }
 
     /// The descriptor as JSON in the key order of `format`'s spec.
-    pub fn to_value(&self, format: ListFormat) -> Value {
+    pub(crate) fn to_value(&self, format: ListFormat) -> Value {
         let mut map = Map::new();
         map.insert("mediaType".into(), self.media_type.clone().into());
         match format {
@@ -255,16 +287,22 @@ fn string_map(map: &BTreeMap<String, String>) -> Value {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
+    /// The `mediaType` the document declared when read; the written one comes from the format.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// For an artifact index, the type of artifact it is (OCI only).
     #[serde(default)]
     pub artifact_type: Option<String>,
+    /// The entries, one per manifest, in the order they are written.
     #[serde(default)]
     pub manifests: Vec<Descriptor>,
+    /// The manifest this index refers to (the referrers API links it from there; OCI only).
     #[serde(default)]
     pub subject: Option<Descriptor>,
+    /// Arbitrary key/value metadata on the index itself (OCI only).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Fields neither spec names, kept so that a list is written back as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -319,7 +357,7 @@ impl Index {
 
     /// Everything `format` cannot hold, every field named (annotations by key, escaped: they may
     /// come from the network), or `None` when nothing would be lost.
-    pub fn loss_in(&self, format: ListFormat) -> Option<String> {
+    pub(crate) fn loss_in(&self, format: ListFormat) -> Option<String> {
         let mut lost = Vec::new();
         match format {
             ListFormat::Docker => {
@@ -361,7 +399,7 @@ impl Index {
         (!lost.is_empty()).then(|| crate::terminal::shortened_list(lost))
     }
 
-    pub fn to_value(&self, format: ListFormat) -> Value {
+    pub(crate) fn to_value(&self, format: ListFormat) -> Value {
         let mut map = Map::new();
         map.insert("schemaVersion".into(), 2.into());
         map.insert("mediaType".into(), format.media_type().into());
@@ -428,22 +466,30 @@ pub fn pretty(value: &Value) -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
+    /// The manifest schema version; only 2 is accepted.
     #[serde(default)]
     pub schema_version: u32,
+    /// The `mediaType` the manifest declares, if any.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// The image config blob (platform and run settings).
     pub config: Descriptor,
+    /// The layer blobs, base layer first.
     #[serde(default)]
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (for referrers such as signatures and SBOMs).
     #[serde(default)]
     pub subject: Option<Descriptor>,
+    /// Arbitrary key/value metadata on the manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// For an artifact manifest, the type of artifact it is.
     #[serde(default)]
     pub artifact_type: Option<String>,
 }
 
 impl ImageManifest {
+    /// Parses an image manifest; refuses anything but schema version 2.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
         let manifest: ImageManifest =
             serde_json::from_slice(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
@@ -457,14 +503,14 @@ impl ImageManifest {
     }
 
     /// Every blob the manifest references: config first, then the layers.
-    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+    pub(crate) fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
         std::iter::once(&self.config).chain(self.layers.iter())
     }
 }
 
 /// The platform fields of an image config.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ImageConfig {
+pub(crate) struct ImageConfig {
     #[serde(default)]
     pub architecture: String,
     #[serde(default)]
@@ -478,7 +524,7 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
-    pub fn platform(&self) -> Platform {
+    pub(crate) fn platform(&self) -> Platform {
         Platform {
             architecture: self.architecture.clone(),
             os: self.os.clone(),

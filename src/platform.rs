@@ -7,16 +7,19 @@ use crate::digest::Digest;
 use crate::oci::{Descriptor, Platform};
 
 /// The annotation buildx puts on an attestation entry, with [`ATTESTATION_MANIFEST`].
-pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+pub(crate) const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 /// The annotation naming the digest of the image an attestation entry describes.
-pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+pub(crate) const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 /// The value of [`REFERENCE_TYPE`] on attestation entries.
-pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+pub(crate) const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
+/// Why a `--platform` value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
+    /// Not `OS/ARCH[/VARIANT]` (the value, as given).
     #[error("invalid platform {0:?}: use OS/ARCH[/VARIANT], e.g. linux/arm64 or linux/arm/v7")]
     Invalid(String),
+    /// An empty `--platform` list.
     #[error("no platform given")]
     Empty,
 }
@@ -24,15 +27,18 @@ pub enum PlatformError {
 /// One platform a user asked for; a part not given matches anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformSpec {
+    /// The operating system, when given.
     pub os: Option<String>,
+    /// The architecture, when given (in OCI names).
     pub arch: Option<String>,
+    /// The variant, when given.
     pub variant: Option<String>,
 }
 
 impl PlatformSpec {
     /// Parses `OS/ARCH[/VARIANT]`, with the architecture names other tools use mapped to the
     /// OCI ones (`x86_64` → `amd64`, `aarch64` → `arm64`, `armhf` → `arm/v7`).
-    pub fn parse(text: &str) -> Result<Self, PlatformError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, PlatformError> {
         let invalid = || PlatformError::Invalid(text.to_string());
         let parts: Vec<&str> = text.trim().split('/').collect();
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| !is_name(p)) {
@@ -68,7 +74,7 @@ impl PlatformSpec {
 
     /// Whether `platform` is this one. A variant is compared as containerd normalises it
     /// (`arm64` means `arm64/v8`, `arm` means `arm/v7`, `amd64` means `amd64/v1`).
-    pub fn matches(&self, platform: &Platform) -> bool {
+    pub(crate) fn matches(&self, platform: &Platform) -> bool {
         let arch = normalized_arch(&platform.architecture).0;
         let same = |want: &Option<String>, have: &str| {
             want.as_deref()
@@ -88,7 +94,7 @@ impl PlatformSpec {
     }
 
     /// `os/arch[/variant]`, with `*` for a part not given.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let part = |p: &Option<String>| p.clone().unwrap_or_else(|| "*".into());
         match &self.variant {
             Some(v) => format!("{}/{}/{v}", part(&self.os), part(&self.arch)),
@@ -134,8 +140,11 @@ fn default_variant(arch: &str, variant: Option<&str>) -> String {
 /// the host platform by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformWanted {
+    /// The operating system (`--os`, else the host's).
     pub os: String,
+    /// The architecture (`--arch`, else the host's).
     pub arch: String,
+    /// The variant (`--variant`); `None` takes the first entry of that OS and architecture.
     pub variant: Option<String>,
 }
 
@@ -161,7 +170,7 @@ impl PlatformWanted {
     }
 
     /// `os/arch[/variant]`.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match &self.variant {
             Some(v) => format!("{}/{}/{}", self.os, self.arch, v),
             None => format!("{}/{}", self.os, self.arch),
@@ -170,7 +179,7 @@ impl PlatformWanted {
 
     /// The first image (never an attestation) of this platform, by the rules of
     /// [`PlatformSpec::matches`].
-    pub fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
+    pub(crate) fn pick<'a>(&self, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
         let filter = PlatformFilter::of(PlatformSpec {
             os: Some(self.os.clone()),
             arch: Some(normalized_arch(&self.arch).0),
@@ -209,7 +218,7 @@ impl PlatformFilter {
 
     /// Whether an entry is one of these platforms (never an attestation or an entry without a
     /// platform).
-    pub fn matches(&self, entry: &Descriptor) -> bool {
+    pub(crate) fn matches(&self, entry: &Descriptor) -> bool {
         if is_attestation(entry) {
             return false;
         }
@@ -220,7 +229,7 @@ impl PlatformFilter {
     }
 
     /// The platforms, as given (`linux/amd64, linux/arm64`).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         self.specs
             .iter()
             .map(PlatformSpec::display)
@@ -230,12 +239,12 @@ impl PlatformFilter {
 }
 
 /// Whether an entry is a buildx attestation manifest.
-pub fn is_attestation(entry: &Descriptor) -> bool {
+pub(crate) fn is_attestation(entry: &Descriptor) -> bool {
     entry.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
 }
 
 /// The image an attestation entry describes.
-pub fn attested(entry: &Descriptor) -> Option<Digest> {
+pub(crate) fn attested(entry: &Descriptor) -> Option<Digest> {
     if !is_attestation(entry) {
         return None;
     }
@@ -244,7 +253,7 @@ pub fn attested(entry: &Descriptor) -> Option<Digest> {
 
 /// The positions of the entries `filter` selects: the images of its platforms, and the
 /// attestations of those images (wherever they are in the list).
-pub fn selected(entries: &[Descriptor], filter: &PlatformFilter) -> Vec<usize> {
+pub(crate) fn selected(entries: &[Descriptor], filter: &PlatformFilter) -> Vec<usize> {
     let images: Vec<&Digest> = entries
         .iter()
         .filter(|entry| filter.matches(entry))
@@ -261,7 +270,7 @@ pub fn selected(entries: &[Descriptor], filter: &PlatformFilter) -> Vec<usize> {
 }
 
 /// The platforms of a list's images, as users name them (attestations are not platforms).
-pub fn platforms(entries: &[Descriptor]) -> Vec<String> {
+pub(crate) fn platforms(entries: &[Descriptor]) -> Vec<String> {
     entries
         .iter()
         .filter(|entry| !is_attestation(entry))
@@ -270,7 +279,7 @@ pub fn platforms(entries: &[Descriptor]) -> Vec<String> {
 }
 
 /// How an entry is shown: its platform, or what an attestation or artifact is.
-pub fn describe(entry: &Descriptor) -> String {
+pub(crate) fn describe(entry: &Descriptor) -> String {
     if let Some(subject) = attested(entry) {
         return format!("attestation of {subject}");
     }

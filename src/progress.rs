@@ -14,7 +14,7 @@ const LIVE_TEMPLATE: &str =
     "{msg} [{bar:24}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Quiet,
     Lines,
     Live,
@@ -62,12 +62,8 @@ impl Progress {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// A line of the log, shown only when stderr is not a terminal.
-    pub fn line(&self, message: &str) {
+    pub(crate) fn line(&self, message: &str) {
         if self.mode == Mode::Lines {
             let _guard = self.out.lock();
             let _ = writeln!(std::io::stderr(), "{}", escape_controls(message));
@@ -84,18 +80,18 @@ impl Progress {
     }
 
     /// What the push will move: images, blobs, and the bytes of all those blobs.
-    pub fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
+    pub(crate) fn set_totals(&self, images: u64, blobs: u64, bytes: u64) {
         self.images.store(images, Ordering::Relaxed);
         self.total_blobs.store(blobs, Ordering::Relaxed);
         self.bar.set_length(bytes);
         self.update_message();
     }
 
-    pub fn add_bytes(&self, n: u64) {
+    pub(crate) fn add_bytes(&self, n: u64) {
         self.bar.inc(n);
     }
 
-    pub fn blob_done(&self) {
+    pub(crate) fn blob_done(&self) {
         self.done_blobs.fetch_add(1, Ordering::Relaxed);
         self.update_message();
     }

@@ -4,20 +4,40 @@
 
 mod storage;
 
-pub use storage::{candidate_names, is_id_prefix, repository_of, StorageRef, StoreSpec};
+pub(crate) use storage::{is_id_prefix, repository_of};
+pub use storage::{StorageRef, StoreSpec};
 
 use crate::digest::Digest;
 use std::fmt;
 use std::path::PathBuf;
 
+/// Why typed text is not a valid image reference or list name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReferenceError {
+    /// A `transport:` prefix this tool does not know.
     #[error("invalid image name {input:?}: unknown transport {transport:?}")]
-    UnknownTransport { input: String, transport: String },
+    UnknownTransport {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// The transport name, before the `:`.
+        transport: String,
+    },
+    /// An image reference that breaks the reference grammar.
     #[error("invalid image name {input:?}: {reason}")]
-    InvalidImage { input: String, reason: String },
+    InvalidImage {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A list name that breaks the reference grammar.
     #[error("invalid list name {input:?}: {reason}")]
-    InvalidListName { input: String, reason: String },
+    InvalidListName {
+        /// The text, as typed (shortened when long).
+        input: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
 }
 
 /// An image in a registry, normalised: `docker.io/library/alpine:latest`.
@@ -27,7 +47,9 @@ pub struct RegistryRef {
     pub registry: String,
     /// Path inside the registry, e.g. `library/alpine`.
     pub repository: String,
+    /// The tag, when one was given.
     pub tag: Option<String>,
+    /// The digest the reference is pinned to, when one was given.
     pub digest: Option<Digest>,
 }
 
@@ -43,7 +65,9 @@ pub enum LayoutKind {
 /// An image in an OCI layout: `oci:PATH[:REF]` or `oci-archive:PATH[:REF]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LayoutRef {
+    /// A directory or a tar archive of one.
     pub kind: LayoutKind,
+    /// The layout directory or archive file.
     pub path: PathBuf,
     /// The `org.opencontainers.image.ref.name` to pick (or write); `None` = the only entry.
     pub name: Option<String>,
@@ -52,7 +76,9 @@ pub struct LayoutRef {
 /// Any image reference a user can give to `add`, `inspect` or `push`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImageRef {
+    /// An image in a registry (`docker://…` or a bare reference).
     Registry(RegistryRef),
+    /// An image in an OCI layout directory or archive.
     Layout(LayoutRef),
     /// An image in containers-storage (read-only).
     Storage(StorageRef),
@@ -114,7 +140,8 @@ const SHOWN_INPUT_MAX: usize = 256;
 
 impl RegistryRef {
     /// What to ask the registry for: the digest if pinned, else the tag, else `latest`.
-    pub fn reference_str(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn reference_str(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(digest), _) => digest.to_string(),
             (None, Some(tag)) => tag.clone(),
@@ -123,7 +150,8 @@ impl RegistryRef {
     }
 
     /// The same repository pinned to `digest` (the tag is dropped).
-    pub fn with_digest(&self, digest: Digest) -> RegistryRef {
+    #[cfg(test)]
+    pub(crate) fn with_digest(&self, digest: Digest) -> RegistryRef {
         RegistryRef {
             tag: None,
             digest: Some(digest),
@@ -132,7 +160,7 @@ impl RegistryRef {
     }
 
     /// `registry/repository`, without tag or digest.
-    pub fn repository_path(&self) -> String {
+    pub(crate) fn repository_path(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 }
@@ -194,7 +222,7 @@ pub fn normalize_list_name(input: &str) -> Result<String, ReferenceError> {
 }
 
 /// Whether `s` could be (a prefix of) a list ID: 3 to 64 lowercase hex characters.
-pub fn looks_like_list_id_prefix(s: &str) -> bool {
+pub(crate) fn looks_like_list_id_prefix(s: &str) -> bool {
     (3..=64).contains(&s.len()) && s.bytes().all(is_lower_hex)
 }
 
@@ -334,7 +362,7 @@ fn parse_digest(text: &str) -> Result<Digest, Fault> {
 
 /// Splits off the registry host: the first component is one only if it has `.` or `:` or is
 /// `localhost`, so `labring/x` is a repository on the default registry.
-pub fn split_host(name: &str) -> (Option<&str>, &str) {
+pub(crate) fn split_host(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             (Some(first), rest)
@@ -418,7 +446,7 @@ fn check_total_length(registry: &str, repository: &str) -> Result<(), Fault> {
 }
 
 /// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-pub fn is_host(text: &str) -> bool {
+pub(crate) fn is_host(text: &str) -> bool {
     match text.strip_prefix('[') {
         Some(bracketed) => match bracketed.split_once(']') {
             Some((ipv6, port)) => is_ipv6ish(ipv6) && is_port_suffix(port),

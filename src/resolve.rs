@@ -44,11 +44,13 @@ pub enum ImageArg {
     Explicit(ImageRef),
     /// A name without one: maybe a registry image, maybe a local one.
     Bare {
+        /// The name, as typed.
         text: String,
         /// The registry images the name may mean, in the order to try them.
         remote: Vec<ImageRef>,
         /// Why the name means no registry image (registries.conf could not complete it).
         unresolved: Option<String>,
+        /// The local image the name may mean, when it is a valid containers-storage name or ID.
         local: Option<StorageRef>,
     },
 }

@@ -1,6 +1,6 @@
 //! The one retry policy: which failures are tried again, how often, and how long to wait.
 //!
-//! Every retry in the program goes through [`RetryPolicy::run`] (registry requests, token
+//! Every retry in the program goes through `RetryPolicy::run` (registry requests, token
 //! requests, mounts, and the copy engine's restart of a blob stream), so there is one default and
 //! one set of flags (`--retry`, `--retry-delay`).
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// How a failure may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryClass {
+pub(crate) enum RetryClass {
     /// Trying again cannot help (a refusal, bad input, a refused connection).
     Never,
     /// A dropped connection, a 5xx or a 429: retried up to the policy's count.
@@ -20,7 +20,7 @@ pub enum RetryClass {
 }
 
 /// What the retry loop needs to know about an error.
-pub trait Retryable {
+pub(crate) trait Retryable {
     /// Whether, and how, trying again may help.
     fn retry_class(&self) -> RetryClass;
     /// The wait the server asked for (`Retry-After`), if any.
@@ -62,7 +62,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before retry number `attempt + 1`: exponential from `base`, jittered, capped at
     /// `max`; at least what the server asked for (itself capped at twice `max`).
-    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponential = self.base.saturating_mul(1u32 << attempt.min(16));
         let jittered = exponential
             .mul_f64(rand::random_range(1.0..1.5))
@@ -74,7 +74,7 @@ impl RetryPolicy {
     }
 
     /// Whether a failure of `class` after `attempt` retries may be tried once more.
-    pub fn allows(&self, class: RetryClass, attempt: u32) -> bool {
+    pub(crate) fn allows(&self, class: RetryClass, attempt: u32) -> bool {
         match class {
             RetryClass::Never => false,
             RetryClass::Transient => attempt < self.retries,
@@ -84,7 +84,7 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails in a way that will not pass, or the retries are used
     /// up. An error after retries says how many attempts were made.
-    pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
+    pub(crate) async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
     where
         E: Retryable,
         F: FnMut() -> Fut,
@@ -96,7 +96,11 @@ impl RetryPolicy {
     /// Like [`RetryPolicy::run`], with `classify` deciding which failures are worth another
     /// try (for a request whose answers mean something special, such as a manifest PUT that a
     /// registry refuses for a moment after the blobs it names were uploaded).
-    pub async fn run_classified<T, E, F, Fut, C>(&self, mut op: F, classify: C) -> Result<T, E>
+    pub(crate) async fn run_classified<T, E, F, Fut, C>(
+        &self,
+        mut op: F,
+        classify: C,
+    ) -> Result<T, E>
     where
         E: Retryable,
         F: FnMut() -> Fut,

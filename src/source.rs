@@ -12,34 +12,62 @@ use crate::transport::open::Transports;
 use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_CONFIG_BYTES};
 use bytes::Bytes;
 
+/// Why an image cannot be read for a list.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The transport failed to read the image.
     #[error("reading {image}")]
     Transport {
+        /// The image, as the user named it.
         image: String,
+        /// What the transport reported.
         #[source]
         source: TransportError,
     },
+    /// The manifest or its config is not a usable image.
     #[error("{image} is not an image: {reason}")]
-    NotAnImage { image: String, reason: String },
+    NotAnImage {
+        /// The image, as the user named it.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The manifest is an index that does not parse.
     #[error("{image} is not a usable index: {reason}")]
-    NotAnIndex { image: String, reason: String },
+    NotAnIndex {
+        /// The image, as the user named it.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The image is an index without an entry for the platform asked for.
     #[error("{image} is an index with no entry for platform {wanted} (it has: {available}); choose one with --os/--arch/--variant, or add them all with --all")]
     NoMatchingPlatform {
+        /// The image, as the user named it.
         image: String,
+        /// The platform asked for, as `os/arch[/variant]`.
         wanted: String,
+        /// The platforms the index has.
         available: String,
     },
+    /// The image is a single image of another platform than `--platform` asks for.
     #[error("{image} is {platform}, not one of the platforms asked for ({wanted})")]
     OtherPlatform {
+        /// The image, as the user named it.
         image: String,
+        /// The platform the image is for.
         platform: String,
+        /// The platforms asked for.
         wanted: String,
     },
+    /// A bare name is neither in local storage nor readable from a registry.
     #[error("{name:?} is neither a registry image nor a local one (locally: {local})")]
     NotLocalNorRemote {
+        /// The name, as the user typed it.
         name: String,
+        /// Why the local lookup failed, as one line.
         local: String,
+        /// Why the registry read failed.
         #[source]
         source: Box<SourceError>,
     },
@@ -50,6 +78,7 @@ pub enum SourceError {
 pub struct Added {
     /// The digest of the manifest the reference named (the index's, for `--all`).
     pub digest: Digest,
+    /// The entries to add: one, or every entry of an index with `--all`.
     pub entries: Vec<NewEntry>,
     /// Manifests and configs read on the way, for the store to keep when it saves the list
     /// (nothing is written to the store while reading, so a refused edit changes nothing).
@@ -59,6 +88,7 @@ pub struct Added {
 /// One entry about to be added to a list.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
+    /// The entry as it goes into the list (digest, size, media type, platform).
     pub descriptor: Descriptor,
     /// Where push reads this entry's content from, pinned by digest where that means anything.
     pub source: String,
@@ -67,7 +97,9 @@ pub struct NewEntry {
 /// How to turn an index into entries.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
+    /// `--all`: every entry of an index, not one picked by platform.
     pub all: bool,
+    /// `--os`/`--arch`/`--variant`: which entry of an index to take (the host's when unset).
     pub platform: Option<PlatformWanted>,
     /// `--platform`: the entries of these platforms, with their attestations (with or without
     /// `all`); a single image must be one of them.
@@ -76,7 +108,7 @@ pub struct Selection {
 
 /// Reads `image` and returns the entries it contributes, with the manifests and configs to cache
 /// so that `inspect` and `push` of layout children work offline.
-pub async fn read_entries(
+pub(crate) async fn read_entries(
     transports: &Transports,
     store: &Store,
     image: &ImageRef,

@@ -31,12 +31,17 @@ const MAX_RECORD_BYTES: u64 = 8 * MAX_MANIFEST_BYTES;
 const MAX_NAME_BYTES: u64 = 4096;
 const MAX_VERSION_BYTES: u64 = 1024;
 
+/// Why the store could not read or change a list (a refused change leaves every list as it was).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The operating system refused a file operation in the store.
     #[error("{context} {}", path.display())]
     Io {
+        /// What was being done (`reading`, `writing`, …).
         context: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
@@ -45,25 +50,62 @@ pub enum StoreError {
         "{0}: image not known (no manifest list by that name; create one with `manifest create`)"
     )]
     NotFound(String),
+    /// A list ID prefix that matches more than one list.
     #[error("{input:?} matches {} lists: {}", ids.len(), crate::terminal::shortened_list(ids))]
-    Ambiguous { input: String, ids: Vec<String> },
+    Ambiguous {
+        /// The prefix, as given.
+        input: String,
+        /// The IDs of every list it matches.
+        ids: Vec<String>,
+    },
     /// sealos' words (`that name is already in use`), then what to do.
     #[error("{name}: that name is already in use by list {id}; use `manifest create --amend` to add to it, `--replace` to start it over, or `manifest rm {name}` first")]
-    NameInUse { name: String, id: String },
+    NameInUse {
+        /// The name asked for.
+        name: String,
+        /// The ID of the list that has it.
+        id: String,
+    },
+    /// A list's file cannot be parsed; only that list is affected.
     #[error("the list file {} is corrupt: {reason}; other lists are unaffected (remove it with `manifest rm {id}`)", path.display())]
     Corrupt {
+        /// The list's file.
         path: PathBuf,
+        /// The list's ID.
         id: String,
+        /// What is wrong with the file.
         reason: String,
     },
+    /// The store, or one of its lists, was written by a newer store format than this build reads.
     #[error("the store at {} was written by a newer version of manifest (store version {found}, this build reads {STORE_VERSION}); upgrade manifest or use another --store", root.display())]
-    FutureVersion { root: PathBuf, found: String },
+    FutureVersion {
+        /// The store's root directory.
+        root: PathBuf,
+        /// The version found (its start, when it is long).
+        found: String,
+    },
+    /// The store's version file holds something that is not a version number.
     #[error("the store version file {} is invalid: it holds {found}, not a store version (this build reads and writes {STORE_VERSION}); repair it or use another --store", path.display())]
-    InvalidVersion { path: PathBuf, found: String },
+    InvalidVersion {
+        /// The version file.
+        path: PathBuf,
+        /// What it holds (its start, when it is long).
+        found: String,
+    },
+    /// An edit would make a list larger than any registry accepts.
     #[error("list {name} would be {size} bytes, over the limit of {limit} bytes for a manifest list (registries and layouts refuse bigger ones); nothing was changed")]
-    ListTooLarge { name: String, size: u64, limit: u64 },
+    ListTooLarge {
+        /// The list's name.
+        name: String,
+        /// The size the list document would have, in bytes.
+        size: u64,
+        /// The largest list document this tool writes, in bytes.
+        limit: u64,
+    },
+    /// A list file is not a regular file inside the store, or too large.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A list's document is not a valid index.
     #[error(transparent)]
     Document(#[from] DocumentError),
 }
@@ -79,8 +121,11 @@ fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
 /// A list with its identity, as loaded from the store.
 #[derive(Debug, Clone)]
 pub struct StoredList {
+    /// The list's ID: 64 hex digits, the name of its directory in the store.
     pub id: String,
+    /// The name the list was created with.
     pub name: String,
+    /// The list: its index and the source of every entry.
     pub list: ManifestList,
 }
 
@@ -118,6 +163,7 @@ pub struct StoreLock {
     _file: File,
 }
 
+/// The local store of manifest lists: one directory per list under a versioned root.
 pub struct Store {
     root: PathBuf,
 }
@@ -137,6 +183,7 @@ impl Store {
         Ok(store)
     }
 
+    /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -327,6 +374,7 @@ impl Store {
         }
     }
 
+    /// Loads the list with this exact ID.
     pub fn load(&self, id: &str) -> Result<StoredList, StoreError> {
         let path = self.list_dir(id).join("list.json");
         let bytes = fsutil::read_regular(&path, MAX_RECORD_BYTES)?

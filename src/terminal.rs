@@ -5,12 +5,12 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// At most this many items of a list are named in a message; the rest are counted.
-pub const LISTED_ITEMS: usize = 10;
+pub(crate) const LISTED_ITEMS: usize = 10;
 
 /// Whether `c` would be interpreted by a terminal rather than shown: C0 controls (all of them,
 /// newline and tab included), DEL, C1 controls, and the Unicode bidirectional controls
 /// (embeddings, overrides, isolates and marks) that reorder the text around them.
-pub fn is_control(c: char) -> bool {
+pub(crate) fn is_control(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
@@ -46,7 +46,7 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 /// Joins the first [`LISTED_ITEMS`] items with `, ` and counts the rest: `a, b, … and 7 more`.
-pub fn shortened_list<I>(items: I) -> String
+pub(crate) fn shortened_list<I>(items: I) -> String
 where
     I: IntoIterator,
     I::Item: std::fmt::Display,

@@ -3,10 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use manifest::oci::{declared_media_type, ImageManifest, Index, ListFormat};
+use manifest::media_type::manifest_kind;
+use manifest::oci::{ImageManifest, Index, ListFormat};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = declared_media_type(data);
+    let _ = manifest_kind(data, None);
     let _ = ImageManifest::parse(data);
     if let Ok(index) = Index::parse(data) {
         for format in [ListFormat::Oci, ListFormat::Docker] {

@@ -25,7 +25,7 @@ struct Job {
 
 /// Compresses what `next_chunk` yields (until it yields `None`) into `out` as gzip at `level`,
 /// on `workers` threads.
-pub fn compress<E>(
+pub(crate) fn compress<E>(
     level: u32,
     workers: usize,
     mut next_chunk: impl FnMut() -> Option<Result<bytes::Bytes, E>>,

@@ -20,32 +20,56 @@ pub enum CertsError {
     /// The directory exists (or was named) but cannot be listed.
     #[error("cannot read certificate directory {}: {source}", path.display())]
     ReadDir {
+        /// The directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A certificate or key file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A `.crt` or `.cert` file holds no usable PEM certificate.
     #[error("{} is not a PEM certificate file: {detail}", path.display())]
-    BadCertificate { path: PathBuf, detail: String },
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its contents.
+        detail: String,
+    },
     /// A `.key` file holds no usable PEM private key.
     #[error("{} is not a PEM private key: {detail}", path.display())]
-    BadKey { path: PathBuf, detail: String },
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its contents.
+        detail: String,
+    },
     /// A client certificate without its key.
     #[error(
         "client certificate {} has no key {} beside it (CA certificates must use the extension .crt)",
         cert.display(), key.display()
     )]
-    MissingKey { cert: PathBuf, key: PathBuf },
+    MissingKey {
+        /// The client certificate (`.cert`).
+        cert: PathBuf,
+        /// The key file it needs (`.key` of the same name).
+        key: PathBuf,
+    },
     /// A client key without its certificate.
     #[error("client key {} has no certificate {} beside it", key.display(), cert.display())]
-    MissingCert { key: PathBuf, cert: PathBuf },
+    MissingCert {
+        /// The client key (`.key`).
+        key: PathBuf,
+        /// The certificate file it needs (`.cert` of the same name).
+        cert: PathBuf,
+    },
 }
 
 /// Where certs.d directories are looked for.
@@ -106,7 +130,7 @@ pub struct HostCerts {
 
 impl CertDirs {
     /// `--cert-dir` if given, and the per-host roots containers/image uses.
-    pub fn from_env(cert_dir: Option<&Path>) -> CertDirs {
+    pub(crate) fn from_env(cert_dir: Option<&Path>) -> CertDirs {
         let mut roots = Vec::new();
         if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
             roots.push(PathBuf::from(home).join(".config/containers/certs.d"));
@@ -120,7 +144,7 @@ impl CertDirs {
     }
 
     /// The directories that may hold `host`'s certificates, in lookup order.
-    pub fn candidates(&self, host: &str) -> Vec<PathBuf> {
+    pub(crate) fn candidates(&self, host: &str) -> Vec<PathBuf> {
         if let Some(dir) = &self.explicit {
             return vec![dir.clone()];
         }

@@ -14,7 +14,7 @@ use crate::reference::{self, ImageRef, RegistryRef};
 
 /// One place to send requests for an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// `host[:port]` to connect to.
     pub host_port: String,
     /// The repository on that host.
@@ -27,7 +27,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `requested` as found at this endpoint (same tag and digest, this host and repository).
-    pub fn reference(&self, requested: &RegistryRef) -> RegistryRef {
+    pub(crate) fn reference(&self, requested: &RegistryRef) -> RegistryRef {
         RegistryRef {
             registry: self.host_port.clone(),
             repository: self.repository.clone(),
@@ -48,7 +48,7 @@ impl Endpoint {
 impl RegistriesConf {
     /// The `[[registry]]` for `name` (`host[:port][/repository]`): the longest matching
     /// prefix; the first of equal length (in prefix order) when several match.
-    pub fn find(&self, name: &str) -> Option<&Registry> {
+    pub(crate) fn find(&self, name: &str) -> Option<&Registry> {
         let mut best: Option<&Registry> = None;
         for registry in &self.registries {
             let longer = best.is_none_or(|b| registry.prefix.len() > b.prefix.len());
@@ -62,7 +62,7 @@ impl RegistriesConf {
     /// Where to read `image` from, in order: the mirrors that serve this kind of reference
     /// (tag or digest), then the primary location. Blocked endpoints are left out; none left
     /// is [`ConfigError::Blocked`].
-    pub fn pull_endpoints(&self, image: &RegistryRef) -> Result<Vec<Endpoint>, ConfigError> {
+    pub(crate) fn pull_endpoints(&self, image: &RegistryRef) -> Result<Vec<Endpoint>, ConfigError> {
         let name = image.repository_path();
         let Some(registry) = self.find(&name) else {
             return Ok(vec![Endpoint::at(image, false, false)]);
@@ -99,7 +99,7 @@ impl RegistriesConf {
 
     /// Where to write `image`: its own registry and repository (no mirrors, no remapping),
     /// with that registry's `insecure`; a blocked registry is an error.
-    pub fn push_endpoint(&self, image: &RegistryRef) -> Result<Endpoint, ConfigError> {
+    pub(crate) fn push_endpoint(&self, image: &RegistryRef) -> Result<Endpoint, ConfigError> {
         match self.find(&image.repository_path()) {
             Some(registry) if registry.blocked => Err(blocked(registry)),
             Some(registry) => Ok(Endpoint::at(image, registry.insecure, false)),
@@ -109,7 +109,8 @@ impl RegistriesConf {
 
     /// Whether `host` (`host[:port]`) is marked `insecure` (for requests about the registry as
     /// a whole, such as a login check).
-    pub fn is_insecure(&self, host: &str) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_insecure(&self, host: &str) -> bool {
         self.find(host).is_some_and(|r| r.insecure)
     }
 }

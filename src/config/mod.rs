@@ -8,10 +8,10 @@
 
 pub mod certs;
 mod client_identity;
-pub mod endpoints;
+pub(crate) mod endpoints;
 mod parse;
 pub mod registries;
-pub mod short_names;
+pub(crate) mod short_names;
 pub mod sources;
 pub mod tls_failure;
 pub mod trust;
@@ -25,35 +25,58 @@ pub enum ConfigError {
     /// A configuration file that had to be read could not be.
     #[error("cannot read registries configuration {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A drop-in directory exists but could not be listed.
     #[error("cannot list registries configuration directory {}: {source}", path.display())]
     ReadDir {
+        /// The directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// The file is not TOML (the message has the line and column).
     #[error("{} is not valid TOML: {message}", path.display())]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message.
+        message: String,
+    },
     /// The file is TOML but breaks a rule of containers-registries.conf(5).
     #[error("invalid registries configuration {}: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which rule it breaks.
+        reason: String,
+    },
     /// The image's registry is `blocked = true`, and no mirror that is not blocked serves it.
     #[error("registry {prefix} is blocked (blocked = true in {})", origin.display())]
-    Blocked { prefix: String, origin: PathBuf },
+    Blocked {
+        /// The `prefix` of the matching `[[registry]]` table.
+        prefix: String,
+        /// The file that table is in.
+        origin: PathBuf,
+    },
     /// `location` remapping produced something that is not an image reference.
     #[error(
         "{reference} is remapped by {} to {rewritten:?}, which is not a valid image reference: {reason}",
         origin.display()
     )]
     BadRewrite {
+        /// The image as named.
         reference: String,
+        /// What the `location` rewrite made of it.
         rewritten: String,
+        /// The file of the `[[registry]]` table that rewrote it.
         origin: PathBuf,
+        /// Why the result is not a reference.
         reason: String,
     },
     /// The name (or a candidate built from it) is not a valid image reference.
@@ -65,7 +88,12 @@ pub enum ConfigError {
          defined in {}; use a fully qualified name (HOST/REPOSITORY[:TAG])",
         origins.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
-    NoSearchRegistries { name: String, origins: Vec<PathBuf> },
+    NoSearchRegistries {
+        /// The short name, as given.
+        name: String,
+        /// Every file that was read, none of which defines a search registry.
+        origins: Vec<PathBuf>,
+    },
     /// A short name that several unqualified-search registries could complete.
     #[error(
         "short name {name:?} is ambiguous: the unqualified-search-registries of {} give {} \
@@ -77,9 +105,11 @@ pub enum ConfigError {
         candidates.first().map(String::as_str).unwrap_or_default()
     )]
     AmbiguousShortName {
+        /// The short name, as given.
         name: String,
         /// Every candidate, in the order of `unqualified-search-registries`.
         candidates: Vec<String>,
+        /// The file whose `unqualified-search-registries` were used.
         origin: PathBuf,
     },
 }

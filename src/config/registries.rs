@@ -102,7 +102,7 @@ impl RegistriesConf {
     }
 
     /// Merges already-read files, in order.
-    pub fn from_files(files: &[ConfFile]) -> Result<RegistriesConf, ConfigError> {
+    pub(crate) fn from_files(files: &[ConfFile]) -> Result<RegistriesConf, ConfigError> {
         let mut conf = RegistriesConf::default();
         for file in files {
             conf.merge(parse_file(&file.path, &file.text)?, &file.path);
@@ -113,7 +113,8 @@ impl RegistriesConf {
 
     /// Parses one file's text as the whole configuration (for tests and `--registries-conf`
     /// checks).
-    pub fn parse(path: &Path, text: &str) -> Result<RegistriesConf, ConfigError> {
+    #[cfg(test)]
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<RegistriesConf, ConfigError> {
         Self::from_files(&[ConfFile {
             path: path.to_path_buf(),
             text: text.to_string(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// One image a name may mean, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The fully qualified reference (with `:latest` when no tag or digest was given).
     pub reference: RegistryRef,
     /// How the name was resolved to it.
@@ -24,7 +24,7 @@ pub struct Candidate {
 
 /// How a name was resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// The name was already fully qualified (or had the `docker://` transport).
     Qualified,
     /// An `[aliases]` entry of this file.
@@ -38,7 +38,7 @@ pub enum Resolution {
 impl RegistriesConf {
     /// The images `input` (as typed: `NAME[:TAG|@DIGEST]`, `HOST/NAME…` or `docker://…`) may
     /// mean. More than one candidate only with `short-name-mode = "disabled"`; try them in order.
-    pub fn resolve_short_name(&self, input: &str) -> Result<Vec<Candidate>, ConfigError> {
+    pub(crate) fn resolve_short_name(&self, input: &str) -> Result<Vec<Candidate>, ConfigError> {
         let parsed = registry_ref(input)?;
         let name = input.split('@').next().unwrap_or(input);
         let qualified = input.starts_with("docker://") || reference::split_host(name).0.is_some();

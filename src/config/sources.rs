@@ -48,7 +48,7 @@ pub struct ConfSources {
 
 /// One file to parse, in merge order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfFile {
+pub(crate) struct ConfFile {
     /// Where it was read from (for messages and origins).
     pub path: PathBuf,
     /// Its content.
@@ -79,7 +79,8 @@ impl ConfSources {
 
     /// Sources that read nothing but `file` (and no drop-ins): what `$CONTAINERS_REGISTRIES_CONF`
     /// does, for tests and callers that want one exact file.
-    pub fn only(file: &Path) -> ConfSources {
+    #[cfg(test)]
+    pub(crate) fn only(file: &Path) -> ConfSources {
         ConfSources {
             explicit: None,
             env: Some(file.to_path_buf()),
@@ -92,7 +93,7 @@ impl ConfSources {
     }
 
     /// The main file candidates, highest priority first, and whether the first must exist.
-    pub fn main_files(&self) -> (Vec<PathBuf>, bool) {
+    pub(crate) fn main_files(&self) -> (Vec<PathBuf>, bool) {
         if let Some(path) = self.explicit.as_ref().or(self.env.as_ref()) {
             return (vec![path.clone()], true);
         }
@@ -108,7 +109,7 @@ impl ConfSources {
 
     /// The drop-in directories, highest priority first (empty when the variable names the
     /// whole configuration).
-    pub fn drop_in_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn drop_in_dirs(&self) -> Vec<PathBuf> {
         if self.explicit.is_none() && self.env.is_some() {
             return Vec::new();
         }
@@ -145,7 +146,7 @@ impl ConfSources {
 
     /// Reads every file of the configuration, in merge order: the main file, the drop-ins,
     /// the override file.
-    pub fn read(&self) -> Result<Vec<ConfFile>, ConfigError> {
+    pub(crate) fn read(&self) -> Result<Vec<ConfFile>, ConfigError> {
         let mut files = Vec::new();
         let (main, must_exist) = self.main_files();
         for path in main {

@@ -34,15 +34,20 @@ pub enum TrustError {
     /// A `.crt` certificate is not usable as a trust anchor.
     #[error("{} cannot be used as a CA certificate: {reason}", path.display())]
     BadCa {
+        /// The certificate file.
         path: PathBuf,
+        /// Why rustls refused it.
         #[source]
         reason: rustls::Error,
     },
     /// A client certificate and key that do not belong together, or a key rustls cannot use.
     #[error("client certificate {} with key {}: {reason}", cert.display(), key.display())]
     ClientIdentity {
+        /// The client certificate file.
         cert: PathBuf,
+        /// Its key file.
         key: PathBuf,
+        /// Why rustls refused the pair.
         #[source]
         reason: rustls::Error,
     },
@@ -52,14 +57,19 @@ pub enum TrustError {
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NoRoots {
+        /// The registry host (`host[:port]`).
         host: String,
+        /// The certs.d directories that were looked in.
         searched: Vec<PathBuf>,
+        /// What the system store gave (empty, or why it failed to load).
         system: String,
     },
     /// rustls refused the configuration (should not happen with the ring provider).
     #[error("cannot configure TLS for {host}: {reason}")]
     Rustls {
+        /// The registry host (`host[:port]`).
         host: String,
+        /// What rustls reported.
         #[source]
         reason: rustls::Error,
     },
@@ -88,7 +98,7 @@ pub fn host_tls(dirs: &CertDirs, host: &str, verify: bool) -> Result<HostTls, Tr
 }
 
 /// The rustls configuration for a host whose certs.d content is `certs`.
-pub fn client_config(certs: &HostCerts, verify: bool) -> Result<ClientConfig, TrustError> {
+pub(crate) fn client_config(certs: &HostCerts, verify: bool) -> Result<ClientConfig, TrustError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let rustls_error = |reason| TrustError::Rustls {
         host: certs.host.clone(),

@@ -34,7 +34,7 @@ pub(super) struct LayerStep {
 }
 
 /// A push, decided.
-pub struct Plan {
+pub(crate) struct Plan {
     pub(super) dest: Arc<dyn Transport>,
     pub(super) target: Target,
     pub(super) format: ListFormat,
@@ -53,7 +53,7 @@ pub struct Plan {
 
 /// Decides a push of `index` (read from `sources`) to `destination`. Only reads: a dry run
 /// opens the destination for reading and treats a layout that does not exist yet as empty.
-pub async fn plan(
+pub(crate) async fn plan(
     env: &CopyEnv<'_>,
     index: &Index,
     sources: &Sources,
@@ -269,7 +269,7 @@ async fn decide_layers(
 
 impl Plan {
     /// What the plan decided, as a report of a dry run.
-    pub fn report(&self) -> PushReport {
+    pub(crate) fn report(&self) -> PushReport {
         let index =
             (self.recompressed.is_empty()).then(|| index_manifest(&self.index, self.format));
         PushReport {
@@ -287,7 +287,7 @@ impl Plan {
     }
 
     /// Every decision, in the form both a dry run and a real run report.
-    pub fn decisions(&self) -> super::report::Decisions {
+    pub(crate) fn decisions(&self) -> super::report::Decisions {
         let compress = self.layers.iter().map(|step| BlobDecision {
             digest: step.job.uncompressed().clone(),
             size: step.job.source_size(),

@@ -36,7 +36,7 @@ impl ReferrerWrites {
 
 /// The tag the OCI distribution spec lists `subject`'s referrers under when a registry has no
 /// referrers API: `<algorithm>-<hex>`, the hex cut to 64 characters.
-pub fn fallback_tag(subject: &Digest) -> String {
+pub(crate) fn fallback_tag(subject: &Digest) -> String {
     let hex = subject.hex();
     format!("{}-{}", subject.algorithm(), &hex[..hex.len().min(64)])
 }

@@ -37,7 +37,9 @@ pub enum BlobAction {
 pub struct ChildDecision {
     /// The entry's digest in the list.
     pub digest: Digest,
+    /// The entry's media type.
     pub media_type: String,
+    /// The entry's manifest size in bytes.
     pub size: u64,
     /// `os/arch[/variant]`, or `null` for an entry without one (attestations, artifacts).
     pub platform: Option<String>,
@@ -47,6 +49,7 @@ pub struct ChildDecision {
     /// The digest it is pushed as, when `--format` converted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<Digest>,
+    /// What the push does with it.
     pub action: ChildAction,
 }
 
@@ -78,6 +81,7 @@ pub struct BlobDecision {
     pub digest: Digest,
     /// Its size at the source.
     pub size: u64,
+    /// What the push does with it.
     pub action: BlobAction,
     /// The repository a mount is from.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,9 +98,11 @@ pub struct BlobDecision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferrerDecision {
+    /// The referrer manifest's digest.
     pub digest: Digest,
     /// The child it refers to.
     pub subject: Digest,
+    /// The referrer's `artifactType` (signature, SBOM, …), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// `skip` when the destination has it, else `copy`.
@@ -106,8 +112,11 @@ pub struct ReferrerDecision {
 /// Every decision of a push.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Decisions {
+    /// One decision per child, in list order.
     pub manifests: Vec<ChildDecision>,
+    /// One decision per blob of the copied children, each digest once.
     pub blobs: Vec<BlobDecision>,
+    /// One decision per referrer found (with `--referrers`).
     pub referrers: Vec<ReferrerDecision>,
     /// `sha256-<hex>` tags written at a destination without the referrers API.
     #[serde(rename = "referrerTags")]
@@ -118,11 +127,17 @@ pub struct Decisions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
+    /// Blobs streamed from their sources.
     pub blobs_copied: u64,
+    /// Bytes of the blobs streamed (at the source's size).
     pub bytes_copied: u64,
+    /// Blobs mounted from another repository of the same registry.
     pub blobs_mounted: u64,
+    /// Bytes of the blobs mounted.
     pub bytes_mounted: u64,
+    /// Blobs the destination already had.
     pub blobs_present: u64,
+    /// Bytes not sent because the destination had them.
     pub bytes_skipped: u64,
     /// Manifests written by digest (children, nested manifests, referrers).
     pub manifests: u64,
@@ -136,6 +151,7 @@ pub struct PushReport {
     /// The index's digest as the destination holds it; `None` in a dry run whose children are
     /// rewritten (their digests are known only once their layers are compressed).
     pub digest: Option<Digest>,
+    /// The media type the index is pushed as.
     pub media_type: String,
     /// The index as pushed (or to be pushed), when its bytes are known.
     pub index: Option<Vec<u8>>,
@@ -145,8 +161,11 @@ pub struct PushReport {
     pub tags: Vec<String>,
     /// The destination named with each tag.
     pub references: Vec<String>,
+    /// Every decision, in the order they are made.
     pub decisions: Decisions,
+    /// What was (or would be) moved.
     pub counts: Counts,
+    /// Whether nothing was written (`--dry-run`).
     pub dry_run: bool,
     /// What the user should know (dropped fields, referrers not copied).
     pub notes: Vec<String>,

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Does what `plan` decided; returns what was done.
-pub async fn execute(
+pub(crate) async fn execute(
     mut plan: Plan,
     env: &CopyEnv<'_>,
     options: &PushOptions,

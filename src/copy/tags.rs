@@ -11,7 +11,7 @@ use crate::transport::{ManifestRef, RawManifest, Transport};
 
 /// The destination repository and the tags of one push, the first one the destination named.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// The destination as the user named it.
     pub image: ImageRef,
     /// Every name the index is written under, in order, each once.
@@ -21,7 +21,7 @@ pub struct Target {
 impl Target {
     /// The destination and `extra` tags: each a bare tag (`v2`) or a reference to the same
     /// repository or layout (`docker://reg/app:v2`, `oci:DIR:v2`).
-    pub fn new(destination: &ImageRef, extra: &[String]) -> Result<Self, PushError> {
+    pub(crate) fn new(destination: &ImageRef, extra: &[String]) -> Result<Self, PushError> {
         let first = manifest_ref(destination);
         if matches!(first, ManifestRef::Digest(_)) {
             return Err(PushError::DigestDestination);
@@ -40,12 +40,12 @@ impl Target {
     }
 
     /// The destination named with each tag (`docker://reg/app:v1`), for messages and metadata.
-    pub fn references(&self) -> Vec<String> {
+    pub(crate) fn references(&self) -> Vec<String> {
         self.tags.iter().map(|tag| self.reference(tag)).collect()
     }
 
     /// The tags as text (`v1`; `latest` for a registry default, empty for a layout's only entry).
-    pub fn tag_names(&self) -> Vec<String> {
+    pub(crate) fn tag_names(&self) -> Vec<String> {
         self.tags
             .iter()
             .map(|tag| match (tag, &self.image) {

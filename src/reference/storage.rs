@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// The transport prefix, with its colon.
-pub const PREFIX: &str = "containers-storage:";
+pub(crate) const PREFIX: &str = "containers-storage:";
 
 /// The store a reference names in brackets: which driver and directories to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,7 +74,7 @@ impl fmt::Display for StorageRef {
 
 impl StorageRef {
     /// The same image pinned to its full ID (what a list records as an entry's source).
-    pub fn pinned(&self, store: StoreSpec, id: &str) -> StorageRef {
+    pub(crate) fn pinned(&self, store: StoreSpec, id: &str) -> StorageRef {
         StorageRef {
             store: Some(store),
             name: self.name.clone(),
@@ -86,7 +86,7 @@ impl StorageRef {
     /// The names in the store this reference may mean, most specific first: the name as
     /// normalised by containers/image (`docker.io/library/app:latest`), then for a name without
     /// a registry host the `localhost/` one buildah gives local builds (`localhost/app:latest`).
-    pub fn candidate_names(&self) -> Vec<String> {
+    pub(crate) fn candidate_names(&self) -> Vec<String> {
         self.name
             .as_deref()
             .map(candidate_names)
@@ -95,7 +95,7 @@ impl StorageRef {
 }
 
 /// The store names a typed image name may mean (see [`StorageRef::candidate_names`]).
-pub fn candidate_names(name: &str) -> Vec<String> {
+pub(crate) fn candidate_names(name: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(r) = parse_registry(name, Defaults::DockerHub) {
         out.push(r.to_string());
@@ -112,7 +112,7 @@ pub fn candidate_names(name: &str) -> Vec<String> {
 }
 
 /// A store name without its tag or digest (`127.0.0.1:5000/app:v1` → `127.0.0.1:5000/app`).
-pub fn repository_of(name: &str) -> &str {
+pub(crate) fn repository_of(name: &str) -> &str {
     let name = name
         .split_once('@')
         .map_or(name, |(repository, _)| repository);
@@ -225,7 +225,7 @@ fn check_name(name: &str) -> Result<RegistryRef, String> {
 }
 
 /// 1 to 64 lowercase hex characters.
-pub fn is_id_prefix(text: &str) -> bool {
+pub(crate) fn is_id_prefix(text: &str) -> bool {
     (1..=64).contains(&text.len()) && text.bytes().all(is_lower_hex)
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Archives with more entries than this are refused (the index of entries is kept in memory).
-pub const MAX_ARCHIVE_ENTRIES: u64 = 1_000_000;
+pub(crate) const MAX_ARCHIVE_ENTRIES: u64 = 1_000_000;
 
 /// One entry of the tar that a layout may read.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ enum Entry {
 }
 
 /// An `oci-archive:` file opened for reading: where each layout file is inside the tar.
-pub struct Archive {
+pub(crate) struct Archive {
     path: PathBuf,
     file: Arc<File>,
     entries: HashMap<String, Entry>,
@@ -36,7 +36,7 @@ pub struct Archive {
 impl Archive {
     /// Indexes the archive at `path`; `None` if there is no file there. The archive itself must
     /// be a regular file (a FIFO or device is refused unread).
-    pub fn open(path: &Path) -> Result<Option<Self>, TransportError> {
+    pub(crate) fn open(path: &Path) -> Result<Option<Self>, TransportError> {
         let Some(region) = fsutil::open_regular(path)? else {
             return Ok(None);
         };
@@ -105,7 +105,7 @@ impl Archive {
     }
 
     /// The regular file `rel` of the layout packed in the archive; `None` if there is none.
-    pub fn open_file(&self, rel: &str) -> Result<Option<Region>, FileError> {
+    pub(crate) fn open_file(&self, rel: &str) -> Result<Option<Region>, FileError> {
         let mut name = rel;
         // One level of hard link: tar writers link a file to the first entry with its inode.
         for _ in 0..2 {
@@ -168,7 +168,7 @@ fn is_blob_name(name: &str) -> bool {
 /// as it is now (another push may have changed it since this one began), of `earlier` (the
 /// archive as this push first read it) and of `staged` (what this push wrote), with the
 /// `index.json` that `edit` makes from the current one.
-pub fn repack(
+pub(crate) fn repack(
     path: &Path,
     earlier: Option<&Archive>,
     staged: &RootDir,

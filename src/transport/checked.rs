@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 /// A stream written to a temporary file while hashed, for [`Transport::blob_put_hashed`].
-pub struct Spooled {
+pub(crate) struct Spooled {
     file: tempfile::NamedTempFile,
     /// The sha256 of what was written.
     pub digest: Digest,
@@ -18,7 +18,7 @@ pub struct Spooled {
 
 impl Spooled {
     /// The spooled bytes as a stream; the file is removed when the stream is dropped.
-    pub async fn into_stream(self) -> Result<BlobStream, TransportError> {
+    pub(crate) async fn into_stream(self) -> Result<BlobStream, TransportError> {
         use tokio::io::AsyncSeekExt;
         let (file, path) = self.file.into_parts();
         let mut file = tokio::fs::File::from_std(file);
@@ -35,7 +35,7 @@ impl Spooled {
 }
 
 /// Writes a stream to a temporary file, hashing it (sha256) on the way.
-pub async fn spool(mut data: BlobStream) -> Result<Spooled, TransportError> {
+pub(crate) async fn spool(mut data: BlobStream) -> Result<Spooled, TransportError> {
     use tokio::io::AsyncWriteExt;
     let temp = tempfile::NamedTempFile::new()
         .map_err(|e| TransportError::io("creating a temporary file", e))?;
@@ -93,7 +93,7 @@ pub fn verified(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
 
 /// Like [`verified`] but checks only the size: for destinations that verify digests themselves
 /// ([`Transport::checks_uploaded_digests`]).
-pub fn size_checked(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
+pub(crate) fn size_checked(stream: BlobStream, descriptor: &Descriptor) -> BlobStream {
     checked(stream, descriptor, false)
 }
 
@@ -164,7 +164,7 @@ fn checked(stream: BlobStream, descriptor: &Descriptor, hash: bool) -> BlobStrea
 /// Checks manifest bytes read for `reference` against the digest asked for, if any, and types
 /// them with [`crate::media_type::manifest_kind`]; `claimed` is the media type the source announced
 /// (a `Content-Type`, a layout's descriptor).
-pub fn check_manifest(
+pub(crate) fn check_manifest(
     bytes: Bytes,
     reference: &ManifestRef,
     claimed: Option<&str>,

@@ -21,36 +21,64 @@ pub enum NetworkFailure {
 pub enum TransportError {
     /// The manifest, blob or image is not there.
     #[error("{what} not found in {location}")]
-    NotFound { what: String, location: String },
+    NotFound {
+        /// What was looked for, in words (`manifest sha256:…`, `blob …`, `image app:v1`).
+        what: String,
+        /// Where it was looked for (a registry repository, a layout, a store).
+        location: String,
+    },
     /// Content read does not hash to the digest it was read by.
     #[error("{what}: content does not match its digest {expected} (got {actual})")]
     DigestMismatch {
+        /// What was read, in words.
         what: String,
+        /// The digest the content was asked for by.
         expected: Digest,
+        /// The digest of the bytes that arrived.
         actual: Digest,
     },
     /// Content read is not the size its descriptor says.
     #[error("{what}: expected {expected} bytes, got {actual}")]
     SizeMismatch {
+        /// What was read, in words.
         what: String,
+        /// The size its descriptor gives.
         expected: u64,
+        /// The number of bytes that arrived.
         actual: u64,
     },
     /// The destination hashed an upload and refused it.
     #[error(
         "{what}: the registry refused the content because it does not match its digest ({detail})"
     )]
-    RejectedDigest { what: String, detail: String },
+    RejectedDigest {
+        /// What was uploaded, in words.
+        what: String,
+        /// The registry's own words for the refusal.
+        detail: String,
+    },
     /// A document or answer over a size limit of this tool.
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
-    TooLarge { what: String, size: u64, limit: u64 },
+    TooLarge {
+        /// What was too large, in words.
+        what: String,
+        /// Its size in bytes (as declared, or as far as it was read).
+        size: u64,
+        /// The limit it exceeded, in bytes.
+        limit: u64,
+    },
     /// A registry answered with an error status; `codes` are the spec's error codes of its body.
     #[error("{method} {url}: {status}{}", detail_suffix(.detail))]
     Status {
+        /// The HTTP method of the failed request.
         method: &'static str,
+        /// The request URL, with only the query parameters that are safe to show.
         url: String,
+        /// The HTTP status code.
         status: u16,
+        /// The `code` of every entry in the body's `errors` array (distribution spec).
         codes: Box<[String]>,
+        /// The body's `errors` in words, or its start when it is not the spec's JSON.
         detail: String,
         /// The registry's `Retry-After`, in whole seconds (the header has no finer unit).
         retry_after_secs: Option<u32>,
@@ -60,36 +88,64 @@ pub enum TransportError {
         "{registry}: authentication failed ({detail}); credentials were looked for in {searched}"
     )]
     Unauthorized {
+        /// The registry host that refused.
         registry: String,
+        /// What the registry or token server said.
         detail: String,
+        /// The credential sources that were looked in, for the message.
         searched: String,
     },
     /// The registry knows who we are and refuses anyway (403): permissions, quota, a locked
     /// repository. Not a wrong password.
     #[error("{registry}: the registry refused the request ({detail}); check that the account may push to this repository and that its quota is not exhausted")]
-    Denied { registry: String, detail: String },
+    Denied {
+        /// The registry host that refused.
+        registry: String,
+        /// What the registry said.
+        detail: String,
+    },
     /// The destination repository does not exist, and the registry does not create repositories
     /// on push (Amazon ECR).
     #[error("{location}: the repository does not exist on the registry ({detail}); create it first (Amazon ECR, for one, needs repositories created before a push)")]
-    NoRepository { location: String, detail: String },
+    NoRepository {
+        /// The repository that is missing (`host/repository`).
+        location: String,
+        /// What the registry said.
+        detail: String,
+    },
     /// A rule of this tool forbids the request (a blocked registry, credentials that would
     /// travel in clear text); nothing was sent.
     #[error("{registry}: {detail}")]
-    Refused { registry: String, detail: String },
+    Refused {
+        /// The registry host the request was for.
+        registry: String,
+        /// Which rule forbids it.
+        detail: String,
+    },
     /// The TLS handshake failed.
     #[error("{registry}: TLS error: {detail}")]
-    Tls { registry: String, detail: String },
+    Tls {
+        /// The registry host of the failed handshake.
+        registry: String,
+        /// Why the handshake failed and, when that is known, what to do about it.
+        detail: String,
+    },
     /// The connection failed, timed out or stalled.
     #[error("{context}: {detail}")]
     Network {
+        /// The request that failed, in words.
         context: String,
+        /// The underlying error's message chain.
         detail: String,
+        /// Which kind of failure it was; it decides the retries.
         kind: NetworkFailure,
     },
     /// A local file could not be read or written.
     #[error("{context}")]
     Io {
+        /// What was being done, with the path.
         context: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -112,7 +168,7 @@ fn detail_suffix(detail: &str) -> String {
 
 impl TransportError {
     /// An I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         TransportError::Io {
             context: context.into(),
             source,
@@ -120,13 +176,14 @@ impl TransportError {
     }
 
     /// Whether trying the same request again may succeed (see [`RetryClass`]).
-    pub fn is_retryable(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_retryable(&self) -> bool {
         self.retry_class() != RetryClass::Never
     }
 
     /// Whether a registry refused a manifest for its media type: 415, or 400 `MANIFEST_INVALID`
     /// / `UNSUPPORTED` (Quay for an OCI index over Docker manifests, zot for Docker types).
-    pub fn rejects_manifest_type(&self) -> bool {
+    pub(crate) fn rejects_manifest_type(&self) -> bool {
         match self {
             TransportError::Status { status: 415, .. } => true,
             TransportError::Status { status: 400, .. } => {
@@ -137,7 +194,7 @@ impl TransportError {
     }
 
     /// Whether a registry answered with this spec error code (e.g. `BLOB_UNKNOWN`).
-    pub fn has_code(&self, code: &str) -> bool {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
         matches!(self, TransportError::Status { codes, .. } if codes.iter().any(|c| c == code))
     }
 }

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
 /// The annotation that names an entry of `index.json` (`oci:DIR:NAME`).
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// The file that marks a directory as an OCI image layout.
-pub const LAYOUT_FILE: &str = "oci-layout";
+pub(crate) const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Blobs are streamed in chunks of this size.
 const CHUNK: usize = 256 * 1024;
@@ -72,14 +72,14 @@ impl Files {
     }
 }
 
-pub struct LayoutTransport {
+pub(crate) struct LayoutTransport {
     files: Files,
     label: String,
 }
 
 impl LayoutTransport {
     /// Opens a layout to read from; it must exist and be a layout.
-    pub fn open_for_read(reference: &LayoutRef) -> Result<Self, TransportError> {
+    pub(crate) fn open_for_read(reference: &LayoutRef) -> Result<Self, TransportError> {
         let label = label_of(reference);
         let not_a_layout = || {
             TransportError::Invalid(format!(
@@ -115,7 +115,7 @@ impl LayoutTransport {
     /// Opens a layout to write to: an existing layout, an empty or missing directory, or (for
     /// `oci-archive:`) a tar file that is created or replaced when the push completes.
     /// Concurrent writers of one directory are serialised by a lock on it.
-    pub fn open_for_write(reference: &LayoutRef) -> Result<Self, TransportError> {
+    pub(crate) fn open_for_write(reference: &LayoutRef) -> Result<Self, TransportError> {
         let label = label_of(reference);
         let files = match reference.kind {
             LayoutKind::Directory => Files::Dir(init_layout_dir(&reference.path, &label)?),
@@ -147,7 +147,7 @@ impl LayoutTransport {
     /// Opens a push destination to plan with, writing nothing: a layout as it is, a missing or
     /// empty directory (or a missing archive) as an empty layout; what
     /// [`LayoutTransport::open_for_write`] would refuse is refused the same way.
-    pub fn open_for_probe(reference: &LayoutRef) -> Result<Self, TransportError> {
+    pub(crate) fn open_for_probe(reference: &LayoutRef) -> Result<Self, TransportError> {
         let label = label_of(reference);
         let files = match reference.kind {
             LayoutKind::Directory => match RootDir::open(&reference.path) {

@@ -1,10 +1,10 @@
 //! The one interface every place images live behind: a registry repository or an OCI layout.
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
-pub mod archive;
+pub(crate) mod archive;
 mod checked;
 mod error;
-pub mod layout;
+pub(crate) mod layout;
 pub mod open;
 pub mod registry;
 pub mod resume;
@@ -18,15 +18,19 @@ use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 
-pub use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
-pub use checked::{check_manifest, read_blob, size_checked, spool, verified, Spooled};
+pub(crate) use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+pub(crate) use checked::{check_manifest, size_checked, spool};
+pub use checked::{read_blob, verified};
 pub use error::{NetworkFailure, TransportError};
 
 /// A manifest exactly as it was read: its digest is the sha256 of these bytes.
 #[derive(Debug, Clone)]
 pub struct RawManifest {
+    /// The exact bytes; never re-serialised, so the digest stays the same.
     pub bytes: Bytes,
+    /// The manifest's media type, decided from the body (see [`crate::media_type::manifest_kind`]).
     pub media_type: String,
+    /// The sha256 of `bytes`.
     pub digest: Digest,
 }
 
@@ -46,7 +50,9 @@ impl RawManifest {
 /// How a manifest is named inside one repository or layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestRef {
+    /// A tag (`latest`, `v1`), or a layout's `org.opencontainers.image.ref.name`.
     Tag(String),
+    /// A digest the manifest is stored under.
     Digest(Digest),
     /// No tag or digest given: `latest` in a registry, the only entry in a layout.
     Default,
@@ -62,6 +68,7 @@ impl std::fmt::Display for ManifestRef {
     }
 }
 
+/// A blob's bytes as they arrive, in chunks; an error ends it.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
 
 /// One repository of one registry, or one OCI layout.
@@ -86,6 +93,7 @@ pub trait Transport: Send + Sync {
         manifest: &RawManifest,
     ) -> Result<(), TransportError>;
 
+    /// Whether the blob this descriptor names is stored here (a layout checks its size too).
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
 
     /// Whether a manifest with this digest is stored here. A registry accepts a manifest only

@@ -22,6 +22,7 @@ pub struct Transports {
 }
 
 impl Transports {
+    /// Transports that reach registries with `options` and read containers-storage's default store.
     pub fn new(options: RegistryOptions) -> Self {
         Self {
             options,
@@ -37,7 +38,7 @@ impl Transports {
     }
 
     /// A transport to read `image` from, and how the image is named inside it.
-    pub async fn open_read(
+    pub(crate) async fn open_read(
         &self,
         image: &ImageRef,
     ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
@@ -77,7 +78,7 @@ impl Transports {
     }
 
     /// A transport to write `image` to.
-    pub async fn open_write(
+    pub(crate) async fn open_write(
         &self,
         image: &ImageRef,
     ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
@@ -97,7 +98,7 @@ impl Transports {
     /// A transport to plan a push to `image` with, which writes nothing: a registry as
     /// [`Transports::open_write`] opens it (opening sends no write), a layout read where it is
     /// (one that does not exist yet is empty), refused where a push would be refused.
-    pub async fn open_probe(
+    pub(crate) async fn open_probe(
         &self,
         image: &ImageRef,
     ) -> Result<(Arc<dyn Transport>, ManifestRef), TransportError> {
@@ -147,7 +148,7 @@ enum Access {
 }
 
 /// How `image` names its manifest inside its repository or layout.
-pub fn manifest_ref(image: &ImageRef) -> ManifestRef {
+pub(crate) fn manifest_ref(image: &ImageRef) -> ManifestRef {
     match image {
         ImageRef::Registry(RegistryRef {
             digest: Some(d), ..

@@ -21,7 +21,7 @@ pub trait BlobSource: Send + Sync {
 
 /// A blob of a transport, read with [`Transport::blob_get_from`]; `wrap` adds what the caller
 /// wants on every stream it opens (progress counting, say).
-pub struct TransportSource {
+pub(crate) struct TransportSource {
     transport: Arc<dyn Transport>,
     descriptor: Descriptor,
     wrap: Box<dyn Fn(BlobStream) -> BlobStream + Send + Sync>,
@@ -29,7 +29,7 @@ pub struct TransportSource {
 
 impl TransportSource {
     /// Reads `descriptor` from `transport`, passing each opened stream through `wrap`.
-    pub fn new(
+    pub(crate) fn new(
         transport: Arc<dyn Transport>,
         descriptor: Descriptor,
         wrap: impl Fn(BlobStream) -> BlobStream + Send + Sync + 'static,
@@ -63,7 +63,7 @@ impl BlobSource for TransportSource {
 
 /// `stream` without its first `n` bytes: for sources that cannot start part-way (a registry that
 /// ignores `Range`), the bytes before the offset are read and dropped.
-pub fn skip(stream: BlobStream, n: u64) -> BlobStream {
+pub(crate) fn skip(stream: BlobStream, n: u64) -> BlobStream {
     if n == 0 {
         return stream;
     }
@@ -91,7 +91,11 @@ pub fn skip(stream: BlobStream, n: u64) -> BlobStream {
 }
 
 /// Checks that a stream of `descriptor`'s bytes from `offset` on has exactly the rest of them.
-pub fn size_checked_from(stream: BlobStream, descriptor: &Descriptor, offset: u64) -> BlobStream {
+pub(crate) fn size_checked_from(
+    stream: BlobStream,
+    descriptor: &Descriptor,
+    offset: u64,
+) -> BlobStream {
     let mut rest = descriptor.clone();
     rest.size = descriptor.size.saturating_sub(offset);
     super::size_checked(stream, &rest)

@@ -183,12 +183,12 @@ impl fmt::Debug for RegistryClient {
 impl RegistryClient {
     /// Checks the options (a `--creds` without a password is refused here, before any network
     /// traffic) and reads the credential sources from the environment.
-    pub async fn new(options: RegistryOptions) -> Result<Self, TransportError> {
+    pub(crate) async fn new(options: RegistryOptions) -> Result<Self, TransportError> {
         let sources = AuthSources::from_env(options.creds.clone(), options.authfile.clone());
         Self::with_auth_sources(options, sources).await
     }
 
-    /// Like [`RegistryClient::new`] with explicit credential sources (tests use this so that
+    /// Like `RegistryClient::new` with explicit credential sources (tests use this so that
     /// they never read the real home directory). `options.creds`/`authfile` are not consulted.
     pub async fn with_auth_sources(
         options: RegistryOptions,
@@ -209,11 +209,6 @@ impl RegistryClient {
         })
     }
 
-    /// The settings this client was made with.
-    pub fn options(&self) -> &RegistryOptions {
-        &self.inner.options
-    }
-
     /// A transport to write to (or read from) one repository, exactly as named: registries.conf
     /// decides only whether it is insecure or blocked (writes never go to mirrors). Resolves the
     /// host (TLS trust; for an insecure host, HTTPS or HTTP, which is the host's one `GET /v2/`)
@@ -230,7 +225,10 @@ impl RegistryClient {
 
     /// A transport to read an image from: its registries.conf mirrors first (as their
     /// `pull-from-mirror` allows), then its primary location, each tried in turn.
-    pub async fn reader(&self, r: &RegistryRef) -> Result<Arc<dyn Transport>, TransportError> {
+    pub(crate) async fn reader(
+        &self,
+        r: &RegistryRef,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
         let endpoints = self
             .inner
             .options

@@ -8,7 +8,7 @@
 //!
 //! Rules:
 //! - Manifests are kept as the bytes read, checked against the digest asked for
-//!   ([`check_manifest`]) and against `Docker-Content-Digest`; their size is capped while they
+//!   (`check_manifest`) and against `Docker-Content-Digest`; their size is capped while they
 //!   are read. Their media type comes from the body ([`crate::media_type::manifest_kind`]);
 //!   the response's Content-Type only chooses between OCI and Docker for a body that does not
 //!   say.
@@ -26,7 +26,7 @@ mod upload;
 mod wire;
 
 pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
-pub use wire::{Timeouts, STALL_FLOOR_BYTES_PER_SEC};
+pub use wire::Timeouts;
 
 use crate::digest::{Digest, Verifier};
 use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};

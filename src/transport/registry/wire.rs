@@ -24,7 +24,7 @@ const SHOWN_PARAMS: &[&str] = &["scope", "service", "mount", "from", "digest", "
 
 /// A transfer slower than this for a whole stall window is abandoned (curl's `--speed-limit`
 /// idea with a fixed floor: a link this slow would take days for a real layer).
-pub const STALL_FLOOR_BYTES_PER_SEC: u64 = 1024;
+pub(crate) const STALL_FLOOR_BYTES_PER_SEC: u64 = 1024;
 
 /// After the last byte of an upload, registries verify what they got before answering: the
 /// response limit grows by one second per this many bytes sent.

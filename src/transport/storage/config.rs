@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The drivers whose on-disk layout this tool reads.
-pub const SUPPORTED_DRIVERS: &[&str] = &["overlay", "vfs"];
+pub(crate) const SUPPORTED_DRIVERS: &[&str] = &["overlay", "vfs"];
 
 /// The global storage flags, as given (each `None`/empty when not given).
 #[derive(Debug, Clone, Default)]
@@ -25,7 +25,7 @@ pub struct StorageOptions {
 
 /// A store, fully decided: what the storage transport opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreLocation {
+pub(crate) struct StoreLocation {
     /// `overlay` or `vfs`.
     pub driver: String,
     /// Where images, layers and their metadata live.
@@ -38,7 +38,7 @@ pub struct StoreLocation {
 
 /// Why the store could not be decided.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("reading {path}")]
     Read {
         path: String,
@@ -67,7 +67,7 @@ struct ConfStorage {
 
 /// The process environment the defaults depend on; a struct so tests need not change it.
 #[derive(Debug, Clone, Default)]
-pub struct Environment {
+pub(crate) struct Environment {
     pub uid: u32,
     pub home: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
@@ -82,7 +82,7 @@ pub struct Environment {
 
 impl Environment {
     /// This process's environment.
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         let path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -143,7 +143,7 @@ impl Environment {
 }
 
 /// Decides the store for a reference: its bracket part first, then the flags, then storage.conf.
-pub fn resolve(
+pub(crate) fn resolve(
     spec: Option<&StoreSpec>,
     flags: &StorageOptions,
     env: &Environment,

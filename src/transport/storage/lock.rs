@@ -15,13 +15,13 @@ use std::path::Path;
 /// A shared lock on one lock file, released when dropped (its descriptor is closed). A lock
 /// file that does not exist is no lock: nothing has written the store there.
 #[derive(Debug)]
-pub struct SharedLock {
+pub(crate) struct SharedLock {
     _file: Option<File>,
 }
 
 impl SharedLock {
     /// Blocks until no writer holds `path`, then holds it shared.
-    pub fn acquire(path: &Path) -> std::io::Result<SharedLock> {
+    pub(crate) fn acquire(path: &Path) -> std::io::Result<SharedLock> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Why the store could not tell which image, or which layer, a reference means.
 #[derive(Debug, thiserror::Error)]
-pub enum MetadataError {
+pub(crate) enum MetadataError {
     #[error("reading {path}")]
     Io {
         path: String,
@@ -34,7 +34,7 @@ pub enum MetadataError {
 
 /// One entry of images.json.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ImageRecord {
+pub(crate) struct ImageRecord {
     /// 64 hex characters (the config's digest, for images buildah commits).
     pub id: String,
     /// The digest of the image's manifest.
@@ -56,7 +56,7 @@ pub struct ImageRecord {
 
 /// One entry of layers.json.
 #[derive(Debug, Clone, Deserialize)]
-pub struct LayerRecord {
+pub(crate) struct LayerRecord {
     /// The layer's ID (its directory and tar-split file names).
     pub id: String,
     /// The layer below it; `None` for a base layer.
@@ -75,7 +75,7 @@ pub struct LayerRecord {
 
 impl LayerRecord {
     /// c/storage marks a layer `incomplete` while it is being created or deleted.
-    pub fn is_incomplete(&self) -> bool {
+    pub(crate) fn is_incomplete(&self) -> bool {
         self.flags
             .get("incomplete")
             .is_some_and(|v| v.as_bool() == Some(true))
@@ -84,7 +84,7 @@ impl LayerRecord {
 
 /// Where one store keeps its files.
 #[derive(Debug, Clone)]
-pub struct StorePaths {
+pub(crate) struct StorePaths {
     /// The store these paths are in.
     pub location: StoreLocation,
 }
@@ -97,21 +97,21 @@ impl StorePaths {
     }
 
     /// The store's top-level lock, taken by every c/storage user around its metadata reads.
-    pub fn storage_lock(&self) -> PathBuf {
+    pub(crate) fn storage_lock(&self) -> PathBuf {
         self.location.graph_root.join("storage.lock")
     }
 
-    pub fn images_lock(&self) -> PathBuf {
+    pub(crate) fn images_lock(&self) -> PathBuf {
         self.driver_dir("images").join("images.lock")
     }
 
     /// Held by c/storage writers while they add, change or delete layers.
-    pub fn layers_lock(&self) -> PathBuf {
+    pub(crate) fn layers_lock(&self) -> PathBuf {
         self.driver_dir("layers").join("layers.lock")
     }
 
     /// A big-data item's file: the key as is when it is only `[0-9a-z.]`, else `=` + base64.
-    pub fn big_data(&self, image_id: &str, key: &str) -> PathBuf {
+    pub(crate) fn big_data(&self, image_id: &str, key: &str) -> PathBuf {
         let plain = !key.is_empty()
             && key
                 .bytes()
@@ -128,13 +128,13 @@ impl StorePaths {
     }
 
     /// The layer's tar-split data: the tar headers and padding, and the list of file entries.
-    pub fn tar_split(&self, layer_id: &str) -> PathBuf {
+    pub(crate) fn tar_split(&self, layer_id: &str) -> PathBuf {
         self.driver_dir("layers")
             .join(format!("{layer_id}.tar-split.gz"))
     }
 
     /// The directory holding the layer's files.
-    pub fn layer_dir(&self, layer_id: &str) -> PathBuf {
+    pub(crate) fn layer_dir(&self, layer_id: &str) -> PathBuf {
         let root = &self.location.graph_root;
         match self.location.driver.as_str() {
             "vfs" => root.join("vfs/dir").join(layer_id),
@@ -143,7 +143,7 @@ impl StorePaths {
     }
 
     /// `vfs at /var/lib/containers/storage`, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} ({})",
             self.location.graph_root.display(),
@@ -154,7 +154,7 @@ impl StorePaths {
 
 /// images.json and layers.json read at one moment, under the store's shared locks.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// images.json's entries.
     pub images: Vec<ImageRecord>,
     /// layers.json's entries.
@@ -164,13 +164,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads both files with `storage.lock`, `layers.lock` and `images.lock` held shared (in
     /// c/storage's order).
-    pub fn load(paths: &StorePaths) -> Result<Snapshot, MetadataError> {
+    pub(crate) fn load(paths: &StorePaths) -> Result<Snapshot, MetadataError> {
         Self::load_holding_layers(paths).map(|(snapshot, _)| snapshot)
     }
 
     /// Like [`Snapshot::load`], and keeps `layers.lock` held: while the caller holds it, no
     /// layer of the snapshot can be deleted or rewritten.
-    pub fn load_holding_layers(
+    pub(crate) fn load_holding_layers(
         paths: &StorePaths,
     ) -> Result<(Snapshot, SharedLock), MetadataError> {
         let store = lock(&paths.storage_lock())?;
@@ -191,7 +191,7 @@ impl Snapshot {
 
     /// The image `reference` names: by ID or unique ID prefix, by name (and digest), or by a
     /// name that is itself an ID prefix, as buildah looks images up.
-    pub fn find_image(
+    pub(crate) fn find_image(
         &self,
         reference: &StorageRef,
         store: &str,
@@ -256,14 +256,14 @@ impl Snapshot {
     }
 
     /// The image whose stored manifest has this digest.
-    pub fn image_with_manifest(&self, digest: &Digest) -> Option<&ImageRecord> {
+    pub(crate) fn image_with_manifest(&self, digest: &Digest) -> Option<&ImageRecord> {
         self.images
             .iter()
             .find(|i| i.manifest_digests().any(|m| &m == digest))
     }
 
     /// The image's layers from the top down to its base.
-    pub fn chain(&self, image: &ImageRecord) -> Vec<&LayerRecord> {
+    pub(crate) fn chain(&self, image: &ImageRecord) -> Vec<&LayerRecord> {
         let by_id: HashMap<&str, &LayerRecord> =
             self.layers.iter().map(|l| (l.id.as_str(), l)).collect();
         let mut out = Vec::new();
@@ -282,7 +282,7 @@ impl Snapshot {
 
 impl ImageRecord {
     /// Every manifest digest the image has stored: `digest`, `manifest`, `manifest-<digest>`.
-    pub fn manifest_digests(&self) -> impl Iterator<Item = Digest> + '_ {
+    pub(crate) fn manifest_digests(&self) -> impl Iterator<Item = Digest> + '_ {
         self.digest.iter().cloned().chain(
             self.big_data_digests
                 .iter()
@@ -292,7 +292,7 @@ impl ImageRecord {
     }
 
     /// The big-data key holding the manifest with `digest`, if the image has it.
-    pub fn manifest_key(&self, digest: &Digest) -> Option<String> {
+    pub(crate) fn manifest_key(&self, digest: &Digest) -> Option<String> {
         let specific = format!("manifest-{digest}");
         if self.big_data_names.contains(&specific) {
             return Some(specific);

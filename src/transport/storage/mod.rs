@@ -7,9 +7,9 @@
 pub mod config;
 mod lock;
 /// images.json and layers.json.
-pub mod metadata;
+pub(crate) mod metadata;
 /// Layer tar streams from tar-split data.
-pub mod tarsplit;
+pub(crate) mod tarsplit;
 
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::blocking_stream::stream_from_blocking;
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 /// One image in one containers-storage store, resolved when opened.
-pub struct StorageTransport {
+pub(crate) struct StorageTransport {
     paths: StorePaths,
     image: ImageRecord,
     reference: StorageRef,
@@ -34,7 +34,7 @@ pub struct StorageTransport {
 
 impl StorageTransport {
     /// Decides the store (reference, flags, storage.conf) and finds the image in it.
-    pub fn open(
+    pub(crate) fn open(
         reference: &StorageRef,
         options: &StorageOptions,
     ) -> Result<StorageTransport, TransportError> {

@@ -21,7 +21,7 @@ const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a layer could not be regenerated exactly.
 #[derive(Debug, thiserror::Error)]
-pub enum RegenerateError {
+pub(crate) enum RegenerateError {
     #[error("reading the layer's tar-split data {path}")]
     TarSplit {
         path: String,
@@ -64,7 +64,7 @@ struct Entry {
 
 /// Writes the layer's tar stream to `out`, returning its size; fails (after writing what it
 /// had) if the bytes do not hash to `expected`, so a consumer never commits a wrong layer.
-pub fn regenerate(
+pub(crate) fn regenerate(
     tar_split: &Path,
     layer_dir: &Path,
     expected: &Digest,
