@@ -218,9 +218,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-/// Platform and annotation fields of an entry.
+/// `--os`, `--arch`, `--variant`: a platform field by field, for every command that picks or
+/// sets one (`create` and `add` pick from an index, `add` and `annotate` set an entry's,
+/// `remove` removes by it). A command words the help for what it does with them.
 #[derive(Debug, Clone, Args)]
-pub struct EntryFlags {
+pub struct PlatformFlags {
     /// Operating system of the entry (e.g. linux)
     #[arg(long, alias = "override-os")]
     pub os: Option<String>,
@@ -230,6 +232,41 @@ pub struct EntryFlags {
     /// Architecture variant (e.g. v7, v8)
     #[arg(long)]
     pub variant: Option<String>,
+}
+
+/// Whether a command that flattens [`PlatformFlags`] accepts `--override-os`/`--override-arch`.
+enum OverrideAliases {
+    Keep,
+    Drop,
+}
+
+/// Rewords the [`PlatformFlags`] a command flattens for what it does with the platform: the
+/// help of `--os`, `--arch` and `--variant`, in place (completions keep the declared order).
+fn platform_wording(
+    help: [&'static str; 3],
+    aliases: OverrideAliases,
+) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| {
+        let at = match arg.get_id().as_str() {
+            "os" => 0,
+            "arch" => 1,
+            "variant" => 2,
+            _ => return arg,
+        };
+        let arg = arg.help(help[at]);
+        match aliases {
+            OverrideAliases::Keep => arg,
+            OverrideAliases::Drop => arg.alias(None),
+        }
+    }
+}
+
+/// Platform and annotation fields of an entry.
+#[derive(Debug, Clone, Args)]
+pub struct EntryFlags {
+    /// The entry's platform (and, for `add`, the one to pick from an index).
+    #[command(flatten)]
+    pub platform: PlatformFlags,
     /// Operating system version (e.g. 10.0.17763.1879 for Windows)
     #[arg(long)]
     pub os_version: Option<String>,
@@ -245,6 +282,14 @@ pub struct EntryFlags {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(platform_wording(
+    [
+        "Operating system to pick from an index image (without --all)",
+        "Architecture to pick from an index image (without --all)",
+        "Variant to pick from an index image (without --all)",
+    ],
+    OverrideAliases::Keep
+)))]
 pub struct CreateArgs {
     /// Name of the new list (e.g. myapp → localhost/myapp:latest)
     pub list: String,
@@ -263,15 +308,9 @@ pub struct CreateArgs {
     /// Annotation KEY=VALUE on the index itself (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
-    /// Operating system to pick from an index image (without --all)
-    #[arg(long, alias = "override-os")]
-    pub os: Option<String>,
-    /// Architecture to pick from an index image (without --all)
-    #[arg(long, alias = "override-arch")]
-    pub arch: Option<String>,
-    /// Variant to pick from an index image (without --all)
-    #[arg(long)]
-    pub variant: Option<String>,
+    /// The platform to pick from an index image.
+    #[command(flatten)]
+    pub platform: PlatformFlags,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -448,6 +487,14 @@ pub enum InspectFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(platform_wording(
+    [
+        "Remove the images of this operating system (with --arch/--variant: of that platform)",
+        "Remove the images of this architecture",
+        "Remove the images of this variant",
+    ],
+    OverrideAliases::Drop
+)))]
 pub struct RemoveArgs {
     /// List name or ID
     pub list: String,
@@ -460,15 +507,9 @@ pub struct RemoveArgs {
     /// comma-separated or repeated)
     #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
     pub platform: Vec<String>,
-    /// Remove the images of this operating system (with --arch/--variant: of that platform)
-    #[arg(long)]
-    pub os: Option<String>,
-    /// Remove the images of this architecture
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Remove the images of this variant
-    #[arg(long)]
-    pub variant: Option<String>,
+    /// The platform whose images are removed, field by field.
+    #[command(flatten)]
+    pub by_platform: PlatformFlags,
 }
 
 /// Shells `manifest completion` writes a script for.

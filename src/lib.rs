@@ -4,6 +4,7 @@ pub mod apply;
 pub mod auth;
 pub mod blocking_stream;
 pub mod cli;
+pub mod commands;
 pub mod compress;
 pub mod config;
 pub mod convert;

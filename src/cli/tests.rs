@@ -87,12 +87,15 @@ fn sealos_podman_and_docker_spellings() {
         panic!()
     };
     assert!(create.amend && create.replace);
-    assert_eq!(create.arch.as_deref(), Some("arm64"));
+    assert_eq!(create.platform.arch.as_deref(), Some("arm64"));
     let Command::Add(add) = parse("add --override-os linux --override-arch arm l i") else {
         panic!()
     };
     assert_eq!(
-        (add.entry.os.as_deref(), add.entry.arch.as_deref()),
+        (
+            add.entry.platform.os.as_deref(),
+            add.entry.platform.arch.as_deref()
+        ),
         (Some("linux"), Some("arm"))
     );
     let Command::Rm(rm) = parse("rm -i a b") else {
@@ -120,7 +123,7 @@ fn push_tags_platforms_and_dry_run() {
         panic!()
     };
     assert!(remove.digest.is_none());
-    assert_eq!(remove.arch.as_deref(), Some("arm"));
+    assert_eq!(remove.by_platform.arch.as_deref(), Some("arm"));
     let Command::Inspect(inspect) = parse("inspect --format table l") else {
         panic!()
     };
@@ -136,6 +139,7 @@ fn usage_errors() {
         "rm",
         "remove l",
         "remove --platform linux/arm/v7 l sha256:abc",
+        "remove --override-arch arm l",
         "add --platform linux/amd64 --arch arm64 l i",
         "inspect --raw --format table l",
         "completion tcsh",
