@@ -63,3 +63,6 @@ pub fn run(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
     writeln!(ctx.out, "{id}: {printed}")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

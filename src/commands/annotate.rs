@@ -95,3 +95,6 @@ fn describe(
         manifest.bytes.len() as u64,
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -77,3 +77,6 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
     writeln!(ctx.out, "{}", list.id)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

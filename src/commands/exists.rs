@@ -13,3 +13,6 @@ pub fn run(ctx: &mut Ctx, args: ExistsArgs) -> Result<bool> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,3 +70,6 @@ fn no_list(name: &str) -> String {
          (oci:DIR))"
     )
 }
+
+#[cfg(test)]
+mod tests;

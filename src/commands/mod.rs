@@ -14,6 +14,8 @@ pub mod man;
 pub mod push;
 pub mod remove;
 pub mod rm;
+#[cfg(test)]
+mod testing;
 
 pub use ctx::Ctx;
 

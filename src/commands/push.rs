@@ -126,3 +126,6 @@ pub(super) fn show_result(
     progress.note(&report.summary());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

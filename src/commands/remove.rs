@@ -36,3 +36,6 @@ pub fn run(ctx: &mut Ctx, args: RemoveArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

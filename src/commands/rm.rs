@@ -41,3 +41,6 @@ pub fn run(ctx: &mut Ctx, args: RmArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
