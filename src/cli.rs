@@ -192,30 +192,27 @@ pub struct RegistryFlags {
     pub stall_timeout: Option<std::time::Duration>,
 }
 
-/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+/// The longest duration a flag takes: a limit past an hour is a typo, not a wish.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Parses a duration flag: a bare number of seconds (`2`, `0.5`), or Go-style units as
+/// humantime reads them (`500ms`, `2s`, `1m30s`, `1h`); 0 to 1h.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
+    let is_bare_number = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let duration = if is_bare_number {
+        let seconds: f64 = text
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1m30s)"))?;
+        std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX)
+    } else {
+        humantime::parse_duration(text)
+            .map_err(|e| format!("invalid duration {text:?}: {e} (use e.g. 500ms, 2s, 1m30s)"))?
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {text:?} (use ms, s or m)"
-            ))
-        }
-    };
-    if !(0.0..=3600.0).contains(&seconds) {
+    if duration > MAX_DURATION {
         return Err(format!("duration {text:?} is out of range (0 to 1h)"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    Ok(duration)
 }
 
 /// `--os`, `--arch`, `--variant`: a platform field by field, for every command that picks or

@@ -151,3 +151,46 @@ fn usage_errors() {
         assert_eq!(error.exit_code(), 2, "{line}");
     }
 }
+
+#[test]
+fn durations_are_bare_seconds_or_go_style() {
+    use std::time::Duration;
+    for (text, want) in [
+        ("2", Duration::from_secs(2)),
+        ("0.5", Duration::from_millis(500)),
+        ("0", Duration::ZERO),
+        ("500ms", Duration::from_millis(500)),
+        ("2s", Duration::from_secs(2)),
+        ("1.5s", Duration::from_millis(1500)),
+        ("1m", Duration::from_secs(60)),
+        ("1m30s", Duration::from_secs(90)),
+        ("1h", Duration::from_secs(3600)),
+        (" 10ms ", Duration::from_millis(10)),
+        ("3600", Duration::from_secs(3600)),
+    ] {
+        assert_eq!(parse_duration(text), Ok(want), "{text:?}");
+    }
+    for (text, says) in [
+        ("1h1s", "out of range (0 to 1h)"),
+        ("3601", "out of range (0 to 1h)"),
+        ("99999999999999999999999", "out of range (0 to 1h)"),
+        ("", "invalid duration \"\""),
+        ("1.2.3", "invalid duration \"1.2.3\""),
+        ("-1s", "invalid duration \"-1s\""),
+        ("2x", "invalid duration \"2x\""),
+        ("1e3", "invalid duration \"1e3\""),
+        ("fast", "invalid duration \"fast\""),
+    ] {
+        let error = parse_duration(text).unwrap_err();
+        assert!(error.contains(says), "{text:?}: {error}");
+        assert!(
+            says.contains("range") || error.contains("use e.g. 500ms"),
+            "{text:?}: {error}"
+        );
+    }
+    let Command::Push(push) = parse("push --retry-delay 1m30s --stall-timeout 2 l d") else {
+        panic!()
+    };
+    assert_eq!(push.registry.retry_delay, Some(Duration::from_secs(90)));
+    assert_eq!(push.registry.stall_timeout, Some(Duration::from_secs(2)));
+}
