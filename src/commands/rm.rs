@@ -2,7 +2,6 @@
 
 use super::Ctx;
 use crate::cli::RmArgs;
-use crate::reference::normalize_list_name;
 use crate::store::StoreError;
 use anyhow::{bail, Result};
 
@@ -13,8 +12,7 @@ pub fn run(ctx: &mut Ctx, args: RmArgs) -> Result<()> {
     let mut missing = Vec::new();
     let mut lock = None;
     for raw in &args.lists {
-        let name = normalize_list_name(raw).ok();
-        match store.resolve_id(name.as_deref(), raw) {
+        match store.find_id(raw) {
             Ok((id, name)) => {
                 let lock = match &lock {
                     Some(lock) => lock,

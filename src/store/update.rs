@@ -11,8 +11,15 @@ impl Store {
     /// Finds a list by name (normalised first: `a` is `localhost/a:latest`), full ID, or an
     /// unambiguous ID prefix.
     pub fn find(&self, name_or_id: &str) -> Result<StoredList, StoreError> {
+        let (id, _) = self.find_id(name_or_id)?;
+        self.load(&id)
+    }
+
+    /// Like [`Store::find`], without reading the list itself: `(id, name)`. Lets `rm` delete a
+    /// list whose file is corrupt.
+    pub fn find_id(&self, name_or_id: &str) -> Result<(String, String), StoreError> {
         let name = normalize_list_name(name_or_id).ok();
-        self.resolve(name.as_deref(), name_or_id)
+        self.resolve_id(name.as_deref(), name_or_id)
     }
 
     /// Edits the list `name_or_id` names as one transaction: under the lock it is found once,

@@ -32,3 +32,14 @@ fn missing_names_are_reported_together_after_the_others_are_deleted() {
     let error = env.fails(rm, &["z"]);
     assert_eq!(error, "z: image not known");
 }
+
+#[test]
+fn a_corrupt_list_can_still_be_deleted() {
+    let env = TestEnv::new();
+    let id = env.create_list("l");
+    std::fs::write(env.path("store/lists").join(&id).join("list.json"), "{").unwrap();
+    assert!(env.store().find("l").is_err());
+    let out = env.run(rm, &["l"]);
+    assert_eq!(out, format!("untagged: localhost/l:latest\n{id}\n"));
+    assert!(env.store().names().unwrap().is_empty());
+}
