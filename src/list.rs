@@ -37,7 +37,12 @@ pub enum ListError {
     },
     /// An INSTANCE argument that is no digest and no digest prefix.
     #[error("invalid instance {text:?}: {reason}")]
-    InvalidInstance { text: String, reason: String },
+    InvalidInstance {
+        /// The argument as given.
+        text: String,
+        /// Why it is no digest (the digest parser's reason, or that it is none at all).
+        reason: String,
+    },
 }
 
 /// Field changes requested by `add`/`annotate` flags; `None`/empty means "leave as it is".
