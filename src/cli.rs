@@ -196,35 +196,34 @@ pub struct RegistryFlags {
     pub stall_timeout: Option<std::time::Duration>,
 }
 
-/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+/// The longest duration a flag takes: a limit past an hour is a typo, not a wish.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Parses a duration flag: a bare number of seconds (`2`, `0.5`), or Go-style units as
+/// humantime reads them (`500ms`, `2s`, `1m30s`, `1h`); 0 to 1h.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
+    let is_bare_number = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let duration = if is_bare_number {
+        let seconds: f64 = text
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1m30s)"))?;
+        std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX)
+    } else {
+        humantime::parse_duration(text)
+            .map_err(|e| format!("invalid duration {text:?}: {e} (use e.g. 500ms, 2s, 1m30s)"))?
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (use e.g. 500ms, 2s, 1m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {text:?} (use ms, s or m)"
-            ))
-        }
-    };
-    if !(0.0..=3600.0).contains(&seconds) {
+    if duration > MAX_DURATION {
         return Err(format!("duration {text:?} is out of range (0 to 1h)"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    Ok(duration)
 }
 
-/// Platform and annotation fields of an entry.
+/// `--os`, `--arch`, `--variant`: a platform field by field, for every command that picks or
+/// sets one (`create` and `add` pick from an index, `add` and `annotate` set an entry's,
+/// `remove` removes by it). A command words the help for what it does with them.
 #[derive(Debug, Clone, Args)]
-pub struct EntryFlags {
+pub struct PlatformFlags {
     /// Operating system of the entry (e.g. linux)
     #[arg(long, alias = "override-os")]
     pub os: Option<String>,
@@ -234,6 +233,41 @@ pub struct EntryFlags {
     /// Architecture variant (e.g. v7, v8)
     #[arg(long)]
     pub variant: Option<String>,
+}
+
+/// Whether a command that flattens [`PlatformFlags`] accepts `--override-os`/`--override-arch`.
+enum OverrideAliases {
+    Keep,
+    Drop,
+}
+
+/// Rewords the [`PlatformFlags`] a command flattens for what it does with the platform: the
+/// help of `--os`, `--arch` and `--variant`, in place (completions keep the declared order).
+fn platform_wording(
+    help: [&'static str; 3],
+    aliases: OverrideAliases,
+) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| {
+        let at = match arg.get_id().as_str() {
+            "os" => 0,
+            "arch" => 1,
+            "variant" => 2,
+            _ => return arg,
+        };
+        let arg = arg.help(help[at]);
+        match aliases {
+            OverrideAliases::Keep => arg,
+            OverrideAliases::Drop => arg.alias(None),
+        }
+    }
+}
+
+/// Platform and annotation fields of an entry.
+#[derive(Debug, Clone, Args)]
+pub struct EntryFlags {
+    /// The entry's platform (and, for `add`, the one to pick from an index).
+    #[command(flatten)]
+    pub platform: PlatformFlags,
     /// Operating system version (e.g. 10.0.17763.1879 for Windows)
     #[arg(long)]
     pub os_version: Option<String>,
@@ -250,6 +284,14 @@ pub struct EntryFlags {
 
 /// Arguments of `manifest create`.
 #[derive(Debug, Args)]
+#[command(mut_args(platform_wording(
+    [
+        "Operating system to pick from an index image (without --all)",
+        "Architecture to pick from an index image (without --all)",
+        "Variant to pick from an index image (without --all)",
+    ],
+    OverrideAliases::Keep
+)))]
 pub struct CreateArgs {
     /// Name of the new list (e.g. myapp → localhost/myapp:latest)
     pub list: String,
@@ -268,15 +310,9 @@ pub struct CreateArgs {
     /// Annotation KEY=VALUE on the index itself (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
-    /// Operating system to pick from an index image (without --all)
-    #[arg(long, alias = "override-os")]
-    pub os: Option<String>,
-    /// Architecture to pick from an index image (without --all)
-    #[arg(long, alias = "override-arch")]
-    pub arch: Option<String>,
-    /// Variant to pick from an index image (without --all)
-    #[arg(long)]
-    pub variant: Option<String>,
+    /// The platform to pick from an index image.
+    #[command(flatten)]
+    pub platform: PlatformFlags,
     /// How registries are reached for the images added.
     #[command(flatten)]
     pub registry: RegistryFlags,
@@ -473,6 +509,14 @@ pub enum InspectFormat {
 
 /// Arguments of `manifest remove`.
 #[derive(Debug, Args)]
+#[command(mut_args(platform_wording(
+    [
+        "Remove the images of this operating system (with --arch/--variant: of that platform)",
+        "Remove the images of this architecture",
+        "Remove the images of this variant",
+    ],
+    OverrideAliases::Drop
+)))]
 pub struct RemoveArgs {
     /// List name or ID
     pub list: String,
@@ -485,15 +529,9 @@ pub struct RemoveArgs {
     /// comma-separated or repeated)
     #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
     pub platform: Vec<String>,
-    /// Remove the images of this operating system (with --arch/--variant: of that platform)
-    #[arg(long)]
-    pub os: Option<String>,
-    /// Remove the images of this architecture
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Remove the images of this variant
-    #[arg(long)]
-    pub variant: Option<String>,
+    /// The platform whose images are removed, field by field.
+    #[command(flatten)]
+    pub by_platform: PlatformFlags,
 }
 
 /// Shells `manifest completion` writes a script for.

@@ -11,6 +11,7 @@ pub(crate) mod blocking_stream;
 // `<hex>` there are what users type, not rustdoc links or HTML.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
+pub mod commands;
 pub mod compress;
 pub mod config;
 pub mod convert;

@@ -52,6 +52,14 @@ pub enum ListError {
         /// The platforms the list has.
         available: String,
     },
+    /// An INSTANCE argument that is no digest and no digest prefix.
+    #[error("invalid instance {text:?}: {reason}")]
+    InvalidInstance {
+        /// The argument as given.
+        text: String,
+        /// Why it is no digest (the digest parser's reason, or that it is none at all).
+        reason: String,
+    },
 }
 
 /// Field changes requested by `add`/`annotate` flags; `None`/empty means "leave as it is".
@@ -193,6 +201,21 @@ impl ManifestList {
                 candidates: several.iter().map(|d| d.to_string()).collect(),
             }),
         }
+    }
+
+    /// The entry an INSTANCE argument names, as [`ManifestList::resolve_instance`] finds it;
+    /// an argument that is not a digest at all is an error here (`remove` takes nothing else).
+    pub fn instance(&self, text: &str, list_name: &str) -> Result<Digest, ListError> {
+        self.resolve_instance(text, list_name)?.ok_or_else(|| {
+            let reason = match Digest::parse(text) {
+                Err(error) if text.contains(':') => error.reason.to_string(),
+                _ => "not a digest (sha256:…) or a prefix of an entry's digest".to_string(),
+            };
+            ListError::InvalidInstance {
+                text: text.to_string(),
+                reason,
+            }
+        })
     }
 
     /// Removes the entry with `digest` and its source record.
@@ -516,6 +539,27 @@ mod tests {
             "",
         ] {
             assert_eq!(resolve(text), Ok(None), "{text:?}");
+        }
+        // `remove` takes a digest only: the same words are errors saying why.
+        assert_eq!(list.instance("0907f", "l"), Ok(first.clone()));
+        for (text, reason) in [
+            (
+                "busybox",
+                "not a digest (sha256:…) or a prefix of an entry's digest",
+            ),
+            (
+                "",
+                "not a digest (sha256:…) or a prefix of an entry's digest",
+            ),
+            ("md5:0907", "unsupported algorithm"),
+            ("sha256:xyz", "wrong length"),
+        ] {
+            let error = list.instance(text, "l").unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("invalid instance {text:?}: "))
+                    && error.contains(reason),
+                "{text:?}: {error}"
+            );
         }
     }
 

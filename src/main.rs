@@ -1,10 +1,10 @@
-//! The `manifest` binary: parse arguments, run one command, print the error chain, exit.
+//! The `manifest` binary: parse arguments, build the [`Ctx`], run one command, print the error
+//! chain, exit.
 
-mod commands;
 mod process_title;
 
 use manifest::cli::{Cli, Command};
-use std::path::PathBuf;
+use manifest::commands::{self, Ctx};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,36 +20,51 @@ fn main() -> ExitCode {
     if cli_has_password(&cli) {
         process_title::mask_password();
     }
-    commands::set_debug(cli.debug);
-    commands::set_storage(&cli.storage);
-    let store = cli.store.or_else(|| {
-        std::env::var_os("MANIFEST_STORE")
-            .filter(|dir| !dir.is_empty())
-            .map(PathBuf::from)
-    });
-    let result = match cli.command {
-        Command::Create(args) => commands::create::run(store, args),
-        Command::Add(args) => commands::add::run(store, args),
-        Command::Annotate(args) => commands::annotate::run(store, args),
-        Command::Inspect(args) => commands::inspect::run(store, args),
-        Command::Push(args) => commands::push::run(store, args),
-        Command::Remove(args) => commands::remove::run(store, args),
-        Command::Rm(args) => commands::rm::run(store, args),
-        Command::Exists(args) => return commands::exists::run(store, args),
-        Command::Apply(args) => commands::apply::run(store, args),
-        Command::Completion(args) => commands::completion::run(args),
-        Command::Man(args) => commands::man::run(args),
+    let Cli {
+        store,
+        debug,
+        storage,
+        command,
+    } = cli;
+    let mut stdout = std::io::stdout();
+    let mut ctx = Ctx::from_flags(store, debug, &storage, &mut stdout);
+    let result = match command {
+        Command::Create(args) => commands::create::run(&mut ctx, args),
+        Command::Add(args) => commands::add::run(&mut ctx, args),
+        Command::Annotate(args) => commands::annotate::run(&mut ctx, args),
+        Command::Inspect(args) => commands::inspect::run(&mut ctx, args),
+        Command::Push(args) => commands::push::run(&mut ctx, args),
+        Command::Remove(args) => commands::remove::run(&mut ctx, args),
+        Command::Rm(args) => commands::rm::run(&mut ctx, args),
+        Command::Exists(args) => {
+            return match commands::exists::run(&mut ctx, args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(error) => {
+                    report(&error);
+                    ExitCode::from(125)
+                }
+            }
+        }
+        Command::Apply(args) => commands::apply::run(&mut ctx, args),
+        Command::Completion(args) => commands::completion::run(&mut ctx, args),
+        Command::Man(args) => commands::man::run(&mut ctx, args),
     };
-    match result {
+    match result.and_then(|()| Ok(ctx.out.flush()?)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            // The chain holds text from files and registries: nothing in it may steer the terminal.
-            let text = format!("{error:#}");
-            eprintln!("Error: {}", manifest::terminal::escape_controls(&text));
+            report(&error);
             ExitCode::from(1)
         }
     }
+}
+
+/// Prints `Error: ` and the error chain on one line. The chain holds text from files and
+/// registries: nothing in it may steer the terminal.
+fn report(error: &anyhow::Error) {
+    let text = format!("{error:#}");
+    eprintln!("Error: {}", manifest::terminal::escape_controls(&text));
 }
 
 fn cli_has_password(cli: &Cli) -> bool {

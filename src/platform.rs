@@ -169,6 +169,20 @@ impl PlatformWanted {
         }
     }
 
+    /// What `--os/--arch/--variant` ask to pick, filled from the host where they are silent;
+    /// `None` when all three are (the host's platform is then picked by default).
+    pub fn from_flags(os: Option<&str>, arch: Option<&str>, variant: Option<&str>) -> Option<Self> {
+        if os.is_none() && arch.is_none() && variant.is_none() {
+            return None;
+        }
+        let host = Self::host();
+        Some(Self {
+            os: os.map_or(host.os, str::to_string),
+            arch: arch.map_or(host.arch, str::to_string),
+            variant: variant.map(str::to_string),
+        })
+    }
+
     /// `os/arch[/variant]`.
     pub(crate) fn display(&self) -> String {
         match &self.variant {
@@ -526,5 +540,41 @@ mod tests {
         let entries = vec![amd64, orphan];
         let filter = PlatformFilter::parse(&["linux/amd64".into()]).unwrap();
         assert_eq!(selected(&entries, &filter), [0]);
+    }
+
+    #[test]
+    fn flags_fill_the_wanted_platform_from_the_host() {
+        let host = PlatformWanted::host();
+        assert_eq!(PlatformWanted::from_flags(None, None, None), None);
+        let cases = [
+            (
+                (Some("windows"), None, None),
+                ("windows", host.arch.as_str(), None),
+            ),
+            (
+                (None, Some("arm"), Some("v7")),
+                (host.os.as_str(), "arm", Some("v7")),
+            ),
+            (
+                (None, None, Some("v8")),
+                (host.os.as_str(), host.arch.as_str(), Some("v8")),
+            ),
+            (
+                (Some("linux"), Some("s390x"), None),
+                ("linux", "s390x", None),
+            ),
+        ];
+        for ((os, arch, variant), (want_os, want_arch, want_variant)) in cases {
+            let wanted = PlatformWanted::from_flags(os, arch, variant).unwrap();
+            assert_eq!(
+                (
+                    wanted.os.as_str(),
+                    wanted.arch.as_str(),
+                    wanted.variant.as_deref()
+                ),
+                (want_os, want_arch, want_variant),
+                "{os:?} {arch:?} {variant:?}"
+            );
+        }
     }
 }

@@ -119,6 +119,9 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// The transports this tool supports, as they are written before a reference.
+const TRANSPORT_PREFIXES: &[&str] = &["docker://", "oci:", "oci-archive:", "containers-storage:"];
+
 /// Transports containers/image knows but this tool does not support; naming one is an error
 /// even when the rest would also read as a docker reference (`dir:x`), as in containers/image.
 const UNSUPPORTED_TRANSPORTS: &[&str] = &[
@@ -221,6 +224,21 @@ pub fn normalize_list_name(input: &str) -> Result<String, ReferenceError> {
         .map_err(|fault| invalid(fault.into_reason()))
 }
 
+/// Whether `text` starts with a transport this tool supports (`docker://`, `oci:`,
+/// `oci-archive:`, `containers-storage:`).
+pub fn has_transport_prefix(text: &str) -> bool {
+    TRANSPORT_PREFIXES.iter().any(|p| text.starts_with(p))
+}
+
+/// Whether `text` names an image explicitly: with a transport, or as a registry reference whose
+/// first component is a registry host (`127.0.0.1:5000/app`, `localhost/app`). Only such a name
+/// may send a command to the network; a short name (`app`, `library/app`) never reaches Docker
+/// Hub unasked.
+pub fn is_explicit_image(text: &str) -> bool {
+    has_transport_prefix(text)
+        || (split_host(text).0.is_some() && matches!(parse_image(text), Ok(ImageRef::Registry(_))))
+}
+
 /// Whether `s` could be (a prefix of) a list ID: 3 to 64 lowercase hex characters.
 pub(crate) fn looks_like_list_id_prefix(s: &str) -> bool {
     (3..=64).contains(&s.len()) && s.bytes().all(is_lower_hex)
@@ -260,7 +278,9 @@ fn list_name_problem(input: &str) -> Option<String> {
 
 fn list_transport_prefix(input: &str) -> Option<&str> {
     let (prefix, rest) = input.split_once(':')?;
-    let known = ["docker", "oci", "oci-archive", "containers-storage"].contains(&prefix)
+    let known = TRANSPORT_PREFIXES
+        .iter()
+        .any(|p| p.trim_end_matches(['/', ':']) == prefix)
         || UNSUPPORTED_TRANSPORTS.contains(&prefix);
     (known || rest.starts_with("//")).then_some(prefix)
 }

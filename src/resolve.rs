@@ -118,9 +118,7 @@ fn local_id(text: &str, id: &str) -> Result<ImageArg, ReferenceError> {
 }
 
 fn has_transport(text: &str) -> bool {
-    ["docker://", "oci:", "oci-archive:", "containers-storage:"]
-        .iter()
-        .any(|p| text.starts_with(p))
+    crate::reference::has_transport_prefix(text)
         || matches!(
             parse_image(text),
             Err(ReferenceError::UnknownTransport { .. })

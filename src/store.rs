@@ -21,6 +21,8 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod update;
+
 /// The store format this build reads and writes.
 pub const STORE_VERSION: u32 = 1;
 
@@ -108,6 +110,9 @@ pub enum StoreError {
     /// A list's document is not a valid index.
     #[error(transparent)]
     Document(#[from] DocumentError),
+    /// An edit of [`Store::update`] refused: the list is left as it was.
+    #[error(transparent)]
+    Edit(#[from] crate::list::ListError),
 }
 
 fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {

@@ -87,12 +87,15 @@ fn sealos_podman_and_docker_spellings() {
         panic!()
     };
     assert!(create.amend && create.replace);
-    assert_eq!(create.arch.as_deref(), Some("arm64"));
+    assert_eq!(create.platform.arch.as_deref(), Some("arm64"));
     let Command::Add(add) = parse("add --override-os linux --override-arch arm l i") else {
         panic!()
     };
     assert_eq!(
-        (add.entry.os.as_deref(), add.entry.arch.as_deref()),
+        (
+            add.entry.platform.os.as_deref(),
+            add.entry.platform.arch.as_deref()
+        ),
         (Some("linux"), Some("arm"))
     );
     let Command::Rm(rm) = parse("rm -i a b") else {
@@ -120,7 +123,7 @@ fn push_tags_platforms_and_dry_run() {
         panic!()
     };
     assert!(remove.digest.is_none());
-    assert_eq!(remove.arch.as_deref(), Some("arm"));
+    assert_eq!(remove.by_platform.arch.as_deref(), Some("arm"));
     let Command::Inspect(inspect) = parse("inspect --format table l") else {
         panic!()
     };
@@ -136,6 +139,7 @@ fn usage_errors() {
         "rm",
         "remove l",
         "remove --platform linux/arm/v7 l sha256:abc",
+        "remove --override-arch arm l",
         "add --platform linux/amd64 --arch arm64 l i",
         "inspect --raw --format table l",
         "completion tcsh",
@@ -146,4 +150,47 @@ fn usage_errors() {
             .unwrap_or_else(|| panic!("{line} parsed"));
         assert_eq!(error.exit_code(), 2, "{line}");
     }
+}
+
+#[test]
+fn durations_are_bare_seconds_or_go_style() {
+    use std::time::Duration;
+    for (text, want) in [
+        ("2", Duration::from_secs(2)),
+        ("0.5", Duration::from_millis(500)),
+        ("0", Duration::ZERO),
+        ("500ms", Duration::from_millis(500)),
+        ("2s", Duration::from_secs(2)),
+        ("1.5s", Duration::from_millis(1500)),
+        ("1m", Duration::from_secs(60)),
+        ("1m30s", Duration::from_secs(90)),
+        ("1h", Duration::from_secs(3600)),
+        (" 10ms ", Duration::from_millis(10)),
+        ("3600", Duration::from_secs(3600)),
+    ] {
+        assert_eq!(parse_duration(text), Ok(want), "{text:?}");
+    }
+    for (text, says) in [
+        ("1h1s", "out of range (0 to 1h)"),
+        ("3601", "out of range (0 to 1h)"),
+        ("99999999999999999999999", "out of range (0 to 1h)"),
+        ("", "invalid duration \"\""),
+        ("1.2.3", "invalid duration \"1.2.3\""),
+        ("-1s", "invalid duration \"-1s\""),
+        ("2x", "invalid duration \"2x\""),
+        ("1e3", "invalid duration \"1e3\""),
+        ("fast", "invalid duration \"fast\""),
+    ] {
+        let error = parse_duration(text).unwrap_err();
+        assert!(error.contains(says), "{text:?}: {error}");
+        assert!(
+            says.contains("range") || error.contains("use e.g. 500ms"),
+            "{text:?}: {error}"
+        );
+    }
+    let Command::Push(push) = parse("push --retry-delay 1m30s --stall-timeout 2 l d") else {
+        panic!()
+    };
+    assert_eq!(push.registry.retry_delay, Some(Duration::from_secs(90)));
+    assert_eq!(push.registry.stall_timeout, Some(Duration::from_secs(2)));
 }

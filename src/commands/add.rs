@@ -1,47 +1,36 @@
 //! `manifest add LIST IMAGE`
 
-use super::{entry_edit, find_list, open_store, print_line, registry_options, runtime};
+use super::{entry_edit, runtime, Ctx};
+use crate::cli::AddArgs;
+use crate::list::{EntryEdit, PlatformWanted};
+use crate::platform::PlatformFilter;
+use crate::resolve::{parse_image_arg, read_image_arg, BareName};
+use crate::source::Selection;
 use anyhow::Result;
-use manifest::cli::AddArgs;
-use manifest::list::{EntryEdit, PlatformWanted};
-use manifest::platform::PlatformFilter;
-use manifest::resolve::{parse_image_arg, read_image_arg, BareName};
-use manifest::source::Selection;
-use std::path::PathBuf;
 
-/// The platform to pick from an index: the flags, filled from the host where they are silent.
-pub fn wanted_platform(
-    os: &Option<String>,
-    arch: &Option<String>,
-    variant: &Option<String>,
-) -> Option<PlatformWanted> {
-    if os.is_none() && arch.is_none() && variant.is_none() {
-        return None;
-    }
-    let host = PlatformWanted::host();
-    Some(PlatformWanted {
-        os: os.clone().unwrap_or(host.os),
-        arch: arch.clone().unwrap_or(host.arch),
-        variant: variant.clone(),
-    })
-}
-
-pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
-    let registry = registry_options(&args.registry)?;
-    let store = open_store(store_root)?;
+/// Reads the image (before the store is locked), then adds its entries to the list in one
+/// transaction; prints `<list id>: <digest of the first entry added>`.
+pub fn run(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
+    let registry = ctx.registry(&args.registry)?;
+    let store = ctx.store()?;
     let edit = entry_edit(&args.entry)?;
     let image = parse_image_arg(&args.image, &registry.registries)?;
     // Fail on a missing list before any network traffic.
-    find_list(&store, &args.list)?;
+    store.find(&args.list)?;
+    let platform = &args.entry.platform;
     let selection = Selection {
         all: args.all,
-        platform: wanted_platform(&args.entry.os, &args.entry.arch, &args.entry.variant),
+        platform: PlatformWanted::from_flags(
+            platform.os.as_deref(),
+            platform.arch.as_deref(),
+            platform.variant.as_deref(),
+        ),
         filter: match args.platform.as_slice() {
             [] => None,
             given => Some(PlatformFilter::parse(given)?),
         },
     };
-    let transports = super::transports(registry);
+    let transports = ctx.transports(registry);
     let added = runtime()?.block_on(read_image_arg(
         &transports,
         &store,
@@ -64,12 +53,16 @@ pub fn run(store_root: Option<PathBuf>, args: AddArgs) -> Result<()> {
         .first()
         .map_or(&added.digest, |entry| &entry.descriptor.digest)
         .clone();
-    let lock = store.lock()?;
-    let mut list = find_list(&store, &args.list)?;
-    for mut entry in added.entries {
-        edit.apply(&mut entry.descriptor);
-        list.list.add(entry.descriptor, entry.source);
-    }
-    store.save_with_blobs(&list, &added.blobs, &lock)?;
-    print_line(&format!("{}: {}", list.id, printed))
+    let id = store.update(&args.list, &added.blobs, |list| {
+        for mut entry in added.entries {
+            edit.apply(&mut entry.descriptor);
+            list.list.add(entry.descriptor, entry.source);
+        }
+        Ok(list.id.clone())
+    })?;
+    writeln!(ctx.out, "{id}: {printed}")?;
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,26 +1,26 @@
 //! `manifest annotate LIST INSTANCE` and `manifest annotate --index LIST`
 
-use super::{
-    entry_edit, find_list, names_a_remote_image, open_store, print_line, registry_options, runtime,
-};
+use super::{entry_edit, runtime, Ctx};
+use crate::cli::AnnotateArgs;
+use crate::config::registries::RegistriesConf;
+use crate::list::EntryEdit;
+use crate::oci::Descriptor;
+use crate::reference::is_explicit_image;
+use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
+use crate::transport::open::Transports;
 use anyhow::{bail, Result};
-use manifest::cli::AnnotateArgs;
-use manifest::config::registries::RegistriesConf;
-use manifest::oci::Descriptor;
-use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName};
-use manifest::transport::open::Transports;
-use std::path::PathBuf;
 
-pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
-    let registry = registry_options(&args.registry)?;
-    let store = open_store(store_root)?;
+/// Edits one entry (or, with `--index`/`--subject`, the index itself) in one transaction;
+/// prints `<list id>: <entry digest>` (or the list ID).
+pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
+    let registry = ctx.registry(&args.registry)?;
+    let store = ctx.store()?;
     let edit = entry_edit(&args.entry)?;
-    let current = find_list(&store, &args.list)?;
-    let on_index = args.index || args.subject.is_some();
+    let current = store.find(&args.list)?;
     let registries = registry.registries.clone();
-    let transports = super::transports(registry);
-    if on_index {
-        let platform_edit = manifest::list::EntryEdit {
+    let transports = ctx.transports(registry);
+    if args.index || args.subject.is_some() {
+        let platform_edit = EntryEdit {
             annotations: Vec::new(),
             ..edit.clone()
         };
@@ -39,14 +39,15 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
             )?),
             None => None,
         };
-        let lock = store.lock()?;
-        let mut list = find_list(&store, &args.list)?;
-        list.list.annotate_index(&edit.annotations);
-        if let Some(subject) = subject {
-            list.list.index.subject = Some(subject);
-        }
-        store.save(&list, &lock)?;
-        return print_line(&list.id);
+        let id = store.update(&args.list, &[], |list| {
+            list.list.annotate_index(&edit.annotations);
+            if let Some(subject) = subject {
+                list.list.index.subject = Some(subject);
+            }
+            Ok(list.id.clone())
+        })?;
+        writeln!(ctx.out, "{id}")?;
+        return Ok(());
     }
     let Some(instance) = &args.instance else {
         bail!("annotate needs the digest of an entry (or --index to annotate the list itself)");
@@ -54,7 +55,7 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
     // A digest or a digest prefix is looked up in the list itself, never on the network.
     let digest = match current.list.resolve_instance(instance, &current.name)? {
         Some(digest) => digest,
-        None if names_a_remote_image(instance) => {
+        None if is_explicit_image(instance) => {
             describe(&transports, &registries, instance, BareName::LocalFirst)?.digest
         }
         // A short name may be a local image; it never reaches Docker Hub.
@@ -70,12 +71,12 @@ pub fn run(store_root: Option<PathBuf>, args: AnnotateArgs) -> Result<()> {
                 .digest
         }
     };
-    let lock = store.lock()?;
-    let mut list = find_list(&store, &args.list)?;
-    let name = list.name.clone();
-    list.list.annotate(&digest, &edit, &name)?;
-    store.save(&list, &lock)?;
-    print_line(&format!("{}: {}", list.id, digest))
+    let id = store.update(&args.list, &[], |list| {
+        list.list.annotate(&digest, &edit, &list.name)?;
+        Ok(list.id.clone())
+    })?;
+    writeln!(ctx.out, "{id}: {digest}")?;
+    Ok(())
 }
 
 /// The descriptor of the manifest an image reference names (a bare name: tried in `order`; a
@@ -94,3 +95,6 @@ fn describe(
         manifest.bytes.len() as u64,
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,18 @@
 //! `manifest apply FILE`
 
 use super::push::{push_options, show_result};
-use super::{open_store, registry_options, runtime, transports};
+use super::{runtime, Ctx};
+use crate::apply::{build, Spec};
+use crate::cli::ApplyArgs;
+use crate::copy::{copy, typed_sources, CopyEnv};
+use crate::progress::Progress;
+use crate::terminal::escape_controls;
 use anyhow::{Context, Result};
-use manifest::apply::{build, Spec};
-use manifest::cli::ApplyArgs;
-use manifest::copy::{copy, typed_sources, CopyEnv};
-use manifest::progress::Progress;
-use manifest::terminal::escape_controls;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-pub fn run(store_root: Option<PathBuf>, args: ApplyArgs) -> Result<()> {
-    let registry = registry_options(&args.registry)?;
+/// Builds the list a spec file describes (without storing it) and pushes it.
+pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
+    let registry = ctx.registry(&args.registry)?;
     let file = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {file}"))?;
     let spec = Spec::parse(&text, &file)?;
@@ -26,9 +26,9 @@ pub fn run(store_root: Option<PathBuf>, args: ApplyArgs) -> Result<()> {
     let destination = spec.destination()?;
     let mut options = push_options(&args.copy, true, registry.retry)?;
     options.tags = spec.tags.iter().chain(&args.copy.tag).cloned().collect();
-    let store = open_store(store_root)?;
+    let store = ctx.store()?;
     let registries = registry.registries.clone();
-    let transports = transports(registry);
+    let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
     let env = CopyEnv {
         transports: &transports,
@@ -49,5 +49,5 @@ pub fn run(store_root: Option<PathBuf>, args: ApplyArgs) -> Result<()> {
         .with_context(|| format!("pushing the list of {file} to {destination}"))
     });
     progress.finish();
-    show_result(&report?, &args.copy, &progress)
+    show_result(&report?, &args.copy, &progress, ctx.out)
 }

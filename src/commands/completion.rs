@@ -1,12 +1,11 @@
 //! `manifest completion SHELL`
 
+use super::Ctx;
+use crate::cli::CompletionArgs;
 use anyhow::Result;
-use manifest::cli::CompletionArgs;
-use std::io::Write;
 
-pub fn run(args: CompletionArgs) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    manifest::manpages::write_completion(args.shell, &mut out);
-    out.flush()?;
+/// Writes the completion script for one shell.
+pub fn run(ctx: &mut Ctx, args: CompletionArgs) -> Result<()> {
+    crate::manpages::write_completion(args.shell, ctx.out);
     Ok(())
 }

@@ -1,21 +1,22 @@
 //! `manifest create LIST [IMAGE...]`
 
-use super::{find_list, open_store, print_line, registry_options, runtime};
+use super::{runtime, Ctx};
+use crate::cli::CreateArgs;
+use crate::list::{parse_annotations, ManifestList, PlatformWanted};
+use crate::reference::normalize_list_name;
+use crate::resolve::{parse_image_arg, read_image_arg, read_image_named_like_list, BareName};
+use crate::source::Selection;
+use crate::store::StoreError;
 use anyhow::{bail, Result};
-use manifest::cli::CreateArgs;
-use manifest::list::{parse_annotations, ManifestList};
-use manifest::reference::normalize_list_name;
-use manifest::resolve::{parse_image_arg, read_image_arg, read_image_named_like_list, BareName};
-use manifest::source::Selection;
-use manifest::store::StoreError;
-use std::path::PathBuf;
 
-pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
+/// Reads every image first (a failure then changes nothing), then creates the list, replaces it
+/// (`--replace`) or adds to it (`--amend`); prints the list ID.
+pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
     if args.amend && args.replace {
         bail!("--amend and --replace are mutually exclusive: --amend adds to the existing list, --replace starts a new one");
     }
-    let registry = registry_options(&args.registry)?;
-    let store = open_store(store_root)?;
+    let registry = ctx.registry(&args.registry)?;
+    let store = ctx.store()?;
     let name = normalize_list_name(&args.list)?;
     let annotations = parse_annotations(&args.annotation)?;
     let images = args
@@ -25,16 +26,18 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let selection = Selection {
         all: args.all,
-        platform: super::add::wanted_platform(&args.os, &args.arch, &args.variant),
+        platform: PlatformWanted::from_flags(
+            args.platform.os.as_deref(),
+            args.platform.arch.as_deref(),
+            args.platform.variant.as_deref(),
+        ),
         filter: None,
     };
     // `--amend NAME` with no list NAME but a local image NAME: that image starts the list.
-    let converts =
-        args.amend && matches!(find_list(&store, &args.list), Err(StoreError::NotFound(_)));
-    // Read every image before touching the store: a failure then changes nothing.
+    let converts = args.amend && matches!(store.find(&args.list), Err(StoreError::NotFound(_)));
     let mut added = Vec::new();
     if converts || !images.is_empty() {
-        let transports = super::transports(registry);
+        let transports = ctx.transports(registry);
         let rt = runtime()?;
         if converts {
             added.extend(rt.block_on(read_image_named_like_list(
@@ -60,21 +63,20 @@ pub fn run(store_root: Option<PathBuf>, args: CreateArgs) -> Result<()> {
         }
     };
     let blobs: Vec<_> = added.iter().flat_map(|a| a.blobs.clone()).collect();
-    let mut content = ManifestList::default();
-    fill(&mut content);
-    let lock = store.lock()?;
-    let list = match store.create(&name, content.clone(), &blobs, &lock) {
-        Ok(list) => list,
-        Err(StoreError::NameInUse { .. }) if args.amend => {
-            let mut list = find_list(&store, &name)?;
-            fill(&mut list.list);
-            store.save_with_blobs(&list, &blobs, &lock)?;
-            list
+    let list = if args.amend {
+        store.update_or_create(&name, &blobs, fill)?
+    } else {
+        let mut content = ManifestList::default();
+        fill(&mut content);
+        let lock = store.lock()?;
+        match store.id_of(&name)? {
+            Some(old) if args.replace => store.replace(&old, &name, content, &blobs, &lock)?,
+            _ => store.create(&name, content, &blobs, &lock)?,
         }
-        Err(StoreError::NameInUse { id, .. }) if args.replace => {
-            store.replace(&id, &name, content, &blobs, &lock)?
-        }
-        Err(e) => return Err(e.into()),
     };
-    print_line(&list.id)
+    writeln!(ctx.out, "{}", list.id)?;
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,19 @@
 //! `manifest inspect LIST_OR_IMAGE`
 
-use super::{find_list, names_a_remote_image, open_store, registry_options, runtime};
+use super::{runtime, Ctx};
+use crate::cli::{InspectArgs, InspectFormat};
+use crate::oci::pretty;
+use crate::reference::is_explicit_image;
+use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
+use crate::store::StoreError;
 use anyhow::{bail, Context, Result};
-use manifest::cli::{InspectArgs, InspectFormat};
-use manifest::oci::pretty;
-use manifest::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
-use manifest::store::StoreError;
-use std::io::Write;
-use std::path::PathBuf;
 
-pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
-    let registry = registry_options(&args.registry)?;
-    let store = open_store(store_root)?;
-    let bytes = match find_list(&store, &args.target) {
+/// Writes a local list as it will be pushed, or an image's manifest: indented JSON, the exact
+/// bytes (`--raw`) or a table.
+pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
+    let registry = ctx.registry(&args.registry)?;
+    let store = ctx.store()?;
+    let bytes = match store.find(&args.target) {
         Ok(list) => {
             let (document, _) = list.document()?;
             document
@@ -20,7 +21,7 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
         Err(StoreError::NotFound(name)) => {
             // A local image is looked for first, as sealos does; the network only for a
             // name with a transport or a registry host.
-            let order = if names_a_remote_image(&args.target) {
+            let order = if is_explicit_image(&args.target) {
                 BareName::LocalFirst
             } else {
                 BareName::LocalOnly
@@ -38,7 +39,7 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
                     .first()
                     .map_or_else(|| text.clone(), ToString::to_string),
             };
-            let transports = super::transports(registry);
+            let transports = ctx.transports(registry);
             let manifest = runtime()?
                 .block_on(read_manifest_arg(&transports, &arg, order))
                 .map_err(|e| match order {
@@ -49,17 +50,15 @@ pub fn run(store_root: Option<PathBuf>, args: InspectArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut out = std::io::stdout().lock();
     if args.raw {
-        out.write_all(&bytes)?;
+        ctx.out.write_all(&bytes)?;
     } else if args.format == InspectFormat::Table {
-        out.write_all(manifest::table::table(&bytes)?.as_bytes())?;
+        ctx.out.write_all(crate::table::table(&bytes)?.as_bytes())?;
     } else {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).context("the manifest is not JSON")?;
-        out.write_all(pretty(&value).as_bytes())?;
+        ctx.out.write_all(pretty(&value).as_bytes())?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -71,3 +70,6 @@ fn no_list(name: &str) -> String {
          (oci:DIR))"
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,15 @@
 //! `manifest man DIR`
 
-use super::print_line;
+use super::Ctx;
+use crate::cli::ManArgs;
 use anyhow::{Context, Result};
-use manifest::cli::ManArgs;
 
-pub fn run(args: ManArgs) -> Result<()> {
-    let written = manifest::manpages::write_man_pages(&args.dir)
+/// Writes the man pages into a directory and prints the path of each.
+pub fn run(ctx: &mut Ctx, args: ManArgs) -> Result<()> {
+    let written = crate::manpages::write_man_pages(&args.dir)
         .with_context(|| format!("writing man pages to {}", args.dir.display()))?;
     for path in written {
-        print_line(&path.display().to_string())?;
+        writeln!(ctx.out, "{}", path.display())?;
     }
     Ok(())
 }

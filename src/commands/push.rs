@@ -1,20 +1,22 @@
 //! `manifest push LIST [DEST]`
 
-use super::{find_list, open_store, print_text, registry_options, runtime, transports};
+use super::{runtime, Ctx};
+use crate::cli::{CompressionFormat, CopyFlags, PushArgs, PushFormat};
+use crate::compress::{Algorithm, Compression};
+use crate::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
+use crate::oci::ListFormat;
+use crate::platform::PlatformFilter;
+use crate::progress::Progress;
+use crate::reference::parse_image;
+use crate::retry::RetryPolicy;
+use crate::store::Deletion;
 use anyhow::{bail, Context, Result};
-use manifest::cli::{CompressionFormat, CopyFlags, PushArgs, PushFormat};
-use manifest::compress::{Algorithm, Compression};
-use manifest::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
-use manifest::oci::ListFormat;
-use manifest::platform::PlatformFilter;
-use manifest::progress::Progress;
-use manifest::reference::parse_image;
-use manifest::retry::RetryPolicy;
-use manifest::store::Deletion;
-use std::path::PathBuf;
+use std::io::Write;
 use std::sync::Arc;
 
-pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
+/// Pushes a list and the images it references (children first, the index last); with `--rm`,
+/// deletes the list afterwards if it is still as it was pushed.
+pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
     // Never silently ignored: a script that asks for signing must learn it got none.
     // (--remove-signatures is accepted as it is: nothing is signed.)
     for (flag, given) in [
@@ -25,16 +27,16 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
             bail!("signing and signature policies are not supported ({flag}); push without it");
         }
     }
-    let registry = registry_options(&args.registry)?;
-    let store = open_store(store_root)?;
-    let list = find_list(&store, &args.list)?;
+    let registry = ctx.registry(&args.registry)?;
+    let store = ctx.store()?;
+    let list = store.find(&args.list)?;
     let destination = match &args.destination {
         Some(raw) => parse_image(raw)?,
         None => parse_image(&format!("docker://{}", list.name))?,
     };
     let options = push_options(&args.copy, args.all, registry.retry)?;
     let sources = typed_sources(&list.list)?;
-    let transports = transports(registry);
+    let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
     let env = CopyEnv {
         transports: &transports,
@@ -50,7 +52,7 @@ pub fn run(store_root: Option<PathBuf>, args: PushArgs) -> Result<()> {
     ));
     progress.finish();
     let report = report.with_context(|| format!("pushing {} to {destination}", list.name))?;
-    show_result(&report, &args.copy, &progress)?;
+    show_result(&report, &args.copy, &progress, ctx.out)?;
     if args.rm && !report.dry_run {
         let lock = store.lock()?;
         if store.delete_if_unchanged(&list, &lock)? == Deletion::Changed {
@@ -102,23 +104,28 @@ pub(super) fn show_result(
     report: &PushReport,
     flags: &CopyFlags,
     progress: &Progress,
+    out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(path) = &flags.metadata_file {
-        manifest::store::write_atomic(path, report.metadata_json().as_bytes())
+        crate::store::write_atomic(path, report.metadata_json().as_bytes())
             .with_context(|| format!("writing the metadata file {}", path.display()))?;
     }
     if report.dry_run {
-        return print_text(&report.plan_text());
+        out.write_all(report.plan_text().as_bytes())?;
+        return Ok(());
     }
     let digest = report
         .digest
         .clone()
         .expect("a successful push has a digest");
     if let Some(path) = &flags.digestfile {
-        manifest::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
+        crate::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
             format!("the push succeeded ({digest}) but the digest file could not be written")
         })?;
     }
     progress.note(&report.summary());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

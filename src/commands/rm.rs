@@ -1,26 +1,26 @@
 //! `manifest rm LIST...`
 
-use super::{open_store, print_line};
+use super::Ctx;
+use crate::cli::RmArgs;
+use crate::store::StoreError;
 use anyhow::{bail, Result};
-use manifest::cli::RmArgs;
-use manifest::store::StoreError;
-use std::path::PathBuf;
 
-pub fn run(store_root: Option<PathBuf>, args: RmArgs) -> Result<()> {
-    let store = open_store(store_root)?;
+/// Deletes each list named (never the images it refers to), printing `untagged: <name>` and
+/// its ID; names that are no list are reported together at the end (unless `--ignore`).
+pub fn run(ctx: &mut Ctx, args: RmArgs) -> Result<()> {
+    let store = ctx.store()?;
     let mut missing = Vec::new();
     let mut lock = None;
     for raw in &args.lists {
-        let name = manifest::reference::normalize_list_name(raw).ok();
-        match store.resolve_id(name.as_deref(), raw) {
+        match store.find_id(raw) {
             Ok((id, name)) => {
                 let lock = match &lock {
                     Some(lock) => lock,
                     None => lock.insert(store.lock()?),
                 };
                 store.delete(&id, lock)?;
-                print_line(&format!("untagged: {name}"))?;
-                print_line(&id)?;
+                writeln!(ctx.out, "untagged: {name}")?;
+                writeln!(ctx.out, "{id}")?;
             }
             Err(StoreError::NotFound(name)) => missing.push(name),
             Err(e) => return Err(e.into()),
@@ -39,3 +39,6 @@ pub fn run(store_root: Option<PathBuf>, args: RmArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

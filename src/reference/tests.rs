@@ -308,6 +308,32 @@ fn list_id_prefixes() {
 }
 
 #[test]
+fn explicit_images_are_those_with_a_transport_or_a_registry_host() {
+    for (text, want) in [
+        ("docker://alpine", true),
+        ("oci:dir", true),
+        ("oci:./dir:ref", true),
+        ("oci-archive:a.tar", true),
+        ("containers-storage:alpine", true),
+        ("127.0.0.1:5000/app:v1", true),
+        ("localhost/app", true),
+        ("registry.example/team/app@sha256:0000", false),
+        ("registry.example/team/app", true),
+        ("[::1]:5000/app", true),
+        ("alpine", false),
+        ("library/alpine:latest", false),
+        ("localhost", false),
+        ("app.v2", false),
+        ("Registry.example/App", false),
+        ("dir:x", false),
+        ("sha256:abc", false),
+        ("", false),
+    ] {
+        assert_eq!(is_explicit_image(text), want, "{text:?}");
+    }
+}
+
+#[test]
 fn long_inputs_are_shortened_in_errors() {
     let input = format!("{}:v1", "A".repeat(100_000));
     let message = parse_image(&input).unwrap_err().to_string();

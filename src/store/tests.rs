@@ -128,3 +128,139 @@ fn blobs_are_verified() {
     store.put_blob(&digest, b"abc").unwrap();
     assert_eq!(store.get_blob(&digest).unwrap(), Bytes::from_static(b"abc"));
 }
+
+fn entry(n: u8) -> crate::oci::Descriptor {
+    crate::oci::Descriptor::new(crate::oci::OCI_MANIFEST, Digest::sha256_of(&[n]), 10)
+}
+
+/// A new store in a temp dir holding one empty list, `localhost/a:latest`.
+fn store_with_list_a() -> (tempfile::TempDir, Store, StoredList) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let list = store
+        .create(
+            "localhost/a:latest",
+            ManifestList::default(),
+            &[],
+            &store.lock().unwrap(),
+        )
+        .unwrap();
+    (dir, store, list)
+}
+
+fn record(dir: &Path, list: &StoredList) -> Vec<u8> {
+    fs::read(dir.join("lists").join(&list.id).join("list.json")).unwrap()
+}
+
+#[test]
+fn update_finds_the_list_once_edits_and_saves() {
+    let (_dir, store, created) = store_with_list_a();
+    // By short name, full name, ID and ID prefix: the same list.
+    for (n, name_or_id) in ["a", "localhost/a:latest", &created.id, &created.id[..4]]
+        .into_iter()
+        .enumerate()
+    {
+        let id = store
+            .update(name_or_id, &[], |list| {
+                list.list.add(entry(n as u8), format!("oci:/src/{n}"));
+                Ok(list.id.clone())
+            })
+            .unwrap();
+        assert_eq!(id, created.id, "{name_or_id}");
+    }
+    let saved = store.find("a").unwrap();
+    assert_eq!(saved.list.index.manifests.len(), 4);
+    assert_eq!(saved.list.sources[&entry(2).digest], "oci:/src/2");
+}
+
+#[test]
+fn update_writes_nothing_when_the_edit_or_the_save_is_refused() {
+    let (dir, store, list) = store_with_list_a();
+    let before = record(dir.path(), &list);
+    let blob = Bytes::from_static(b"{}");
+    let blobs = [(Digest::sha256_of(&blob), blob)];
+
+    // A refused edit: what it changed before failing is not saved, its blobs not kept.
+    let error = store
+        .update("a", &blobs, |list| -> Result<(), StoreError> {
+            list.list.add(entry(1), "s".into());
+            list.list.remove(&entry(2).digest, &list.name)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Edit(_)), "{error}");
+    assert!(error.to_string().contains("image not known"), "{error}");
+
+    // A list over the limit is refused by the save.
+    let error = store
+        .update("a", &blobs, |list| {
+            list.list
+                .annotate_index(&[("k".into(), "v".repeat(MAX_MANIFEST_BYTES as usize))]);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(error, StoreError::ListTooLarge { .. }), "{error}");
+
+    assert_eq!(record(dir.path(), &list), before);
+    assert!(store.get_blob(&blobs[0].0).is_none());
+
+    // No such list: the edit never runs.
+    let error = store
+        .update("b", &[], |_| -> Result<(), StoreError> {
+            panic!("edited a list that does not exist")
+        })
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::NotFound(ref name) if name == "b"),
+        "{error}"
+    );
+}
+
+#[test]
+fn update_keeps_the_lists_identity_and_saves_blobs_with_it() {
+    let (_dir, store, list) = store_with_list_a();
+    let blob = Bytes::from_static(b"{\"config\":1}");
+    let digest = Digest::sha256_of(&blob);
+    store
+        .update("a", &[(digest.clone(), blob.clone())], |list| {
+            list.id = "0".repeat(64);
+            list.name = "localhost/b:latest".into();
+            list.list.add(entry(1), "s".into());
+            Ok(())
+        })
+        .unwrap();
+    let saved = store.find(&list.id).unwrap();
+    assert_eq!((saved.id, saved.name), (list.id, list.name));
+    assert_eq!(saved.list.index.manifests.len(), 1);
+    assert_eq!(store.get_blob(&digest), Some(blob));
+    assert_eq!(store.names().unwrap().len(), 1);
+}
+
+#[test]
+fn update_or_create_amends_or_starts_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let created = store
+        .update_or_create("localhost/a:latest", &[], |list| {
+            list.add(entry(1), "s".into())
+        })
+        .unwrap();
+    let amended = store
+        .update_or_create("localhost/a:latest", &[], |list| {
+            list.add(entry(2), "s".into())
+        })
+        .unwrap();
+    assert_eq!(amended.id, created.id);
+    let saved = store.find("a").unwrap();
+    assert_eq!(
+        saved
+            .list
+            .index
+            .manifests
+            .iter()
+            .map(|e| &e.digest)
+            .collect::<Vec<_>>(),
+        [&entry(1).digest, &entry(2).digest]
+    );
+    assert_eq!(store.names().unwrap().len(), 1);
+}
