@@ -164,7 +164,7 @@ def main():
         p("")
         p(f"> {n}")
     try:
-        cpus = int(m1("nproc", "0"))
+        cpus = int(float(m1("nproc", "0")))
         loadavg = [float(m1(k, "0").split()[0]) for k in ("loadavg_start", "loadavg_end")]
         if cpus and max(loadavg) >= 0.5:
             p("")
@@ -209,7 +209,7 @@ def main():
         p(title)
         p("")
         for s in sizes:
-            mib = int(m1(f"bytes_{s}", "0")) / 1048576
+            mib = int(float(m1(f"bytes_{s}", "0"))) / 1048576
             p(f"**{s} MiB layers** — {m1(f'blobs_{s}')} blobs, {mib:.1f} MiB in all")
             p("")
             extra = " | requests to A" if reg == "B" else ""
@@ -438,7 +438,7 @@ def big_sections(p, meta, m1, g_of, failures):
         p("| layer | tool | ok runs | wall s | MiB/s | CPU s | peak RSS MiB |")
         p("|---|---|---|---|---|---|---|")
         for bs in bigs:
-            mib = int(m1(f"bytes_big_{bs}", "0")) / 1048576
+            mib = int(float(m1(f"bytes_big_{bs}", "0"))) / 1048576
             for tool, op, label in (("manifest", "push", "manifest push"),
                                     ("manifest", "push-layout", "manifest push, source an OCI layout"),
                                     ("buildah", "push", "buildah manifest push --all"),
@@ -465,7 +465,7 @@ def big_sections(p, meta, m1, g_of, failures):
         p("")
     sent = meta.get("s9_sent", [])
     if sent:
-        layer = int(m1("s9_layer", "0"))
+        layer = int(float(m1("s9_layer", "0")))
         p("## Scenario 9: the connection drops during the big layer's upload")
         p("")
         p(f"The layer is {layer / 1048576:.0f} MiB. The registry sits behind nginx (request buffering, its "

@@ -279,7 +279,7 @@ for S in "${SIZE_LIST[@]}"; do
     DIGEST[$S,$i]=$d
   done
   python3 "$here/blobs.py" "$work"/img/"$S"/* >"$work/blobs-$S.txt" || die "blobs.py failed"
-  meta "bytes_$S" "$(awk '{s+=$2} END {print s}' "$work/blobs-$S.txt")"
+  meta "bytes_$S" "$(awk '{s+=$2} END {printf "%d", s}' "$work/blobs-$S.txt")"
   meta "blobs_$S" "$(wc -l <"$work/blobs-$S.txt")"
 
   say "bench: pushing the sources to registry A as src/app:<arch>-s$S"
@@ -554,7 +554,7 @@ for BS in "${BIG_LIST[@]}"; do
   "$MKIMAGE" "$dir" linux/amd64 --layers 1 --layer-size $((BS * 1048576)) --seed $((900 + BS)) >"$work/big-digest-$BS" ||
     die "mkimage failed for the $BS MiB image"
   python3 "$here/blobs.py" "$dir" >"$work/blobs-big-$BS.txt" || die "blobs.py failed"
-  meta "bytes_big_$BS" "$(awk '{s+=$2} END {print s}' "$work/blobs-big-$BS.txt")"
+  meta "bytes_big_$BS" "$(awk '{s+=$2} END {printf "%d", s}' "$work/blobs-big-$BS.txt")"
   if [ "$HAVE_SKOPEO" = 1 ]; then
     quiet skopeo copy --dest-tls-verify=false "oci:$dir:latest" "docker://$A/big/app:s$BS" ||
       { meta problem "scenario 8: skopeo could not seed A with the $BS MiB image"; continue; }
@@ -675,8 +675,11 @@ python3 "$here/micro.py" --runs "$REPS" --out "$RES" --errdir "$work/logs" --sce
 # ---------------------------------------------------------------- report
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta end "$(date -u '+%Y-%m-%d %H:%M UTC')"
-python3 "$here/report.py" --meta "$META" --results "$RES" --log-a "$LOG_A" --log-b "$LOG_B" >"$work/report.md" ||
-  die "report.py failed"
+if ! python3 "$here/report.py" --meta "$META" --results "$RES" --log-a "$LOG_A" --log-b "$LOG_B" >"$work/report.md"; then
+  # The measurements took long to make: keep them for a re-run of report.py alone.
+  KEEP=1
+  die "report.py failed; the measurements are kept in $work (re-run: python3 bench/report.py --meta $META --results $RES --log-a $LOG_A --log-b $LOG_B)"
+fi
 cp "$work/report.md" "$OUT"
 cat "$work/report.md"
 say "bench: report written to $OUT"
