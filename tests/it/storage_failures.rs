@@ -1,9 +1,11 @@
 //! containers-storage under change: images and layers removed, changed or locked by a writer
 //! while a push reads them, and bad local references. Each is a clear error that names the
-//! image, and the destination tag (or the list store) stays as it was.
+//! image, and the destination tag (or the list store) stays as it was. And a local layer's
+//! upload cut part-way: made again from the store, never from a copy on disk.
 
 use crate::support::buildah::{content_tree, hold_write_lock, skopeo_to_layout, BIG};
-use crate::support::local::{read_pulled, tar_entries, tree_entries, Local};
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::local::{pull_first_child, read_pulled, tar_entries, tree_entries, Local};
 use crate::support::push::{get_manifest, manifest_status};
 use crate::support::registry::Registry;
 use crate::support::store_snapshot;
@@ -187,4 +189,63 @@ fn bad_local_references_are_clear_errors() {
         );
     }
     assert_eq!(before, store_snapshot(&local.env.store), "nothing changed");
+}
+
+/// A local layer goes to the registry as it is compressed, with no copy on local disk (TMPDIR
+/// does not exist here), and an upload cut part-way is regenerated from the store and sent
+/// again whole: what arrives has the stored diff_ids.
+#[test]
+fn a_cut_local_layer_upload_is_made_again_from_the_store_without_a_temporary_copy() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let tree = content_tree(local.env.tmp.path(), 7, BIG / 8);
+    local
+        .buildah
+        .build("localhost/streamed", "linux/amd64", &tree.root);
+    local.run(&["create", "streamed", "localhost/streamed"]);
+    // The layer's PATCH is the one with no Content-Length: its size is known only at the end.
+    proxy.add(Rule {
+        method: "PATCH",
+        path_contains: "/blobs/uploads/".into(),
+        fault: Fault::CutRequestAfter(256 * 1024),
+        times: 1,
+        when: Some(std::sync::Arc::new(|head| {
+            head.header("content-length").is_none()
+        })),
+        ..Rule::default()
+    });
+    local
+        .manifest(&[
+            "push",
+            "--tls-verify=false",
+            "--retry-delay",
+            "10ms",
+            "streamed",
+            &proxy.docker_ref("dst/streamed:v1"),
+        ])
+        .env("TMPDIR", local.env.path("no-such-directory"))
+        .assert()
+        .success();
+    let (received, _) = proxy.body_bytes();
+    let (index, _, _) = get_manifest(&registry, "dst/streamed", "v1");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let (child, _, _) = get_manifest(
+        &registry,
+        "dst/streamed",
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    );
+    let child: Value = serde_json::from_slice(&child).unwrap();
+    let sent_whole = child["layers"][0]["size"].as_u64().unwrap();
+    assert!(
+        received > sent_whole + 256 * 1024,
+        "the cut upload was sent again whole: {received} bytes for a {sent_whole}-byte layer"
+    );
+    let pulled = pull_first_child(&registry, "dst/streamed", "v1", &local.env.path("pulled"));
+    let layer = &pulled.layers[0];
+    assert_eq!(
+        Value::String(layer.1.clone()),
+        pulled.config["rootfs"]["diff_ids"][0]
+    );
+    assert_eq!(tar_entries(&layer.2).0, tree_entries(&tree.root));
 }

@@ -189,24 +189,6 @@ impl RegistryTransport {
         }
         content_digest(response.headers())
     }
-
-    /// Stores a blob whose digest is known only once all of it has been sent (a layer
-    /// compressed while it is sent): the body is hashed on its way and the upload is finished
-    /// with the digest computed. Returns the descriptor stored.
-    pub async fn upload_hashed(
-        &self,
-        media_type: &str,
-        data: BlobStream,
-    ) -> Result<Descriptor, TransportError> {
-        let (digest, size) = upload::upload(
-            &self.session,
-            &self.uploads_url(),
-            data,
-            upload::Expect::Compute,
-        )
-        .await?;
-        Ok(Descriptor::new(media_type, digest, size))
-    }
 }
 
 /// Retries of a manifest PUT: the usual ones, and a `BLOB_UNKNOWN` / `MANIFEST_BLOB_UNKNOWN`
@@ -480,6 +462,24 @@ impl Transport for RegistryTransport {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Streams the blob in one PATCH, hashed on its way, and finishes the upload with the
+    /// digest computed (as containers/image does for a layer compressed on the fly): no copy
+    /// on local disk, the compressed bytes are made once. A break restarts from the source.
+    async fn blob_put_hashed(
+        &self,
+        media_type: &str,
+        data: BlobStream,
+    ) -> Result<Descriptor, TransportError> {
+        let (digest, size) = upload::upload(
+            &self.session,
+            &self.uploads_url(),
+            data,
+            upload::Expect::Compute,
+        )
+        .await?;
+        Ok(Descriptor::new(media_type, digest, size))
     }
 
     async fn referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, TransportError> {
