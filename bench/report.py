@@ -471,7 +471,7 @@ def big_sections(p, meta, m1, g_of, failures):
         p(f"The layer is {layer / 1048576:.0f} MiB. The registry sits behind nginx (request buffering, its "
           "default); the drop is between the tool and nginx, once, at the given share of the layer. "
           "Retries: `manifest --retry 3`, `skopeo --retry-times 3`; buildah 1.28's `manifest push` has no "
-          "retry option. Target for `manifest`: at most one chunk (32 MiB) sent again.")
+          "retry option. Target for `manifest`: at most one chunk (128 MiB, `--upload-chunk-size`) sent again.")
         p("")
         p("| drop at | tool | finished | wall s | sent in all MiB | sent again MiB |")
         p("|---|---|---|---|---|---|")

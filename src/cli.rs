@@ -187,7 +187,7 @@ pub struct RegistryFlags {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub response_timeout: Option<std::time::Duration>,
     /// Blobs larger than this many MiB are uploaded in chunks of this size, so that a broken
-    /// connection costs at most one chunk again [default: 32]
+    /// connection costs at most one chunk again [default: 128]
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub upload_chunk_size: Option<u64>,
     /// A transfer slower than 1 KiB/s for this long is abandoned and retried once

@@ -26,7 +26,7 @@ const USER_AGENT: &str = concat!("manifest/", env!("CARGO_PKG_VERSION"));
 
 /// The upload chunk size unless `--upload-chunk-size` says otherwise (see bench/README.md for
 /// how it was chosen).
-pub const DEFAULT_CHUNK_SIZE: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_CHUNK_SIZE: u64 = 128 * 1024 * 1024;
 
 /// Registry settings shared by every command that talks to a registry (the registry flags).
 #[derive(Clone, Default)]
