@@ -152,6 +152,7 @@ impl Algorithm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::collect;
     use bytes::Bytes;
     use std::io::Read;
 
@@ -161,15 +162,6 @@ mod tests {
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         Box::pin(futures_util::stream::iter(chunks))
-    }
-
-    async fn collect(stream: BlobStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut stream = stream;
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk.unwrap());
-        }
-        out
     }
 
     #[tokio::test]

@@ -189,5 +189,16 @@ pub trait Transport: Send + Sync {
     }
 }
 
+/// Test helper: every byte of `stream`, panicking on an error.
+#[cfg(test)]
+pub(crate) async fn collect(mut stream: BlobStream) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

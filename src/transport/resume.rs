@@ -104,20 +104,12 @@ pub(crate) fn size_checked_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::collect;
 
     fn stream_of(chunks: &[&'static [u8]]) -> BlobStream {
         let items: Vec<Result<Bytes, TransportError>> =
             chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
         Box::pin(futures_util::stream::iter(items))
-    }
-
-    async fn collect(stream: BlobStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut stream = stream;
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk.unwrap());
-        }
-        out
     }
 
     #[tokio::test]

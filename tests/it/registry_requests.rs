@@ -266,6 +266,11 @@ async fn fake_repository(server: &FakeServer) -> RegistryTransport {
         },
         ..Default::default()
     };
+    fake_repository_with(server, options).await
+}
+
+/// Repository `app` of a fake registry, reached with `options`.
+async fn fake_repository_with(server: &FakeServer, options: RegistryOptions) -> RegistryTransport {
     client(options, None)
         .await
         .repository(&RegistryRef {
@@ -327,16 +332,7 @@ async fn retry_after_is_honoured() {
         },
         ..Default::default()
     };
-    let client = client(options, None).await;
-    let repo = client
-        .repository(&RegistryRef {
-            registry: server.addr.clone(),
-            repository: "app".into(),
-            tag: None,
-            digest: None,
-        })
-        .await
-        .unwrap();
+    let repo = fake_repository_with(&server, options).await;
     let manifest = repo
         .manifest_get(&ManifestRef::Tag("v1".into()))
         .await

@@ -137,14 +137,7 @@ fn a_platform_nothing_has_is_an_error_that_lists_the_real_platforms() {
         ),
         (vec!["add", "--platform", "linux", "l", &source], "OS/ARCH"),
     ] {
-        let out = env
-            .cmd()
-            .args(&args)
-            .assert()
-            .failure()
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = env.fails(&args);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         if !says.contains("OS/ARCH") {
             assert!(stderr.contains("linux/amd64, linux/arm64/v8)"), "{stderr}");
@@ -166,14 +159,7 @@ fn a_platform_nothing_has_is_an_error_that_lists_the_real_platforms() {
             "oci:/nonexistent/out",
         ],
     ] {
-        let out = env
-            .cmd()
-            .args(&args)
-            .assert()
-            .failure()
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = env.fails(&args);
         assert!(
             stderr.contains("linux/s390x")
                 && stderr.contains("it has: linux/amd64, linux/arm64/v8"),

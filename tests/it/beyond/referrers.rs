@@ -38,14 +38,18 @@ fn referrers_of_a_child_arrive_at_the_destination() {
     ]);
     assert_eq!(list_tags(&dest, "plain/app"), ["v1"]);
 
-    let plan = env.run(&[
-        "push",
-        "--dry-run",
-        "--referrers",
-        "--tls-verify=false",
-        "l",
-        &dest.docker_ref("dst/app:v1"),
-    ]);
+    let destination = dest.docker_ref("dst/app:v1");
+    let dry_run = || {
+        env.run(&[
+            "push",
+            "--dry-run",
+            "--referrers",
+            "--tls-verify=false",
+            "l",
+            &destination,
+        ])
+    };
+    let plan = dry_run();
     assert!(
         plan.contains(&format!("referrer {signature} of {}", seeded[0].1))
             && plan.contains(SIGNATURE_ARTIFACT_TYPE),
@@ -90,14 +94,7 @@ fn referrers_of_a_child_arrive_at_the_destination() {
     assert_eq!(metadata["referrerTags"], serde_json::json!([fallback]));
 
     // Again: the signature is there and listed, so nothing of it is written.
-    let again = env.run(&[
-        "push",
-        "--dry-run",
-        "--referrers",
-        "--tls-verify=false",
-        "l",
-        &dest.docker_ref("dst/app:v1"),
-    ]);
+    let again = dry_run();
     assert!(
         again.contains(&format!("referrer {signature} of {}", seeded[0].1))
             && again.contains("skip (already there)"),

@@ -124,6 +124,12 @@ pub fn write_index_layout(
     specs: &[ImageSpec],
     ref_name: &str,
 ) -> (String, Vec<BuiltImage>) {
+    let (images, entries) = write_images(dir, specs);
+    (write_index(dir, entries, ref_name), images)
+}
+
+/// Writes every spec's blobs; returns the images and their index entries (with platforms).
+fn write_images(dir: &Path, specs: &[ImageSpec]) -> (Vec<BuiltImage>, Vec<Value>) {
     let mut images = Vec::new();
     let mut entries = Vec::new();
     for spec in specs {
@@ -137,11 +143,13 @@ pub fn write_index_layout(
         entries.push(d);
         images.push(built);
     }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": entries,
-    });
+    (images, entries)
+}
+
+/// Writes an OCI image index of `entries` and points `index.json`'s `ref_name` at it; returns
+/// its digest.
+fn write_index(dir: &Path, entries: Vec<Value>, ref_name: &str) -> String {
+    let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
     let bytes = serde_json::to_vec(&index).unwrap();
     let digest = write_blob_bytes(dir, &bytes);
     set_ref(
@@ -149,7 +157,7 @@ pub fn write_index_layout(
         descriptor(OCI_INDEX, &digest, bytes.len() as u64),
         ref_name,
     );
-    (digest, images)
+    digest
 }
 
 /// Like [`write_index_layout`], with a buildx-style attestation entry after the images, one per
@@ -161,20 +169,8 @@ pub fn write_attested_index_layout(
     specs: &[ImageSpec],
     ref_name: &str,
 ) -> (String, Vec<BuiltImage>, Vec<String>) {
-    let mut images = Vec::new();
-    let mut entries = Vec::new();
+    let (images, mut entries) = write_images(dir, specs);
     let mut attestations = Vec::new();
-    for spec in specs {
-        let built = write_image_blobs(dir, spec);
-        let mut d = descriptor(
-            OCI_MANIFEST,
-            &built.manifest_digest,
-            built.manifest_bytes.len() as u64,
-        );
-        d["platform"] = spec.platform_json();
-        entries.push(d);
-        images.push(built);
-    }
     for image in &images {
         let statement = serde_json::to_vec(&json!({
             "_type": "https://in-toto.io/Statement/v0.1",
@@ -209,15 +205,7 @@ pub fn write_attested_index_layout(
         entries.push(d);
         attestations.push(digest);
     }
-    let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = write_blob_bytes(dir, &bytes);
-    set_ref(
-        dir,
-        descriptor(OCI_INDEX, &digest, bytes.len() as u64),
-        ref_name,
-    );
-    (digest, images, attestations)
+    (write_index(dir, entries, ref_name), images, attestations)
 }
 
 /// Writes one image's layers, config and manifest into `dir/blobs/sha256/` (creating the

@@ -173,6 +173,18 @@ impl TestEnv {
         String::from_utf8(output).expect("manifest prints UTF-8")
     }
 
+    /// Runs a command that must fail and returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self
+            .cmd()
+            .args(args)
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
     /// The isolated home ([`home_dir`]).
     pub fn home(&self) -> PathBuf {
         home_dir(&self.store)
