@@ -7,8 +7,8 @@ use crate::digest::Digest;
 use crate::oci::{Descriptor, Platform};
 
 mod required;
-pub use required::Shortfall;
 pub(crate) use required::shortfall;
+pub use required::Shortfall;
 
 /// The annotation buildx puts on an attestation entry, with [`ATTESTATION_MANIFEST`].
 pub(crate) const REFERENCE_TYPE: &str = "vnd.docker.reference.type";

@@ -30,7 +30,11 @@ pub fn sorted_by_platform(entries: &[Descriptor]) -> Vec<Descriptor> {
     let mut orphans: Vec<&Descriptor> = attestations
         .iter()
         .copied()
-        .filter(|a| !images.iter().any(|i| attested(a).as_ref() == Some(&i.digest)))
+        .filter(|a| {
+            !images
+                .iter()
+                .any(|i| attested(a).as_ref() == Some(&i.digest))
+        })
         .collect();
     orphans.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
     sorted.extend(orphans.into_iter().cloned());
@@ -137,7 +141,12 @@ mod tests {
             let sorted = sorted_by_platform(&case.entries);
             let want: Vec<Digest> = case.want.iter().map(|b| Digest::sha256_of(&[*b])).collect();
             let got: Vec<Digest> = sorted.iter().map(|d| d.digest.clone()).collect();
-            assert_eq!(got, want, "case {n}: order {:?}", order(&case.entries, &sorted));
+            assert_eq!(
+                got,
+                want,
+                "case {n}: order {:?}",
+                order(&case.entries, &sorted)
+            );
             // Any order of the same entries gives the same result.
             let mut reversed = case.entries.clone();
             reversed.reverse();

@@ -157,7 +157,10 @@ mod tests {
                 .map(|(p, d)| (p.as_str(), d.len()))
                 .collect();
             assert_eq!(duplicated, case.duplicated, "case {n}");
-            assert_eq!(found.is_empty(), case.missing.is_empty() && case.duplicated.is_empty());
+            assert_eq!(
+                found.is_empty(),
+                case.missing.is_empty() && case.duplicated.is_empty()
+            );
         }
         let found = shortfall(
             &[amd64.clone(), second_amd64.clone()],

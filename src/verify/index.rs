@@ -10,7 +10,11 @@ pub(super) fn check(entries: &[Descriptor], required: Option<&PlatformFilter>) -
     let mut problems = Vec::new();
     for entry in entries.iter().filter(|entry| is_attestation(entry)) {
         let detail = match attested(entry) {
-            Some(image) if entries.iter().any(|e| e.digest == image && !is_attestation(e)) => {
+            Some(image)
+                if entries
+                    .iter()
+                    .any(|e| e.digest == image && !is_attestation(e)) =>
+            {
                 continue
             }
             Some(image) => format!("it describes {image}, which is not an image of the index"),
@@ -106,7 +110,11 @@ mod tests {
                     Some(Digest::sha256_of(&[4])),
                     None
                 ),
-                (ProblemKind::MissingPlatform, None, Some("linux/arm64".into())),
+                (
+                    ProblemKind::MissingPlatform,
+                    None,
+                    Some("linux/arm64".into())
+                ),
             ]
         );
         assert!(check(&entries[..2], None).is_empty());

@@ -135,9 +135,10 @@ impl Report {
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
         out.push_str(&crate::terminal::escape_controls(&format!(
-            "{}{digest}: {verdict} ({looked} checked)\n",
+            "{}{digest}: {verdict} ({looked} checked)",
             self.target
         )));
+        out.push('\n');
         out
     }
 }

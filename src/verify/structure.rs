@@ -134,7 +134,9 @@ async fn check_child(child: &Child) -> Result<Found, VerifyError> {
             found.blobs += 1;
             match stat(transport.as_ref(), blob).await? {
                 None => present.push(blob.digest.clone()),
-                Some(fault) => found.problems.push(problem(fault.0, fault.1).with_blob(&blob.digest)),
+                Some(fault) => found
+                    .problems
+                    .push(problem(fault.0, fault.1).with_blob(&blob.digest)),
             }
         }
         let mut image_platform = entry.platform.clone();
@@ -261,7 +263,11 @@ async fn read_config(
         }
         Err(e) => {
             return Err(VerifyError::new(
-                format!("reading config {} from {}", config.digest, transport.describe()),
+                format!(
+                    "reading config {} from {}",
+                    config.digest,
+                    transport.describe()
+                ),
                 e,
             ))
         }
@@ -310,12 +316,36 @@ mod tests {
     #[test]
     fn entries_and_configs_agree_as_runtimes_read_them() {
         let cases = [
-            (platform("linux", "arm64", None, None), platform("linux", "arm64", Some("v8"), None), true),
-            (platform("linux", "arm64", None, None), platform("linux", "aarch64", None, None), true),
-            (platform("linux", "arm", None, None), platform("linux", "arm", Some("v7"), None), true),
-            (platform("linux", "arm", Some("v6"), None), platform("linux", "arm", None, None), false),
-            (platform("linux", "arm64", None, None), platform("linux", "amd64", None, None), false),
-            (platform("linux", "amd64", None, None), platform("windows", "amd64", None, None), false),
+            (
+                platform("linux", "arm64", None, None),
+                platform("linux", "arm64", Some("v8"), None),
+                true,
+            ),
+            (
+                platform("linux", "arm64", None, None),
+                platform("linux", "aarch64", None, None),
+                true,
+            ),
+            (
+                platform("linux", "arm", None, None),
+                platform("linux", "arm", Some("v7"), None),
+                true,
+            ),
+            (
+                platform("linux", "arm", Some("v6"), None),
+                platform("linux", "arm", None, None),
+                false,
+            ),
+            (
+                platform("linux", "arm64", None, None),
+                platform("linux", "amd64", None, None),
+                false,
+            ),
+            (
+                platform("linux", "amd64", None, None),
+                platform("windows", "amd64", None, None),
+                false,
+            ),
             (
                 platform("windows", "amd64", None, Some("10.0.17763.1")),
                 platform("windows", "amd64", None, Some("10.0.20348.1")),
@@ -337,7 +367,9 @@ mod tests {
             );
         }
         assert!(is_tar_layer(oci::OCI_LAYER_GZIP));
-        assert!(is_tar_layer("application/vnd.docker.image.rootfs.diff.tar.gzip"));
+        assert!(is_tar_layer(
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        ));
         assert!(!is_tar_layer("application/vnd.in-toto+json"));
     }
 }

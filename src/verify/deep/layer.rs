@@ -85,7 +85,10 @@ pub(super) fn walk(
         });
     }
     let mut walked = walked.map_err(|e| {
-        WalkError::Fault(ProblemKind::InvalidLayer, format!("not a readable tar layer: {e}"))
+        WalkError::Fault(
+            ProblemKind::InvalidLayer,
+            format!("not a readable tar layer: {e}"),
+        )
     })?;
     drained.map_err(|e| WalkError::Transport(TransportError::io("reading a layer", e)))?;
     walked.bytes = source.bytes;
@@ -94,7 +97,11 @@ pub(super) fn walk(
 
 fn walk_tar(source: &mut Source, look: &Look<'_>) -> std::io::Result<Walked> {
     let mut buffered = BufReader::with_capacity(64 * 1024, source);
-    let magic = buffered.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
+    let magic = buffered
+        .fill_buf()?
+        .get(..4)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     let decoded: Box<dyn Read + '_> = match magic.as_slice() {
         [0x1f, 0x8b, ..] => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
@@ -131,12 +138,15 @@ fn walk_tar(source: &mut Source, look: &Look<'_>) -> std::io::Result<Walked> {
         match look {
             Look::Executables(platforms) => {
                 walked.findings.remove(&path);
-                let is_file = kind.is_file() || kind == EntryType::Continuous || kind.is_gnu_sparse();
+                let is_file =
+                    kind.is_file() || kind == EntryType::Continuous || kind.is_gnu_sparse();
                 if !is_file || is_whiteout(&path) {
                     continue;
                 }
                 head.clear();
-                (&mut entry).take(HEADER_BYTES as u64).read_to_end(&mut head)?;
+                (&mut entry)
+                    .take(HEADER_BYTES as u64)
+                    .read_to_end(&mut head)?;
                 let Some(found) = machine(&head) else {
                     continue;
                 };

@@ -70,7 +70,12 @@ fn elf64(head: &[u8]) -> Option<Machine> {
     )
 }
 
-fn elf_machine(kind: elf::FileType, machine: elf::Machine, bits: u8, little: bool) -> Option<Machine> {
+fn elf_machine(
+    kind: elf::FileType,
+    machine: elf::Machine,
+    bits: u8,
+    little: bool,
+) -> Option<Machine> {
     if kind != elf::ET_EXEC && kind != elf::ET_DYN {
         return None;
     }
@@ -104,7 +109,12 @@ fn portable_executable(head: &[u8]) -> Option<Machine> {
     // A 32- and a 64-bit optional header start alike; only the file header and the data
     // directories are needed, and both kinds are tried.
     let (machine, clr) = match pe::ImageNtHeaders64::parse(head, &mut offset) {
-        Ok((headers, directories)) => (headers.file_header().machine.get(object::LittleEndian), directories.get(pe::IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR).is_some_and(|d| d.virtual_address.get(object::LittleEndian) != 0)),
+        Ok((headers, directories)) => (
+            headers.file_header().machine.get(object::LittleEndian),
+            directories
+                .get(pe::IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR)
+                .is_some_and(|d| d.virtual_address.get(object::LittleEndian) != 0),
+        ),
         Err(_) => {
             let mut offset = u64::from(dos.nt_headers_offset());
             let (headers, directories) = pe::ImageNtHeaders32::parse(head, &mut offset).ok()?;

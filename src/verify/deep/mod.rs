@@ -73,9 +73,13 @@ pub(super) async fn check(
             let progress = progress.clone();
             async move {
                 let platforms = job.platforms.clone();
-                let result = read_layer(&job, Some(progress.clone()), move |stream, handle, progress| {
-                    walk(stream, handle, Look::Executables(&platforms), progress)
-                })
+                let result = read_layer(
+                    &job,
+                    Some(progress.clone()),
+                    move |stream, handle, progress| {
+                        walk(stream, handle, Look::Executables(&platforms), progress)
+                    },
+                )
                 .await;
                 progress.blob_done();
                 Ok::<_, VerifyError>((job.descriptor.digest.clone(), result?))
@@ -254,7 +258,11 @@ where
     let handle = tokio::runtime::Handle::current();
     let result = tokio::task::spawn_blocking(move || look(stream, handle, progress))
         .await
-        .map_err(|e| failed(TransportError::Invalid(format!("the layer reader stopped: {e}"))))?;
+        .map_err(|e| {
+            failed(TransportError::Invalid(format!(
+                "the layer reader stopped: {e}"
+            )))
+        })?;
     match result {
         Ok(walked) => Ok(Ok(walked)),
         Err(WalkError::Fault(kind, detail)) => Ok(Err((kind, detail))),

@@ -62,11 +62,15 @@ pub(super) fn is_whiteout(path: &str) -> bool {
 
 /// Whether `change` takes away the lower layer's file at `path`.
 pub(super) fn hides(change: &Change<'_>, path: &str) -> bool {
-    let below = |dir: &str| dir.is_empty() || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
+    let below =
+        |dir: &str| dir.is_empty() || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
     match change {
         Change::Delete(deleted) => path == deleted || below(deleted),
         Change::Opaque(dir) => below(dir),
-        Change::Replace { path: at, directory } => path == *at || (!directory && below(at)),
+        Change::Replace {
+            path: at,
+            directory,
+        } => path == *at || (!directory && below(at)),
     }
 }
 

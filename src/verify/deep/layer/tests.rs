@@ -36,7 +36,9 @@ fn run(bytes: Vec<u8>, digest_of: &[u8], look: Look<'_>) -> Result<Walked, WalkE
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let stream: BlobStream = Box::pin(futures_util::stream::iter(chunks));
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let handle = runtime.handle().clone();
     let stream = verified(stream, &descriptor);
     // The walk blocks on the runtime from another thread, as spawn_blocking would.

@@ -8,7 +8,11 @@ fn elf(class: u8, data: u8, kind: u16, machine: u16) -> Vec<u8> {
     h[5] = data;
     h[6] = 1; // EV_CURRENT
     let put = |h: &mut Vec<u8>, at: usize, v: u16| {
-        let bytes = if data == 1 { v.to_le_bytes() } else { v.to_be_bytes() };
+        let bytes = if data == 1 {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        };
         h[at..at + 2].copy_from_slice(&bytes);
     };
     put(&mut h, 16, kind);
@@ -67,37 +71,117 @@ fn headers_name_their_machine() {
         arches: Vec<Option<&'static str>>,
     }
     let cases = [
-        Case { head: elf(2, 1, 2, 62), text: Some("ELF 64-bit x86-64"), arches: vec![Some("amd64")] },
-        Case { head: elf(2, 1, 3, 183), text: Some("ELF 64-bit ARM aarch64"), arches: vec![Some("arm64")] },
-        Case { head: elf(1, 1, 2, 40), text: Some("ELF 32-bit ARM"), arches: vec![Some("arm")] },
-        Case { head: elf(2, 1, 3, 21), text: Some("ELF 64-bit 64-bit PowerPC, little-endian"), arches: vec![Some("ppc64le")] },
-        Case { head: elf(2, 2, 2, 21), text: Some("ELF 64-bit 64-bit PowerPC, big-endian"), arches: vec![Some("ppc64")] },
-        Case { head: elf(2, 2, 2, 22), text: Some("ELF 64-bit IBM S/390 (64-bit)"), arches: vec![Some("s390x")] },
-        Case { head: elf(1, 1, 3, 3), text: Some("ELF 32-bit Intel 80386"), arches: vec![Some("386")] },
-        Case { head: elf(2, 1, 2, 9999), text: Some("ELF 64-bit machine 9999"), arches: vec![None] },
+        Case {
+            head: elf(2, 1, 2, 62),
+            text: Some("ELF 64-bit x86-64"),
+            arches: vec![Some("amd64")],
+        },
+        Case {
+            head: elf(2, 1, 3, 183),
+            text: Some("ELF 64-bit ARM aarch64"),
+            arches: vec![Some("arm64")],
+        },
+        Case {
+            head: elf(1, 1, 2, 40),
+            text: Some("ELF 32-bit ARM"),
+            arches: vec![Some("arm")],
+        },
+        Case {
+            head: elf(2, 1, 3, 21),
+            text: Some("ELF 64-bit 64-bit PowerPC, little-endian"),
+            arches: vec![Some("ppc64le")],
+        },
+        Case {
+            head: elf(2, 2, 2, 21),
+            text: Some("ELF 64-bit 64-bit PowerPC, big-endian"),
+            arches: vec![Some("ppc64")],
+        },
+        Case {
+            head: elf(2, 2, 2, 22),
+            text: Some("ELF 64-bit IBM S/390 (64-bit)"),
+            arches: vec![Some("s390x")],
+        },
+        Case {
+            head: elf(1, 1, 3, 3),
+            text: Some("ELF 32-bit Intel 80386"),
+            arches: vec![Some("386")],
+        },
+        Case {
+            head: elf(2, 1, 2, 9999),
+            text: Some("ELF 64-bit machine 9999"),
+            arches: vec![None],
+        },
         // Relocatable objects and core files are not executables.
-        Case { head: elf(2, 1, 1, 62), text: None, arches: vec![] },
-        Case { head: elf(2, 1, 4, 62), text: None, arches: vec![] },
-        Case { head: pe(0x8664, false), text: Some("PE x86-64"), arches: vec![Some("amd64")] },
-        Case { head: pe(0xaa64, false), text: Some("PE ARM64"), arches: vec![Some("arm64")] },
+        Case {
+            head: elf(2, 1, 1, 62),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: elf(2, 1, 4, 62),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: pe(0x8664, false),
+            text: Some("PE x86-64"),
+            arches: vec![Some("amd64")],
+        },
+        Case {
+            head: pe(0xaa64, false),
+            text: Some("PE ARM64"),
+            arches: vec![Some("arm64")],
+        },
         // A .NET assembly is byte code whatever its machine field says.
-        Case { head: pe(0x14c, true), text: None, arches: vec![] },
-        Case { head: mach_o(0x0100_000c, 2), text: Some("Mach-O 64-bit arm64"), arches: vec![Some("arm64")] },
-        Case { head: mach_o(0x0100_0007, 1), text: None, arches: vec![] },
+        Case {
+            head: pe(0x14c, true),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: mach_o(0x0100_000c, 2),
+            text: Some("Mach-O 64-bit arm64"),
+            arches: vec![Some("arm64")],
+        },
+        Case {
+            head: mach_o(0x0100_0007, 1),
+            text: None,
+            arches: vec![],
+        },
         Case {
             head: fat(&[0x0100_0007, 0x0100_000c]),
             text: Some("Mach-O universal binary (x86_64, arm64)"),
             arches: vec![Some("amd64"), Some("arm64")],
         },
         // A Java class file: same magic, a class-file version where the slice count would be.
-        Case { head: fat(&[0; 52]), text: None, arches: vec![] },
-        Case { head: b"#!/bin/sh\necho hello\n".to_vec(), text: None, arches: vec![] },
-        Case { head: b"\x7fELF".to_vec(), text: None, arches: vec![] },
-        Case { head: Vec::new(), text: None, arches: vec![] },
+        Case {
+            head: fat(&[0; 52]),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: b"#!/bin/sh\necho hello\n".to_vec(),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: b"\x7fELF".to_vec(),
+            text: None,
+            arches: vec![],
+        },
+        Case {
+            head: Vec::new(),
+            text: None,
+            arches: vec![],
+        },
     ];
     for (n, case) in cases.iter().enumerate() {
         let found = machine(&case.head);
-        assert_eq!(found.as_ref().map(|m| m.text.as_str()), case.text, "case {n}");
+        assert_eq!(
+            found.as_ref().map(|m| m.text.as_str()),
+            case.text,
+            "case {n}"
+        );
         if let Some(found) = found {
             assert_eq!(found.arches, case.arches, "case {n}");
         }
@@ -110,7 +194,12 @@ fn this_machines_own_binary_is_read() {
     let found = machine(&head[..HEADER_BYTES.min(head.len())]).expect("an ELF executable");
     let host = crate::platform::PlatformWanted::host();
     assert_eq!(found.format, Format::Elf);
-    assert_eq!(fits(&found, "linux", &host.arch), Some(true), "{}", found.text);
+    assert_eq!(
+        fits(&found, "linux", &host.arch),
+        Some(true),
+        "{}",
+        found.text
+    );
 }
 
 #[test]
@@ -139,6 +228,11 @@ fn what_runs_where() {
         (&amd64, "linux", "wasm", None),
     ];
     for (machine, os, arch, want) in cases {
-        assert_eq!(fits(machine, os, arch), want, "{} on {os}/{arch}", machine.text);
+        assert_eq!(
+            fits(machine, os, arch),
+            want,
+            "{} on {os}/{arch}",
+            machine.text
+        );
     }
 }
