@@ -8,6 +8,7 @@ mod platforms;
 mod referrers;
 mod shell;
 mod tags;
+mod verify;
 
 use crate::support::registry::{AccessLogEntry, Registry};
 use crate::support::TestEnv;
