@@ -5,6 +5,7 @@
 mod apply;
 mod dry_run;
 mod platforms;
+mod publish;
 mod referrers;
 mod shell;
 mod tags;
