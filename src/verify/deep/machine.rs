@@ -9,7 +9,7 @@
 //! them); an `arm64` image may not hold 32-bit `arm` ones (many arm64 CPUs cannot run them).
 
 use object::elf::{FileHeader32, FileHeader64};
-use object::read::elf::FileHeader as _;
+use object::read::elf::FileHeader;
 use object::read::macho::{FatArch as _, MachHeader as _};
 use object::read::pe::ImageNtHeaders as _;
 use object::{elf, macho, pe, Endianness, FileKind};
@@ -39,8 +39,8 @@ pub(super) struct Machine {
 /// The machine of the file whose first bytes are `head`, when it is an executable.
 pub(super) fn machine(head: &[u8]) -> Option<Machine> {
     match FileKind::parse(head).ok()? {
-        FileKind::Elf32 => elf32(head),
-        FileKind::Elf64 => elf64(head),
+        FileKind::Elf32 => elf_header::<FileHeader32<Endianness>>(head, 32),
+        FileKind::Elf64 => elf_header::<FileHeader64<Endianness>>(head, 64),
         FileKind::Pe32 | FileKind::Pe64 => portable_executable(head),
         FileKind::MachO32 | FileKind::MachO64 => mach_o(head),
         FileKind::MachOFat32 => mach_o_universal(head),
@@ -48,24 +48,14 @@ pub(super) fn machine(head: &[u8]) -> Option<Machine> {
     }
 }
 
-fn elf32(head: &[u8]) -> Option<Machine> {
-    let header = FileHeader32::<Endianness>::parse(head).ok()?;
+/// An ELF header of either class (`bits` says which `H` is).
+fn elf_header<H: FileHeader<Endian = Endianness>>(head: &[u8], bits: u8) -> Option<Machine> {
+    let header = H::parse(head).ok()?;
     let endian = header.endian().ok()?;
     elf_machine(
         header.e_type(endian),
         header.e_machine(endian),
-        32,
-        header.is_little_endian(),
-    )
-}
-
-fn elf64(head: &[u8]) -> Option<Machine> {
-    let header = FileHeader64::<Endianness>::parse(head).ok()?;
-    let endian = header.endian().ok()?;
-    elf_machine(
-        header.e_type(endian),
-        header.e_machine(endian),
-        64,
+        bits,
         header.is_little_endian(),
     )
 }

@@ -29,6 +29,9 @@ struct LayerJob {
     platforms: Vec<(String, String)>,
 }
 
+/// What reading one layer gave: what it holds, or the fault of its content.
+type LayerOutcome = Result<Walked, (ProblemKind, String)>;
+
 /// An executable of another machine in one layer of an image.
 struct Finding {
     layer: usize,
@@ -68,7 +71,7 @@ pub(super) async fn check(
         layers.len() as u64,
         layers.iter().map(|l| l.descriptor.size).sum(),
     );
-    let walked: Vec<(Digest, Result<Walked, (ProblemKind, String)>)> = stream::iter(layers)
+    let walked: Vec<(Digest, LayerOutcome)> = stream::iter(layers)
         .map(|job| {
             let progress = progress.clone();
             async move {
@@ -88,14 +91,11 @@ pub(super) async fn check(
         .buffer_unordered(jobs.max(1))
         .try_collect()
         .await?;
-    let walked: HashMap<Digest, Result<Walked, (ProblemKind, String)>> =
-        walked.into_iter().collect();
-    for result in walked.values() {
-        if let Ok(w) = result {
-            report.checked.layers += 1;
-            report.checked.bytes += w.bytes;
-            report.checked.executables += w.executables;
-        }
+    let walked: HashMap<Digest, LayerOutcome> = walked.into_iter().collect();
+    for w in walked.values().flatten() {
+        report.checked.layers += 1;
+        report.checked.bytes += w.bytes;
+        report.checked.executables += w.executables;
     }
     for image in images {
         let label = image.platform.as_ref().map(|p| p.display());
@@ -225,7 +225,7 @@ async fn read_layer<F>(
     job: &LayerJob,
     progress: Option<Arc<dyn Observer>>,
     look: F,
-) -> Result<Result<Walked, (ProblemKind, String)>, VerifyError>
+) -> Result<LayerOutcome, VerifyError>
 where
     F: FnOnce(
             crate::transport::BlobStream,
