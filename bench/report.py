@@ -408,6 +408,32 @@ def main():
 
     big_sections(p, meta, m1, g_of, failures)
 
+    verify_mib = m1("verify_mib", "")
+    if verify_mib:
+        p(f"## Scenario 11: `verify --deep` of one {verify_mib} MiB image (4 layers) in registry A")
+        p("")
+        p("`manifest verify --deep` reads every layer from A, hashes it, decompresses it and reads the "
+          "header of every file; `skopeo copy` of the same image from A to an OCI layout reads and "
+          "hashes the same bytes and writes them to disk. Target for `manifest`: peak RSS under 50 MB.")
+        p("")
+        p("| tool | ok runs | wall s | MiB/s | CPU s | peak RSS MiB |")
+        p("|---|---|---|---|---|---|")
+        for tool, op, label in (("manifest", "verify-deep", "manifest verify --deep"),
+                                ("skopeo", "copy", "skopeo copy docker:// oci:")):
+            g = g_of("11", tool, op, verify_mib)
+            if not g:
+                continue
+            if g.failure:
+                failures.append(f"scenario 11, {label}: {g.failure}")
+            tput = f"{int(verify_mib) / g.wall:.0f}" if g.ok and g.wall else "–"
+            p(f"| {label} | {g.runs()} | {g.wall_cell()} | {tput} | {fmt_s(g.cpu)} | {fmt_mib(g.rss)} |")
+        v, c = g_of("11", "manifest", "verify-deep", verify_mib), g_of("11", "skopeo", "copy", verify_mib)
+        if v and c and v.ok and c.ok:
+            p("")
+            p(f"skopeo/manifest wall **{ratio(c.wall, v.wall)}**, CPU {ratio(c.cpu, v.cpu)}, "
+              f"peak RSS {ratio(c.rss, v.rss)}.")
+        p("")
+
     if meta.get("check"):
         p("## Checks")
         p("")

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--sizes 1,64,256] [--local-reps N] [--scale N]
 #                [--local-mib N] [--big 1024,4096] [--big-runs N] [--drops 50,90]
-#                [--out FILE] [--note TEXT] [--keep]
+#                [--verify-mib N] [--only 1,11] [--out FILE] [--note TEXT] [--keep]
 #
 # Run as root on a Debian machine (it apt-get installs what is missing). Every byte goes to
 # 127.0.0.1. Images, registries and stores live in a mktemp directory that is removed at exit
@@ -15,11 +15,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
 RUNS=5 SIZES=1,64 REPS=50 SCALE=500 LOCAL_MIB=512 KEEP=0 OUT=$here/RESULTS.md QUICK=0 NOTE=
-BIG=1024,4096 BIG_RUNS=2 DROPS=50,90
+BIG=1024,4096 BIG_RUNS=2 DROPS=50,90 VERIFY_MIB=1024 ONLY=
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 LOCAL_MIB=64 BIG=256 BIG_RUNS=1 DROPS=90 ;;
+    --quick) QUICK=1 RUNS=3 SIZES=1 REPS=20 SCALE=0 LOCAL_MIB=64 BIG=256 BIG_RUNS=1 DROPS=90 VERIFY_MIB=256 ;;
     --big) BIG=$2; shift ;;
     --big=*) BIG=${1#*=} ;;
     --big-runs) BIG_RUNS=$2; shift ;;
@@ -40,16 +40,28 @@ while [ $# -gt 0 ]; do
     --out=*) OUT=${1#*=} ;;
     --note) NOTE=$2; shift ;;
     --note=*) NOTE=${1#*=} ;;
+    --verify-mib) VERIFY_MIB=$2; shift ;;
+    --verify-mib=*) VERIFY_MIB=${1#*=} ;;
+    --only) ONLY=$2; shift ;;
+    --only=*) ONLY=${1#*=} ;;
     --keep) KEEP=1 ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 >&2 ;;
   esac
   shift
 done
-for n in "$RUNS" "$REPS" "$SCALE" "$LOCAL_MIB" "$BIG_RUNS"; do
+[[ $ONLY =~ ^([0-9]+(,[0-9]+)*)?$ ]] || { echo "--only wants a comma list of scenario numbers, got $ONLY" >&2; exit 2; }
+# want N: is scenario N run (every scenario without --only)?
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+# Scenarios 1-6 share the 5-platform images; 8 and 9 the big images.
+if ! want 1 && ! want 2 && ! want 3 && ! want 4 && ! want 5 && ! want 6; then SIZES= SCALE=0; fi
+want 7 || LOCAL_MIB=0
+if ! want 8 && ! want 9; then BIG= DROPS=; fi
+want 9 || DROPS=
+for n in "$RUNS" "$REPS" "$SCALE" "$LOCAL_MIB" "$BIG_RUNS" "$VERIFY_MIB"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
 done
-[[ $SIZES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--sizes wants a comma list of MiB, got $SIZES" >&2; exit 2; }
+[[ $SIZES =~ ^([0-9]+(,[0-9]+)*)?$ ]] || { echo "--sizes wants a comma list of MiB, got $SIZES" >&2; exit 2; }
 [ "$RUNS" -ge 1 ] || { echo "--runs must be at least 1" >&2; exit 2; }
 IFS=, read -r -a SIZE_LIST <<<"$SIZES"
 [[ $BIG =~ ^([0-9]+(,[0-9]+)*)?$ ]] || { echo "--big wants a comma list of MiB (or nothing), got $BIG" >&2; exit 2; }
@@ -77,7 +89,7 @@ META=$work/meta.tsv RES=$work/results.tsv
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 skip() { say "bench: SKIP $1: $2"; meta "skip" "$1: $2"; }
 meta start "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE local-mib=$LOCAL_MIB big=$BIG big-runs=$BIG_RUNS drops=$DROPS quick=$QUICK"
+meta args "runs=$RUNS sizes=$SIZES local-reps=$REPS scale=$SCALE local-mib=$LOCAL_MIB big=$BIG big-runs=$BIG_RUNS drops=$DROPS verify-mib=$VERIFY_MIB only=${ONLY:-all} quick=$QUICK"
 [ -n "$NOTE" ] && meta note "$NOTE"
 
 # ---------------------------------------------------------------- 1. tools
@@ -328,6 +340,7 @@ for S in "${SIZE_LIST[@]}"; do
 done
 
 # ---------------------------------------------------------------- scenario 1
+if want 1 && [ ${#SIZE_LIST[@]} -gt 0 ]; then
 say "bench: scenario 1: push --all to a new repository on registry A"
 for S in "${SIZE_LIST[@]}"; do
   for r in $(seq "$RUNS"); do
@@ -356,7 +369,10 @@ for S in "${SIZE_LIST[@]}"; do
   same_index "scenario 1, $S MiB, manifest vs buildah" "${digests[@]}"
 done
 
+fi
+
 # ---------------------------------------------------------------- scenario 2 + 3
+if { want 2 || want 3; } && [ ${#SIZE_LIST[@]} -gt 0 ]; then
 say "bench: scenarios 2 and 3: push --all to registry B (TLS + auth), and the curl ingest limit"
 cat >"$work/put-blob.sh" <<'EOF'
 #!/usr/bin/env bash
@@ -419,7 +435,10 @@ for S in "${SIZE_LIST[@]}"; do
   same_index "scenario 2, $S MiB, all tools" "${digests[@]}"
 done
 
+fi
+
 # ---------------------------------------------------------------- scenario 4
+if want 4 && [ ${#SIZE_LIST[@]} -gt 0 ]; then
 say "bench: scenario 4: local commands, $REPS repetitions each"
 S0=${SIZE_LIST[0]}
 q() { printf '%q ' "$@"; }
@@ -443,7 +462,10 @@ done
 python3 "$here/micro.py" --runs "$REPS" --out "$RES" --errdir "$work/logs" --scenario 4 --size "$S0" "${steps[@]}" ||
   say "bench: scenario 4 helper failed"
 
+fi
+
 # ---------------------------------------------------------------- scenario 5
+if want 5 && [ ${#SIZE_LIST[@]} -gt 0 ]; then
 say "bench: scenario 5: add x5 from registry A, with request counts"
 for r in $(seq "$RUNS"); do
   for t in "${TOOLS[@]}"; do
@@ -458,8 +480,10 @@ for r in $(seq "$RUNS"); do
   done
 done
 
+fi
+
 # ---------------------------------------------------------------- scenario 6
-if [ "$SCALE" -gt 0 ]; then
+if want 6 && [ "$SCALE" -gt 0 ]; then
   say "bench: scenario 6: a list of $SCALE entries"
   SD=$work/img/scale
   for i in $(seq "$SCALE"); do
@@ -667,10 +691,40 @@ fi
 # ---------------------------------------------------------------- scenario 10
 # How quickly the binary starts: `manifest --version` against `/bin/true`, both exec'd directly
 # by micro.py, many times.
+q() { printf '%q ' "$@"; }
+if want 10; then
 say "bench: scenario 10: start-up, $REPS repetitions"
 python3 "$here/micro.py" --runs "$REPS" --out "$RES" --errdir "$work/logs" --scenario 10 --size 0 \
   --step "manifest:version" "$(q "$M") --version" --step "true:true" "/bin/true" ||
   say "bench: scenario 10 helper failed"
+fi
+
+# ---------------------------------------------------------------- scenario 11
+# `verify --deep` of one image of N MiB (4 layers) in registry A: every layer read, hashed,
+# decompressed and its files' headers looked at, against `skopeo copy` of the same image from
+# A to an OCI layout (the same bytes read and hashed, and written to disk). Peak RSS must stay
+# flat (target under 50 MB).
+if want 11 && [ "$VERIFY_MIB" -gt 0 ]; then
+  say "bench: scenario 11: verify --deep of a $VERIFY_MIB MiB image in A"
+  dir=$work/img/verify-$VERIFY_MIB
+  "$MKIMAGE" "$dir" linux/amd64 --layers 4 --layer-size $((VERIFY_MIB * 262144)) --seed 1100 >"$work/verify-digest" ||
+    die "mkimage failed for the $VERIFY_MIB MiB image"
+  meta verify_mib "$VERIFY_MIB"
+  src11=docker://$A/verify/app:v1
+  if [ "$HAVE_SKOPEO" = 1 ]; then
+    quiet skopeo copy --dest-tls-verify=false "oci:$dir:latest" "$src11"
+  else
+    quiet "$M" create seed-verify "oci:$dir:latest" && quiet "$M" push "${TLS_A[@]}" seed-verify "$src11"
+  fi || meta problem "scenario 11: could not seed A with the $VERIFY_MIB MiB image"
+  for r in $(seq "$BIG_RUNS"); do
+    timed 11 manifest verify-deep "$VERIFY_MIB" 1 "$r" -- "$M" verify --deep -q "${TLS_A[@]}" "$src11"
+    if [ "$HAVE_SKOPEO" = 1 ]; then
+      rm -rf "$work/s11-layout"
+      timed 11 skopeo copy "$VERIFY_MIB" 1 "$r" -- skopeo copy -q --src-tls-verify=false "$src11" "oci:$work/s11-layout:v1"
+      rm -rf "$work/s11-layout"
+    fi
+  done
+fi
 
 # ---------------------------------------------------------------- report
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -91,6 +91,9 @@ pub struct Spec {
     /// Annotations of the index itself.
     #[serde(default, deserialize_with = "scalar_map")]
     pub annotations: BTreeMap<String, String>,
+    /// Order the entries by platform, as `push --sort` does (an extension).
+    #[serde(default)]
+    pub sort: bool,
     /// Keys this tool does not know (manifest-tool ignores them too; they are warned about).
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_yaml::Value>,

@@ -113,6 +113,15 @@ manifests:\n    - image: registry.example/app:1.2.0-amd64\n    \
 - image: registry.example/app:1.2.0-arm64\n      platform:\n        architecture: arm64\n        \
 os: linux\n        variant: v8")]
     Apply(ApplyArgs),
+    /// Check that a list or a published image is complete and right; exit 1 when it is not
+    #[command(
+        after_help = "Example:\n  manifest verify docker://registry.example/app:1.2.3\n  \
+manifest verify --require-platform linux/amd64,linux/arm64 --format json myapp\n  \
+manifest verify --deep --require-referrer application/vnd.dev.cosign.artifact.sig.v1+json \
+docker://registry.example/app:1.2.3\n\n\
+Exit status: 0 when everything holds, 1 when a problem was found or the check could not finish."
+    )]
+    Verify(VerifyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Example:\n  source <(manifest completion bash)\n  \
 manifest completion zsh > \"${fpath[1]}/_manifest\"\n  \
@@ -347,8 +356,11 @@ pub struct AnnotateArgs {
     /// List name or ID
     pub list: String,
     /// An entry's digest or a unique prefix of it (looked up in the list, never on the network),
-    /// or an image reference with its registry or transport; omitted with --index
+    /// or an image reference with its registry or transport; omitted with --index or --platform
     pub instance: Option<String>,
+    /// Annotate the one image of this platform (OS/ARCH[/VARIANT]) instead of naming INSTANCE
+    #[arg(long, value_name = "PLATFORM", conflicts_with_all = ["instance", "index", "subject"])]
+    pub platform: Option<String>,
     /// Apply --annotation to the index itself
     #[arg(long)]
     pub index: bool,
@@ -467,6 +479,18 @@ pub struct CopyFlags {
     /// Write the pushed list's digest to this file after the push succeeded
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    /// Refuse the push, before anything is written, unless each of these platforms has exactly
+    /// one image (OS/ARCH[/VARIANT], comma-separated or repeated; attestations do not count)
+    #[arg(long, value_name = "PLATFORMS")]
+    pub require_platform: Vec<String>,
+    /// Order the entries by platform (os, architecture, variant, os.version, then digest), each
+    /// attestation after its image, so the same images always give the same index digest
+    #[arg(long)]
+    pub sort: bool,
+    /// After the index is written, check that the destination holds every manifest and blob
+    /// it names (as `manifest verify` does); exit 1 when it does not
+    #[arg(long)]
+    pub verify: bool,
     /// Print no progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -494,6 +518,49 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub copy: CopyFlags,
     /// How the destination registry and the spec's images are reached.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+/// Output formats of `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// One line per problem, then a summary (the default)
+    Text,
+    /// One document: `ok`, `problems` (kind, digest, platform, detail), what was checked
+    Json,
+}
+
+/// Arguments of `manifest verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A local list (name or ID), or an image: docker://REF, REG/REPO[:TAG|@DIGEST],
+    /// oci:DIR[:REF], oci-archive:FILE[:REF], containers-storage:NAME
+    pub target: String,
+    /// Also read every layer (its digest checked) and check the machine of every executable in
+    /// it (ELF, PE, Mach-O headers) against its image's platform
+    #[arg(long)]
+    pub deep: bool,
+    /// Fail unless each of these platforms has exactly one image (OS/ARCH[/VARIANT],
+    /// comma-separated or repeated)
+    #[arg(long, value_name = "PLATFORMS")]
+    pub require_platform: Vec<String>,
+    /// Fail for each image without a referrer of this artifact type (a signature, an SBOM);
+    /// repeatable
+    #[arg(long, value_name = "ARTIFACT_TYPE")]
+    pub require_referrer: Vec<String>,
+    /// text: one line per problem and a summary; json: one document for scripts
+    /// (schemas/verify.json)
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: VerifyFormat,
+    /// How many requests (and layers, with --deep) at once
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Print no progress
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// How registries are reached.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }

@@ -36,6 +36,7 @@ use crate::transport::TransportError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub(crate) use referrers::fallback_tag;
 pub use report::PushReport;
 
 /// What a copy reports as it goes; the terminal implementation is [`crate::progress::Progress`].
@@ -104,6 +105,12 @@ pub struct PushOptions {
     pub referrers: bool,
     /// Plan only: read what is needed to decide, write nothing (default false).
     pub dry_run: bool,
+    /// Refuse the push in its plan unless each of these platforms has exactly one image
+    /// (default none).
+    pub required_platforms: Option<PlatformFilter>,
+    /// Order the entries by platform, each attestation after its image (default false: as
+    /// added, as buildah pushes them).
+    pub sort: bool,
 }
 
 impl Default for PushOptions {
@@ -119,6 +126,8 @@ impl Default for PushOptions {
             platforms: None,
             referrers: false,
             dry_run: false,
+            required_platforms: None,
+            sort: false,
         }
     }
 }
@@ -187,6 +196,9 @@ pub enum PushError {
         /// Why it is refused.
         reason: String,
     },
+    /// `--require-platform` finds a platform missing or doubled; nothing was written.
+    #[error("--require-platform: {0}; nothing was pushed")]
+    RequiredPlatforms(crate::platform::Shortfall),
     /// `--platform` matches no entry of the list.
     #[error("no entry of the list is for platform {wanted} (it has: {available})")]
     NoPlatform {

@@ -34,6 +34,7 @@ pub mod store;
 pub mod table;
 pub mod terminal;
 pub mod transport;
+pub mod verify;
 
 /// An error and its causes on one line, for errors folded into another message.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

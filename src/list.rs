@@ -6,6 +6,10 @@ use crate::oci::{Descriptor, Index, Platform};
 use crate::platform::PlatformFilter;
 use std::collections::BTreeMap;
 
+mod pick;
+mod sort;
+pub use sort::sorted_by_platform;
+
 /// A list as the store keeps it: the index, and where each entry's content can be read from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ManifestList {
@@ -51,6 +55,16 @@ pub enum ListError {
         list: String,
         /// The platforms the list has.
         available: String,
+    },
+    /// `annotate --platform` matches more than one image of the list.
+    #[error("platform {wanted} matches several images of list {list}: {}; give a more precise platform (with its variant) or the entry's digest", candidates.join(", "))]
+    AmbiguousPlatform {
+        /// The platform asked for.
+        wanted: String,
+        /// The list's name.
+        list: String,
+        /// The digests of the images it matches.
+        candidates: Vec<String>,
     },
     /// An INSTANCE argument that is no digest and no digest prefix.
     #[error("invalid instance {text:?}: {reason}")]

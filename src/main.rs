@@ -47,6 +47,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Apply(args) => commands::apply::run(&mut ctx, args),
+        Command::Verify(args) => match commands::verify::run(&mut ctx, args) {
+            // Problems were printed as the result; the exit status says there were some.
+            Ok(false) => return flushed(&mut ctx, ExitCode::from(1)),
+            other => other.map(|_| ()),
+        },
         Command::Completion(args) => commands::completion::run(&mut ctx, args),
         Command::Man(args) => commands::man::run(&mut ctx, args),
     };
@@ -55,6 +60,18 @@ fn main() -> ExitCode {
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             report(&error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `code`, once the result is flushed (a failed flush is reported as any error).
+fn flushed(ctx: &mut Ctx, code: ExitCode) -> ExitCode {
+    match ctx.out.flush() {
+        Ok(()) => code,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(error) => {
+            report(&error.into());
             ExitCode::from(1)
         }
     }
@@ -75,6 +92,7 @@ fn cli_has_password(cli: &Cli) -> bool {
         Command::Inspect(a) => &a.registry,
         Command::Push(a) => &a.registry,
         Command::Apply(a) => &a.registry,
+        Command::Verify(a) => &a.registry,
         _ => return false,
     };
     flags.creds.as_deref().is_some_and(|c| c.contains(':'))

@@ -6,6 +6,10 @@
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Platform};
 
+mod required;
+pub(crate) use required::shortfall;
+pub use required::Shortfall;
+
 /// The annotation buildx puts on an attestation entry, with [`ATTESTATION_MANIFEST`].
 pub(crate) const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 /// The annotation naming the digest of the image an attestation entry describes.
@@ -134,6 +138,29 @@ fn default_variant(arch: &str, variant: Option<&str>) -> String {
         ("amd64", None) => "v1".into(),
         (_, None) => String::new(),
     }
+}
+
+/// Whether two platforms name the same target: the same OS and architecture (aliases mapped),
+/// the same variant once defaults are filled in (`arm64` is `arm64/v8`), and the same
+/// `os.version` when either has one.
+pub(crate) fn same_platform(a: &Platform, b: &Platform) -> bool {
+    let (arch_a, arch_b) = (
+        normalized_arch(&a.architecture).0,
+        normalized_arch(&b.architecture).0,
+    );
+    let variant = |p: &Platform, arch: &str| {
+        default_variant(arch, p.variant.as_deref().filter(|v| !v.is_empty()))
+    };
+    let version = |p: &Platform| p.os_version.clone().filter(|v| !v.is_empty());
+    a.os.eq_ignore_ascii_case(&b.os)
+        && arch_a == arch_b
+        && variant(a, &arch_a) == variant(b, &arch_b)
+        && version(a) == version(b)
+}
+
+/// The OCI name of an architecture as users and tools spell it (`aarch64` is `arm64`).
+pub(crate) fn oci_arch(arch: &str) -> String {
+    normalized_arch(arch).0
 }
 
 /// What a user asked for when picking one image out of an index (`add --os/--arch/--variant`,

@@ -28,6 +28,8 @@ pub struct Progress {
     total_blobs: AtomicU64,
     done_blobs: AtomicU64,
     out: Mutex<()>,
+    /// What the live bar says is happening (`Copying`, `Checking`).
+    action: &'static str,
 }
 
 impl Progress {
@@ -59,7 +61,13 @@ impl Progress {
             total_blobs: AtomicU64::new(0),
             done_blobs: AtomicU64::new(0),
             out: Mutex::new(()),
+            action: "Copying",
         }
+    }
+
+    /// The same display for another action than a copy (`Checking` for `verify --deep`).
+    pub fn doing(self, action: &'static str) -> Self {
+        Self { action, ..self }
     }
 
     /// A line of the log, shown only when stderr is not a terminal.
@@ -99,7 +107,8 @@ impl Progress {
     fn update_message(&self) {
         if self.mode == Mode::Live {
             self.bar.set_message(format!(
-                "Copying {} images: blobs {}/{}",
+                "{} {} images: blobs {}/{}",
+                self.action,
                 self.images.load(Ordering::Relaxed),
                 self.done_blobs.load(Ordering::Relaxed),
                 self.total_blobs.load(Ordering::Relaxed),

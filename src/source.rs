@@ -147,6 +147,18 @@ pub(crate) async fn read_entries(
                 .collect()
         } else if selection.all {
             index.manifests.clone()
+        } else if let (None, Some(image)) = (&selection.platform, only_image(&index.manifests)) {
+            // A per-arch CI build's digest: buildx wraps its one image (and the image's
+            // attestation) in an index. It is that image, whatever the host's platform.
+            index
+                .manifests
+                .iter()
+                .filter(|entry| {
+                    entry.digest == image.digest
+                        || crate::platform::attested(entry).as_ref() == Some(&image.digest)
+                })
+                .cloned()
+                .collect()
         } else {
             let wanted = selection
                 .platform
@@ -194,9 +206,9 @@ pub(crate) async fn read_entries(
             });
         }
         // `--all` added the index; otherwise the one image picked from it was added.
-        let digest = match entries.as_slice() {
-            [only] if !selection.all && selection.filter.is_none() => {
-                only.descriptor.digest.clone()
+        let digest = match entries.first() {
+            Some(first) if !selection.all && selection.filter.is_none() => {
+                first.descriptor.digest.clone()
             }
             _ => manifest.digest.clone(),
         };
@@ -225,6 +237,18 @@ pub(crate) async fn read_entries(
         }],
         blobs,
     })
+}
+
+/// The one image of an index that holds a single platform's image (and maybe its
+/// attestations): `None` when it holds several images, or none.
+fn only_image(entries: &[Descriptor]) -> Option<&Descriptor> {
+    let mut images = entries
+        .iter()
+        .filter(|entry| !crate::platform::is_attestation(entry));
+    match (images.next(), images.next()) {
+        (Some(image), None) => Some(image),
+        _ => None,
+    }
 }
 
 /// The descriptor of a single-image manifest, with the platform read from its config; and the

@@ -5,6 +5,7 @@ use crate::cli::AnnotateArgs;
 use crate::config::registries::RegistriesConf;
 use crate::list::EntryEdit;
 use crate::oci::Descriptor;
+use crate::platform::PlatformFilter;
 use crate::reference::is_explicit_image;
 use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
 use crate::transport::open::Transports;
@@ -49,8 +50,18 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
         writeln!(ctx.out, "{id}")?;
         return Ok(());
     }
+    if let Some(platform) = &args.platform {
+        let filter = PlatformFilter::parse(std::slice::from_ref(platform))?;
+        let id = store.update(&args.list, &[], |list| {
+            let digest = list.list.image_for_platform(&filter, &list.name)?;
+            list.list.annotate(&digest, &edit, &list.name)?;
+            Ok((list.id.clone(), digest))
+        })?;
+        writeln!(ctx.out, "{}: {}", id.0, id.1)?;
+        return Ok(());
+    }
     let Some(instance) = &args.instance else {
-        bail!("annotate needs the digest of an entry (or --index to annotate the list itself)");
+        bail!("annotate needs the digest of an entry, --platform to pick the entry of a platform, or --index to annotate the list itself");
     };
     // A digest or a digest prefix is looked up in the list itself, never on the network.
     let digest = match current.list.resolve_instance(instance, &current.name)? {

@@ -1,6 +1,6 @@
 //! `manifest apply FILE`
 
-use super::push::{push_options, show_result};
+use super::push::{push_options, show_result, verify_pushed};
 use super::{runtime, Ctx};
 use crate::apply::{build, Spec};
 use crate::cli::ApplyArgs;
@@ -26,6 +26,7 @@ pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
     let destination = spec.destination()?;
     let mut options = push_options(&args.copy, true, registry.retry)?;
     options.tags = spec.tags.iter().chain(&args.copy.tag).cloned().collect();
+    options.sort |= spec.sort;
     let store = ctx.store()?;
     let registries = registry.registries.clone();
     let transports = ctx.transports(registry);
@@ -49,5 +50,10 @@ pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
         .with_context(|| format!("pushing the list of {file} to {destination}"))
     });
     progress.finish();
-    show_result(&report?, &args.copy, &progress, ctx.out)
+    let report = report?;
+    show_result(&report, &args.copy, &progress, ctx.out)?;
+    if args.copy.verify && !report.dry_run {
+        verify_pushed(&transports, &destination, &report, &options)?;
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@ pub mod remove;
 pub mod rm;
 #[cfg(test)]
 mod testing;
+pub mod verify;
 
 pub use ctx::Ctx;
 

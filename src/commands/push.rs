@@ -8,8 +8,12 @@ use crate::oci::ListFormat;
 use crate::platform::PlatformFilter;
 use crate::progress::Progress;
 use crate::reference::parse_image;
+use crate::reference::ImageRef;
 use crate::retry::RetryPolicy;
 use crate::store::Deletion;
+use crate::transport::open::Transports;
+use crate::transport::ManifestRef;
+use crate::verify::{verify, Subject, VerifyOptions};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::sync::Arc;
@@ -53,6 +57,9 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
     progress.finish();
     let report = report.with_context(|| format!("pushing {} to {destination}", list.name))?;
     show_result(&report, &args.copy, &progress, ctx.out)?;
+    if args.copy.verify && !report.dry_run {
+        verify_pushed(&transports, &destination, &report, &options)?;
+    }
     if args.rm && !report.dry_run {
         let lock = store.lock()?;
         if store.delete_if_unchanged(&list, &lock)? == Deletion::Changed {
@@ -96,7 +103,59 @@ pub(super) fn push_options(
         platforms,
         referrers: flags.referrers,
         dry_run: flags.dry_run,
+        required_platforms: match flags.require_platform.as_slice() {
+            [] => None,
+            given => Some(PlatformFilter::parse(given)?),
+        },
+        sort: flags.sort,
     })
+}
+
+/// `--verify`: the destination holds every manifest and blob of the index just written (read
+/// by its digest, as `manifest verify` reads it). The tag has moved already, so a failure says
+/// so.
+pub(super) fn verify_pushed(
+    transports: &Transports,
+    destination: &ImageRef,
+    report: &PushReport,
+    options: &PushOptions,
+) -> Result<()> {
+    let digest = report
+        .digest
+        .clone()
+        .expect("a successful push has a digest");
+    let checks = VerifyOptions {
+        required_platforms: options.required_platforms.clone(),
+        jobs: options.jobs,
+        ..VerifyOptions::default()
+    };
+    let found = runtime()?.block_on(async {
+        let (transport, _) = transports.open_probe(destination).await?;
+        let subject = Subject::of_reference(
+            transport,
+            &ManifestRef::Digest(digest.clone()),
+            &destination.to_string(),
+        )
+        .await?;
+        let quiet = Arc::new(Progress::new(true));
+        anyhow::Ok(verify(&subject, &checks, quiet).await?)
+    });
+    let found = found.with_context(|| {
+        format!(
+            "--verify: {digest} was written to {} (the tag has moved), but it could not be checked",
+            report.references.join(", ")
+        )
+    })?;
+    if !found.ok() {
+        let lines: Vec<String> = found.problems.iter().map(|p| p.line()).collect();
+        bail!(
+            "--verify: {digest} was written to {} (the tag has moved), but the destination does \
+             not hold what it names: {}",
+            report.references.join(", "),
+            lines.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// After a push: the plan on stdout (dry run), the metadata and digest files, the summary.

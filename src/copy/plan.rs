@@ -63,6 +63,12 @@ pub(crate) async fn plan(
 ) -> Result<Plan, PushError> {
     let index = pushed_entries(index, options)?;
     let (format, mut notes) = pushed_format(&index, options)?;
+    if let Some(required) = &options.required_platforms {
+        notes.push(format!(
+            "--require-platform {}: one image each",
+            required.display()
+        ));
+    }
     let target = Target::new(destination, &options.tags)?;
     let opened = if options.dry_run {
         env.transports.open_probe(destination).await
@@ -123,7 +129,8 @@ pub(crate) async fn plan(
     Ok(plan)
 }
 
-/// The index with only the entries `--platform` keeps.
+/// The index with only the entries `--platform` keeps, in `--sort` order, refused when it
+/// lacks what `--require-platform` asks for (before anything is opened or written).
 fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushError> {
     let mut index = index.clone();
     if let Some(filter) = &options.platforms {
@@ -140,6 +147,15 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
             .into_iter()
             .map(|at| index.manifests[at].clone())
             .collect();
+    }
+    if options.sort {
+        index.manifests = crate::list::sorted_by_platform(&index.manifests);
+    }
+    if let Some(required) = &options.required_platforms {
+        let shortfall = crate::platform::shortfall(&index.manifests, required);
+        if !shortfall.is_empty() {
+            return Err(PushError::RequiredPlatforms(shortfall));
+        }
     }
     Ok(index)
 }

@@ -462,6 +462,17 @@ impl Transport for LayoutTransport {
         Ok(self.has_blob(&descriptor.digest, Some(descriptor.size)))
     }
 
+    /// The blob's file, whatever its size, so that a file of the wrong size is told apart
+    /// from a missing one.
+    async fn blob_stat(&self, descriptor: &Descriptor) -> Result<super::BlobStat, TransportError> {
+        Ok(match self.open_file(&blob_name(&descriptor.digest))? {
+            Some(blob) => super::BlobStat::Present {
+                size: Some(blob.size()),
+            },
+            None => super::BlobStat::Absent,
+        })
+    }
+
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
         let Some(blob) = self.open_file(&blob_name(&descriptor.digest))? else {
             return Err(TransportError::NotFound {

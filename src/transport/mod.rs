@@ -68,6 +68,18 @@ impl std::fmt::Display for ManifestRef {
     }
 }
 
+/// What [`Transport::blob_stat`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStat {
+    /// Not stored there.
+    Absent,
+    /// Stored there; `size` is its stored size when the place states it without a read.
+    Present {
+        /// The stored size in bytes, when known.
+        size: Option<u64>,
+    },
+}
+
 /// A blob's bytes as they arrive, in chunks; an error ends it.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
 
@@ -95,6 +107,18 @@ pub trait Transport: Send + Sync {
 
     /// Whether the blob this descriptor names is stored here (a layout checks its size too).
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
+
+    /// Whether the blob `descriptor` names is stored here and, where this place can tell
+    /// without reading it, its size. By default [`Transport::blob_exists`] answers and the size
+    /// is not known (a registry's `HEAD` answers with it, but the size check of a registry's
+    /// `blob_exists` is the registry's own); a layout states the size of its file.
+    async fn blob_stat(&self, descriptor: &Descriptor) -> Result<BlobStat, TransportError> {
+        Ok(if self.blob_exists(descriptor).await? {
+            BlobStat::Present { size: None }
+        } else {
+            BlobStat::Absent
+        })
+    }
 
     /// Whether a manifest with this digest is stored here. A registry accepts a manifest only
     /// once everything it references is present, so a child found here needs nothing copied.

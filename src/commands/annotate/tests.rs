@@ -93,3 +93,42 @@ fn refusals_leave_the_list_as_it_was() {
         assert!(error.contains(says), "{line:?}: {error}");
     }
 }
+
+#[test]
+fn the_one_image_of_a_platform_is_edited_without_its_digest() {
+    let env = TestEnv::new();
+    let (id, [(_, amd64), (_, arm)]) = list_of_two(&env);
+    let out = env.run(
+        annotate,
+        &["--platform", "linux/arm", "--annotation", "k=v", "l"],
+    );
+    assert_eq!(out, format!("{id}: {arm}\n"));
+    let entries = env.entries("l");
+    assert_eq!(entries[1].2["k"], "v");
+    assert!(entries[0].2.is_empty(), "{amd64} was edited too");
+
+    let (_, armv6) = env.image("layout", "armv6", "linux/arm/v6");
+    env.run(
+        crate::commands::create::run,
+        &[
+            "--amend",
+            "l",
+            &format!("oci:{}:armv6", env.path("layout").display()),
+        ],
+    );
+    let error = env.fails(
+        annotate,
+        &["--platform", "linux/arm", "--annotation", "k=w", "l"],
+    );
+    assert!(
+        error.contains("matches several images")
+            && error.contains(arm.as_str())
+            && error.contains(armv6.as_str()),
+        "{error}"
+    );
+    let error = env.fails(
+        annotate,
+        &["--platform", "linux/s390x", "--annotation", "k=w", "l"],
+    );
+    assert!(error.contains("it has: linux/amd64, linux/arm"), "{error}");
+}

@@ -5,9 +5,11 @@
 mod apply;
 mod dry_run;
 mod platforms;
+mod publish;
 mod referrers;
 mod shell;
 mod tags;
+mod verify;
 
 use crate::support::registry::{AccessLogEntry, Registry};
 use crate::support::TestEnv;

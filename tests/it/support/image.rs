@@ -509,3 +509,78 @@ impl<W: Write> Write for HashWriter<W> {
         self.inner.flush()
     }
 }
+
+/// One file of a layer written by [`write_files_image`]: its path and content (a path whose
+/// name starts with `.wh.` is a whiteout).
+pub type LayerFile<'a> = (&'a str, &'a [u8]);
+
+/// Writes an image of `platform` whose layers hold the given files (gzip'd tars, base layer
+/// first, mode 0755) into the layout at `dir` under `ref_name`.
+pub fn write_files_image(
+    dir: &Path,
+    platform: &str,
+    layers: &[&[LayerFile<'_>]],
+    ref_name: &str,
+) -> BuiltImage {
+    init_layout(dir);
+    let spec = ImageSpec::new(platform, 0, 0, 0);
+    let mut layer_descs = Vec::new();
+    let mut layer_digests = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut total = 0u64;
+    for files in layers {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.mode(tar::HeaderMode::Deterministic);
+        for (path, data) in files.iter() {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        diff_ids.push(sha256_digest(&tar));
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let compressed = gz.finish().unwrap();
+        let digest = write_blob_bytes(dir, &compressed);
+        total += compressed.len() as u64;
+        layer_descs.push(descriptor(OCI_LAYER_GZIP, &digest, compressed.len() as u64));
+        layer_digests.push(digest);
+    }
+    let mut config = serde_json::Map::new();
+    config.insert("architecture".into(), json!(spec.arch));
+    config.insert("os".into(), json!(spec.os));
+    if let Some(v) = &spec.variant {
+        config.insert("variant".into(), json!(v));
+    }
+    config.insert(
+        "rootfs".into(),
+        json!({ "type": "layers", "diff_ids": diff_ids }),
+    );
+    let config_bytes = serde_json::to_vec(&Value::Object(config)).unwrap();
+    let config_digest = write_blob_bytes(dir, &config_bytes);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, &config_digest, config_bytes.len() as u64),
+        "layers": layer_descs,
+    }))
+    .unwrap();
+    let manifest_digest = write_blob_bytes(dir, &manifest);
+    set_ref(
+        dir,
+        descriptor(OCI_MANIFEST, &manifest_digest, manifest.len() as u64),
+        ref_name,
+    );
+    BuiltImage {
+        manifest_digest,
+        manifest_bytes: manifest,
+        config_digest,
+        layer_digests,
+        total_layer_bytes: total,
+    }
+}

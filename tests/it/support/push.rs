@@ -481,3 +481,15 @@ pub fn verify_pushed_index(registry: &Registry, repo: &str, tag: &str) -> Vec<u8
     }
     index
 }
+
+/// `DELETE /v2/<repo>/blobs/<digest>` (the registry has `delete: enabled`); returns the status
+/// (202 deleted, 404 unknown).
+pub fn delete_blob(registry: &Registry, repo: &str, digest: &str) -> u16 {
+    off_runtime(|| {
+        let c = client(registry);
+        let url = format!("{}/v2/{repo}/blobs/{digest}", registry.url());
+        send(authed(registry, c.delete(&url)), &url)
+            .status()
+            .as_u16()
+    })
+}
