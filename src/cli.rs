@@ -21,7 +21,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut command = command();
+    command.build();
+    if let Some(spaced) = crate::go_flags::spaced_boolean_value(&command, &args) {
+        let message = format!(
+            "`{}`: a boolean flag takes its value after `=`, so the next word would be read as \
+             an argument; did you mean {}?",
+            spaced.written, spaced.meant
+        );
+        let given_to = match &spaced.subcommand {
+            Some(name) => command.find_subcommand_mut(name),
+            None => None,
+        };
+        let error = match given_to {
+            Some(sub) => sub.error(clap::error::ErrorKind::InvalidValue, message),
+            None => command.error(clap::error::ErrorKind::InvalidValue, message),
+        };
+        return Err(error);
+    }
     let mut matches = command.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
 }
