@@ -15,6 +15,23 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
     let store = ctx.store()?;
     let bytes = match store.find(&args.target) {
         Ok(list) => {
+            let local = list
+                .list
+                .sources
+                .values()
+                .filter(|source| source.starts_with("containers-storage:"))
+                .count();
+            if local > 0 {
+                // On stderr, so that stdout stays the document scripts parse.
+                let (count, what) = match local {
+                    1 => ("1 entry is a local image".to_string(), "its digest is"),
+                    n => (format!("{n} entries are local images"), "their digests are"),
+                };
+                eprintln!(
+                    "Note: {count} (containers-storage): {what} assigned at push, when the \
+                     layers stored uncompressed are compressed (`push --dry-run` shows them)"
+                );
+            }
             let (document, _) = list.document()?;
             document
         }
