@@ -123,6 +123,10 @@ manifest remove --platform linux/arm/v7 myapp")]
     /// Exit 0 if the list exists, 1 if it does not
     #[command(after_help = "Example:\n  manifest exists myapp && echo present")]
     Exists(ExistsArgs),
+    /// Remove the cached manifests and configs no list uses (what `rm` and `remove` leave)
+    #[command(after_help = "Example:\n  manifest rm myapp && manifest prune\n  \
+manifest prune --dry-run")]
+    Prune(PruneArgs),
     /// Build a list from a spec file (YAML or JSON, manifest-tool's format) and push it
     #[command(after_help = "Example:\n  manifest apply release.yaml\n  \
 manifest apply --dry-run --metadata-file plan.json release.yaml\n\n\
@@ -582,6 +586,14 @@ pub struct RmArgs {
 pub struct ExistsArgs {
     /// List name or ID
     pub list: String,
+}
+
+/// Arguments of `manifest prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Prune(args) => commands::prune::run(&mut ctx, args),
         Command::Apply(args) => commands::apply::run(&mut ctx, args),
         Command::Completion(args) => commands::completion::run(&mut ctx, args),
         Command::Man(args) => commands::man::run(&mut ctx, args),
