@@ -21,7 +21,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut command = command();
+    command.build();
+    if let Some(spaced) = crate::go_flags::spaced_boolean_value(&command, &args) {
+        let message = format!(
+            "`{}`: a boolean flag takes its value after `=`, so the next word would be read as \
+             an argument; did you mean {}?",
+            spaced.written, spaced.meant
+        );
+        let given_to = match &spaced.subcommand {
+            Some(name) => command.find_subcommand_mut(name),
+            None => None,
+        };
+        let error = match given_to {
+            Some(sub) => sub.error(clap::error::ErrorKind::InvalidValue, message),
+            None => command.error(clap::error::ErrorKind::InvalidValue, message),
+        };
+        return Err(error);
+    }
     let mut matches = command.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
 }
@@ -105,6 +123,10 @@ manifest remove --platform linux/arm/v7 myapp")]
     /// Exit 0 if the list exists, 1 if it does not
     #[command(after_help = "Example:\n  manifest exists myapp && echo present")]
     Exists(ExistsArgs),
+    /// Remove the cached manifests and configs no list uses (what `rm` and `remove` leave)
+    #[command(after_help = "Example:\n  manifest rm myapp && manifest prune\n  \
+manifest prune --dry-run")]
+    Prune(PruneArgs),
     /// Build a list from a spec file (YAML or JSON, manifest-tool's format) and push it
     #[command(after_help = "Example:\n  manifest apply release.yaml\n  \
 manifest apply --dry-run --metadata-file plan.json release.yaml\n\n\
@@ -631,6 +653,14 @@ pub struct RmArgs {
 pub struct ExistsArgs {
     /// List name or ID
     pub list: String,
+}
+
+/// Arguments of `manifest prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Prune(args) => commands::prune::run(&mut ctx, args),
         Command::Apply(args) => commands::apply::run(&mut ctx, args),
         Command::Verify(args) => match commands::verify::run(&mut ctx, args) {
             // Problems were printed as the result; the exit status says there were some.

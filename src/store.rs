@@ -21,7 +21,10 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod prune;
 mod update;
+
+pub use prune::Pruned;
 
 /// The store format this build reads and writes.
 pub const STORE_VERSION: u32 = 1;

@@ -17,12 +17,25 @@ fn a_bare_boolean_never_takes_the_next_word() {
     assert_eq!(push.list, "mylist");
     assert_eq!(push.destination.as_deref(), Some("docker://reg/app:v1"));
 
-    // `--all false` is the flag, then a list called "false" (pflag does the same).
-    let Command::Push(push) = parse("push --all false dest") else {
-        panic!()
-    };
-    assert!(push.all);
-    assert_eq!(push.list, "false");
+    // `--all false` would be the flag, then a list called "false" (pflag reads it so): what was
+    // meant is asked back instead, as a usage error.
+    for (line, meant) in [
+        ("push --all false dest", "did you mean --all=false?"),
+        (
+            "push --tls-verify false mylist docker://127.0.0.1:5000/app:v1",
+            "did you mean --tls-verify=false?",
+        ),
+        (
+            "inspect --tls-verify true docker://reg/app:v1",
+            "did you mean --tls-verify=true?",
+        ),
+    ] {
+        let error = try_parse_from(std::iter::once("manifest").chain(line.split_whitespace()))
+            .expect_err(line);
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue, "{line}");
+        assert!(error.to_string().contains(meant), "{line}: {error}");
+        assert_eq!(error.exit_code(), 2, "{line}");
+    }
 
     let Command::Inspect(inspect) = parse("inspect --tls-verify docker://reg/app:v1") else {
         panic!()

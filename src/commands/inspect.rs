@@ -3,7 +3,7 @@
 use super::{runtime, Ctx};
 use crate::cli::{InspectArgs, InspectFormat};
 use crate::oci::pretty;
-use crate::reference::is_explicit_image;
+use crate::reference::{is_explicit_image, normalize_list_name};
 use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use crate::store::StoreError;
 use anyhow::{bail, Context, Result};
@@ -15,6 +15,23 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
     let store = ctx.store()?;
     let bytes = match store.find(&args.target) {
         Ok(list) => {
+            let local = list
+                .list
+                .sources
+                .values()
+                .filter(|source| source.starts_with("containers-storage:"))
+                .count();
+            if local > 0 {
+                // On stderr, so that stdout stays the document scripts parse.
+                let (count, what) = match local {
+                    1 => ("1 entry is a local image".to_string(), "its digest is"),
+                    n => (format!("{n} entries are local images"), "their digests are"),
+                };
+                eprintln!(
+                    "Note: {count} (containers-storage): {what} assigned at push, when the \
+                     layers stored uncompressed are compressed (`push --dry-run` shows them)"
+                );
+            }
             let (document, _) = list.document()?;
             document
         }
@@ -29,7 +46,7 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
             let arg = match parse_image_arg(&args.target, &registry.registries) {
                 Ok(arg) => arg,
                 Err(e) if order == BareName::LocalFirst => return Err(e.into()),
-                Err(_) => bail!(no_list(&name)),
+                Err(_) => bail!(no_list(&name, store.similar_name(&name))),
             };
             // The registry image the name means, when it means one: what a user who typed a
             // registry host is after (a local image of that name is looked for too).
@@ -39,11 +56,22 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
                     .first()
                     .map_or_else(|| text.clone(), ToString::to_string),
             };
+            // A name under `localhost/` is how lists are named (`mylist` is
+            // `localhost/mylist:latest`): whoever typed one meant a list first, so say that no
+            // list has it before what the image lookup answered.
+            let meant_a_list = order == BareName::LocalOnly
+                || normalize_list_name(&name).is_ok_and(|n| n.starts_with("localhost/"));
             let transports = ctx.transports(registry);
             let manifest = runtime()?
                 .block_on(read_manifest_arg(&transports, &arg, order))
                 .map_err(|e| match order {
-                    BareName::LocalOnly => anyhow::Error::new(e).context(no_list(&name)),
+                    BareName::LocalOnly => {
+                        anyhow::Error::new(e).context(no_list(&name, store.similar_name(&name)))
+                    }
+                    _ if meant_a_list => anyhow::Error::new(e).context(format!(
+                        "{}; as an image, reading \"{shown}\"",
+                        no_list_named(&name, store.similar_name(&name))
+                    )),
                     _ => anyhow::Error::new(e).context(format!("reading image \"{shown}\"")),
                 })?;
             manifest.bytes.to_vec()
@@ -62,11 +90,21 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
     Ok(())
 }
 
+/// The first thing to say about a list-like name no list has, with the list meant if its name
+/// is close.
+fn no_list_named(name: &str, similar: Option<String>) -> String {
+    match similar {
+        Some(known) => format!("{name}: no local list has that name (did you mean {known}?)"),
+        None => format!("{name}: no local list has that name"),
+    }
+}
+
 /// sealos' words for a name that is nothing here, and how to reach a registry instead.
-fn no_list(name: &str) -> String {
+fn no_list(name: &str, similar: Option<String>) -> String {
+    let hint = similar.map_or_else(String::new, |known| format!("did you mean {known}? "));
     format!(
-        "{name}: image not known (no local list or local image by that name; to inspect an \
-         image in a registry, give its registry (docker://REGISTRY/REPO:TAG) or a layout \
+        "{name}: image not known (no local list or local image by that name; {hint}to inspect \
+         an image in a registry, give its registry (docker://REGISTRY/REPO:TAG) or a layout \
          (oci:DIR))"
     )
 }

@@ -11,6 +11,7 @@ mod ctx;
 pub mod exists;
 pub mod inspect;
 pub mod man;
+pub mod prune;
 pub mod push;
 pub mod remove;
 pub mod rm;

@@ -22,6 +22,23 @@ impl Store {
         self.resolve_id(name.as_deref(), name_or_id)
     }
 
+    /// The name of a list whose name is close to `name` (a typo: `localhost/lsit` for
+    /// `localhost/list:latest`), for "did you mean" hints. `None` when none is close.
+    pub fn similar_name(&self, name: &str) -> Option<String> {
+        let wanted = normalize_list_name(name).unwrap_or_else(|_| name.to_string());
+        // Close means a slip of a few keys: at most one edit per three characters of the part
+        // that was typed (names share `localhost/` and `:latest`, which says nothing).
+        let typed = name.strip_prefix("localhost/").unwrap_or(name);
+        let allowed = (typed.chars().count() / 3).max(1);
+        self.names()
+            .ok()?
+            .into_iter()
+            .map(|(_, known)| (strsim::damerau_levenshtein(&wanted, &known), known))
+            .filter(|(edits, _)| *edits <= allowed)
+            .min_by_key(|(edits, _)| *edits)
+            .map(|(_, known)| known)
+    }
+
     /// Edits the list `name_or_id` names as one transaction: under the lock it is found once,
     /// `edit` changes it (without I/O: what an edit needs from the network is read before) and
     /// it is saved atomically, together with `blobs` (what new entries were read with). Returns

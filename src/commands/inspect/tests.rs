@@ -57,3 +57,30 @@ fn names_that_are_nothing_here_are_errors() {
         assert!(error.contains(says), "{target}: {error}");
     }
 }
+
+#[test]
+fn a_missing_list_name_says_first_that_no_list_has_it() {
+    let env = TestEnv::new();
+    env.create_list("localhost/list");
+    // Under `localhost/`, the name of a list: that no list has it comes first, with the close
+    // name, then what the image lookup answered.
+    let error = env.fails(inspect, &["localhost/lsit"]);
+    assert!(
+        error.starts_with(
+            "localhost/lsit: no local list has that name (did you mean localhost/list:latest?); \
+             as an image, reading"
+        ),
+        "{error}"
+    );
+    let error = env.fails(inspect, &["localhost/other"]);
+    assert!(
+        error.starts_with("localhost/other: no local list has that name; as an image"),
+        "{error}"
+    );
+    // A short name: sealos' words, with the close name.
+    let error = env.fails(inspect, &["lsit"]);
+    assert!(
+        error.contains("lsit: image not known (no local list or local image by that name; did you mean localhost/list:latest?"),
+        "{error}"
+    );
+}
