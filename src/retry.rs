@@ -31,7 +31,8 @@ pub(crate) trait Retryable {
     fn gave_up(self, attempts: u32) -> Self;
 }
 
-/// How many times and how patiently to retry.
+/// How many times and how patiently to retry. Its waits and its decisions are private: the only
+/// way to retry is `run_counted` (or `run`, `run_classified`), so no second loop can exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Extra attempts after the first. Default 3 (buildah's `--retry` default).
@@ -62,7 +63,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before retry number `attempt + 1`: exponential from `base`, jittered, capped at
     /// `max`; at least what the server asked for (itself capped at twice `max`).
-    pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponential = self.base.saturating_mul(1u32 << attempt.min(16));
         let jittered = exponential
             .mul_f64(rand::random_range(1.0..1.5))
@@ -74,7 +75,7 @@ impl RetryPolicy {
     }
 
     /// Whether a failure of `class` after `attempt` retries may be tried once more.
-    pub(crate) fn allows(&self, class: RetryClass, attempt: u32) -> bool {
+    fn allows(&self, class: RetryClass, attempt: u32) -> bool {
         match class {
             RetryClass::Never => false,
             RetryClass::Transient => attempt < self.retries,
