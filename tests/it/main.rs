@@ -11,6 +11,7 @@ mod hostile_network;
 mod offline;
 mod registries_conf;
 mod registry;
+mod registry_credentials;
 mod registry_quirks;
 mod registry_requests;
 mod registry_transport;
