@@ -14,8 +14,9 @@
 //!   session is cancelled, the blob goes as one streamed upload, and so does every later blob
 //!   to that host;
 //! - a number from the registry cannot be right (a `Range` beyond what was sent, negative or
-//!   malformed; an `OCI-Chunk-Min-Length` that is not a number or exceeds the blob): the session
-//!   is cancelled and the blob goes as one streamed upload, which needs no number from it.
+//!   malformed; an `OCI-Chunk-Min-Length` that is not a number or exceeds the blob), or a
+//!   resumed upload turns out wrong at its commit (the digest refused): the session is
+//!   cancelled and the blob goes as one streamed upload, which needs no number from it.
 //!
 //! Offsets are checked arithmetic on the blob's own size; the digest is verified once, by the
 //! registry, when the upload is finished.
@@ -31,6 +32,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -54,6 +56,7 @@ pub(super) async fn upload_from(
         chunk_size,
         what: format!("blob {}", source.descriptor().digest),
         state: Mutex::new(None),
+        resumed: AtomicBool::new(false),
     };
     let policy = session.host().policy;
     let (result, attempts) = policy
@@ -119,6 +122,8 @@ struct Chunked<'a> {
     chunk_size: u64,
     what: String,
     state: Mutex<Option<Open>>,
+    /// A session was resumed at an offset the registry gave.
+    resumed: AtomicBool,
 }
 
 impl Chunked<'_> {
@@ -189,11 +194,25 @@ impl Chunked<'_> {
         let digest = &self.source.descriptor().digest;
         let finished =
             upload::finish(self.session, self.uploads, &location, digest, &self.what).await;
-        if finished.is_err() {
-            // Whatever the commit left, the next attempt starts a fresh session.
-            *state = None;
+        match finished {
+            Ok(()) => Ok(Outcome::Done),
+            // The offset the registry gave was wrong after all (distribution appends a chunk
+            // wherever its session stands): no number of the registry's is needed for one
+            // streamed upload, and the source is checked on the way.
+            Err(TransportError::RejectedDigest { detail, .. })
+                if self.resumed.load(Ordering::Relaxed) =>
+            {
+                *state = None;
+                Ok(Outcome::Stream(format!(
+                    "the registry refused the resumed upload ({detail})"
+                )))
+            }
+            Err(e) => {
+                // Whatever the commit left, the next attempt starts a fresh session.
+                *state = None;
+                Err(e)
+            }
         }
-        finished.map(|()| Outcome::Done)
     }
 
     /// A new session, its chunk size, and the source from its start; `Err` with the reason
@@ -231,8 +250,8 @@ impl Chunked<'_> {
     /// After a broken chunk: what the registry holds of the session, checked against what was
     /// sent, and the source reopened there.
     async fn resume(&self, open: &mut Open) -> Result<(), Resume> {
-        let range = match held_by_registry(self.session, &open.location).await {
-            Held::Range(range) => range,
+        let (range, location) = match held_by_registry(self.session, &open.location).await {
+            Held::Range(range, location) => (range, location),
             Held::Unknown(why) => return Err(Resume::Fresh(why)),
         };
         let held = parse_held(&range).map_err(|why| {
@@ -261,6 +280,10 @@ impl Chunked<'_> {
         open.reader = ChunkReader::new(reader);
         open.offset = held;
         open.broken = false;
+        self.resumed.store(true, Ordering::Relaxed);
+        if let Some(location) = location {
+            open.location = location;
+        }
         Ok(())
     }
 
@@ -339,8 +362,9 @@ enum Resume {
 
 /// What the registry said about a session.
 enum Held {
-    /// Its `Range` header, as sent.
-    Range(String),
+    /// Its `Range` header, as sent, and the session's `Location` when the answer names one
+    /// (resolved; the spec's status answer does, with a fresh state for distribution).
+    Range(String, Option<Url>),
     /// It does not know the session (or would not say): why.
     Unknown(String),
 }
@@ -365,8 +389,12 @@ async fn held_by_registry(session: &Session, location: &Url) -> Held {
             "the registry no longer has the upload session ({error})"
         ));
     }
+    let location = upload::next_location(&response, op).ok();
     match response.headers().get("range") {
-        Some(range) => Held::Range(String::from_utf8_lossy(range.as_bytes()).into_owned()),
+        Some(range) => Held::Range(
+            String::from_utf8_lossy(range.as_bytes()).into_owned(),
+            location,
+        ),
         None => Held::Unknown("the registry does not say how much of the upload it holds".into()),
     }
 }
