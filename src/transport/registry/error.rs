@@ -343,10 +343,20 @@ impl Errors {
         if let Some(tls) = peer.and_then(|peer| self.tls(error, &peer.certs)) {
             return tls;
         }
-        if let Some(unresolved) = find_cause::<Unresolved>(error) {
+        let unresolved = match find_cause::<Unresolved>(error) {
+            Some(unresolved) => Some(unresolved.to_string()),
+            // rustls refuses the name for TLS before any lookup (a label over 63 characters).
+            None => find_cause::<rustls::pki_types::InvalidDnsNameError>(error).map(|_| {
+                format!(
+                    "cannot resolve the host name {:?}: it is not a valid DNS name",
+                    url.host_str().unwrap_or_default()
+                )
+            }),
+        };
+        if let Some(detail) = unresolved {
             return TransportError::Network {
                 context,
-                detail: unresolved.to_string(),
+                detail,
                 kind: NetworkFailure::Unresolved,
             };
         }
