@@ -9,6 +9,7 @@ mod harness;
 mod hostile_files;
 mod hostile_network;
 mod offline;
+mod referrers_api;
 mod registries_conf;
 mod registry;
 mod registry_credentials;
