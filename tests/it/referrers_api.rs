@@ -5,7 +5,7 @@
 //! has a limit named in the error.
 
 use crate::support::fake_http::{Action, FakeServer, Reply};
-use crate::support::faults::{Fault, FaultProxy, Responder, Rule};
+use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::image::{sha256_digest, OCI_INDEX, OCI_MANIFEST};
 use crate::support::push::{
     get_manifest, manifest_status, push_signature, put_manifest, seed_images,
@@ -151,7 +151,11 @@ fn answers_that_are_no_referrers_api_send_the_push_to_the_fallback_tag() {
         s.push(&list, &s.dest.docker_ref(&format!("{repo}:v1")))
             .success()
             .stderr(predicate::str::contains("taken as no referrers API"));
-        assert_eq!(s.listed_at_dest(&repo), [signature.clone()], "case {n}");
+        assert_eq!(
+            s.listed_at_dest(&repo),
+            std::slice::from_ref(&signature),
+            "case {n}"
+        );
         assert_eq!(manifest_status(&s.dest, &repo, &signature), 200, "case {n}");
     }
     assert!(
@@ -187,7 +191,11 @@ fn the_destinations_referrers_api_check_never_fails_the_push() {
         let repo = format!("dst/c{n}");
         s.push(&list, &front.docker_ref(&format!("{repo}:v1")))
             .success();
-        assert_eq!(s.listed_at_dest(&repo), [signature.clone()], "case {n}");
+        assert_eq!(
+            s.listed_at_dest(&repo),
+            std::slice::from_ref(&signature),
+            "case {n}"
+        );
     }
 }
 
@@ -228,7 +236,7 @@ fn referrers_pages_are_followed_and_merged() {
         let base = first.clone();
         on_referrers(
             &proxy,
-            Responder::new(move |path| {
+            Fault::scripted(move |path| {
                 let mut headers = vec![("Content-Type".to_string(), OCI_INDEX.to_string())];
                 // The signatures have no referrers of their own.
                 if !path.starts_with(&base) {
@@ -292,19 +300,19 @@ fn referrer_counts_from_the_source_stop_at_named_limits() {
     };
     let cases: Vec<(Fault, &str)> = vec![
         (
-            Responder::new(move |path| index_answer(made_up(path, 300), None)),
+            Fault::scripted(move |path| index_answer(made_up(path, 300), None)),
             "more than 256 referrers (the limit per image)",
         ),
         (
-            Responder::new(move |path| index_answer(made_up(path, 1), Some(format!("{path}x")))),
+            Fault::scripted(move |path| index_answer(made_up(path, 1), Some(format!("{path}x")))),
             "more than 64 pages (the limit of pages per image)",
         ),
         (
-            Responder::new(move |path| index_answer(made_up(path, 40), None)),
+            Fault::scripted(move |path| index_answer(made_up(path, 40), None)),
             "more than 1024 referrers in one push (the limit per push)",
         ),
         (
-            Responder::new(move |path| {
+            Fault::scripted(move |path| {
                 index_answer(made_up(path, 1), Some("http://127.0.0.1:9/next".into()))
             }),
             "the next page is on another host",

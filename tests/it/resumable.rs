@@ -348,7 +348,7 @@ fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
             ..Rule::default()
         });
         push(&env, &proxy, &[]).success().stderr(
-            predicate::str::contains(format!("says it holds"))
+            predicate::str::contains("says it holds")
                 .and(predicate::str::contains("sending it in one streamed PATCH"))
                 .and(predicate::str::contains("resuming there").not()),
         );

@@ -63,14 +63,16 @@ pub enum Fault {
     Hold(Gate),
 }
 
-/// A scripted answer, from the request's path and query: status, headers, body.
-#[derive(Clone)]
-pub struct Responder(pub Arc<dyn Fn(&str) -> (u16, Vec<(String, String)>, String) + Send + Sync>);
+/// A scripted answer: status, headers, body.
+pub type Scripted = (u16, Vec<(String, String)>, String);
 
-impl Responder {
-    pub fn new(
-        respond: impl Fn(&str) -> (u16, Vec<(String, String)>, String) + Send + Sync + 'static,
-    ) -> Fault {
+/// What answers a request from its path and query ([`Fault::ReplyWith`]).
+#[derive(Clone)]
+pub struct Responder(Arc<dyn Fn(&str) -> Scripted + Send + Sync>);
+
+impl Fault {
+    /// Answer, without forwarding, what `respond` says for the request's path and query.
+    pub fn scripted(respond: impl Fn(&str) -> Scripted + Send + Sync + 'static) -> Fault {
         Fault::ReplyWith(Responder(Arc::new(respond)))
     }
 }
