@@ -64,6 +64,32 @@ fn creds() -> String {
     format!("{}:{}", ALICE.0, ALICE.1)
 }
 
+/// `add --creds alice:… LIST IMAGE`, with an auth file holding one entry (host, user,
+/// password) when given; the command's stderr when it fails (`None` when it succeeds).
+fn add(
+    env: &TestEnv,
+    list: &str,
+    image: &str,
+    entry: Option<(&str, &str, &str)>,
+) -> Option<String> {
+    env.run(&["create", list]);
+    let mut args = vec!["add".to_string(), "--creds".into(), creds()];
+    if let Some(entry) = entry {
+        let file = env.path(&format!("auth-{list}.json"));
+        auth_file(&file, &[entry]);
+        args.extend(["--authfile".into(), file.display().to_string()]);
+    }
+    args.extend([list.to_string(), image.to_string()]);
+    let output = env.cmd().args(&args).output().unwrap();
+    (!output.status.success()).then(|| String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Some credentials were sent, and all of them were `user`'s.
+fn assert_all_from(sent: &[String], user: &str, password: &str) {
+    assert!(!sent.is_empty(), "no credentials were sent");
+    assert!(sent.iter().all(|a| *a == basic(user, password)), "{sent:?}");
+}
+
 /// Every `Authorization` a proxy saw.
 fn authorizations(proxy: &FaultProxy) -> Vec<String> {
     proxy
@@ -71,6 +97,17 @@ fn authorizations(proxy: &FaultProxy) -> Vec<String> {
         .into_iter()
         .filter_map(|r| r.authorization)
         .collect()
+}
+
+/// registries.conf: `primary` read through `mirror` first.
+fn mirrored(env: &TestEnv, primary: &str, mirror: &str) {
+    configure(
+        env,
+        &format!(
+            "[[registry]]\nlocation = \"{primary}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{mirror}\"\ninsecure = true\n"
+        ),
+    );
 }
 
 #[test]
@@ -81,42 +118,19 @@ fn creds_for_a_registry_do_not_go_to_its_mirror_which_gets_its_own_entry() {
     let mirror_proxy = FaultProxy::start(&mirror);
     seed(&env, &primary, "src/app");
     seed(&env, &mirror, "src/app");
-    configure(
-        &env,
-        &format!(
-            "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\
-             [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
-            primary.addr, mirror_proxy.addr
-        ),
-    );
+    mirrored(&env, &primary.addr, &mirror_proxy.addr);
     let image = primary.docker_ref("src/app:v1");
 
     // No entry for the mirror: it is asked anonymously, refuses, and the primary serves.
-    env.run(&["create", "l"]);
-    env.run(&["add", "--creds", &creds(), "l", &image]);
+    assert_eq!(add(&env, "l", &image, None), None);
     assert!(!mirror_proxy.seen().is_empty(), "the mirror was not tried");
     assert_eq!(authorizations(&mirror_proxy), Vec::<String>::new());
 
     // An auth-file entry for the mirror: the mirror gets that one, and serves.
-    let file = env.path("auth.json");
-    auth_file(&file, &[(&mirror_proxy.addr, "mirror-user", "m1rror")]);
     let primary_reads = primary.access_log().len();
-    env.run(&["create", "m"]);
-    env.run(&[
-        "add",
-        "--creds",
-        &creds(),
-        "--authfile",
-        file.to_str().unwrap(),
-        "m",
-        &image,
-    ]);
-    let sent = authorizations(&mirror_proxy);
-    assert!(!sent.is_empty());
-    assert!(
-        sent.iter().all(|a| *a == basic("mirror-user", "m1rror")),
-        "{sent:?}"
-    );
+    let entry = (mirror_proxy.addr.as_str(), "mirror-user", "m1rror");
+    assert_eq!(add(&env, "m", &image, Some(entry)), None);
+    assert_all_from(&authorizations(&mirror_proxy), "mirror-user", "m1rror");
     assert_eq!(
         primary.access_log().len(),
         primary_reads,
@@ -140,8 +154,7 @@ fn a_remapped_location_gets_its_own_entry_or_nothing() {
     );
     let image = primary.docker_ref("src/app:v1");
     let primary_before = primary.access_log().len();
-    env.run(&["create", "l"]);
-    let refused = env.fails(&["add", "--creds", &creds(), "l", &image]);
+    let refused = add(&env, "l", &image, None).expect("no credentials for the location");
     assert!(refused.contains("authentication"), "{refused}");
     assert!(refused.contains("given for"), "{refused}");
     assert_eq!(authorizations(&proxy), Vec::<String>::new());
@@ -151,23 +164,9 @@ fn a_remapped_location_gets_its_own_entry_or_nothing() {
         "reads go to the location"
     );
 
-    let file = env.path("auth.json");
-    auth_file(&file, &[(&proxy.addr, "loc-user", "l0cation")]);
-    env.run(&[
-        "add",
-        "--creds",
-        &creds(),
-        "--authfile",
-        file.to_str().unwrap(),
-        "l",
-        &image,
-    ]);
-    let sent = authorizations(&proxy);
-    assert!(!sent.is_empty());
-    assert!(
-        sent.iter().all(|a| *a == basic("loc-user", "l0cation")),
-        "{sent:?}"
-    );
+    let entry = (proxy.addr.as_str(), "loc-user", "l0cation");
+    assert_eq!(add(&env, "m", &image, Some(entry)), None);
+    assert_all_from(&authorizations(&proxy), "loc-user", "l0cation");
 }
 
 #[test]
@@ -180,43 +179,21 @@ fn a_mirrors_token_realm_gets_the_mirrors_credentials_only() {
         token: Some((&tokens.realm, tokens.root_pem())),
         ..Default::default()
     });
-    configure(
-        &env,
-        &format!(
-            "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\
-             [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
-            primary.addr, mirror.addr
-        ),
-    );
+    mirrored(&env, &primary.addr, &mirror.addr);
     let image = primary.docker_ref("src/app:v1");
-    env.run(&["create", "l"]);
-    env.run(&["add", "--creds", &creds(), "l", &image]);
+    assert_eq!(add(&env, "l", &image, None), None);
     let asked = tokens.seen();
     assert!(!asked.is_empty(), "the mirror's realm was not asked");
     assert!(asked.iter().all(|r| r.authorization.is_none()), "{asked:?}");
 
-    let file = env.path("auth.json");
-    auth_file(&file, &[(&mirror.addr, "tok-user", "t0ken")]);
-    env.run(&["create", "m"]);
-    env.run(&[
-        "add",
-        "--creds",
-        &creds(),
-        "--authfile",
-        file.to_str().unwrap(),
-        "m",
-        &image,
-    ]);
-    let asked = tokens.seen();
-    let with: Vec<_> = asked
-        .iter()
-        .filter_map(|r| r.authorization.clone())
+    let entry = (mirror.addr.as_str(), "tok-user", "t0ken");
+    assert_eq!(add(&env, "m", &image, Some(entry)), None);
+    let sent: Vec<String> = tokens
+        .seen()
+        .into_iter()
+        .filter_map(|r| r.authorization)
         .collect();
-    assert!(!with.is_empty(), "{asked:?}");
-    assert!(
-        with.iter().all(|a| *a == basic("tok-user", "t0ken")),
-        "{with:?}"
-    );
+    assert_all_from(&sent, "tok-user", "t0ken");
 }
 
 #[test]

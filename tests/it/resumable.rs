@@ -304,23 +304,8 @@ fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
     // it can be true. It is not (the proxy says so, not the registry): distribution appends the
     // next chunks where its session stands, refuses the digest at the commit, and the blob goes
     // in one PATCH.
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
-    cut_chunk(&proxy, 8 * MIB, MIB);
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::Reply {
-            status: 204,
-            headers: vec![("Range".into(), format!("0-{}", 12 * MIB - 1))],
-            body: String::new(),
-        },
-        times: 1,
-        ..Rule::default()
-    });
-    push(&env, &proxy, &[]).success().stderr(
+    let (pushed, registry, layer) = break_and_answer_range(&format!("0-{}", 12 * MIB - 1), 1);
+    pushed.success().stderr(
         predicate::str::contains(format!("holds {} bytes, resuming there", 12 * MIB))
             .and(predicate::str::contains("refused the resumed upload"))
             .and(predicate::str::contains("sending it in one streamed PATCH")),
@@ -332,22 +317,8 @@ fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
 
     // Beyond what was sent, and numbers that are no numbers.
     for range in ["0-20000000", "0--5", "-5", "junk", "0-18446744073709551615"] {
-        let env = TestEnv::new();
-        let layer = big_list(&env);
-        let registry = Registry::plain();
-        let proxy = FaultProxy::start(&registry);
-        cut_chunk(&proxy, 8 * MIB, MIB);
-        proxy.add(Rule {
-            method: "GET",
-            path_contains: "/blobs/uploads/".into(),
-            fault: Fault::Reply {
-                status: 204,
-                headers: vec![("Range".into(), range.into())],
-                body: String::new(),
-            },
-            ..Rule::default()
-        });
-        push(&env, &proxy, &[]).success().stderr(
+        let (pushed, registry, layer) = break_and_answer_range(range, usize::MAX);
+        pushed.success().stderr(
             predicate::str::contains("says it holds")
                 .and(predicate::str::contains("sending it in one streamed PATCH"))
                 .and(predicate::str::contains("resuming there").not()),
@@ -358,6 +329,31 @@ fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
             "{range}"
         );
     }
+}
+
+/// A push of the big layer whose third chunk breaks, the registry's answers about the session
+/// then saying it holds `range` (the first `times` times): the push, the registry, the layer.
+fn break_and_answer_range(
+    range: &str,
+    times: usize,
+) -> (assert_cmd::assert::Assert, Registry, String) {
+    let env = TestEnv::new();
+    let layer = big_list(&env);
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    cut_chunk(&proxy, 8 * MIB, MIB);
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: "/blobs/uploads/".into(),
+        fault: Fault::Reply {
+            status: 204,
+            headers: vec![("Range".into(), range.into())],
+            body: String::new(),
+        },
+        times,
+        ..Rule::default()
+    });
+    (push(&env, &proxy, &[]), registry, layer)
 }
 
 /// `OCI-Chunk-Min-Length` is a number from the registry like any other: larger than our chunk

@@ -145,34 +145,7 @@ impl Drop for FakeServer {
 impl FakeServer {
     /// Serves plain HTTP/1.1, answering each request as `handler` says.
     pub fn start(handler: impl Fn(&FakeRequest) -> Action + Send + Sync + 'static) -> FakeServer {
-        let runtime = runtime();
-        let (listener, addr) = bind();
-        let seen: Arc<Mutex<Vec<FakeRequest>>> = Arc::default();
-        let handler: Arc<Handler> = Arc::new(handler);
-        let shared = (seen.clone(), handler);
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    break;
-                };
-                let (seen, handler) = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (seen, handler) = (seen.clone(), handler.clone());
-                        async move { Ok::<_, Infallible>(answer(req, &seen, &*handler).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        FakeServer {
-            addr,
-            seen,
-            runtime: Some(runtime),
-        }
+        Self::serve(None, Arc::new(handler))
     }
 
     /// Serves HTTPS/1.1 as `tls` says, answering each request as `handler` says.
@@ -206,33 +179,33 @@ impl FakeServer {
             .with_single_cert(chain, key)
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::serve(Some(acceptor), Arc::new(handler))
+    }
+
+    /// Accepts connections (TLS first, with `tls`) and serves each on its own task.
+    fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Arc<Handler>) -> FakeServer {
         let runtime = runtime();
         let (listener, addr) = bind();
         let seen: Arc<Mutex<Vec<FakeRequest>>> = Arc::default();
-        let handler: Arc<Handler> = Arc::new(handler);
-        let shared = (seen.clone(), handler);
+        let shared = (seen.clone(), handler, tls);
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
-                let (seen, handler) = shared.clone();
-                let acceptor = acceptor.clone();
+                let (seen, handler, tls) = shared.clone();
                 tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let presented = stream.get_ref().1.peer_certificates().is_some();
-                    let service = hyper::service::service_fn(move |req| {
-                        let (seen, handler) = (seen.clone(), handler.clone());
-                        async move {
-                            Ok::<_, Infallible>(answer_tls(req, &seen, &*handler, presented).await)
+                    match tls {
+                        None => connection(stream, false, seen, handler).await,
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let presented = stream.get_ref().1.peer_certificates().is_some();
+                            connection(stream, presented, seen, handler).await
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    }
                 });
             }
         });
@@ -291,15 +264,23 @@ fn runtime() -> tokio::runtime::Runtime {
 
 type FakeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
-async fn answer(
-    req: hyper::Request<hyper::body::Incoming>,
-    seen: &Mutex<Vec<FakeRequest>>,
-    handler: &Handler,
-) -> hyper::Response<FakeBody> {
-    answer_tls(req, seen, handler, false).await
+/// Serves one connection (`client_certificate`: whether a certificate came with its TLS).
+async fn connection(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    client_certificate: bool,
+    seen: Arc<Mutex<Vec<FakeRequest>>>,
+    handler: Arc<Handler>,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let (seen, handler) = (seen.clone(), handler.clone());
+        async move { Ok::<_, Infallible>(answer(req, &seen, &*handler, client_certificate).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
 }
 
-async fn answer_tls(
+async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
     seen: &Mutex<Vec<FakeRequest>>,
     handler: &Handler,
