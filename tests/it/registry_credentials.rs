@@ -390,3 +390,70 @@ fn a_client_certificate_is_offered_only_to_a_server_that_names_its_issuer() {
     );
     assert!(presented(&naming_its_issuer));
 }
+
+/// A token that expires in the middle of an upload (Docker Hub's last 300 s, GitLab's 5 min):
+/// the streamed PATCH answered 401 `invalid_token` cannot be sent twice, so a new token is
+/// fetched and the blob goes again; a chunk the same way, resumed where the registry stands.
+/// Every request takes the session's one path, so uploads get the same 401 handling as reads.
+#[test]
+fn a_token_refused_in_the_middle_of_an_upload_is_renewed_and_the_upload_goes_on() {
+    for (layer_size, refused_range) in [(4096usize, None), (22 << 20, Some("4194304-"))] {
+        let env = TestEnv::new();
+        let tokens = TokenServer::start(ALICE.0, ALICE.1, 0);
+        let registry = Registry::start(RegistryConfig {
+            token: Some((&tokens.realm, tokens.root_pem())),
+            ..Default::default()
+        });
+        let proxy = FaultProxy::start(&registry);
+        let layout = env.path("img");
+        write_image_layout(
+            &layout,
+            &ImageSpec::new("linux/amd64", 1, layer_size, 62),
+            "latest",
+        );
+        env.run(&["create", "l"]);
+        env.run(&["add", "l", &format!("oci:{}", layout.display())]);
+        let challenge = format!(
+            r#"Bearer realm="{}",service="{}",error="invalid_token""#,
+            tokens.realm,
+            crate::support::token::SERVICE
+        );
+        proxy.add(Rule {
+            method: "PATCH",
+            path_contains: "/blobs/uploads/".into(),
+            fault: Fault::Reply {
+                status: 401,
+                headers: vec![("WWW-Authenticate".into(), challenge)],
+                body: r#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.into(),
+            },
+            times: 1,
+            when: Some(std::sync::Arc::new(move |head| match refused_range {
+                Some(prefix) => head
+                    .header("content-range")
+                    .is_some_and(|r| r.starts_with(prefix)),
+                None => true,
+            })),
+            ..Rule::default()
+        });
+        let asked_before = tokens.requests();
+        env.cmd()
+            .args(["push", "--tls-verify=false", "--debug", "--creds", &creds()])
+            .args(["--retry-delay", "10ms", "--upload-chunk-size", "4", "l"])
+            .arg(proxy.docker_ref("dst/app:v1"))
+            .assert()
+            .success();
+        // The registry wants tokens: read the index back with this tool.
+        env.run(&[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &creds(),
+            &proxy.docker_ref("dst/app:v1"),
+        ]);
+        assert!(
+            tokens.requests() > asked_before + 1,
+            "{layer_size}: no new token after the 401"
+        );
+        assert_eq!(proxy.seen().iter().filter(|r| r.faulted).count(), 1);
+    }
+}
