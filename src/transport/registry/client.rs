@@ -234,6 +234,7 @@ impl RegistryClient {
                 https,
                 wire,
                 options.retry,
+                insecure,
                 peers,
                 None,
             )));
@@ -260,6 +261,7 @@ impl RegistryClient {
             origin,
             wire,
             options.retry,
+            insecure,
             peers,
             challenge,
         )))
@@ -339,7 +341,7 @@ struct PeerWires(Weak<ClientInner>);
 
 #[async_trait::async_trait]
 impl Peers for PeerWires {
-    async fn wire_for(&self, url: &Url) -> Result<Wire, TransportError> {
+    async fn wire_for(&self, url: &Url, insecure: bool) -> Result<Wire, TransportError> {
         let inner = self
             .0
             .upgrade()
@@ -361,10 +363,11 @@ impl Peers for PeerWires {
                 ),
             });
         }
-        let insecure = match inner.options.tls_verify {
-            Some(verify) => !verify,
-            None => registries.find(&name).is_some_and(|r| r.insecure),
-        };
+        let insecure = insecure
+            || match inner.options.tls_verify {
+                Some(verify) => !verify,
+                None => registries.find(&name).is_some_and(|r| r.insecure),
+            };
         inner.wire(&name, insecure).await
     }
 }

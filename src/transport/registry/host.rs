@@ -19,8 +19,10 @@ use tokio::sync::OnceCell;
 /// certificate goes only to the host whose certs.d directory holds it.
 #[async_trait::async_trait]
 pub(super) trait Peers: Send + Sync {
-    /// The wire for `url`'s host, made the first time it is asked for.
-    async fn wire_for(&self, url: &Url) -> Result<Wire, TransportError>;
+    /// The wire for `url`'s host, made the first time it is asked for; `insecure` when the
+    /// registry that sent the request there may itself be reached without verification (its
+    /// redirects and token realm are as trusted as it is, as in containers/image).
+    async fn wire_for(&self, url: &Url, insecure: bool) -> Result<Wire, TransportError>;
 }
 
 /// One registry host. Made by the client; shared by the sessions of its repositories.
@@ -32,6 +34,8 @@ pub(super) struct Host {
     pub(super) origin: Url,
     pub(super) wire: Wire,
     pub(super) policy: RetryPolicy,
+    /// Reached without verifying its certificate (`insecure = true`, `--tls-verify=false`).
+    insecure: bool,
     peers: Arc<dyn Peers>,
     /// The answer to `GET /v2/`: filled by the probe of an insecure host, else on first use.
     challenge: OnceCell<Challenge>,
@@ -49,6 +53,7 @@ impl Host {
         origin: Url,
         wire: Wire,
         policy: RetryPolicy,
+        insecure: bool,
         peers: Arc<dyn Peers>,
         challenge: Option<Challenge>,
     ) -> Host {
@@ -57,6 +62,7 @@ impl Host {
             origin,
             wire,
             policy,
+            insecure,
             peers,
             challenge: OnceCell::new_with(challenge),
             learned: Mutex::default(),
@@ -75,7 +81,7 @@ impl Host {
         if self.is_own(url) {
             return Ok(self.wire.clone());
         }
-        self.peers.wire_for(url).await
+        self.peers.wire_for(url, self.insecure).await
     }
 
     pub(super) fn refuses_chunks(&self) -> bool {
