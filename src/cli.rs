@@ -203,8 +203,9 @@ pub struct RegistryFlags {
     /// The same as --tls-verify=false (sealos and buildah spelling); not together with --tls-verify
     #[arg(long, hide = true)]
     pub insecure: Option<bool>,
-    /// How many times a failed request is retried (5xx, 429, dropped connections; a timeout or
-    /// stall at most once)
+    /// How many times a failed request is retried (5xx, 429, dropped connections, refused
+    /// connections to a registry that answered earlier in the command; a timeout or stall at
+    /// most once; a first refused connection or an unknown host name never)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
     /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 1s]

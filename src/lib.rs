@@ -36,13 +36,17 @@ pub mod terminal;
 pub mod transport;
 pub mod verify;
 
-/// An error and its causes on one line, for errors folded into another message.
+/// An error and its causes on one line, for errors folded into another message. A cause whose
+/// text the line already holds is not repeated (reqwest and hyper repeat their causes' words).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -1,8 +1,8 @@
 //! The one retry policy: which failures are tried again, how often, and how long to wait.
 //!
-//! Every retry in the program goes through `RetryPolicy::run` (registry requests, token
-//! requests, mounts, and the copy engine's restart of a blob stream), so there is one default and
-//! one set of flags (`--retry`, `--retry-delay`).
+//! Every retry in the program goes through `RetryPolicy::run_counted` (registry requests, token
+//! requests, mounts, resumed chunks, and the copy engine's restart of a blob stream), so there is
+//! one loop, one default and one set of flags (`--retry`, `--retry-delay`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -31,7 +31,8 @@ pub(crate) trait Retryable {
     fn gave_up(self, attempts: u32) -> Self;
 }
 
-/// How many times and how patiently to retry.
+/// How many times and how patiently to retry. Its waits and its decisions are private: the only
+/// way to retry is `run_counted` (or `run`, `run_classified`), so no second loop can exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Extra attempts after the first. Default 3 (buildah's `--retry` default).
@@ -62,7 +63,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before retry number `attempt + 1`: exponential from `base`, jittered, capped at
     /// `max`; at least what the server asked for (itself capped at twice `max`).
-    pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponential = self.base.saturating_mul(1u32 << attempt.min(16));
         let jittered = exponential
             .mul_f64(rand::random_range(1.0..1.5))
@@ -74,7 +75,7 @@ impl RetryPolicy {
     }
 
     /// Whether a failure of `class` after `attempt` retries may be tried once more.
-    pub(crate) fn allows(&self, class: RetryClass, attempt: u32) -> bool {
+    fn allows(&self, class: RetryClass, attempt: u32) -> bool {
         match class {
             RetryClass::Never => false,
             RetryClass::Transient => attempt < self.retries,
@@ -96,11 +97,27 @@ impl RetryPolicy {
     /// Like [`RetryPolicy::run`], with `classify` deciding which failures are worth another
     /// try (for a request whose answers mean something special, such as a manifest PUT that a
     /// registry refuses for a moment after the blobs it names were uploaded).
-    pub(crate) async fn run_classified<T, E, F, Fut, C>(
+    pub(crate) async fn run_classified<T, E, F, Fut, C>(&self, op: F, classify: C) -> Result<T, E>
+    where
+        E: Retryable,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(&E) -> RetryClass,
+    {
+        match self.run_counted(op, classify).await {
+            (Err(e), attempts) if attempts > 1 => Err(e.gave_up(attempts)),
+            (result, _) => result,
+        }
+    }
+
+    /// The loop itself: like [`RetryPolicy::run_classified`], but the last error is returned as
+    /// it was, with how many attempts were made (for callers that name the count in their own
+    /// context, such as a blob's copy).
+    pub(crate) async fn run_counted<T, E, F, Fut, C>(
         &self,
         mut op: F,
         classify: C,
-    ) -> Result<T, E>
+    ) -> (Result<T, E>, u32)
     where
         E: Retryable,
         F: FnMut() -> Fut,
@@ -110,13 +127,12 @@ impl RetryPolicy {
         let mut attempt: u32 = 0;
         loop {
             match op().await {
-                Ok(value) => return Ok(value),
+                Ok(value) => return (Ok(value), attempt + 1),
                 Err(e) if self.allows(classify(&e), attempt) => {
                     tokio::time::sleep(self.backoff(attempt, e.retry_after())).await;
                     attempt += 1;
                 }
-                Err(e) if attempt > 0 => return Err(e.gave_up(attempt + 1)),
-                Err(e) => return Err(e),
+                Err(e) => return (Err(e), attempt + 1),
             }
         }
     }

@@ -42,23 +42,21 @@ impl ClientIdentities {
 }
 
 impl ResolvesClientCert for ClientIdentities {
-    /// As Go does: the first certificate issued by a CA the server names and whose key can
-    /// sign with a scheme it accepts; when the server names no CA the identity is not
-    /// narrowed by issuer. If none fits, the first usable one is offered anyway and the
-    /// server decides, which gives a clearer refusal than sending nothing.
+    /// As Go does (`tls.CertificateRequestInfo.SupportsCertificate`): the first certificate
+    /// whose key can sign with a scheme the server accepts and, when the server names the CAs
+    /// it trusts, that one of them issued. None fits: none is offered (a certificate is never
+    /// shown to a server that did not ask for its issuer).
     fn resolve(
         &self,
         root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let usable = || {
-            self.keys
-                .iter()
-                .filter(|(key, _)| key.key.choose_scheme(sigschemes).is_some())
-        };
-        usable()
-            .find(|(_, issuer)| root_hint_subjects.contains(&issuer.as_slice()))
-            .or_else(|| usable().next())
+        self.keys
+            .iter()
+            .filter(|(key, _)| key.key.choose_scheme(sigschemes).is_some())
+            .find(|(_, issuer)| {
+                root_hint_subjects.is_empty() || root_hint_subjects.contains(&issuer.as_slice())
+            })
             .map(|(key, _)| key.clone())
     }
 
@@ -74,7 +72,7 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
-    fn the_client_certificate_issued_by_a_ca_the_server_names_is_chosen() {
+    fn only_a_client_certificate_issued_by_a_ca_the_server_names_is_offered() {
         let provider = rustls::crypto::ring::default_provider();
         let identity = |name: &str| {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -95,10 +93,13 @@ mod tests {
             .resolve(&[b_issuer.as_slice()], &schemes)
             .unwrap();
         assert!(Arc::ptr_eq(&chosen, &identities.keys[1].0));
-        let fallback = identities
+        // No certificate from a CA the server names: none is offered.
+        assert!(identities
             .resolve(&[b"unrelated".as_slice()], &schemes)
-            .unwrap();
-        assert!(Arc::ptr_eq(&fallback, &identities.keys[0].0));
+            .is_none());
+        // A server that names no CA gets the first one it can verify.
+        let unnarrowed = identities.resolve(&[], &schemes).unwrap();
+        assert!(Arc::ptr_eq(&unnarrowed, &identities.keys[0].0));
         assert!(identities.resolve(&[], &[SignatureScheme::ED448]).is_none());
     }
 }

@@ -21,7 +21,8 @@ pub enum TlsFailureKind {
     WrongPurpose,
     /// The server wants a client certificate and none was offered.
     ClientCertificateRequired,
-    /// The server refused the client certificate that was offered.
+    /// The server refused the client certificate that was offered, or wanted one and none was
+    /// issued by a CA it names (then none is offered).
     ClientCertificateRefused,
     /// Anything else rustls reports (protocol versions, broken certificates …).
     Other,
@@ -110,7 +111,8 @@ impl fmt::Display for TlsFailure {
                     .collect();
                 write!(
                     f,
-                    "{host} refused the client certificate ({}): {}",
+                    "{host} refused the client certificate ({}; one is offered only when its \
+                     issuer is among the CAs the server names): {}",
                     offered.join(", "),
                     self.reason
                 )

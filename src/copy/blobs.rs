@@ -69,28 +69,21 @@ pub(super) async fn send_blob(
     }
 }
 
-/// Runs `attempt` until it succeeds, fails in a way another try cannot fix, or the retries of
-/// `options.retry` are used up; streams are restarted from their source. Returns the last
-/// result and how many attempts were made.
+/// Runs `attempt` under the push's retry policy (streams are restarted from their source by
+/// each attempt); the last result and how many attempts were made.
 pub(super) async fn with_retries<T, F, Fut>(
     options: &PushOptions,
-    mut attempt: F,
+    attempt: F,
 ) -> (Result<T, TransportError>, u32)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, TransportError>>,
 {
     use crate::retry::Retryable;
-    let mut made = 0;
-    loop {
-        made += 1;
-        match attempt().await {
-            Err(e) if options.retry.allows(e.retry_class(), made - 1) => {
-                tokio::time::sleep(options.retry.backoff(made - 1, e.retry_after())).await;
-            }
-            result => return (result, made),
-        }
-    }
+    options
+        .retry
+        .run_counted(attempt, TransportError::retry_class)
+        .await
 }
 
 /// `gave up after N attempts`, for errors after [`with_retries`].

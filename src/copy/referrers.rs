@@ -4,18 +4,32 @@
 //! distribution spec defines as the fallback (what distribution 2.8 and OCI layouts have);
 //! referrers of referrers follow, a few levels deep. At a destination without the referrers
 //! API, the same fallback tag is updated to list them, keeping what it listed before.
+//!
+//! Everything listed is counted before anything is read: at most
+//! [`MAX_REFERRERS_PER_SUBJECT`] per image and [`MAX_REFERRERS_PER_PUSH`] in one push, named in
+//! the error when a source lists more (a source that lists 40 new referrers for each digest
+//! stops there, not after 64,000). A fallback tag that names the image itself (GitLab resolves
+//! `sha256-<hex>` tags to the image, oras-project/oras-go#1396) or something that is not an
+//! index lists nothing. Whether the destination has the referrers API is a question that never
+//! fails the push: an answer that says nothing (an error) counts as "no API".
 
 use super::children::{read_manifest, Children, Gathered};
 use super::report::{ChildAction, ReferrerDecision};
 use super::{CopyEnv, PushError};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Index, ListFormat};
-use crate::transport::{ManifestRef, RawManifest, Transport, TransportError};
+use crate::transport::{
+    ManifestRef, RawManifest, Transport, TransportError, MAX_REFERRERS_PER_SUBJECT,
+};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 /// How far referrers of referrers are followed (a signature of an SBOM of an image is 2).
 const MAX_DEPTH: usize = 3;
+
+/// The most referrers one push copies (all images and depths together); more is an error
+/// naming this limit.
+pub(crate) const MAX_REFERRERS_PER_PUSH: usize = 1024;
 
 /// What `--referrers` adds to a push.
 #[derive(Default)]
@@ -41,6 +55,13 @@ pub(crate) fn fallback_tag(subject: &Digest) -> String {
     format!("{}-{}", subject.algorithm(), &hex[..hex.len().min(64)])
 }
 
+/// One subject's listing, found in the first pass.
+struct Listing {
+    subject: Digest,
+    listed: Vec<Descriptor>,
+    source: Arc<dyn Transport>,
+}
+
 /// Plans the referrers of every child copied as it is; their blobs join the children's. A child
 /// pushed under a new digest (rewritten or converted) keeps its referrers behind: they sign or
 /// describe the old digest.
@@ -50,9 +71,6 @@ pub(super) async fn plan_referrers(
     dest: &Arc<dyn Transport>,
     notes: &mut Vec<String>,
 ) -> Result<ReferrerWrites, PushError> {
-    let mut writes = ReferrerWrites::default();
-    let mut seen = HashSet::new();
-    let mut gathered = Gathered::default();
     let subjects: Vec<(Digest, bool, Arc<dyn Transport>)> = children
         .decisions
         .iter()
@@ -62,10 +80,14 @@ pub(super) async fn plan_referrers(
             (child.digest.clone(), changed, source.clone())
         })
         .collect();
+    // First every listing, within the limits; nothing is read or checked at the destination
+    // before the whole count is known.
+    let mut seen: HashSet<Digest> = HashSet::new();
+    let mut listings = Vec::new();
     for (child, changed, source) in subjects {
         let mut queue = VecDeque::from([(child.clone(), 0)]);
         while let Some((subject, depth)) = queue.pop_front() {
-            let listed = listed(source.as_ref(), &subject).await?;
+            let listed = listed(env, source.as_ref(), &subject).await?;
             if listed.is_empty() {
                 continue;
             }
@@ -79,28 +101,60 @@ pub(super) async fn plan_referrers(
                 if !seen.insert(referrer.digest.clone()) {
                     continue;
                 }
-                let present = exists(dest.as_ref(), &referrer.digest).await?;
-                writes.decisions.push(ReferrerDecision {
-                    digest: referrer.digest.clone(),
-                    subject: subject.clone(),
-                    artifact_type: referrer.artifact_type.clone().filter(|t| !t.is_empty()),
-                    action: if present {
-                        ChildAction::Skip
-                    } else {
-                        ChildAction::Copy
-                    },
-                });
-                if !present {
-                    let raw = read_manifest(env.store, source.as_ref(), &referrer.digest).await?;
-                    gathered.gather(env.store, &source, raw).await?;
+                if seen.len() > MAX_REFERRERS_PER_PUSH {
+                    return Err(PushError::Transport {
+                        context: format!(
+                            "listing the referrers of {subject} in {}",
+                            source.describe()
+                        ),
+                        source: TransportError::Invalid(format!(
+                            "more than {MAX_REFERRERS_PER_PUSH} referrers in one push (the limit \
+                             per push)"
+                        )),
+                    });
                 }
                 if depth + 1 < MAX_DEPTH {
                     queue.push_back((referrer.digest.clone(), depth + 1));
                 }
             }
-            if let Some(tag) = fallback_update(dest.as_ref(), &subject, &listed).await? {
-                writes.tags.push(tag);
+            listings.push(Listing {
+                subject,
+                listed,
+                source: source.clone(),
+            });
+        }
+    }
+    let mut writes = ReferrerWrites::default();
+    let mut gathered = Gathered::default();
+    let mut decided = HashSet::new();
+    for Listing {
+        subject,
+        listed,
+        source,
+    } in listings
+    {
+        for referrer in &listed {
+            if !decided.insert(referrer.digest.clone()) {
+                continue;
             }
+            let present = exists(dest.as_ref(), &referrer.digest).await?;
+            writes.decisions.push(ReferrerDecision {
+                digest: referrer.digest.clone(),
+                subject: subject.clone(),
+                artifact_type: referrer.artifact_type.clone().filter(|t| !t.is_empty()),
+                action: if present {
+                    ChildAction::Skip
+                } else {
+                    ChildAction::Copy
+                },
+            });
+            if !present {
+                let raw = read_manifest(env.store, source.as_ref(), &referrer.digest).await?;
+                gathered.gather(env.store, &source, raw).await?;
+            }
+        }
+        if let Some(tag) = fallback_update(env, dest.as_ref(), &subject, &listed).await? {
+            writes.tags.push(tag);
         }
     }
     for (descriptor, source) in &gathered.blobs {
@@ -112,7 +166,11 @@ pub(super) async fn plan_referrers(
 
 /// The referrers of `subject` where `transport` lists them: its referrers API, else the
 /// fallback tag; none when neither lists any.
-async fn listed(transport: &dyn Transport, subject: &Digest) -> Result<Vec<Descriptor>, PushError> {
+async fn listed(
+    env: &CopyEnv<'_>,
+    transport: &dyn Transport,
+    subject: &Digest,
+) -> Result<Vec<Descriptor>, PushError> {
     let failed = |source| PushError::Transport {
         context: format!(
             "listing the referrers of {subject} in {}",
@@ -123,30 +181,50 @@ async fn listed(transport: &dyn Transport, subject: &Digest) -> Result<Vec<Descr
     if let Some(list) = transport.referrers(subject).await.map_err(failed)? {
         return Ok(list);
     }
-    Ok(fallback_index(transport, subject)
+    let listed = fallback_index(env, transport, subject)
         .await
         .map_err(failed)?
         .map(|index| index.manifests)
-        .unwrap_or_default())
+        .unwrap_or_default();
+    if listed.len() > MAX_REFERRERS_PER_SUBJECT {
+        return Err(failed(TransportError::Invalid(format!(
+            "the referrers tag {} lists more than {MAX_REFERRERS_PER_SUBJECT} referrers (the \
+             limit per image)",
+            fallback_tag(subject)
+        ))));
+    }
+    Ok(listed)
 }
 
-/// The index under `subject`'s fallback tag, if there is one.
+/// The index under `subject`'s fallback tag, if there is one. A tag that resolves to the
+/// subject itself (GitLab) or to something that is not an index lists no referrers.
 async fn fallback_index(
+    env: &CopyEnv<'_>,
     transport: &dyn Transport,
     subject: &Digest,
 ) -> Result<Option<Index>, TransportError> {
-    match transport
-        .manifest_get(&ManifestRef::Tag(fallback_tag(subject)))
-        .await
-    {
-        Ok(raw) => Index::parse(&raw.bytes).map(Some).map_err(|e| {
-            TransportError::Invalid(format!(
-                "the referrers tag {} is not an index: {e}",
-                fallback_tag(subject)
-            ))
-        }),
-        Err(TransportError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
+    let tag = fallback_tag(subject);
+    let raw = match transport.manifest_get(&ManifestRef::Tag(tag.clone())).await {
+        Ok(raw) => raw,
+        Err(TransportError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let place = transport.describe();
+    if raw.digest == *subject {
+        env.transports.debug_note(&format!(
+            "{place}: the referrers tag {tag} is the image {subject} itself (GitLab resolves \
+             such tags to the image): no referrers listed there"
+        ));
+        return Ok(None);
+    }
+    match Index::parse(&raw.bytes) {
+        Ok(index) => Ok(Some(index)),
+        Err(e) => {
+            env.transports.debug_note(&format!(
+                "{place}: the referrers tag {tag} is not an index ({e}): no referrers listed there"
+            ));
+            Ok(None)
+        }
     }
 }
 
@@ -160,22 +238,28 @@ async fn exists(dest: &dyn Transport, digest: &Digest) -> Result<bool, PushError
 }
 
 /// At a destination without the referrers API: the fallback tag's index with `listed` added
-/// to what it lists already, when anything is missing from it.
+/// to what it lists already, when anything is missing from it. A destination whose API check
+/// fails is taken as one without the API (writing the tag too is harmless).
 async fn fallback_update(
+    env: &CopyEnv<'_>,
     dest: &dyn Transport,
     subject: &Digest,
     listed: &[Descriptor],
 ) -> Result<Option<(String, RawManifest)>, PushError> {
-    let failed = |source| PushError::Transport {
-        context: format!("reading the referrers of {subject} at {}", dest.describe()),
-        source,
-    };
-    if dest.referrers(subject).await.map_err(failed)?.is_some() {
-        return Ok(None);
+    match dest.referrers(subject).await {
+        Ok(Some(_)) => return Ok(None),
+        Ok(None) => {}
+        Err(e) => env.transports.debug_note(&format!(
+            "{}: checking the referrers API failed ({e}): taken as no API",
+            dest.describe()
+        )),
     }
-    let mut index = fallback_index(dest, subject)
+    let mut index = fallback_index(env, dest, subject)
         .await
-        .map_err(failed)?
+        .map_err(|source| PushError::Transport {
+            context: format!("reading the referrers of {subject} at {}", dest.describe()),
+            source,
+        })?
         .unwrap_or_default();
     let before = index.manifests.len();
     for referrer in listed {

@@ -6,8 +6,13 @@ use crate::retry::{RetryClass, Retryable};
 /// How a request failed below HTTP, which decides whether it is worth trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkFailure {
-    /// Nothing listens there: one line, no retries.
+    /// Nothing listens there, on first contact: one line, no retries.
     Refused,
+    /// A host that answered earlier in the same command refuses connections now (a registry
+    /// restarting): retried.
+    RefusedAgain,
+    /// The host name does not resolve to an address: one line naming the host, no retries.
+    Unresolved,
     /// The connection broke or could not be made: retried.
     Dropped,
     /// No answer within the time limit (connect or response): retried once.
@@ -140,6 +145,16 @@ pub enum TransportError {
         /// Which kind of failure it was; it decides the retries.
         kind: NetworkFailure,
     },
+    /// A step that failed in a way that doing it again from its start fixes: the registry lost
+    /// an upload whose commit answer was lost, or asked for new credentials in the middle of a
+    /// streamed body (which cannot be sent twice). Retried like a dropped connection.
+    #[error("{context}: {detail}")]
+    StartAgain {
+        /// The step, in words.
+        context: String,
+        /// Why it must start again.
+        detail: String,
+    },
     /// A local file could not be read or written.
     #[error("{context}")]
     Io {
@@ -203,15 +218,17 @@ impl Retryable for TransportError {
     fn retry_class(&self) -> RetryClass {
         match self {
             TransportError::Network { kind, .. } => match kind {
-                NetworkFailure::Refused => RetryClass::Never,
-                NetworkFailure::Dropped => RetryClass::Transient,
+                NetworkFailure::Refused | NetworkFailure::Unresolved => RetryClass::Never,
+                NetworkFailure::Dropped | NetworkFailure::RefusedAgain => RetryClass::Transient,
                 NetworkFailure::Timeout | NetworkFailure::Stalled => RetryClass::Timeout,
             },
             TransportError::Status { status, .. } if *status == 429 || *status >= 500 => {
                 RetryClass::Transient
             }
             // A truncated body can be a broken connection; reading again is cheap.
-            TransportError::SizeMismatch { .. } => RetryClass::Transient,
+            TransportError::SizeMismatch { .. } | TransportError::StartAgain { .. } => {
+                RetryClass::Transient
+            }
             _ => RetryClass::Never,
         }
     }
@@ -264,6 +281,10 @@ impl Retryable for TransportError {
                 what: format!("{what} ({note})"),
                 expected,
                 actual,
+            },
+            TransportError::StartAgain { context, detail } => TransportError::StartAgain {
+                context,
+                detail: format!("{detail} ({note})"),
             },
             other => other,
         }

@@ -19,6 +19,10 @@ use futures_util::Stream;
 use std::pin::Pin;
 
 pub(crate) use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+
+/// The most referrers one subject may list (over every page of a registry's referrers API, or
+/// under its fallback tag); more is an error that names this limit.
+pub const MAX_REFERRERS_PER_SUBJECT: usize = 256;
 pub(crate) use checked::{check_manifest, size_checked, spool};
 pub use checked::{read_blob, verified};
 pub use error::{NetworkFailure, TransportError};

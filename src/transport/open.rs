@@ -37,6 +37,13 @@ impl Transports {
         Self { storage, ..self }
     }
 
+    /// With `--debug`, a line on stderr about what was decided (not a request).
+    pub(crate) fn debug_note(&self, text: &str) {
+        if self.options.debug {
+            eprintln!("note: {}", crate::terminal::escape_controls(text));
+        }
+    }
+
     /// A transport to read `image` from, and how the image is named inside it.
     pub(crate) async fn open_read(
         &self,

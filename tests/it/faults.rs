@@ -427,3 +427,96 @@ fn a_wrong_password_error_and_debug_log_do_not_show_it() {
         "{printed}"
     );
 }
+
+/// A destination registry restarting in the middle of a push (its port refuses connections
+/// for a moment) is waited for by `--retry`: a refused connection to a registry that answered
+/// earlier in the command is retried. (Refused on first contact is one error at once:
+/// `registry_transport::a_refused_connection_is_one_fast_error`.)
+#[test]
+fn a_registry_restarting_in_the_middle_of_a_push_is_waited_for() {
+    use crate::support::faults::Gate;
+    use std::io::BufRead;
+    let env = TestEnv::new();
+    let source = Registry::plain();
+    let mut dest = Registry::plain();
+    let layout = env.path("img");
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 2, 64 * 1024, 71),
+        "latest",
+    );
+    push_layout_image(&layout, "latest", &source, "src/app", "v1");
+    let proxy = FaultProxy::start(&source);
+    env.run(&["create", "l"]);
+    env.run(&[
+        "add",
+        "--tls-verify=false",
+        "l",
+        &proxy.docker_ref("src/app:v1"),
+    ]);
+    // The first blob read waits at the proxy until the destination is down.
+    let gate = Gate::default();
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: "/blobs/sha256:".into(),
+        fault: Fault::Hold(gate.clone()),
+        ..Rule::default()
+    });
+    let mut push = crate::support::manifest_std_cmd(&env.store)
+        .args(["push", "--tls-verify=false", "--debug", "--jobs", "1"])
+        .args(["--retry", "10", "--retry-delay", "200ms", "l"])
+        .arg(dest.docker_ref("dst/app:v1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // (Reads of `add` went through the proxy before the rule: only a held read counts.)
+    while !proxy.seen().iter().any(|r| r.faulted) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never read a blob"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    dest.stop();
+    gate.open();
+    // Up again once the push has met the closed port.
+    let mut lines = std::io::BufReader::new(push.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let refused = line.contains(&dest.addr) && line.to_lowercase().contains("refused");
+        log.push(line);
+        if refused {
+            break;
+        }
+    }
+    dest.start_again();
+    log.extend(lines.map(Result::unwrap));
+    let status = push.wait().unwrap();
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.to_lowercase().contains("refused"), "{log}");
+    crate::support::push::verify_pushed_index(&dest, "dst/app", "v1");
+}
+
+/// A registry host name that does not resolve is one error at once, naming the host: no
+/// retries, whatever `--retry` says. (A label over 63 characters fails in the resolver itself,
+/// without a question on the network.)
+#[test]
+fn a_host_name_that_does_not_resolve_fails_at_once_naming_it() {
+    let env = TestEnv::new();
+    let host = format!("{}.invalid", "n".repeat(70));
+    for tls in ["--tls-verify=true", "--tls-verify=false"] {
+        env.cmd()
+            .args(["inspect", tls, "--retry", "5", "--retry-delay", "5s"])
+            .arg(format!("docker://{host}/app:v1"))
+            .assert()
+            .failure()
+            .stderr(
+                predicate::str::contains(format!("cannot resolve the host name \"{host}\""))
+                    .and(predicate::str::contains("gave up").not()),
+            );
+    }
+}

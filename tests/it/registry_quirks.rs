@@ -466,3 +466,58 @@ fn quota_and_permission_refusals_are_not_called_wrong_passwords() {
                 .and(predicate::str::contains("authentication failed").not()),
         );
 }
+
+/// GHCR takes seconds to commit a big blob and its front end answers 504 meanwhile; a dropped
+/// connection loses the answer the same way. The commit is sent again and finds the session
+/// gone (`BLOB_UPLOAD_UNKNOWN`) or the blob unknown (`BLOB_UNKNOWN`): the blob is looked for,
+/// and the upload is done when it is there, sent again when it is not.
+#[test]
+fn a_blob_commit_whose_answer_was_lost_is_looked_for_then_done_or_sent_again() {
+    let commit = |q: &Quirk, fault: Fault| {
+        q.proxy.add(Rule {
+            method: "PUT",
+            path_contains: "digest=sha256".into(),
+            fault,
+            times: 1,
+            ..Rule::default()
+        });
+    };
+    let commits = |q: &Quirk| {
+        q.proxy
+            .seen()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("digest=sha256"))
+            .count()
+    };
+    // Committed, the answer lost: a 504 from the front, or the connection gone.
+    for lost in [Fault::RewriteStatus(504), Fault::LoseAnswer] {
+        let q = quirk();
+        commit(&q, lost);
+        q.push("l", "v1", &["--debug"])
+            .success()
+            .stderr(predicate::str::contains("its commit went through"));
+        verify_pushed_index(&q.dest, "dst/app", "v1");
+    }
+    // Not committed, and the registry says so either way: the blob goes again.
+    for code in ["BLOB_UNKNOWN", "BLOB_UPLOAD_UNKNOWN"] {
+        let q = quirk();
+        commit(
+            &q,
+            Fault::Status {
+                status: 504,
+                retry_after: None,
+            },
+        );
+        commit(&q, Fault::error(404, code, "blob unknown to registry", ""));
+        q.push("l", "v1", &[]).success();
+        verify_pushed_index(&q.dest, "dst/app", "v1");
+        let uploads = q.seen("POST", "/blobs/uploads/");
+        let blobs = q.seen("PUT", "digest=sha256");
+        assert_eq!(
+            commits(&q),
+            blobs + 2,
+            "{code}: two commits were answered by the proxy"
+        );
+        assert_eq!(uploads, blobs + 1, "{code}: the lost blob went again");
+    }
+}

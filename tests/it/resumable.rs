@@ -205,3 +205,205 @@ fn a_registry_that_refuses_chunks_gets_one_streamed_patch() {
         layer
     );
 }
+
+/// A list `l` with one image of two [`LAYER`]-byte layers.
+fn two_big_layers(env: &TestEnv) {
+    let layout = env.path("two");
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 2, LAYER as usize, 6),
+        "latest",
+    );
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &format!("oci:{}", layout.display())]);
+}
+
+/// Answers the PATCH whose chunk starts at `start` with `fault`, every time.
+fn refuse_chunk_at(proxy: &FaultProxy, start: u64, fault: Fault) {
+    let prefix = format!("{start}-");
+    proxy.add(Rule {
+        method: "PATCH",
+        path_contains: "/blobs/uploads/".into(),
+        fault,
+        when: Some(Arc::new(move |head| {
+            head.header("content-range")
+                .is_some_and(|r| r.starts_with(&prefix))
+        })),
+        ..Rule::default()
+    });
+}
+
+/// The PATCHes the proxy saw with a `Content-Range` (chunks), in order.
+fn chunks_seen(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .seen()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .filter_map(|r| r.header("content-range").map(str::to_string))
+        .collect()
+}
+
+/// A chunk refused after others were taken (ECR refuses parts under 5 MiB but the last; Google
+/// Artifact Registry takes no chunked upload; here at the second and at the last chunk): the
+/// session is cancelled, the blob goes in one streamed PATCH, and so does the next blob.
+#[test]
+fn a_chunk_refused_at_any_offset_sends_the_blob_and_the_next_in_one_patch() {
+    let ecr = Fault::error(
+        400,
+        "BLOB_UPLOAD_INVALID",
+        "Part size too small",
+        "InvalidLayerPartException: the part is below the 5 MiB minimum",
+    );
+    let gar = Fault::error(400, "UNSUPPORTED", "chunked uploads are not supported", "");
+    for (refused_at, fault, taken) in [(4 * MIB, ecr, 1), (20 * MIB, gar, 5)] {
+        let env = TestEnv::new();
+        two_big_layers(&env);
+        let registry = Registry::plain();
+        let proxy = FaultProxy::start(&registry);
+        refuse_chunk_at(&proxy, refused_at, fault);
+        push(&env, &proxy, &["--jobs", "1"])
+            .success()
+            .stderr(predicate::str::contains("refuses chunks"));
+        verify_pushed_index(&registry, "dst/app", "v1");
+        let chunks = chunks_seen(&proxy);
+        assert_eq!(chunks.len(), taken + 1, "{refused_at}: {chunks:?}");
+        assert!(
+            chunks[taken].starts_with(&format!("{refused_at}-")),
+            "{chunks:?}"
+        );
+        let cancelled = proxy
+            .seen()
+            .iter()
+            .filter(|r| r.method == "DELETE" && r.path.contains("/blobs/uploads/"))
+            .count();
+        assert_eq!(cancelled, 1, "the refused session is cancelled");
+    }
+}
+
+/// What the registry says it holds after a broken chunk is checked against what was sent:
+/// 0 (the first chunk never arrived) and exactly what was sent (the chunk arrived, its answer
+/// was lost) are resumed from; more than was sent, negative or malformed abandon the session
+/// for one streamed upload.
+#[test]
+fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
+    // 0: the proxy cut the first chunk before the registry saw any of it.
+    let env = TestEnv::new();
+    let layer = big_list(&env);
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    cut_chunk(&proxy, 0, MIB);
+    push(&env, &proxy, &[])
+        .success()
+        .stderr(predicate::str::contains("holds 0 bytes, resuming there"));
+    assert_eq!(
+        sha256_digest(&get_blob(&registry, "dst/app", &layer)),
+        layer
+    );
+
+    // Exactly what was sent (the third chunk, cut before the registry saw it): believed, since
+    // it can be true. It is not (the proxy says so, not the registry): distribution appends the
+    // next chunks where its session stands, refuses the digest at the commit, and the blob goes
+    // in one PATCH.
+    let (pushed, registry, layer) = break_and_answer_range(&format!("0-{}", 12 * MIB - 1), 1);
+    pushed.success().stderr(
+        predicate::str::contains(format!("holds {} bytes, resuming there", 12 * MIB))
+            .and(predicate::str::contains("refused the resumed upload"))
+            .and(predicate::str::contains("sending it in one streamed PATCH")),
+    );
+    assert_eq!(
+        sha256_digest(&get_blob(&registry, "dst/app", &layer)),
+        layer
+    );
+
+    // Beyond what was sent, and numbers that are no numbers.
+    for range in ["0-20000000", "0--5", "-5", "junk", "0-18446744073709551615"] {
+        let (pushed, registry, layer) = break_and_answer_range(range, usize::MAX);
+        pushed.success().stderr(
+            predicate::str::contains("says it holds")
+                .and(predicate::str::contains("sending it in one streamed PATCH"))
+                .and(predicate::str::contains("resuming there").not()),
+        );
+        assert_eq!(
+            sha256_digest(&get_blob(&registry, "dst/app", &layer)),
+            layer,
+            "{range}"
+        );
+    }
+}
+
+/// A push of the big layer whose third chunk breaks, the registry's answers about the session
+/// then saying it holds `range` (the first `times` times): the push, the registry, the layer.
+fn break_and_answer_range(
+    range: &str,
+    times: usize,
+) -> (assert_cmd::assert::Assert, Registry, String) {
+    let env = TestEnv::new();
+    let layer = big_list(&env);
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    cut_chunk(&proxy, 8 * MIB, MIB);
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: "/blobs/uploads/".into(),
+        fault: Fault::Reply {
+            status: 204,
+            headers: vec![("Range".into(), range.into())],
+            body: String::new(),
+        },
+        times,
+        ..Rule::default()
+    });
+    (push(&env, &proxy, &[]), registry, layer)
+}
+
+/// `OCI-Chunk-Min-Length` is a number from the registry like any other: larger than our chunk
+/// it sets the chunk; as large as the blob (up to 2^64-1, where adding it to an offset would
+/// wrap) or not a number, the blob goes in one streamed PATCH.
+#[test]
+fn the_registrys_smallest_chunk_is_honoured_or_the_blob_is_streamed() {
+    let with_minimum = |minimum: &str| {
+        let env = TestEnv::new();
+        let layer = big_list(&env);
+        let registry = Registry::plain();
+        let proxy = FaultProxy::start(&registry);
+        proxy.add(Rule {
+            method: "POST",
+            path_contains: "/blobs/uploads/".into(),
+            fault: Fault::AddHeader("OCI-Chunk-Min-Length".into(), minimum.into()),
+            ..Rule::default()
+        });
+        let stderr = push(&env, &proxy, &[])
+            .success()
+            .get_output()
+            .stderr
+            .clone();
+        assert_eq!(
+            sha256_digest(&get_blob(&registry, "dst/app", &layer)),
+            layer
+        );
+        (
+            String::from_utf8_lossy(&stderr).into_owned(),
+            chunks_seen(&proxy),
+        )
+    };
+    let six = (6 * MIB).to_string();
+    let (_, chunks) = with_minimum(&six);
+    let first = format!("0-{}", 6 * MIB - 1);
+    assert_eq!(
+        chunks.first().map(String::as_str),
+        Some(first.as_str()),
+        "{chunks:?}"
+    );
+    assert_eq!(chunks.len(), 4, "{chunks:?}");
+
+    for (minimum, said) in [
+        ("18446744073709551615", "is not smaller than the blob"),
+        ("1099511627776", "is not smaller than the blob"),
+        ("lots", "is not a number of bytes"),
+        ("-1", "is not a number of bytes"),
+    ] {
+        let (stderr, chunks) = with_minimum(minimum);
+        assert!(stderr.contains(said), "{minimum}: {stderr}");
+        assert!(chunks.is_empty(), "{minimum}: {chunks:?}");
+    }
+}

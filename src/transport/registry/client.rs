@@ -1,25 +1,29 @@
-//! The registry client of one process: its settings, one HTTP client per registry host (that
-//! host's TLS trust and scheme), the host's `GET /v2/` answer, and credential lookups; it hands
-//! out one [`RegistryTransport`] per repository.
+//! The registry client of one process, the top of the registry stack below the transports:
+//! its settings, one wire per host (that host's TLS trust, client certificate and scheme), the
+//! HTTPS/HTTP probe of insecure hosts, and credential lookups. It makes the [`Session`] of each
+//! repository, handing it the credentials found for the session's own host only: `--creds` is
+//! for the registry a reference names, so a mirror or a `location` remap on another host gets
+//! the auth file's entry for its own host, or nothing.
 
-use super::error::{error_chain, Errors, Op};
-use super::mirrors::Mirrored;
-use super::session::{Challenge, Session};
+use super::challenge::Challenge;
+use super::error::{Errors, Unresolved};
+use super::host::{ping, Host, Peers, Pinged};
+use super::session::Session;
 use super::wire::{Timeouts, Wire};
-use super::RegistryTransport;
 use crate::auth::{AuthSources, Lookup};
-use crate::config::certs::{CertDirs, HostCerts};
+use crate::config::certs::CertDirs;
 use crate::config::endpoints::Endpoint;
 use crate::config::registries::RegistriesConf;
 use crate::config::ConfigError;
+use crate::error_chain;
 use crate::reference::RegistryRef;
 use crate::retry::RetryPolicy;
-use crate::transport::{NetworkFailure, Transport, TransportError};
+use crate::transport::{NetworkFailure, TransportError};
 use reqwest::Url;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::OnceCell;
 
 const USER_AGENT: &str = concat!("manifest/", env!("CARGO_PKG_VERSION"));
@@ -80,96 +84,29 @@ impl fmt::Debug for RegistryOptions {
     }
 }
 
-/// One registry host as this process reaches it. Shared by every repository of the host.
-pub(super) struct Host {
-    /// The host as references write it (`docker.io`, `127.0.0.1:5000`).
-    pub(super) name: String,
-    /// What certs.d holds for the host, and where it was looked for (for TLS errors).
-    pub(super) certs: Arc<HostCerts>,
-    /// `scheme://api-host[:port]/`: where requests go, and the only origin that gets
-    /// credentials.
-    pub(super) origin: Url,
-    pub(super) wire: Wire,
-    pub(super) policy: RetryPolicy,
-    /// The answer to `GET /v2/`: filled by the probe of an insecure host, else on first use.
-    challenge: OnceCell<Challenge>,
-    /// A challenge from a 401 on a host whose `GET /v2/` asked for none; it wins.
-    learned: Mutex<Option<Challenge>>,
-    /// The host refused a chunked upload: it gets single streamed PATCHes.
-    chunks_refused: std::sync::atomic::AtomicBool,
-}
-
-impl Host {
-    pub(super) fn refuses_chunks(&self) -> bool {
-        self.chunks_refused
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub(super) fn refuse_chunks(&self) {
-        self.chunks_refused
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub(super) fn learned_challenge(&self) -> Option<Challenge> {
-        self.learned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub(super) fn learn_challenge(&self, challenge: Challenge) {
-        *self.learned.lock().unwrap_or_else(|e| e.into_inner()) = Some(challenge);
-    }
-
-    /// How the host wants to be authenticated: asks `GET /v2/` the first time any repository
-    /// of the process needs to know (unless the probe of an insecure host already did).
-    pub(super) async fn challenge(&self, errors: &Errors) -> Result<Challenge, TransportError> {
-        self.challenge
-            .get_or_try_init(|| self.policy.run(|| self.ping(errors)))
-            .await
-            .cloned()
-    }
-
-    async fn ping(&self, errors: &Errors) -> Result<Challenge, TransportError> {
-        let url = self.origin.join("v2/").expect("a host origin joins v2/");
-        let op = Op {
-            method: "GET",
-            what: "the registry's API root",
-            read: false,
-        };
-        let response = self
-            .wire
-            .send(self.wire.http().get(url.clone()))
-            .await
-            .map_err(|e| errors.wire(e, op, &url))?;
-        // A challenge counts only when the registry itself sent it (not a redirect target).
-        if response.url().origin() != self.origin.origin() {
-            return Ok(Challenge::None);
-        }
-        match Challenge::from_response(&response) {
-            Some(challenge) => Ok(challenge),
-            None => Err(errors.response(response, op).await),
-        }
-    }
-}
-
-/// One per process: resolves each registry host and credentials once and hands out
-/// [`RegistryTransport`]s that share connections and the host's challenge. Cheap to clone.
+/// One per process: resolves each registry host and credentials once and makes the sessions
+/// that share connections and the host's challenge. Cheap to clone.
 #[derive(Clone)]
 pub struct RegistryClient {
     inner: Arc<ClientInner>,
 }
 
-/// A host, resolved once by whoever asks first.
-type HostCell = Arc<OnceCell<Arc<Host>>>;
+/// Something resolved once by whoever asks first.
+type Cell<T> = Arc<OnceCell<T>>;
+
+/// Cells by host name and whether the host may be reached insecurely.
+type ByHost<T> = Mutex<HashMap<(String, bool), Cell<T>>>;
 
 struct ClientInner {
     options: RegistryOptions,
     sources: AuthSources,
     cert_dirs: CertDirs,
-    /// By host name and whether it may be reached insecurely.
-    hosts: Mutex<HashMap<(String, bool), HostCell>>,
-    lookups: Mutex<HashMap<(String, String), Lookup>>,
+    /// One wire per host and mode.
+    wires: ByHost<Wire>,
+    /// Registry hosts (wire, scheme, challenge).
+    hosts: ByHost<Arc<Host>>,
+    /// By registry, repository and whether `--creds` applies there.
+    lookups: Mutex<HashMap<(String, String, bool), Lookup>>,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -203,86 +140,82 @@ impl RegistryClient {
                 cert_dirs: CertDirs::from_env(options.cert_dir.as_deref()),
                 options,
                 sources,
+                wires: Mutex::default(),
                 hosts: Mutex::default(),
                 lookups: Mutex::default(),
             }),
         })
     }
 
-    /// A transport to write to (or read from) one repository, exactly as named: registries.conf
-    /// decides only whether it is insecure or blocked (writes never go to mirrors). Resolves the
-    /// host (TLS trust; for an insecure host, HTTPS or HTTP, which is the host's one `GET /v2/`)
-    /// and the credentials; does not authenticate yet (that happens on first use).
-    pub async fn repository(&self, r: &RegistryRef) -> Result<RegistryTransport, TransportError> {
-        let endpoint = self
-            .inner
+    /// Where `r` is written: the registry as named (writes never go to mirrors), with its
+    /// registries.conf `insecure`; a blocked registry is refused here, before any request.
+    pub(super) fn push_endpoint(&self, r: &RegistryRef) -> Result<Endpoint, TransportError> {
+        self.inner
             .options
             .registries
             .push_endpoint(r)
-            .map_err(|e| refused(r, e))?;
-        self.open(r, &endpoint).await
+            .map_err(|e| refused(r, e))
     }
 
-    /// A transport to read an image from: its registries.conf mirrors first (as their
-    /// `pull-from-mirror` allows), then its primary location, each tried in turn.
-    pub(crate) async fn reader(
-        &self,
-        r: &RegistryRef,
-    ) -> Result<Arc<dyn Transport>, TransportError> {
-        let endpoints = self
-            .inner
+    /// Where `r` is read from, in order: its mirrors (as their `pull-from-mirror` allows), then
+    /// its primary location.
+    pub(super) fn pull_endpoints(&self, r: &RegistryRef) -> Result<Vec<Endpoint>, TransportError> {
+        self.inner
             .options
             .registries
             .pull_endpoints(r)
-            .map_err(|e| refused(r, e))?;
-        match endpoints.as_slice() {
-            [only] => Ok(Arc::new(self.open(r, only).await?)),
-            _ => Ok(Arc::new(Mirrored::new(self.clone(), r.clone(), endpoints))),
+            .map_err(|e| refused(r, e))
+    }
+
+    /// Blobs larger than this go in resumable chunks.
+    pub(super) fn chunk_size(&self) -> u64 {
+        match self.inner.options.chunk_size {
+            0 => DEFAULT_CHUNK_SIZE,
+            size => size,
         }
     }
 
-    /// A transport for `requested` as found at `endpoint`.
-    pub(super) async fn open(
+    /// The session for `requested` as found at `endpoint`: the endpoint's host (TLS trust; for
+    /// an insecure host, HTTPS or HTTP, which is the host's one `GET /v2/`) and the credential
+    /// for that host. `--creds` counts only where the endpoint is the registry `requested`
+    /// names. Does not authenticate yet (that happens on first use).
+    pub(super) async fn session(
         &self,
         requested: &RegistryRef,
         endpoint: &Endpoint,
-    ) -> Result<RegistryTransport, TransportError> {
+    ) -> Result<Session, TransportError> {
         let r = endpoint.reference(requested);
         let insecure = match self.inner.options.tls_verify {
             Some(verify) => !verify,
             None => endpoint.insecure,
         };
         let host = self.host(&r.registry, insecure).await?;
-        let lookup = self.lookup(&r.registry, &r.repository).await?;
+        let named = same_registry(&requested.registry, &r.registry);
+        let mut lookup = self.lookup(&r.registry, &r.repository, named).await?;
+        if !named && self.inner.sources.creds.is_some() {
+            lookup.searched = format!(
+                "--creds (given for {} only), {}",
+                requested.registry, lookup.searched
+            );
+        }
         let errors = Errors {
             registry: r.registry.clone(),
             location: format!("{}/{}", r.registry, r.repository),
             searched: lookup.searched.clone(),
-            certs: host.certs.clone(),
             cert_dir_given: self.inner.options.cert_dir.is_some(),
             has_credential: lookup.credential.is_some(),
             stall: self.inner.options.timeouts.stall,
         };
-        let session = Session::new(host, r.repository.clone(), lookup.credential, errors);
-        let chunk_size = match self.inner.options.chunk_size {
-            0 => DEFAULT_CHUNK_SIZE,
-            size => size,
-        };
-        Ok(RegistryTransport::new(
-            session,
+        Ok(Session::new(
+            host,
             r.repository.clone(),
-            chunk_size,
+            lookup.credential,
+            errors,
         ))
     }
 
     async fn host(&self, name: &str, insecure: bool) -> Result<Arc<Host>, TransportError> {
-        let cell = {
-            let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts
-                .entry((name.to_string(), insecure))
-                .or_default()
-                .clone()
-        };
+        let cell = cell(&self.inner.hosts, (name.to_string(), insecure));
         cell.get_or_try_init(|| self.resolve_host(name, insecure))
             .await
             .cloned()
@@ -290,47 +223,27 @@ impl RegistryClient {
 
     async fn resolve_host(&self, name: &str, insecure: bool) -> Result<Arc<Host>, TransportError> {
         let options = &self.inner.options;
-        let cert_dirs = self.inner.cert_dirs.clone();
-        let owned = name.to_string();
-        let tls = tokio::task::spawn_blocking(move || {
-            crate::config::trust::host_tls(&cert_dirs, &owned, !insecure)
-        })
-        .await
-        .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
-        .map_err(|e| TransportError::Tls {
-            registry: name.to_string(),
-            detail: e.to_string(),
-        })?;
-        let certs = Arc::new(tls.certs);
-        let wire = Wire::new(
-            http_client(tls.config, options.timeouts)?,
-            options.debug,
-            options.timeouts,
-        );
+        let wire = self.inner.wire(name, insecure).await?;
+        let peers: Arc<dyn Peers> = Arc::new(PeerWires(Arc::downgrade(&self.inner)));
         let api_host = api_host(name);
         let https = origin("https", &api_host)?;
-        let host = |origin: Url, challenge: OnceCell<Challenge>| {
-            Arc::new(Host {
-                name: name.to_string(),
-                certs: certs.clone(),
-                origin,
-                wire: wire.clone(),
-                policy: options.retry,
-                challenge,
-                learned: Mutex::default(),
-                chunks_refused: Default::default(),
-            })
-        };
         if !insecure {
             // Verified TLS only: no probe, no fallback (not even for localhost, as in buildah).
-            return Ok(host(https, OnceCell::new()));
+            return Ok(Arc::new(Host::new(
+                name,
+                https,
+                wire,
+                options.retry,
+                insecure,
+                peers,
+                None,
+            )));
         }
         let http = origin("http", &api_host)?;
         let errors = Errors {
             registry: name.to_string(),
             location: name.to_string(),
             searched: String::new(),
-            certs: certs.clone(),
             cert_dir_given: options.cert_dir.is_some(),
             has_credential: false,
             stall: options.timeouts.stall,
@@ -343,16 +256,24 @@ impl RegistryClient {
         let (origin, challenge) = probe_policy
             .run(|| probe_scheme(&wire, &https, &http, &errors))
             .await?;
-        // A probe answered with 429/5xx found the scheme but not the challenge: ask later.
-        let cell = match challenge {
-            Some(challenge) => OnceCell::new_with(Some(challenge)),
-            None => OnceCell::new(),
-        };
-        Ok(host(origin, cell))
+        Ok(Arc::new(Host::new(
+            name,
+            origin,
+            wire,
+            options.retry,
+            insecure,
+            peers,
+            challenge,
+        )))
     }
 
-    async fn lookup(&self, registry: &str, repository: &str) -> Result<Lookup, TransportError> {
-        let key = (registry.to_string(), repository.to_string());
+    async fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+        with_creds: bool,
+    ) -> Result<Lookup, TransportError> {
+        let key = (registry.to_string(), repository.to_string(), with_creds);
         if let Some(found) = self
             .inner
             .lookups
@@ -362,8 +283,14 @@ impl RegistryClient {
         {
             return Ok(found.clone());
         }
-        let sources = self.inner.sources.clone();
-        let (reg, repo) = key.clone();
+        let sources = match with_creds {
+            true => self.inner.sources.clone(),
+            false => AuthSources {
+                creds: None,
+                ..self.inner.sources.clone()
+            },
+        };
+        let (reg, repo) = (registry.to_string(), repository.to_string());
         // A credential helper is a child process: keep it off the async worker threads.
         let lookup = tokio::task::spawn_blocking(move || sources.lookup(&reg, &repo))
             .await
@@ -376,6 +303,107 @@ impl RegistryClient {
             .insert(key, lookup.clone());
         Ok(lookup)
     }
+}
+
+impl ClientInner {
+    /// The wire of host `name` (`host[:port]`): its certs.d CAs and client certificates, or any
+    /// certificate when `insecure`. One per host and mode, made by whoever asks first.
+    async fn wire(&self, name: &str, insecure: bool) -> Result<Wire, TransportError> {
+        let cell = cell(&self.wires, (name.to_string(), insecure));
+        cell.get_or_try_init(|| async {
+            let cert_dirs = self.cert_dirs.clone();
+            let owned = name.to_string();
+            let tls = tokio::task::spawn_blocking(move || {
+                crate::config::trust::host_tls(&cert_dirs, &owned, !insecure)
+            })
+            .await
+            .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
+            .map_err(|e| TransportError::Tls {
+                registry: name.to_string(),
+                detail: e.to_string(),
+            })?;
+            let options = &self.options;
+            Ok(Wire::new(
+                http_client(tls.config, options.timeouts)?,
+                options.debug,
+                options.timeouts,
+                Arc::new(tls.certs),
+            ))
+        })
+        .await
+        .cloned()
+    }
+}
+
+/// How a registry's sessions reach other hosts: through the client that made the registry,
+/// each host with its own wire (made on first use).
+struct PeerWires(Weak<ClientInner>);
+
+#[async_trait::async_trait]
+impl Peers for PeerWires {
+    async fn wire_for(&self, url: &Url, insecure: bool) -> Result<Wire, TransportError> {
+        let inner = self
+            .0
+            .upgrade()
+            .ok_or_else(|| TransportError::Invalid("the registry client is gone".into()))?;
+        let host = url.host_str().ok_or_else(|| {
+            TransportError::Invalid(format!("{}: no host to connect to", url.as_str()))
+        })?;
+        let name = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let registries = &inner.options.registries;
+        if let Some(blocker) = registries.find(&name).filter(|r| r.blocked) {
+            return Err(TransportError::Refused {
+                registry: name.clone(),
+                detail: format!(
+                    "a registry sent a request here, and {:?} is blocked in registries.conf",
+                    blocker.prefix
+                ),
+            });
+        }
+        let insecure = insecure
+            || match inner.options.tls_verify {
+                Some(verify) => !verify,
+                None => registries.find(&name).is_some_and(|r| r.insecure),
+            };
+        inner.wire(&name, insecure).await
+    }
+}
+
+/// The cell for `key` in `map`, made empty if it is not there yet.
+fn cell<T>(map: &ByHost<T>, key: (String, bool)) -> Cell<T> {
+    map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default()
+        .clone()
+}
+
+/// Whether two registry names are the same registry (host names in any case, with or without
+/// a trailing dot; Docker Hub by any of its names): where `--creds` may go.
+fn same_registry(a: &str, b: &str) -> bool {
+    fn key(name: &str) -> (String, Option<String>) {
+        let name = name.to_ascii_lowercase();
+        let (host, port) = match name.strip_prefix('[') {
+            // `[v6]` or `[v6]:port`
+            Some(rest) => match rest.split_once(']') {
+                Some((v6, tail)) => (format!("[{v6}]"), tail.strip_prefix(':')),
+                None => (name.clone(), None),
+            },
+            None => match name.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port)),
+                None => (name.clone(), None),
+            },
+        };
+        let host = match host.trim_end_matches('.') {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+            other => other.to_string(),
+        };
+        (host, port.map(str::to_string))
+    }
+    key(a) == key(b)
 }
 
 /// Where the API of a registry named `name` lives: Docker Hub's API is not at `docker.io`.
@@ -399,9 +427,11 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The one HTTP client of a host: its TLS configuration (trust, client identity) and time
-/// limits. No whole-request timeout (blob transfers are long); [`Wire`] sets the response limit
-/// and watches for stalls.
+/// The one HTTP client of a host: its TLS configuration (trust, client identity), its time
+/// limits, no redirects of its own (the session follows them, each hop through its own host's
+/// client, so a client certificate never goes to a redirect target), and names resolved by
+/// [`SystemResolver`]. No whole-request timeout (blob transfers are long); [`Wire`] sets the
+/// response limit and watches for stalls.
 fn http_client(
     tls: rustls::ClientConfig,
     timeouts: Timeouts,
@@ -410,8 +440,38 @@ fn http_client(
         .use_preconfigured_tls(tls)
         .connect_timeout(timeouts.connect)
         .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(SystemResolver))
         .build()
         .map_err(|e| TransportError::Invalid(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// The system's resolver (getaddrinfo, as reqwest's default), with a failure that is an
+/// [`Unresolved`] error: a name that does not resolve is told apart from a refused or broken
+/// connection, and never retried.
+struct SystemResolver;
+
+impl reqwest::dns::Resolve for SystemResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let lookup = host.clone();
+            let resolved = tokio::task::spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&(lookup.as_str(), 0))
+            })
+            .await
+            .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(std::io::Error::other(e))
+            })?;
+            match resolved {
+                Ok(addresses) => {
+                    let addresses: Vec<std::net::SocketAddr> = addresses.collect();
+                    Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+                }
+                Err(source) => Err(Box::new(Unresolved { host, source }) as _),
+            }
+        })
+    }
 }
 
 /// A registries.conf refusal (a blocked registry) as the error for `r`; nothing was sent.
@@ -431,47 +491,31 @@ async fn probe_scheme(
     http: &Url,
     errors: &Errors,
 ) -> Result<(Url, Option<Challenge>), TransportError> {
-    let op = Op {
-        method: "GET",
-        what: "the registry's API root",
-        read: false,
+    let answered = |pinged| match pinged {
+        Pinged::Challenge(challenge) => Some(challenge),
+        Pinged::Busy(_) => None,
     };
-    let ping = |origin: &Url| {
-        let url = origin.join("v2/").expect("a host origin joins v2/");
-        let origin = origin.clone();
-        async move {
-            let response = wire
-                .send(wire.http().get(url.clone()))
-                .await
-                .map_err(|e| errors.wire(e, op, &url))?;
-            if response.url().origin() != origin.origin() {
-                return Ok(Some(Challenge::None));
-            }
-            Ok::<_, TransportError>(Challenge::from_response(&response))
-        }
-    };
-    let https_error = match ping(https).await {
-        Ok(challenge) => return Ok((https.clone(), challenge)),
+    let https_error = match ping(wire, https, errors).await {
+        Ok(pinged) => return Ok((https.clone(), answered(pinged))),
         Err(e) => e,
     };
-    match ping(http).await {
-        Ok(challenge) => Ok((http.clone(), challenge)),
+    match ping(wire, http, errors).await {
+        Ok(pinged) => Ok((http.clone(), answered(pinged))),
         Err(http_error) => {
             let kind_of = |e: &TransportError| match e {
                 TransportError::Network { kind, .. } => Some(*kind),
                 _ => None,
             };
-            let refused = Some(NetworkFailure::Refused);
-            if kind_of(&https_error) == refused && kind_of(&http_error) == refused {
-                return Err(TransportError::Network {
-                    context: errors.registry.clone(),
-                    detail: "connection refused: nothing listens there".into(),
-                    kind: NetworkFailure::Refused,
-                });
+            let (https_kind, http_kind) = (kind_of(&https_error), kind_of(&http_error));
+            // One cause said once: nothing listens there, or the name does not resolve.
+            for kind in [NetworkFailure::Refused, NetworkFailure::Unresolved] {
+                if https_kind == Some(kind) && http_kind == Some(kind) {
+                    return Err(http_error);
+                }
             }
             // Both failed; the kind that decides a retry is the plain-HTTP attempt's, the
             // message shows both.
-            let kind = kind_of(&http_error).unwrap_or(NetworkFailure::Dropped);
+            let kind = http_kind.unwrap_or(NetworkFailure::Dropped);
             Err(TransportError::Network {
                 context: format!("{}: no answer over HTTPS or HTTP", errors.registry),
                 detail: format!(
@@ -481,6 +525,31 @@ async fn probe_scheme(
                 ),
                 kind,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creds_go_to_the_registry_named_by_any_spelling_of_it() {
+        for (a, b) in [
+            ("reg.io", "REG.io"),
+            ("reg.io:5000", "reg.io.:5000"),
+            ("docker.io", "index.docker.io"),
+            ("[::1]:5000", "[::1]:5000"),
+        ] {
+            assert!(same_registry(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("reg.io", "mirror.io"),
+            ("reg.io:5000", "reg.io:5001"),
+            ("reg.io:5000", "reg.io"),
+            ("[::1]:5000", "[::1]:5001"),
+        ] {
+            assert!(!same_registry(a, b), "{a} {b}");
         }
     }
 }

@@ -1,35 +1,30 @@
-//! Registry failures as typed errors: a non-success answer becomes [`TransportError`] with its
-//! status, the spec's error codes and the registry's own `message`/`detail`; a failed request
-//! becomes a network, TLS or plain-HTTP error in words a user can act on.
+//! Registry failures as typed errors, the bottom of the registry stack: a non-success answer
+//! becomes [`TransportError`] with its status, the spec's error codes and the registry's own
+//! `message`/`detail`; a failed request becomes a network, TLS or plain-HTTP error in words a
+//! user can act on. Nothing here sends or reads anything: `wire` hands over what arrived.
 //!
 //! Decisions about an answer are made on the status and the error codes, never by searching
 //! the body's text.
 
-use super::wire::{self, BodyError, WireError};
+use super::challenge::says_insufficient_scope;
 use crate::config::certs::HostCerts;
 use crate::config::tls_failure::{TlsFailure, TlsFailureKind};
+use crate::error_chain;
 use crate::transport::{NetworkFailure, TransportError};
-use reqwest::{Response, StatusCode, Url};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// Query parameters that are safe to print.
+const SHOWN_PARAMS: &[&str] = &["scope", "service", "mount", "from", "digest", "n", "last"];
+
+/// A transfer slower than this for a whole stall window is abandoned (curl's `--speed-limit`
+/// idea with a fixed floor: a link this slow would take days for a real layer).
+pub(super) const STALL_FLOOR_BYTES_PER_SEC: u64 = 1024;
 
 /// Of an error body, at most this much is read (for its error codes and message).
 pub(super) const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// An error and all its causes on one line: reqwest's own message hides the cause.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// Keeps registry texts (sometimes whole HTML pages) to a readable length.
 pub(super) fn clip(text: &str, max: usize) -> String {
@@ -112,6 +107,88 @@ pub(super) struct Op<'a> {
     pub(super) read: bool,
 }
 
+/// The host a failed request went to, as its wire knew it: what certs.d holds for it (to
+/// explain a TLS failure) and whether it had answered before in this command (then a refused
+/// connection is a registry restarting, worth another try; on first contact nothing listens).
+#[derive(Debug, Clone)]
+pub(super) struct Peer {
+    pub(super) certs: Arc<HostCerts>,
+    pub(super) answered_before: bool,
+}
+
+/// Why a request produced no response.
+#[derive(Debug)]
+pub(super) enum WireError {
+    /// reqwest's own failure (connect, TLS, a broken connection), and the host it was for.
+    Http(reqwest::Error, Peer),
+    /// No answer within the response limit.
+    NoAnswer(Duration),
+    /// The request body moved slower than the stall floor for a whole window.
+    Stalled(Duration),
+    /// The request body itself failed (its source broke or served wrong bytes).
+    Body(TransportError),
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WireError::Http(e, _) => f.write_str(&error_chain(e)),
+            WireError::NoAnswer(limit) => {
+                write!(
+                    f,
+                    "no answer within {} (--response-timeout)",
+                    seconds(*limit)
+                )
+            }
+            WireError::Stalled(window) => write!(f, "{}", stalled(*window)),
+            WireError::Body(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Why reading a body stopped.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// More than the cap arrived (or was announced); the size seen so far.
+    TooLarge(u64),
+    /// The body moved slower than the stall floor for a whole window.
+    Stalled(Duration),
+    /// The connection failed.
+    Http(reqwest::Error),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge(size) => write!(f, "the answer is over {size} bytes"),
+            BodyError::Stalled(window) => f.write_str(&stalled(*window)),
+            BodyError::Http(e) => f.write_str(&error_chain(e)),
+        }
+    }
+}
+
+fn stalled(window: Duration) -> String {
+    format!(
+        "the transfer stalled: less than {STALL_FLOOR_BYTES_PER_SEC} bytes/s for {} \
+         (--stall-timeout)",
+        seconds(window)
+    )
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// A host name that could not be resolved to an address (the system resolver's failure, kept
+/// as a type of its own so that it is told apart from a refused or broken connection).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve the host name {host:?}: {source}")]
+pub(super) struct Unresolved {
+    pub(super) host: String,
+    #[source]
+    pub(super) source: std::io::Error,
+}
+
 /// Turns answers and failures into [`TransportError`]s that name the registry, the repository
 /// and, for authentication failures, where credentials were looked for. Cloned into blob streams
 /// so that errors found mid-stream read the same.
@@ -121,28 +198,30 @@ pub(super) struct Errors {
     /// `host/repository`, for messages.
     pub(super) location: String,
     pub(super) searched: String,
-    /// What certs.d holds for the host and where it was looked for, for TLS errors.
-    pub(super) certs: Arc<HostCerts>,
     /// Whether `--cert-dir` was given (then the hint does not suggest it).
     pub(super) cert_dir_given: bool,
     /// Whether a credential was found for the repository (then a token without the scope
     /// asked for is a missing permission, not a missing login).
     pub(super) has_credential: bool,
+    /// The stall window, for reading error bodies.
     pub(super) stall: Duration,
 }
 
 impl Errors {
-    /// A non-success answer: its status, codes and message, read from at most
-    /// [`MAX_ERROR_BODY`] bytes of its body.
-    pub(super) async fn response(&self, response: Response, op: Op<'_>) -> TransportError {
-        let status = response.status().as_u16();
-        let url = wire::shown_url(response.url());
-        let retry_after = wire::retry_after(response.headers());
+    /// A non-success answer (`status`, from `url`, with `headers`), of whose body `body` is the
+    /// start (at most [`MAX_ERROR_BODY`] bytes).
+    pub(super) fn answer(
+        &self,
+        status: u16,
+        url: &Url,
+        headers: &HeaderMap,
+        body: &[u8],
+        op: Op<'_>,
+    ) -> TransportError {
         // Without credentials, a missing scope means "log in": that stays Unauthorized.
         let insufficient_scope =
-            status == 401 && self.has_credential && says_insufficient_scope(&response);
-        let body = wire::read_some(response, MAX_ERROR_BODY, self.stall).await;
-        match self.status(status, &url, &body, op, retry_after) {
+            status == 401 && self.has_credential && says_insufficient_scope(headers);
+        match self.status(status, &shown_url(url), body, op, retry_after(headers)) {
             // A token was granted but not for this (Docker Hub grants pull and refuses the push
             // at the first upload): the credentials were right, the permission is missing.
             TransportError::Unauthorized {
@@ -205,9 +284,9 @@ impl Errors {
 
     /// A request that got no answer.
     pub(super) fn wire(&self, error: WireError, op: Op<'_>, url: &Url) -> TransportError {
-        let context = format!("{} {} ({})", op.method, wire::shown_url(url), op.what);
+        let context = format!("{} {} ({})", op.method, shown_url(url), op.what);
         match error {
-            WireError::Http(e) => self.request(&e, op, url),
+            WireError::Http(e, peer) => self.request(&e, op, url, Some(&peer)),
             WireError::NoAnswer(_) => TransportError::Network {
                 context,
                 detail: error.to_string(),
@@ -239,38 +318,70 @@ impl Errors {
                 limit,
             },
             BodyError::Stalled(_) => TransportError::Network {
-                context: format!("{} {} ({})", op.method, wire::shown_url(url), op.what),
+                context: format!("{} {} ({})", op.method, shown_url(url), op.what),
                 detail: error.to_string(),
                 kind: NetworkFailure::Stalled,
             },
-            BodyError::Http(e) => self.request(&e, op, url),
+            BodyError::Http(e) => self.request(&e, op, url, None),
         }
     }
 
-    /// A failure of reqwest: refused, timed out, TLS, plain HTTP, or a broken connection.
-    pub(super) fn request(&self, error: &reqwest::Error, op: Op<'_>, url: &Url) -> TransportError {
+    /// A failure of reqwest: refused, unresolved, timed out, TLS, plain HTTP, or a broken
+    /// connection. `peer` is the host the request went to, when it is known.
+    fn request(
+        &self,
+        error: &reqwest::Error,
+        op: Op<'_>,
+        url: &Url,
+        peer: Option<&Peer>,
+    ) -> TransportError {
         let url = error.url().unwrap_or(url);
-        let context = format!("{} {} ({})", op.method, wire::shown_url(url), op.what);
+        let context = format!("{} {} ({})", op.method, shown_url(url), op.what);
         if let Some(status) = error.status() {
-            return self.status(status.as_u16(), &wire::shown_url(url), b"", op, None);
+            return self.status(status.as_u16(), &shown_url(url), b"", op, None);
         }
-        if let Some(tls) = self.tls(error) {
+        if let Some(tls) = peer.and_then(|peer| self.tls(error, &peer.certs)) {
             return tls;
         }
-        let chain = error_chain(error);
-        let kind = if error.is_timeout() {
-            NetworkFailure::Timeout
-        } else if find_cause::<std::io::Error>(error)
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
-        {
-            NetworkFailure::Refused
-        } else {
-            NetworkFailure::Dropped
+        let unresolved = match find_cause::<Unresolved>(error) {
+            Some(unresolved) => Some(unresolved.to_string()),
+            // rustls refuses the name for TLS before any lookup (a label over 63 characters).
+            None => find_cause::<rustls::pki_types::InvalidDnsNameError>(error).map(|_| {
+                format!(
+                    "cannot resolve the host name {:?}: it is not a valid DNS name",
+                    url.host_str().unwrap_or_default()
+                )
+            }),
         };
-        let detail = match kind {
-            NetworkFailure::Refused => "connection refused: nothing listens there".to_string(),
-            NetworkFailure::Timeout => format!("{chain} (--connect-timeout / --response-timeout)"),
-            _ => chain,
+        if let Some(detail) = unresolved {
+            return TransportError::Network {
+                context,
+                detail,
+                kind: NetworkFailure::Unresolved,
+            };
+        }
+        let refused = find_cause::<std::io::Error>(error)
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+        let answered_before = peer.is_some_and(|peer| peer.answered_before);
+        let (kind, detail) = match (refused, error.is_timeout()) {
+            (true, _) if answered_before => (
+                NetworkFailure::RefusedAgain,
+                "connection refused, by a host that answered earlier in this command \
+                 (restarting?)"
+                    .to_string(),
+            ),
+            (true, _) => (
+                NetworkFailure::Refused,
+                "connection refused: nothing listens there".to_string(),
+            ),
+            (false, true) => (
+                NetworkFailure::Timeout,
+                format!(
+                    "{} (--connect-timeout / --response-timeout)",
+                    error_chain(error)
+                ),
+            ),
+            (false, false) => (NetworkFailure::Dropped, error_chain(error)),
         };
         TransportError::Network {
             context,
@@ -281,7 +392,7 @@ impl Errors {
 
     /// A failed handshake, in the words buildah users search for, with the certificate
     /// directories that were read; `None` if `error` is not a TLS failure.
-    fn tls(&self, error: &reqwest::Error) -> Option<TransportError> {
+    fn tls(&self, error: &reqwest::Error, certs: &HostCerts) -> Option<TransportError> {
         use rustls::{Error, InvalidMessage};
         let reason = find_cause::<Error>(error)?;
         let detail = match reason {
@@ -290,7 +401,7 @@ impl Errors {
                  registries.conf or use --tls-verify=false ({reason})"
             ),
             _ => {
-                let failure = TlsFailure::explain(error, &self.certs)?;
+                let failure = TlsFailure::explain(error, certs)?;
                 let trust = match (failure.kind, self.cert_dir_given) {
                     (TlsFailureKind::UnknownAuthority, false) => {
                         "put the registry's CA certificate (*.crt) in the first of those \
@@ -308,7 +419,7 @@ impl Errors {
             }
         };
         Some(TransportError::Tls {
-            registry: self.registry.clone(),
+            registry: certs.host.clone(),
             detail,
         })
     }
@@ -325,17 +436,6 @@ impl Errors {
             searched: self.searched.clone(),
         }
     }
-}
-
-/// Whether a 401's Bearer challenge says `error="insufficient_scope"` (RFC 6750).
-fn says_insufficient_scope(response: &Response) -> bool {
-    response
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(super::session::parse_bearer)
-        .any(|c| c.error.as_deref() == Some("insufficient_scope"))
 }
 
 /// The first cause of type `T` in an error's chain, looking inside `io::Error`s too (that is
@@ -364,106 +464,46 @@ pub(super) fn is_throttle_or_server_error(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn errors() -> Errors {
-        Errors {
-            registry: "reg.io".into(),
-            location: "reg.io/app".into(),
-            searched: "--creds, /a.json".into(),
-            certs: Arc::new(HostCerts {
-                host: "reg.io".into(),
-                searched: vec![std::path::PathBuf::from("/etc/containers/certs.d/reg.io")],
-                dir: None,
-                ca_certs: Vec::new(),
-                identities: Vec::new(),
-            }),
-            cert_dir_given: false,
-            has_credential: true,
-            stall: Duration::from_secs(30),
+/// A URL for messages and the log: no user info, and only harmless query parameters.
+pub(super) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_fragment(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let value = if SHOWN_PARAMS.contains(&k.as_ref()) {
+                    v.into_owned()
+                } else {
+                    "…".to_string()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        shown.set_query(None);
+        if !pairs.is_empty() {
+            shown.query_pairs_mut().extend_pairs(pairs);
         }
     }
-
-    const READ: Op<'static> = Op {
-        method: "GET",
-        what: "manifest v1",
-        read: true,
-    };
-    const WRITE: Op<'static> = Op {
-        method: "PUT",
-        what: "manifest v1",
-        read: false,
-    };
-
-    fn body(code: &str, detail: &str) -> Vec<u8> {
-        format!(r#"{{"errors":[{{"code":"{code}","message":"msg","detail":{detail}}}]}}"#)
-            .into_bytes()
-    }
-
-    #[test]
-    fn statuses_and_codes_become_typed_errors() {
-        let e = errors();
-        let url = "https://reg.io/v2/app/manifests/v1";
-        assert!(matches!(
-            e.status(404, url, &body("MANIFEST_UNKNOWN", "null"), READ, None),
-            TransportError::NotFound { .. }
-        ));
-        match e.status(
-            400,
-            url,
-            &body("MANIFEST_BLOB_UNKNOWN", r#""sha256:ab""#),
-            WRITE,
-            None,
-        ) {
-            TransportError::Status {
-                status,
-                codes,
-                detail,
-                ..
-            } => {
-                assert_eq!(status, 400);
-                assert_eq!(&*codes, ["MANIFEST_BLOB_UNKNOWN"]);
-                assert_eq!(detail, "MANIFEST_BLOB_UNKNOWN: msg (sha256:ab)");
-            }
-            other => panic!("{other:?}"),
-        }
-        match e.status(401, url, &body("UNAUTHORIZED", "null"), WRITE, None) {
-            TransportError::Unauthorized {
-                searched, detail, ..
-            } => {
-                assert_eq!(searched, "--creds, /a.json");
-                assert!(
-                    detail.contains("401") && detail.contains("UNAUTHORIZED"),
-                    "{detail}"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let denied = e.status(
-            403,
-            url,
-            &body("DENIED", r#"{"quota":"exceeded"}"#),
-            WRITE,
-            None,
-        );
-        assert!(
-            matches!(denied, TransportError::Denied { .. }),
-            "{denied:?}"
-        );
-        assert!(denied.to_string().contains("quota"), "{denied}");
-        let busy = e.status(429, url, b"Too Many Requests (HAP429)", READ, None);
-        assert!(busy.is_retryable(), "{busy:?}");
-        assert!(busy.to_string().contains("HAP429"), "{busy}");
-        let html = e.status(502, url, b"<html>bad gateway</html>", READ, None);
-        assert!(html.is_retryable());
-        assert!(html.to_string().contains("502"), "{html}");
-    }
-
-    #[test]
-    fn a_mixed_case_code_is_matched_as_the_spec_spells_it() {
-        let err = errors().status(400, "u", &body("blob_unknown", "null"), WRITE, None);
-        assert!(err.has_code("BLOB_UNKNOWN"), "{err:?}");
-    }
+    // The query encoder escapes `…`; show it as written.
+    shown.to_string().replace("%E2%80%A6", "…")
 }
+
+/// The `Retry-After` of a response: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in
+/// the past means "now"; an unreadable value is ignored.
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,7 @@
 //! mirror that served its manifest. Nothing is ever written through here.
 
 use super::client::RegistryClient;
-use super::RegistryTransport;
+use super::repository::RegistryTransport;
 use crate::config::endpoints::Endpoint;
 use crate::digest::Digest;
 use crate::oci::Descriptor;
@@ -45,10 +45,9 @@ impl Mirrored {
     async fn endpoint(&self, at: usize) -> Result<Arc<RegistryTransport>, TransportError> {
         self.opened[at]
             .get_or_try_init(|| async {
-                let transport = self
-                    .client
-                    .open(&self.requested, &self.endpoints[at])
-                    .await?;
+                let transport =
+                    RegistryTransport::open(&self.client, &self.requested, &self.endpoints[at])
+                        .await?;
                 Ok::<_, TransportError>(Arc::new(transport))
             })
             .await

@@ -1,541 +1,78 @@
 //! Registries as a transport: the [`Transport`] trait over the OCI distribution API.
 //!
-//! The parts, one job each: `client` (settings, one HTTP client per host, the endpoint probe,
-//! credential lookups), `session` (challenges, tokens and where credentials may go), `wire`
-//! (sending, time limits, body caps, the `--debug` log), `upload` (POST/PATCH/PUT), `mount`
-//! (cross-repository mounts) and `error` (answers → typed errors). Every request goes through
-//! one reqwest client per host; every retry through [`crate::retry::RetryPolicy`].
+//! A one-way stack; each module uses only those below it (a test over the source tree keeps
+//! it so):
 //!
-//! Rules:
-//! - Manifests are kept as the bytes read, checked against the digest asked for
-//!   (`check_manifest`) and against `Docker-Content-Digest`; their size is capped while they
-//!   are read. Their media type comes from the body ([`crate::media_type::manifest_kind`]);
-//!   the response's Content-Type only chooses between OCI and Docker for a body that does not
-//!   say.
-//! - Blobs are read only by digest from the repository itself, never from a descriptor's
-//!   `urls`; a download that stalls is abandoned (the copy engine restarts it).
+//! | module | job |
+//! |---|---|
+//! | this one | [`RegistryClient::repository`] and `reader`: which endpoints, which transport |
+//! | `mirrors` | reads through registries.conf mirrors, then the primary |
+//! | `repository` | [`RegistryTransport`]: manifests, blobs, mounts, referrers of one repository |
+//! | `referrers`, `mount`, `chunked` | the referrers API; cross-repository mounts; resumable uploads |
+//! | `upload` | POST, streamed PATCH, PUT `?digest=`, and a lost commit |
+//! | `exists` | `HEAD` with the fallbacks registries need |
+//! | `client` | settings, one wire per host (TLS, client certificate), the probe, credential lookups |
+//! | `session` | challenges, tokens, redirects, and which credentials go to which origin: the one function every request goes through |
+//! | `host` | one host's state: origin, wire, retry policy, its `GET /v2/` answer |
+//! | `wire` | sending one request, time limits, body caps, the `--debug` log |
+//! | `error` | answers and failures as typed errors |
+//! | `challenge` | `WWW-Authenticate`, parsed |
+//!
+//! Every retry goes through [`crate::retry::RetryPolicy`].
 
+mod challenge;
 mod chunked;
 mod client;
 mod error;
+mod exists;
+mod host;
 mod mirrors;
 mod mount;
 mod referrers;
+mod repository;
 mod session;
 mod upload;
 mod wire;
 
+#[cfg(test)]
+mod layering;
+
 pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
+pub use repository::RegistryTransport;
 pub use wire::Timeouts;
 
-use crate::digest::{Digest, Verifier};
-use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
-use crate::retry::{RetryClass, Retryable};
-use crate::transport::{
-    check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
-    MAX_MANIFEST_BYTES,
-};
-use async_trait::async_trait;
-use error::Op;
-use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
-use reqwest::{StatusCode, Url};
-use session::{Access, Session};
-use std::fmt;
-use std::future::Future;
+use crate::reference::RegistryRef;
+use crate::transport::{Transport, TransportError};
+use mirrors::Mirrored;
+use std::sync::Arc;
 
-/// One repository of one registry. Made by [`RegistryClient::repository`].
-pub struct RegistryTransport {
-    session: Session,
-    repository: String,
-    /// `scheme://api-host/v2/<repository>/`.
-    base: Url,
-    /// Blobs larger than this go in resumable chunks.
-    chunk_size: u64,
-}
-
-impl fmt::Debug for RegistryTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryTransport")
-            .field("location", &self.session.errors().location)
-            .field("authenticated", &self.session.has_credential())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RegistryTransport {
-    fn new(session: Session, repository: String, chunk_size: u64) -> Self {
-        let base = session
-            .host()
-            .origin
-            .join(&format!("v2/{repository}/"))
-            .expect("a repository path joins the host origin");
-        Self {
-            session,
-            repository,
-            base,
-            chunk_size,
-        }
+impl RegistryClient {
+    /// A transport to write to (or read from) one repository, exactly as named: registries.conf
+    /// decides only whether it is insecure or blocked (writes never go to mirrors). Resolves the
+    /// host (TLS trust; for an insecure host, HTTPS or HTTP, which is the host's one `GET /v2/`)
+    /// and the credentials; does not authenticate yet (that happens on first use).
+    pub async fn repository(&self, r: &RegistryRef) -> Result<RegistryTransport, TransportError> {
+        let endpoint = self.push_endpoint(r)?;
+        RegistryTransport::open(self, r, &endpoint).await
     }
 
-    /// Where credentials were looked for (and which one was used), as in 401 errors.
-    pub fn credential_sources(&self) -> &str {
-        &self.session.errors().searched
-    }
-
-    fn url(&self, path: &str) -> Url {
-        self.base
-            .join(path)
-            .expect("manifest and blob paths join the repository URL")
-    }
-
-    fn manifest_url(&self, reference: &ManifestRef) -> Url {
-        self.url(&format!("manifests/{}", manifest_name(reference)))
-    }
-
-    fn blob_url(&self, digest: &Digest) -> Url {
-        self.url(&format!("blobs/{digest}"))
-    }
-
-    fn uploads_url(&self) -> Url {
-        self.url("blobs/uploads/")
-    }
-
-    /// A retried read (manifest GET, existence HEADs). The same calls check a push destination
-    /// (does it have this blob or manifest yet?), and a token server may grant no pull access
-    /// on a repository that does not exist yet; so a refusal is tried once more with a
-    /// pull,push token before it is reported.
-    async fn pull_request<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, TransportError>>,
-    {
-        // A token server's refusal is reported as such, before any request.
-        self.session.credentials(Access::Pull).await?;
-        let policy = self.session.host().policy;
-        match policy.run(&request).await {
-            Err(TransportError::Unauthorized { .. } | TransportError::Denied { .. })
-                if self.session.gain_push_token().await =>
-            {
-                policy.run(&request).await
-            }
-            other => other,
-        }
-    }
-
-    /// `HEAD url`: 2xx → present, 404 → absent, anything else an error; with two fallbacks for
-    /// registries that break the spec here:
-    /// - 403 means absent: Artifactory's virtual repositories answer a HEAD of a missing
-    ///   manifest with 403 (go-containerregistry does the same). A real refusal shows on the
-    ///   write that follows.
-    /// - 405 (HEAD not allowed) is asked again with a GET whose body is not read (containerd
-    ///   does the same).
-    async fn head_exists(
+    /// A transport to read an image from: its registries.conf mirrors first (as their
+    /// `pull-from-mirror` allows), then its primary location, each tried in turn.
+    pub(crate) async fn reader(
         &self,
-        url: &Url,
-        what: &str,
-        accept: Option<&str>,
-    ) -> Result<bool, TransportError> {
-        let op = Op {
-            method: "HEAD",
-            what,
-            read: false,
-        };
-        let wire = &self.session.host().wire;
-        let with_accept = |request: reqwest::RequestBuilder| match accept {
-            Some(types) => request.header(ACCEPT, types),
-            None => request,
-        };
-        let head = || with_accept(wire.http().head(url.clone()));
-        let get = || with_accept(wire.http().get(url.clone()));
-        self.pull_request(|| async {
-            let response = self.session.send(Access::Pull, op, url, &head).await?;
-            let response = if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-                let op = Op {
-                    method: "GET",
-                    ..op
-                };
-                self.session.send(Access::Pull, op, url, &get).await?
-            } else {
-                response
-            };
-            match response.status() {
-                s if s.is_success() => Ok(true),
-                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
-                _ => Err(self.session.errors().response(response, op).await),
-            }
-        })
-        .await
-    }
-
-    /// The digest a tag points to now, if the registry says (`HEAD`, `Docker-Content-Digest`).
-    async fn tag_digest(&self, tag: &ManifestRef) -> Option<Digest> {
-        let url = self.manifest_url(tag);
-        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
-        let wire = &self.session.host().wire;
-        let build = || wire.http().head(url.clone()).header(ACCEPT, &accept);
-        let op = Op {
-            method: "HEAD",
-            what: "the tag",
-            read: true,
-        };
-        let response = self
-            .session
-            .send(Access::Pull, op, &url, &build)
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
+        r: &RegistryRef,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
+        let endpoints = self.pull_endpoints(r)?;
+        match endpoints.as_slice() {
+            [only] => Ok(Arc::new(RegistryTransport::open(self, r, only).await?)),
+            _ => Ok(Arc::new(Mirrored::new(self.clone(), r.clone(), endpoints))),
         }
-        content_digest(response.headers())
-    }
-}
-
-/// Retries of a manifest PUT: the usual ones, and a `BLOB_UNKNOWN` / `MANIFEST_BLOB_UNKNOWN`
-/// refusal, which Nexus and GHCR answer for a moment after the blobs or children the manifest
-/// names were stored (eventual consistency; a rerun passes). Bounded by the policy like any
-/// retry, so a child that is really missing still fails.
-fn manifest_put_retry_class(error: &TransportError) -> RetryClass {
-    if error.has_code("BLOB_UNKNOWN") || error.has_code("MANIFEST_BLOB_UNKNOWN") {
-        return RetryClass::Transient;
-    }
-    error.retry_class()
-}
-
-/// A refusal to overwrite a tag, whatever it would be overwritten with.
-fn is_immutable_tag_refusal(error: &TransportError) -> bool {
-    error.has_code("TAG_INVALID") || matches!(error, TransportError::Status { status: 412, .. })
-}
-
-/// A response's `Docker-Content-Digest`, when it is a digest we can check.
-fn content_digest(headers: &HeaderMap) -> Option<Digest> {
-    let value = headers.get("docker-content-digest")?.to_str().ok()?;
-    Digest::parse(value.trim()).ok()
-}
-
-/// A manifest media type from a `Content-Type` header, without parameters; only the types we
-/// asked for count (a registry may answer `application/json` or `text/plain`).
-fn manifest_content_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
-    ACCEPTED_MANIFEST_TYPES
-        .contains(&essence.as_str())
-        .then_some(essence)
-}
-
-/// `v1`, `sha256:…`, or `latest` for the default, in messages and URLs.
-fn manifest_name(reference: &ManifestRef) -> String {
-    match reference {
-        ManifestRef::Default => "latest".to_string(),
-        other => other.to_string(),
-    }
-}
-
-#[async_trait]
-impl Transport for RegistryTransport {
-    fn describe(&self) -> String {
-        self.session.errors().location.clone()
-    }
-
-    fn checks_uploaded_digests(&self) -> bool {
-        true
-    }
-
-    fn registry_repository(&self) -> Option<(String, String)> {
-        Some((
-            self.session.errors().registry.clone(),
-            self.repository.clone(),
-        ))
-    }
-
-    async fn manifest_get(&self, reference: &ManifestRef) -> Result<RawManifest, TransportError> {
-        let what = format!("manifest {}", manifest_name(reference));
-        let op = Op {
-            method: "GET",
-            what: &what,
-            read: true,
-        };
-        let url = self.manifest_url(reference);
-        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
-        let wire = &self.session.host().wire;
-        let build = || wire.http().get(url.clone()).header(ACCEPT, &accept);
-        let stall = wire.timeouts().stall;
-        let (bytes, content_type, header_digest) = self
-            .pull_request(|| async {
-                let response = self.session.send(Access::Pull, op, &url, &build).await?;
-                if !response.status().is_success() {
-                    return Err(self.session.errors().response(response, op).await);
-                }
-                let content_type = manifest_content_type(response.headers());
-                let header_digest = content_digest(response.headers());
-                let bytes = wire::read_capped(response, MAX_MANIFEST_BYTES, stall)
-                    .await
-                    .map_err(|e| self.session.errors().body(e, op, &url, MAX_MANIFEST_BYTES))?;
-                Ok((bytes, content_type, header_digest))
-            })
-            .await?;
-        let located = format!("{what} in {}", self.session.errors().location);
-        if let Some(expected) = header_digest {
-            let mut verifier = Verifier::new(&expected);
-            verifier.update(&bytes);
-            let actual = verifier.finish();
-            if actual != expected {
-                return Err(TransportError::DigestMismatch {
-                    what: format!("{located} (its Docker-Content-Digest)"),
-                    expected,
-                    actual,
-                });
-            }
-        }
-        check_manifest(bytes, reference, content_type.as_deref(), &located)
-    }
-
-    async fn manifest_put(
-        &self,
-        reference: &ManifestRef,
-        manifest: &RawManifest,
-    ) -> Result<(), TransportError> {
-        if manifest.media_type.is_empty() {
-            return Err(TransportError::Invalid(format!(
-                "manifest {} has no mediaType; the registry needs one as its Content-Type",
-                manifest.digest
-            )));
-        }
-        if let ManifestRef::Digest(d) = reference {
-            if !d.matches(&manifest.bytes) {
-                return Err(TransportError::Invalid(format!(
-                    "refusing to store manifest {} under the different digest {d}",
-                    manifest.digest
-                )));
-            }
-        }
-        let content_type =
-            reqwest::header::HeaderValue::from_str(&manifest.media_type).map_err(|_| {
-                TransportError::Invalid(format!(
-                    "manifest {} has a mediaType that is not a valid header value",
-                    manifest.digest
-                ))
-            })?;
-        let what = format!("manifest {}", manifest_name(reference));
-        let op = Op {
-            method: "PUT",
-            what: &what,
-            read: false,
-        };
-        let url = self.manifest_url(reference);
-        let wire = &self.session.host().wire;
-        let build = || {
-            wire.http()
-                .put(url.clone())
-                .header(CONTENT_TYPE, content_type.clone())
-                .body(manifest.bytes.clone())
-        };
-        let stored = self
-            .session
-            .host()
-            .policy
-            .run_classified(
-                || async {
-                    let response = self.session.send(Access::Push, op, &url, &build).await?;
-                    if !response.status().is_success() {
-                        return Err(self.session.errors().response(response, op).await);
-                    }
-                    Ok(content_digest(response.headers()))
-                },
-                manifest_put_retry_class,
-            )
-            .await;
-        let stored = match stored {
-            Ok(stored) => stored,
-            // ECR immutable tags (400 TAG_INVALID) and Harbor immutability rules (412) refuse any
-            // PUT to an existing tag, even of the same manifest: when the tag already holds
-            // exactly this digest, the push has nothing left to do.
-            Err(e) if is_immutable_tag_refusal(&e) && matches!(reference, ManifestRef::Tag(_)) => {
-                match self.tag_digest(reference).await {
-                    Some(current) if current == manifest.digest => return Ok(()),
-                    _ => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        // The registry names what it stored; with the same algorithm it must be our digest.
-        match stored {
-            Some(stored)
-                if stored.algorithm() == manifest.digest.algorithm()
-                    && stored != manifest.digest =>
-            {
-                Err(TransportError::DigestMismatch {
-                    what: format!("{what} as stored in {}", self.session.errors().location),
-                    expected: manifest.digest.clone(),
-                    actual: stored,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
-        let what = format!("blob {}", descriptor.digest);
-        self.head_exists(&self.blob_url(&descriptor.digest), &what, None)
-            .await
-    }
-
-    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {
-        let what = format!("manifest {digest}");
-        let url = self.manifest_url(&ManifestRef::Digest(digest.clone()));
-        let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
-        self.head_exists(&url, &what, Some(&accept)).await
-    }
-
-    async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
-        self.blob_get_from(descriptor, 0).await
-    }
-
-    /// `GET` with `Range: bytes=OFFSET-`; a registry that ignores the range (200) is read from
-    /// the start with the first `offset` bytes dropped.
-    async fn blob_get_from(
-        &self,
-        descriptor: &Descriptor,
-        offset: u64,
-    ) -> Result<BlobStream, TransportError> {
-        let what = format!("blob {}", descriptor.digest);
-        let op = Op {
-            method: "GET",
-            what: &what,
-            read: true,
-        };
-        // Only the digest, never the descriptor's `urls`: no fetching from foreign URLs. Not
-        // retried here: the copy engine restarts a failed transfer, stream and all.
-        let url = self.blob_url(&descriptor.digest);
-        let wire = &self.session.host().wire;
-        let build = || match offset {
-            0 => wire.http().get(url.clone()),
-            _ => wire
-                .http()
-                .get(url.clone())
-                .header(reqwest::header::RANGE, format!("bytes={offset}-")),
-        };
-        let response = self.session.send(Access::Pull, op, &url, &build).await?;
-        if !response.status().is_success() {
-            return Err(self.session.errors().response(response, op).await);
-        }
-        let skip = match response.status() {
-            StatusCode::PARTIAL_CONTENT => 0,
-            _ => offset,
-        };
-        let errors = self.session.errors().clone();
-        let stall = wire.timeouts().stall;
-        let stream =
-            wire::guard_stream(Box::pin(response.bytes_stream()), stall).map(move |item| {
-                item.map_err(|e| {
-                    let op = Op {
-                        method: "GET",
-                        what: &what,
-                        read: true,
-                    };
-                    errors.body(e, op, &url, u64::MAX)
-                })
-            });
-        Ok(crate::transport::resume::skip(Box::pin(stream), skip))
-    }
-
-    async fn blob_put_from(
-        &self,
-        source: &dyn crate::transport::resume::BlobSource,
-    ) -> Result<(), TransportError> {
-        chunked::upload_from(&self.session, &self.uploads_url(), source, self.chunk_size).await
-    }
-
-    async fn blob_put(
-        &self,
-        descriptor: &Descriptor,
-        data: BlobStream,
-    ) -> Result<(), TransportError> {
-        upload::upload(
-            &self.session,
-            &self.uploads_url(),
-            data,
-            upload::Expect::Known {
-                digest: &descriptor.digest,
-                size: descriptor.size,
-            },
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Streams the blob in one PATCH, hashed on its way, and finishes the upload with the
-    /// digest computed (as containers/image does for a layer compressed on the fly): no copy
-    /// on local disk, the compressed bytes are made once. A break restarts from the source.
-    async fn blob_put_hashed(
-        &self,
-        media_type: &str,
-        data: BlobStream,
-    ) -> Result<Descriptor, TransportError> {
-        let (digest, size) = upload::upload(
-            &self.session,
-            &self.uploads_url(),
-            data,
-            upload::Expect::Compute,
-        )
-        .await?;
-        Ok(Descriptor::new(media_type, digest, size))
-    }
-
-    async fn referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, TransportError> {
-        self.list_referrers(digest).await
-    }
-
-    async fn blob_mount(
-        &self,
-        descriptor: &Descriptor,
-        from_repository: &str,
-    ) -> Result<bool, TransportError> {
-        if from_repository == self.repository {
-            return Ok(false);
-        }
-        Ok(mount::mount(
-            &self.session,
-            &self.uploads_url(),
-            &descriptor.digest,
-            from_repository,
-        )
-        .await)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn manifest_types_from_headers_and_bodies() {
-        let headers = |content_type: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
-            h
-        };
-        assert_eq!(
-            manifest_content_type(&headers(
-                "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"
-            ))
-            .as_deref(),
-            Some(crate::oci::DOCKER_MANIFEST)
-        );
-        assert_eq!(manifest_content_type(&headers("application/json")), None);
-        assert_eq!(manifest_content_type(&HeaderMap::new()), None);
-
-        let digest = Digest::sha256_of(b"x");
-        let mut h = HeaderMap::new();
-        h.insert(
-            "Docker-Content-Digest",
-            HeaderValue::from_str(digest.as_str()).unwrap(),
-        );
-        assert_eq!(content_digest(&h), Some(digest));
-        h.insert("Docker-Content-Digest", HeaderValue::from_static("md5:abc"));
-        assert_eq!(content_digest(&h), None);
-    }
 
     #[test]
     fn options_debug_redacts_password() {

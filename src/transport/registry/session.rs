@@ -1,28 +1,35 @@
-//! Authentication for one repository: the registry's challenge, bearer tokens from its token
-//! server, and the one rule for where credentials may go.
+//! Authentication for one repository, and the one function every request of the registry
+//! layer goes through ([`Session::send`]): the registry's challenge, bearer tokens from its
+//! token server, redirects, and the one rule for where credentials may go.
 //!
-//! The rule, enforced here and nowhere else:
-//! - A challenge counts only when the registry itself sent it: an answer whose URL is not the
-//!   registry's origin (a CDN a blob GET was redirected to, say) never changes how we
-//!   authenticate.
+//! The rule, enforced here and nowhere else (a test over the source tree keeps it so):
+//! - A challenge counts only when the registry itself sent it: an answer from another origin
+//!   (a CDN a blob GET was redirected to, say) never changes how we authenticate.
 //! - `Authorization` (Basic or a token) is put only on requests to the registry's own origin
-//!   (scheme, host and port as probed); an upload location or redirect elsewhere gets none.
+//!   (scheme, host and port as probed); a redirect or upload location elsewhere gets none, and
+//!   is reached through that host's own wire (its own TLS trust and client certificate, never
+//!   the registry's).
 //! - Basic credentials go to a token realm only over HTTPS, unless the registry itself is plain
 //!   HTTP (then nothing was protected to begin with); otherwise the request is refused with an
 //!   error that says why, before anything is sent.
+//! - The session's credential is the one found for its own host: the client never hands a
+//!   mirror or a remapped location the credentials given for another registry.
 //!
-//! `GET /v2/` happens once per host per process (shared with the HTTPS/HTTP probe of
-//! `--tls-verify=false`); tokens are asked for once per repository and scope and kept until
-//! shortly before they expire; a 401 on a token that may have expired gets one new token.
+//! `GET /v2/` happens once per host per process (see `host`); tokens are asked for once per
+//! repository and scope and kept until shortly before they expire; a 401 on a token that may
+//! have expired gets one new token. Redirects are followed here, at most
+//! [`MAX_REDIRECTS`] in a row, each hop through the wire of its own host.
 
-use super::client::Host;
-use super::error::{Errors, Op, MAX_ERROR_BODY};
-use super::wire;
+use super::challenge::{BearerChallenge, Challenge};
+use super::error::{shown_url, Errors, Op, MAX_ERROR_BODY};
+use super::host::Host;
+use super::wire::{self, Request};
 use crate::auth::Credential;
 use crate::transport::TransportError;
-use reqwest::header::WWW_AUTHENTICATE;
-use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,75 +43,13 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// say): get a new one and try again. A younger one was just granted, and a 401 means it does
 /// not grant enough.
 const REAUTH_MIN_TOKEN_AGE: Duration = Duration::from_secs(1);
-
-/// How a registry wants to be authenticated, from its answer to `GET /v2/` or a 401.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Challenge {
-    /// It answered without asking for credentials: requests go out without any.
-    None,
-    /// `WWW-Authenticate: Basic …` (or a 401 with a challenge we cannot use otherwise).
-    Basic,
-    /// `WWW-Authenticate: Bearer realm=…,service=…`: tokens from the realm.
-    Bearer(BearerChallenge),
-}
-
-/// A `WWW-Authenticate: Bearer realm=…,service=…` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct BearerChallenge {
-    pub(super) realm: String,
-    pub(super) service: Option<String>,
-    /// RFC 6750's `error`: `invalid_token` (expired, say) or `insufficient_scope` on a 401.
-    pub(super) error: Option<String>,
-}
-
-impl Challenge {
-    /// Reads an answer to `GET /v2/` (or a 401 to any request). `None` for a status that says
-    /// nothing about authentication (5xx, 429): ask again later.
-    pub(super) fn from_response(response: &Response) -> Option<Challenge> {
-        let status = response.status();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            return None;
-        }
-        let values: Vec<&str> = response
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if let Some(bearer) = values.iter().find_map(|v| parse_bearer(v)) {
-            return Some(Challenge::Bearer(bearer));
-        }
-        if !values.is_empty() || status == StatusCode::UNAUTHORIZED {
-            return Some(Challenge::Basic);
-        }
-        Some(Challenge::None)
-    }
-}
-
-/// The Bearer challenge of a `WWW-Authenticate` value, if it has one with a realm. The scheme
-/// is matched case-insensitively (Nexus sends `BASIC`, others `bearer`).
-pub(super) fn parse_bearer(header: &str) -> Option<BearerChallenge> {
-    let challenges = http_auth::parse_challenges(header).ok()?;
-    let bearer = challenges
-        .iter()
-        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
-    let param = |name: &str| {
-        bearer
-            .params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_unescaped())
-    };
-    Some(BearerChallenge {
-        realm: param("realm").filter(|r| !r.is_empty())?,
-        service: param("service"),
-        error: param("error"),
-    })
-}
+/// Redirects followed in a row for one request (what browsers and reqwest allow); one more is
+/// an error that names this limit.
+pub(super) const MAX_REDIRECTS: usize = 10;
 
 /// What goes into a request's `Authorization` header.
 #[derive(Clone, PartialEq, Eq)]
-pub(super) enum Credentials {
+enum Credentials {
     None,
     Basic(String, String),
     Bearer(String),
@@ -122,7 +67,7 @@ impl std::fmt::Debug for Credentials {
 
 /// A bearer token and when to stop using it.
 #[derive(Clone)]
-pub(super) struct Token {
+struct Token {
     value: String,
     granted_at: Instant,
     usable_until: Instant,
@@ -143,16 +88,37 @@ impl Token {
     }
 
     /// The `Authorization` this token makes.
-    pub(super) fn credentials(&self) -> Credentials {
+    fn credentials(&self) -> Credentials {
         Credentials::Bearer(self.value.clone())
     }
 }
 
-/// Pull access (`pull`) or push access (`pull,push`) to the session's repository.
+impl Credentials {
+    /// The `Authorization` header value, if any (marked sensitive, so that no log shows it).
+    fn header(&self) -> Option<HeaderValue> {
+        use base64::Engine as _;
+        let text = match self {
+            Credentials::None => return None,
+            Credentials::Basic(user, password) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            ),
+            Credentials::Bearer(token) => format!("Bearer {token}"),
+        };
+        // Base64 and tokens checked when they were granted are valid header text.
+        let mut value = HeaderValue::from_str(&text).expect("credentials are header text");
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+/// What a request needs to be allowed: pull, push, or a cross-repository mount (push here
+/// and pull on the source repository, in one token, as docker and containers/image ask).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Access {
+pub(super) enum Access<'a> {
     Pull,
     Push,
+    Mount { from: &'a str },
 }
 
 /// Authentication state for one repository of one host.
@@ -166,6 +132,7 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// `credential` is the one found for `host` itself (never another registry's).
     pub(super) fn new(
         host: Arc<Host>,
         repository: String,
@@ -193,30 +160,143 @@ impl Session {
         self.credential.is_some()
     }
 
-    /// Whether a request to `url` may carry this registry's credentials: only its own origin.
-    fn may_authenticate(&self, url: &Url) -> bool {
-        url.origin() == self.host.origin.origin()
+    /// With `--debug`, a line about what the transport decided.
+    pub(super) fn note(&self, text: &str) {
+        self.host.wire.note(text);
     }
 
-    /// Adds `credentials` to a request for `url`, if the rule allows it there.
-    pub(super) fn authorize(
+    /// The error for a non-success answer.
+    pub(super) async fn refusal(&self, response: Response, op: Op<'_>) -> TransportError {
+        wire::refusal(&self.errors, response, op).await
+    }
+
+    /// Sends `request` with the credentials for `access`, following redirects (each hop through
+    /// its own host's wire, with credentials only on the registry's own origin). A 401 from the
+    /// registry itself is answered once: with a new token when the one sent may have expired,
+    /// or with credentials when a registry that asked for none at `GET /v2/` asks for them
+    /// here. Any other answer is the caller's to read.
+    ///
+    /// A streamed body is sent once: when a 401 to it was answered with new credentials, the
+    /// error is [`TransportError::StartAgain`], so that whoever can reopen the stream sends it
+    /// again (the retry policy does).
+    pub(super) async fn send(
         &self,
-        request: RequestBuilder,
-        url: &Url,
-        credentials: &Credentials,
-    ) -> RequestBuilder {
-        if !self.may_authenticate(url) {
-            return request;
+        access: Access<'_>,
+        op: Op<'_>,
+        mut request: Request,
+    ) -> Result<Response, TransportError> {
+        let mut answered_401 = false;
+        loop {
+            let (credentials, granted) = self.credentials(access).await?;
+            let attempt = request
+                .attempt()
+                .expect("a request is sent again only when its body can be");
+            let authorization = credentials.header().map(|value| (value, &self.host.origin));
+            let response = self.exchange(op, attempt, authorization).await?;
+            if response.status() != StatusCode::UNAUTHORIZED || answered_401 {
+                return Ok(response);
+            }
+            answered_401 = true;
+            if !self
+                .retry_after_401(&response, &credentials, granted)
+                .await?
+            {
+                return Ok(response);
+            }
+            if !request.can_repeat() {
+                let refused = self.refusal(response, op).await;
+                return Err(TransportError::StartAgain {
+                    context: format!("{} {} ({})", op.method, shown_url(&request.url), op.what),
+                    detail: format!(
+                        "the registry asked for new credentials ({refused}); they are ready, \
+                         and the streamed body goes again"
+                    ),
+                });
+            }
+            // Read the (small) refusal so that the connection can carry the next try.
+            wire::read_some(response, MAX_ERROR_BODY, self.errors.stall).await;
         }
-        match credentials {
-            Credentials::None => request,
-            Credentials::Basic(user, password) => request.basic_auth(user, Some(password)),
-            Credentials::Bearer(token) => request.bearer_auth(token),
+    }
+
+    /// A read that is retried by the policy, and tried once more with a pull,push token when
+    /// refused: the same reads check a push destination (does it have this blob yet?), and a
+    /// token server may grant no pull access on a repository that does not exist yet.
+    pub(super) async fn read<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        // A token server's refusal is reported as such, before any request.
+        self.credentials(Access::Pull).await?;
+        let policy = self.host.policy;
+        match policy.run(&request).await {
+            Err(TransportError::Unauthorized { .. } | TransportError::Denied { .. })
+                if self.gain_push_token().await =>
+            {
+                policy.run(&request).await
+            }
+            other => other,
         }
+    }
+
+    /// Sends one request and the redirects it leads to, at most [`MAX_REDIRECTS`]; each hop
+    /// goes through the wire of its own host, and `authorization` only on hops to its origin.
+    async fn exchange(
+        &self,
+        op: Op<'_>,
+        mut request: Request,
+        authorization: Option<(HeaderValue, &Url)>,
+    ) -> Result<Response, TransportError> {
+        for _ in 0..=MAX_REDIRECTS {
+            let mut hop = request
+                .attempt()
+                .expect("a redirect is followed only when its body can be sent again");
+            if let Some((value, origin)) = &authorization {
+                if hop.url.origin() == origin.origin() {
+                    hop.headers.insert(AUTHORIZATION, value.clone());
+                }
+            }
+            let url = request.url.clone();
+            let wire = self.host.wire_for(&url).await?;
+            let response = wire
+                .send(hop)
+                .await
+                .map_err(|e| self.errors.wire(e, op, &url))?;
+            let status = response.status();
+            let target = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| response.url().join(location).ok());
+            let (true, Some(target)) =
+                (request.follow_redirects && status.is_redirection(), target)
+            else {
+                return Ok(response);
+            };
+            if !matches!(target.scheme(), "http" | "https") {
+                return Ok(response);
+            }
+            request = match request.redirected(status.as_u16(), target) {
+                Some(next) => next,
+                // A streamed body was sent already: the redirect is the answer.
+                None => return Ok(response),
+            };
+        }
+        Err(TransportError::Invalid(format!(
+            "{} {} ({}): more than {MAX_REDIRECTS} redirects in a row (the limit)",
+            op.method,
+            shown_url(&request.url),
+            op.what
+        )))
+    }
+
+    /// Whether a request to `url` may carry this registry's credentials: only its own origin.
+    pub(super) fn is_registry_origin(&self, url: &Url) -> bool {
+        self.host.is_own(url)
     }
 
     /// How this registry wants to be authenticated.
-    pub(super) async fn challenge(&self) -> Result<Challenge, TransportError> {
+    async fn challenge(&self) -> Result<Challenge, TransportError> {
         if let Some(learned) = self.host.learned_challenge() {
             return Ok(learned);
         }
@@ -224,9 +304,9 @@ impl Session {
     }
 
     /// The credentials for a request with `access`, and when its token was granted.
-    pub(super) async fn credentials(
+    async fn credentials(
         &self,
-        access: Access,
+        access: Access<'_>,
     ) -> Result<(Credentials, Option<Instant>), TransportError> {
         match self.challenge().await? {
             Challenge::None => Ok((Credentials::None, None)),
@@ -238,15 +318,16 @@ impl Session {
                     let push = self.scope(Access::Push);
                     if let Some(token) = self.tokens.lock().await.get(&push) {
                         if token.is_fresh() {
-                            return Ok((
-                                Credentials::Bearer(token.value.clone()),
-                                Some(token.granted_at),
-                            ));
+                            return Ok((token.credentials(), Some(token.granted_at)));
                         }
                     }
                 }
-                let token = self.token(&challenge, &[self.scope(access)]).await?;
-                Ok((Credentials::Bearer(token.value), Some(token.granted_at)))
+                let mut scopes = vec![self.scope(access)];
+                if let Access::Mount { from } = access {
+                    scopes.push(format!("repository:{from}:pull"));
+                }
+                let token = self.token(&challenge, &scopes).await?;
+                Ok((token.credentials(), Some(token.granted_at)))
             }
         }
     }
@@ -259,17 +340,17 @@ impl Session {
     }
 
     /// `repository:<repo>:pull` or `…:pull,push`.
-    pub(super) fn scope(&self, access: Access) -> String {
+    fn scope(&self, access: Access<'_>) -> String {
         let actions = match access {
             Access::Pull => "pull",
-            Access::Push => "pull,push",
+            Access::Push | Access::Mount { .. } => "pull,push",
         };
         format!("repository:{}:{actions}", self.repository)
     }
 
     /// A token for `scopes` (cached per scope set), asked for with the retry policy. Held while
     /// asking, so parallel requests wait for one token request.
-    pub(super) async fn token(
+    async fn token(
         &self,
         challenge: &BearerChallenge,
         scopes: &[String],
@@ -295,7 +376,7 @@ impl Session {
     }
 
     /// `GET realm?service=…&scope=…` (one `scope` per entry), with Basic credentials when there
-    /// are any and the realm may receive them.
+    /// are any and the realm may receive them; through the realm host's own wire.
     async fn fetch_token(
         &self,
         challenge: &BearerChallenge,
@@ -322,7 +403,7 @@ impl Session {
                 detail: format!(
                     "the registry is reached over HTTPS but names a token server over plain HTTP \
                      ({}); refusing to send the password there in clear text",
-                    wire::shown_url(&url)
+                    shown_url(&url)
                 ),
             });
         }
@@ -340,19 +421,15 @@ impl Session {
             what: "a token",
             read: false,
         };
-        let mut request = self.host.wire.http().get(url.clone());
-        if let Some(c) = &self.credential {
-            request = request.basic_auth(c.username(), Some(c.password()));
-        }
+        let realm = url.clone();
+        let basic = self.basic().header();
+        let authorization = basic.map(|value| (value, &realm));
         let response = self
-            .host
-            .wire
-            .send(request)
-            .await
-            .map_err(|e| self.errors.wire(e, op, &url))?;
+            .exchange(op, Request::new(Method::GET, &url), authorization)
+            .await?;
         let status = response.status();
         if super::error::is_throttle_or_server_error(status) {
-            return Err(self.errors.response(response, op).await);
+            return Err(self.refusal(response, op).await);
         }
         if !status.is_success() {
             let body = wire::read_some(response, MAX_ERROR_BODY, self.errors.stall).await;
@@ -370,7 +447,8 @@ impl Session {
             .get("token")
             .or_else(|| json.get("access_token"))
             .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
+            // A token goes into a header: one that cannot is no token.
+            .filter(|t| !t.is_empty() && HeaderValue::from_str(t).is_ok())
             .ok_or_else(|| refused("the answer holds no token"))?
             .to_string();
         let lifetime = json
@@ -388,52 +466,16 @@ impl Session {
         })
     }
 
-    /// Sends a request built by `build` (for `url`) with the credentials for `access`. A 401
-    /// from the registry itself is answered once: with a new token when the one sent may have
-    /// expired, or with credentials when a registry that asked for none at `GET /v2/` asks for
-    /// them here. Any other answer is the caller's to read.
-    pub(super) async fn send(
-        &self,
-        access: Access,
-        op: Op<'_>,
-        url: &Url,
-        build: &(dyn Fn() -> RequestBuilder + Send + Sync),
-    ) -> Result<Response, TransportError> {
-        let mut answered_401 = false;
-        loop {
-            let (credentials, granted) = self.credentials(access).await?;
-            let request = self.authorize(build(), url, &credentials);
-            let response = self
-                .host
-                .wire
-                .send(request)
-                .await
-                .map_err(|e| self.errors.wire(e, op, url))?;
-            if response.status() != StatusCode::UNAUTHORIZED || answered_401 {
-                return Ok(response);
-            }
-            answered_401 = true;
-            if !self
-                .retry_after_401(&response, &credentials, granted)
-                .await?
-            {
-                return Ok(response);
-            }
-            // Read the (small) refusal so that the connection can carry the next try.
-            wire::read_some(response, MAX_ERROR_BODY, self.errors.stall).await;
-        }
-    }
-
     /// After a 401 to a request sent with `credentials`: whether to try once more, having
     /// adopted the registry's new challenge or dropped an expired token.
-    pub(super) async fn retry_after_401(
+    async fn retry_after_401(
         &self,
         response: &Response,
         credentials: &Credentials,
         granted: Option<Instant>,
     ) -> Result<bool, TransportError> {
         // Only the registry's own challenge counts (not a redirect target's).
-        if !self.may_authenticate(response.url()) {
+        if !self.is_registry_origin(response.url()) {
             return Ok(false);
         }
         let asked = Challenge::from_response(response);
@@ -474,7 +516,7 @@ impl Session {
     /// Whether a pull,push token could be had now, on a bearer registry where there was none:
     /// reads of a push destination may need it (a token server may grant no pull access on a
     /// repository that does not exist yet).
-    pub(super) async fn gain_push_token(&self) -> bool {
+    async fn gain_push_token(&self) -> bool {
         let Ok(Challenge::Bearer(_)) = self.challenge().await else {
             return false;
         };
@@ -493,45 +535,6 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_challenges() {
-        assert_eq!(
-            parse_bearer(
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#
-            ),
-            Some(BearerChallenge {
-                realm: "https://auth.docker.io/token".into(),
-                service: Some("registry.docker.io".into()),
-                error: None,
-            })
-        );
-        assert_eq!(
-            parse_bearer(r#"bearer realm="http://t/token", service=reg"#),
-            Some(BearerChallenge {
-                realm: "http://t/token".into(),
-                service: Some("reg".into()),
-                error: None,
-            })
-        );
-        // RFC 7235: a URL is not a token, so unquoted it is no challenge at all.
-        assert_eq!(parse_bearer("Bearer realm=http://t/token"), None);
-        assert_eq!(
-            parse_bearer(r#"Basic realm="x", Bearer realm="https://t/x""#)
-                .unwrap()
-                .realm,
-            "https://t/x"
-        );
-        assert_eq!(parse_bearer(r#"Basic realm="x""#), None);
-        assert_eq!(parse_bearer(r#"Bearer service="x""#), None);
-        assert_eq!(parse_bearer("Bearer realm=\"unterminated"), None);
-        let expired =
-            parse_bearer(r#"Bearer realm="https://t/token",service="s",error="invalid_token""#)
-                .unwrap();
-        assert_eq!(expired.error.as_deref(), Some("invalid_token"));
-        let escaped = parse_bearer(r#"Bearer realm="https://t/a\"b""#).unwrap();
-        assert_eq!(escaped.realm, "https://t/a\"b");
-    }
 
     #[test]
     fn credentials_never_show_in_debug_output() {

@@ -3,18 +3,20 @@
 //! body is refused by some, e.g. Artifactory).
 //!
 //! Each `Location` is resolved against the URL that answered (registries send relative ones,
-//! and an upload may be redirected to another host); credentials go only to the registry's
-//! own origin (see `session`). The body is hashed while it is sent when its digest is not
-//! known beforehand (a layer compressed on the fly), so that it is read once.
+//! and an upload may be redirected to another host); every request goes through the session,
+//! so credentials go only to the registry's own origin. The body is hashed while it is sent
+//! when its digest is not known beforehand (a layer compressed on the fly), so that it is read
+//! once.
 
-use super::error::Op;
+use super::error::{is_throttle_or_server_error, Op};
+use super::exists::exists;
 use super::session::{Access, Session};
-use super::wire;
+use super::wire::{content_digest, Request};
 use crate::digest::Digest;
 use crate::transport::{BlobStream, TransportError};
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use reqwest::{Response, StatusCode, Url};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
 use sha2::{Digest as _, Sha256};
 use std::sync::{Arc, Mutex};
 
@@ -36,10 +38,7 @@ pub(super) async fn upload(
         Expect::Known { digest, .. } => format!("blob {digest}"),
         Expect::Compute => "a new blob".to_string(),
     };
-    let location = match start(session, uploads, &what).await {
-        Ok(started) => started.location,
-        Err(e) => return Err(explain_refused_upload(session, uploads, e).await),
-    };
+    let location = start(session, uploads, &what).await?.location;
     let hashed = Arc::new(Mutex::new(Hashed::default()));
     let body = hashing(body, hashed.clone(), matches!(expect, Expect::Compute));
     let location = patch(session, &location, body, &expect, &what).await?;
@@ -57,18 +56,43 @@ pub(super) async fn upload(
             },
         }
     };
-    finish(session, &location, &digest, &what).await?;
+    finish(session, uploads, &location, &digest, &what).await?;
     Ok((digest, size))
 }
 
 /// An upload session the registry opened.
 pub(super) struct Started {
     pub(super) location: Url,
-    /// `OCI-Chunk-Min-Length`: the smallest chunk the registry takes (but the last).
-    pub(super) min_chunk: Option<u64>,
+    /// What its `OCI-Chunk-Min-Length` says.
+    pub(super) min_chunk: ChunkMinimum,
 }
 
-/// `POST …/blobs/uploads/` → the upload's location.
+/// The smallest chunk a registry takes but the last (`OCI-Chunk-Min-Length` on its answer to
+/// the POST), as far as the header can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ChunkMinimum {
+    /// No header: any size.
+    Any,
+    AtLeast(u64),
+    /// A header that is not a number of bytes (the text, for the `--debug` note).
+    Unreadable(String),
+}
+
+impl ChunkMinimum {
+    fn from_headers(headers: &HeaderMap) -> ChunkMinimum {
+        let Some(value) = headers.get("oci-chunk-min-length") else {
+            return ChunkMinimum::Any;
+        };
+        let text = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+        match text.parse::<u64>() {
+            Ok(size) => ChunkMinimum::AtLeast(size),
+            Err(_) => ChunkMinimum::Unreadable(super::error::clip(&text, 40)),
+        }
+    }
+}
+
+/// `POST …/blobs/uploads/` → the upload's location. A POST that fails is explained when the
+/// repository is missing (see [`explain_refused_upload`]).
 pub(super) async fn start(
     session: &Session,
     uploads: &Url,
@@ -79,35 +103,33 @@ pub(super) async fn start(
         what,
         read: false,
     };
-    let wire = &session.host().wire;
-    // Some registries need an explicit `Content-Length: 0` on the POST.
-    let build = || wire.http().post(uploads.clone()).header(CONTENT_LENGTH, 0);
-    session
+    let started = session
         .host()
         .policy
         .run(|| async {
-            let response = session.send(Access::Push, op, uploads, &build).await?;
+            // Some registries need an explicit `Content-Length: 0` on the POST.
+            let request = Request::new(Method::POST, uploads).header(CONTENT_LENGTH, 0u64);
+            let response = session.send(Access::Push, op, request).await?;
             if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
-                return Err(session.errors().response(response, op).await);
+                return Err(session.refusal(response, op).await);
             }
-            let min_chunk = response
-                .headers()
-                .get("oci-chunk-min-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
             Ok(Started {
                 location: next_location(&response, op)?,
-                min_chunk,
+                min_chunk: ChunkMinimum::from_headers(response.headers()),
             })
         })
-        .await
+        .await;
+    match started {
+        Ok(started) => Ok(started),
+        Err(e) => Err(explain_refused_upload(session, uploads, e).await),
+    }
 }
 
 /// An upload that could not even start, explained when the repository is missing: Amazon ECR
 /// cuts the connection of a POST to a repository that was not created (after every retry the
 /// user would read only "connection closed"), and others answer 404 `NAME_UNKNOWN`. One
 /// `GET …/tags/list` tells: 404 there means no such repository.
-pub(super) async fn explain_refused_upload(
+async fn explain_refused_upload(
     session: &Session,
     uploads: &Url,
     error: TransportError,
@@ -125,10 +147,12 @@ pub(super) async fn explain_refused_upload(
         what: "the repository's tags",
         read: false,
     };
-    let build = || session.host().wire.http().get(tags.clone());
-    match session.send(Access::Push, op, &tags, &build).await {
+    match session
+        .send(Access::Push, op, Request::new(Method::GET, &tags))
+        .await
+    {
         Ok(response) if response.status() == StatusCode::NOT_FOUND => {
-            let answer = session.errors().response(response, op).await;
+            let answer = session.refusal(response, op).await;
             TransportError::NoRepository {
                 location: session.errors().location.clone(),
                 detail: format!("{answer}; the upload failed with: {error}"),
@@ -148,7 +172,7 @@ pub(super) fn next_location(response: &Response, op: Op<'_>) -> Result<Url, Tran
             TransportError::Invalid(format!(
                 "{} {}: the registry answered {} without an upload Location",
                 op.method,
-                wire::shown_url(response.url()),
+                super::error::shown_url(response.url()),
                 response.status().as_u16()
             ))
         })?;
@@ -156,7 +180,7 @@ pub(super) fn next_location(response: &Response, op: Op<'_>) -> Result<Url, Tran
         TransportError::Invalid(format!(
             "{} {}: the upload Location is not a URL: {e}",
             op.method,
-            wire::shown_url(response.url())
+            super::error::shown_url(response.url())
         ))
     })
 }
@@ -177,30 +201,33 @@ async fn patch(
         what,
         read: false,
     };
-    let wire = &session.host().wire;
-    let (credentials, _) = session.credentials(Access::Push).await?;
-    let mut request = wire
-        .http()
-        .patch(location.clone())
-        .header(CONTENT_TYPE, "application/octet-stream");
+    let mut request = Request::new(Method::PATCH, location)
+        .header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )
+        .stream(body);
     if let Expect::Known { size, .. } = expect {
         request = request.header(CONTENT_LENGTH, *size);
     }
-    let request = session.authorize(request, location, &credentials);
-    let response = wire
-        .send_streaming(request, body)
-        .await
-        .map_err(|e| session.errors().wire(e, op, location))?;
+    let response = session.send(Access::Push, op, request).await?;
     // 202 by the spec; ECR answers 201, some 204.
     if !response.status().is_success() {
-        return Err(session.errors().response(response, op).await);
+        return Err(session.refusal(response, op).await);
     }
     next_location(&response, op)
 }
 
 /// `PUT <location>?digest=…` with an empty body: the registry checks the digest and commits.
+///
+/// A commit whose answer was lost (GHCR takes 5–11 s to commit a big blob, and its front end
+/// answers 504 meanwhile; a dropped connection does the same) is sent again, and then finds
+/// `BLOB_UPLOAD_UNKNOWN` (the session is gone: committed) or `BLOB_UNKNOWN` (lost). Either way
+/// the blob is looked for (`HEAD`, as jib does since GoogleContainerTools/jib#4301): there, the
+/// upload is done; absent, it starts again from its source ([`TransportError::StartAgain`]).
 pub(super) async fn finish(
     session: &Session,
+    uploads: &Url,
     location: &Url,
     digest: &Digest,
     what: &str,
@@ -212,15 +239,14 @@ pub(super) async fn finish(
     };
     let mut url = location.clone();
     url.query_pairs_mut().append_pair("digest", digest.as_str());
-    let wire = &session.host().wire;
-    let build = || wire.http().put(url.clone()).header(CONTENT_LENGTH, 0);
     let response = session
         .host()
         .policy
         .run(|| async {
-            let response = session.send(Access::Push, op, &url, &build).await?;
-            if super::error::is_throttle_or_server_error(response.status()) {
-                return Err(session.errors().response(response, op).await);
+            let request = Request::new(Method::PUT, &url).header(CONTENT_LENGTH, 0u64);
+            let response = session.send(Access::Push, op, request).await?;
+            if is_throttle_or_server_error(response.status()) {
+                return Err(session.refusal(response, op).await);
             }
             Ok(response)
         })
@@ -229,14 +255,50 @@ pub(super) async fn finish(
     if response.status().is_success() {
         return check_stored(response.headers(), digest, what, session);
     }
-    let error = session.errors().response(response, op).await;
+    let error = session.refusal(response, op).await;
     if error.has_code("DIGEST_INVALID") {
         return Err(TransportError::RejectedDigest {
             what: what.to_string(),
             detail: error.to_string(),
         });
     }
-    Err(error)
+    if !(error.has_code("BLOB_UPLOAD_UNKNOWN") || error.has_code("BLOB_UNKNOWN")) {
+        return Err(error);
+    }
+    let Ok(blob) = uploads.join(&format!("../{digest}")) else {
+        return Err(error);
+    };
+    match exists(session, &blob, what, None).await {
+        Ok(true) => {
+            session.note(&format!(
+                "{what}: the registry no longer knows the upload ({error}); the blob is there, \
+                 so its commit went through"
+            ));
+            Ok(())
+        }
+        Ok(false) => Err(TransportError::StartAgain {
+            context: format!("committing {what}"),
+            detail: format!("the registry lost the upload ({error}); uploading it again"),
+        }),
+        Err(_) => Err(error),
+    }
+}
+
+/// Cancels the upload session at `location` (`DELETE`, best effort), so that the registry
+/// need not keep what was sent until its cleanup; only on the registry itself: a DELETE
+/// elsewhere is not ours to send.
+pub(super) async fn cancel(session: &Session, location: &Url) {
+    if !session.is_registry_origin(location) {
+        return;
+    }
+    let op = Op {
+        method: "DELETE",
+        what: "an upload session",
+        read: false,
+    };
+    let _ = session
+        .send(Access::Push, op, Request::new(Method::DELETE, location))
+        .await;
 }
 
 /// The registry names what it stored; with the same algorithm it must be our digest.
@@ -246,7 +308,7 @@ fn check_stored(
     what: &str,
     session: &Session,
 ) -> Result<(), TransportError> {
-    match super::content_digest(headers) {
+    match content_digest(headers) {
         Some(stored) if stored.algorithm() == digest.algorithm() && &stored != digest => {
             Err(TransportError::DigestMismatch {
                 what: format!("{what} as stored in {}", session.errors().location),

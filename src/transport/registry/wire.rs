@@ -2,29 +2,32 @@
 //! `response` time, a transfer never slower than the stall floor for a whole window), the cap
 //! on every body read, and the `--debug` log line `METHOD URL -> STATUS (ms)`.
 //!
+//! One [`Wire`] per host, built with that host's own TLS configuration (its certs.d CAs and
+//! client certificate). A wire sends one request and follows no redirect: where a request goes
+//! next, and with which credentials, is the session's decision.
+//!
 //! The log never shows credentials: request headers are not printed at all, and of a URL's
 //! query only parameters known to carry no secret are shown (an upload's `_state` and a CDN's
 //! signed query are replaced by `…`).
 
-use super::error::error_chain;
-use crate::transport::BlobStream;
+use super::error::{
+    shown_url, BodyError, Errors, Op, Peer, WireError, MAX_ERROR_BODY, STALL_FLOOR_BYTES_PER_SEC,
+};
+use crate::config::certs::HostCerts;
+use crate::digest::Digest;
+use crate::transport::{BlobStream, TransportError};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{RequestBuilder, Response, Url};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+};
+use reqwest::{Method, Response, Url};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
-
-/// Query parameters that are safe to print.
-const SHOWN_PARAMS: &[&str] = &["scope", "service", "mount", "from", "digest", "n", "last"];
-
-/// A transfer slower than this for a whole stall window is abandoned (curl's `--speed-limit`
-/// idea with a fixed floor: a link this slow would take days for a real layer).
-pub(crate) const STALL_FLOOR_BYTES_PER_SEC: u64 = 1024;
+use std::time::{Duration, Instant};
 
 /// After the last byte of an upload, registries verify what they got before answering: the
 /// response limit grows by one second per this many bytes sent.
@@ -54,68 +57,149 @@ impl Default for Timeouts {
     }
 }
 
-/// Why a request produced no response.
-#[derive(Debug)]
-pub(super) enum WireError {
-    /// reqwest's own failure (connect, TLS, a broken connection).
-    Http(reqwest::Error),
-    /// No answer within the response limit.
-    NoAnswer(Duration),
-    /// The request body moved slower than the stall floor for a whole window.
-    Stalled(Duration),
-    /// The request body itself failed (its source broke or served wrong bytes).
-    Body(crate::transport::TransportError),
+/// A request's body: none, bytes that can be sent again (after a 401 or a redirect), or a
+/// stream that can be sent once.
+pub(super) enum Body {
+    Empty,
+    Bytes(Bytes),
+    Stream(BlobStream),
+    /// A stream that was sent already.
+    Spent,
 }
 
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Body {
+    /// The body for one more attempt: a copy of a replayable one, or the stream itself the
+    /// first time (`None` once it is spent).
+    fn take(&mut self) -> Option<Body> {
         match self {
-            WireError::Http(e) => f.write_str(&error_chain(e)),
-            WireError::NoAnswer(limit) => {
-                write!(
-                    f,
-                    "no answer within {} (--response-timeout)",
-                    seconds(*limit)
-                )
-            }
-            WireError::Stalled(window) => write!(
-                f,
-                "the transfer stalled: less than {STALL_FLOOR_BYTES_PER_SEC} bytes/s for {} \
-                 (--stall-timeout)",
-                seconds(*window)
-            ),
-            WireError::Body(e) => write!(f, "{e}"),
+            Body::Empty => Some(Body::Empty),
+            Body::Bytes(bytes) => Some(Body::Bytes(bytes.clone())),
+            Body::Stream(_) => Some(std::mem::replace(self, Body::Spent)),
+            Body::Spent => None,
         }
     }
 }
 
-fn seconds(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
+/// A request as the registry layer describes it, apart from the client that sends it: a
+/// redirect to another host is sent by that host's own wire.
+pub(super) struct Request {
+    pub(super) method: Method,
+    pub(super) url: Url,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Body,
+    /// Whether a redirect answer is followed (by the session) or handed to the caller.
+    pub(super) follow_redirects: bool,
 }
 
-/// One HTTP client for one registry host, with the host's TLS settings, that logs.
+impl Request {
+    /// A request without a body that follows redirects.
+    pub(super) fn new(method: Method, url: &Url) -> Request {
+        Request {
+            method,
+            url: url.clone(),
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            follow_redirects: true,
+        }
+    }
+
+    /// Adds a header.
+    pub(super) fn header(mut self, name: HeaderName, value: impl Into<HeaderValue>) -> Request {
+        self.headers.insert(name, value.into());
+        self
+    }
+
+    /// Adds a header whose value this program wrote (ASCII, no line breaks).
+    pub(super) fn text_header(self, name: HeaderName, value: &str) -> Request {
+        let value = HeaderValue::from_str(value).expect("header values we write are ASCII");
+        self.header(name, value)
+    }
+
+    /// A body that can be sent again.
+    pub(super) fn bytes(mut self, bytes: Bytes) -> Request {
+        self.body = Body::Bytes(bytes);
+        self
+    }
+
+    /// A streamed body, sent once.
+    pub(super) fn stream(mut self, stream: BlobStream) -> Request {
+        self.body = Body::Stream(stream);
+        self
+    }
+
+    /// A redirect answer is the answer (the referrers API counts only from the registry's own
+    /// origin).
+    pub(super) fn without_redirects(mut self) -> Request {
+        self.follow_redirects = false;
+        self
+    }
+
+    /// This request for one more attempt; `None` when its streamed body was sent already.
+    pub(super) fn attempt(&mut self) -> Option<Request> {
+        Some(Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.take()?,
+            follow_redirects: self.follow_redirects,
+        })
+    }
+
+    /// Whether another attempt could be made.
+    pub(super) fn can_repeat(&self) -> bool {
+        !matches!(self.body, Body::Stream(_) | Body::Spent)
+    }
+
+    /// This request sent on to `to`, as a redirect with `status` says: 303 (and 301/302 of a
+    /// POST) become a GET without a body; 307/308 keep the method and body. `None` when the
+    /// body is a stream that was sent already.
+    pub(super) fn redirected(mut self, status: u16, to: Url) -> Option<Request> {
+        let becomes_get = match status {
+            303 => self.method != Method::HEAD,
+            301 | 302 => self.method == Method::POST,
+            _ => false,
+        };
+        if becomes_get {
+            self.method = Method::GET;
+            self.body = Body::Empty;
+            for name in [CONTENT_LENGTH, CONTENT_TYPE, CONTENT_RANGE] {
+                self.headers.remove(name);
+            }
+        }
+        if matches!(self.body, Body::Spent) {
+            return None;
+        }
+        self.url = to;
+        Some(self)
+    }
+}
+
+/// One HTTP client for one host, with that host's TLS settings, that logs.
 #[derive(Debug, Clone)]
 pub(super) struct Wire {
     http: reqwest::Client,
     debug: bool,
     timeouts: Timeouts,
+    /// What certs.d holds for the host, for TLS errors.
+    certs: Arc<HostCerts>,
+    /// Whether any request of this command got an answer from the host.
+    answered: Arc<AtomicBool>,
 }
 
 impl Wire {
-    pub(super) fn new(http: reqwest::Client, debug: bool, timeouts: Timeouts) -> Self {
+    pub(super) fn new(
+        http: reqwest::Client,
+        debug: bool,
+        timeouts: Timeouts,
+        certs: Arc<HostCerts>,
+    ) -> Self {
         Self {
             http,
             debug,
             timeouts,
+            certs,
+            answered: Arc::default(),
         }
-    }
-
-    pub(super) fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
-    pub(super) fn timeouts(&self) -> Timeouts {
-        self.timeouts
     }
 
     /// With `--debug`, a line about what the transport decided (not a request).
@@ -125,33 +209,60 @@ impl Wire {
         }
     }
 
-    /// Sends a request without a streamed body and waits at most the response limit for its
-    /// answer; with `--debug`, logs it.
-    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, WireError> {
-        let request = request.build().map_err(WireError::Http)?;
-        let (method, url) = (request.method().to_string(), request.url().clone());
+    /// Sends one request (no redirect followed) and waits at most the response limit for its
+    /// answer; a streamed body is aborted when it moves slower than the stall floor for a
+    /// whole window, and its answer may take longer (registries verify big bodies before they
+    /// answer). With `--debug`, logs it.
+    pub(super) async fn send(&self, request: Request) -> Result<Response, WireError> {
+        let Request {
+            method,
+            url,
+            headers,
+            body,
+            ..
+        } = request;
+        let builder = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers);
         let started = Instant::now();
-        let limit = self.timeouts.response;
-        let result = match tokio::time::timeout(limit, self.http.execute(request)).await {
-            Ok(result) => result.map_err(WireError::Http),
-            Err(_) => Err(WireError::NoAnswer(limit)),
+        let result = match body {
+            Body::Empty | Body::Spent => self.exchange(builder).await,
+            Body::Bytes(bytes) => self.exchange(builder.body(bytes)).await,
+            Body::Stream(stream) => self.exchange_streaming(builder, stream).await,
         };
-        self.log(&method, &url, &result, started);
+        if result.is_ok() {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+        self.log(method.as_str(), &url, &result, started);
         result
     }
 
-    /// Sends `request` with `body` streamed as its body (`size` bytes, when known): aborted when
-    /// the body moves slower than the stall floor for a whole window, or when no answer comes
-    /// within the response limit after its last byte (longer for big bodies, which registries
-    /// verify before they answer).
-    pub(super) async fn send_streaming(
+    fn peer(&self) -> Peer {
+        Peer {
+            certs: self.certs.clone(),
+            answered_before: self.answered.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn exchange(&self, builder: reqwest::RequestBuilder) -> Result<Response, WireError> {
+        let request = builder
+            .build()
+            .map_err(|e| WireError::Http(e, self.peer()))?;
+        let limit = self.timeouts.response;
+        match tokio::time::timeout(limit, self.http.execute(request)).await {
+            Ok(result) => result.map_err(|e| WireError::Http(e, self.peer())),
+            Err(_) => Err(WireError::NoAnswer(limit)),
+        }
+    }
+
+    async fn exchange_streaming(
         &self,
-        request: RequestBuilder,
+        builder: reqwest::RequestBuilder,
         body: BlobStream,
     ) -> Result<Response, WireError> {
         let meter = Arc::new(Meter::default());
-        let failure: Arc<std::sync::Mutex<Option<crate::transport::TransportError>>> =
-            Arc::default();
+        let failure: Arc<std::sync::Mutex<Option<TransportError>>> = Arc::default();
         let metered = MeteredBody {
             inner: body,
             meter: meter.clone(),
@@ -159,27 +270,21 @@ impl Wire {
             held: None,
             ended: false,
         };
-        let request = request
+        let request = builder
             .body(reqwest::Body::wrap_stream(metered))
             .build()
-            .map_err(WireError::Http)?;
-        let (method, url) = (request.method().to_string(), request.url().clone());
-        let started = Instant::now();
+            .map_err(|e| WireError::Http(e, self.peer()))?;
         let sending = self.http.execute(request);
         let result = tokio::select! {
-            result = sending => result.map_err(WireError::Http),
+            result = sending => result.map_err(|e| WireError::Http(e, self.peer())),
             stop = watch_upload(&meter, self.timeouts) => Err(stop),
         };
         // A body that failed on its own is what the user must see, not "error sending request".
-        let result = match (
-            result,
-            failure.lock().unwrap_or_else(|p| p.into_inner()).take(),
-        ) {
+        let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (result, failed) {
             (Err(_), Some(detail)) => Err(WireError::Body(detail)),
             (result, _) => result,
-        };
-        self.log(&method, &url, &result, started);
-        result
+        }
     }
 
     fn log(&self, method: &str, url: &Url, result: &Result<Response, WireError>, started: Instant) {
@@ -187,13 +292,7 @@ impl Wire {
             return;
         }
         let outcome = match result {
-            Ok(response) => {
-                let mut text = response.status().as_u16().to_string();
-                if response.url() != url {
-                    text.push_str(&format!(" from {}", shown_url(response.url())));
-                }
-                text
-            }
+            Ok(response) => response.status().as_u16().to_string(),
             Err(e) => format!("error: {e}"),
         };
         eprintln!(
@@ -295,32 +394,6 @@ async fn watch_upload(meter: &Meter, timeouts: Timeouts) -> WireError {
 
 fn floor_bytes(window: Duration) -> u64 {
     (STALL_FLOOR_BYTES_PER_SEC as f64 * window.as_secs_f64()) as u64
-}
-
-/// Why reading a body stopped.
-#[derive(Debug)]
-pub(super) enum BodyError {
-    /// More than the cap arrived (or was announced); the size seen so far.
-    TooLarge(u64),
-    /// The body moved slower than the stall floor for a whole window.
-    Stalled(Duration),
-    /// The connection failed.
-    Http(reqwest::Error),
-}
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BodyError::TooLarge(size) => write!(f, "the answer is over {size} bytes"),
-            BodyError::Stalled(window) => write!(
-                f,
-                "the transfer stalled: less than {STALL_FLOOR_BYTES_PER_SEC} bytes/s for {} \
-                 (--stall-timeout)",
-                seconds(*window)
-            ),
-            BodyError::Http(e) => f.write_str(&error_chain(e)),
-        }
-    }
 }
 
 /// Reads a whole body of at most `limit` bytes: a larger one is refused as soon as it is
@@ -438,45 +511,19 @@ impl Stream for StallGuard {
     }
 }
 
-/// A URL for messages and the log: no user info, and only harmless query parameters.
-pub(crate) fn shown_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_fragment(None);
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let value = if SHOWN_PARAMS.contains(&k.as_ref()) {
-                    v.into_owned()
-                } else {
-                    "…".to_string()
-                };
-                (k.into_owned(), value)
-            })
-            .collect();
-        shown.set_query(None);
-        if !pairs.is_empty() {
-            shown.query_pairs_mut().extend_pairs(pairs);
-        }
-    }
-    // The query encoder escapes `…`; show it as written.
-    shown.to_string().replace("%E2%80%A6", "…")
+/// The error for a non-success answer, read from at most [`MAX_ERROR_BODY`] bytes of its body.
+pub(super) async fn refusal(errors: &Errors, response: Response, op: Op<'_>) -> TransportError {
+    let status = response.status().as_u16();
+    let url = response.url().clone();
+    let headers = response.headers().clone();
+    let body = read_some(response, MAX_ERROR_BODY, errors.stall).await;
+    errors.answer(status, &url, &headers, &body, op)
 }
 
-/// The `Retry-After` of a response: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in
-/// the past means "now"; an unreadable value is ignored.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+/// A response's `Docker-Content-Digest`, when it is a digest we can check.
+pub(super) fn content_digest(headers: &HeaderMap) -> Option<Digest> {
+    let value = headers.get("docker-content-digest")?.to_str().ok()?;
+    Digest::parse(value.trim()).ok()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! ```ignore
 //! let cdn = FakeServer::start(|req| Action::Reply(Reply::new(401).header("WWW-Authenticate", "Bearer realm=\"…\"")));
 //! let silent = FakeServer::silent(); // accepts connections, never says a word (not even TLS)
+//! let tls = FakeServer::start_tls(FakeTls { .. }, handler); // HTTPS, asking for a client cert
 //! ```
 
 use bytes::Bytes;
@@ -28,6 +29,8 @@ pub struct FakeRequest {
     pub headers: Vec<(String, String)>,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// Over TLS: whether the client presented a certificate on this connection.
+    pub client_certificate: bool,
 }
 
 impl FakeRequest {
@@ -112,6 +115,15 @@ pub enum Action {
 
 type Handler = dyn Fn(&FakeRequest) -> Action + Send + Sync;
 
+/// HTTPS for a [`FakeServer`]: its certificate and key (PEM files), and the CA certificate (PEM)
+/// it names when it asks for a client certificate. A client may send none (the handshake goes
+/// on); [`FakeRequest::client_certificate`] says whether it did.
+pub struct FakeTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub client_ca_pem: String,
+}
+
 /// A running fake server; stopped when dropped.
 pub struct FakeServer {
     /// `127.0.0.1:PORT`.
@@ -133,26 +145,67 @@ impl Drop for FakeServer {
 impl FakeServer {
     /// Serves plain HTTP/1.1, answering each request as `handler` says.
     pub fn start(handler: impl Fn(&FakeRequest) -> Action + Send + Sync + 'static) -> FakeServer {
+        Self::serve(None, Arc::new(handler))
+    }
+
+    /// Serves HTTPS/1.1 as `tls` says, answering each request as `handler` says.
+    pub fn start_tls(
+        tls: FakeTls,
+        handler: impl Fn(&FakeRequest) -> Action + Send + Sync + 'static,
+    ) -> FakeServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(tls.client_ca_pem.as_bytes()) {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.into(),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&tls.key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::serve(Some(acceptor), Arc::new(handler))
+    }
+
+    /// Accepts connections (TLS first, with `tls`) and serves each on its own task.
+    fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Arc<Handler>) -> FakeServer {
         let runtime = runtime();
         let (listener, addr) = bind();
         let seen: Arc<Mutex<Vec<FakeRequest>>> = Arc::default();
-        let handler: Arc<Handler> = Arc::new(handler);
-        let shared = (seen.clone(), handler);
+        let shared = (seen.clone(), handler, tls);
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
-                let (seen, handler) = shared.clone();
+                let (seen, handler, tls) = shared.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (seen, handler) = (seen.clone(), handler.clone());
-                        async move { Ok::<_, Infallible>(answer(req, &seen, &*handler).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => connection(stream, false, seen, handler).await,
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let presented = stream.get_ref().1.peer_certificates().is_some();
+                            connection(stream, presented, seen, handler).await
+                        }
+                    }
                 });
             }
         });
@@ -211,12 +264,30 @@ fn runtime() -> tokio::runtime::Runtime {
 
 type FakeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
+/// Serves one connection (`client_certificate`: whether a certificate came with its TLS).
+async fn connection(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    client_certificate: bool,
+    seen: Arc<Mutex<Vec<FakeRequest>>>,
+    handler: Arc<Handler>,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let (seen, handler) = (seen.clone(), handler.clone());
+        async move { Ok::<_, Infallible>(answer(req, &seen, &*handler, client_certificate).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
+}
+
 async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
     seen: &Mutex<Vec<FakeRequest>>,
     handler: &Handler,
+    client_certificate: bool,
 ) -> hyper::Response<FakeBody> {
     let request = FakeRequest {
+        client_certificate,
         method: req.method().to_string(),
         target: req
             .uri()

@@ -52,6 +52,49 @@ pub enum Fault {
     WithoutHeader(&'static str),
     /// Forward, replacing the response's Content-Type with this one.
     ContentType(String),
+    /// Forward, then close the connection instead of answering: the registry did the work,
+    /// and the client never hears of it (an answer lost on its way back).
+    LoseAnswer,
+    /// Forward, adding this header to the answer.
+    AddHeader(String, String),
+    /// Answer, without forwarding, what this says for the request's path and query.
+    ReplyWith(Responder),
+    /// Wait until the gate opens, then forward.
+    Hold(Gate),
+}
+
+/// A scripted answer: status, headers, body.
+pub type Scripted = (u16, Vec<(String, String)>, String);
+
+/// What answers a request from its path and query ([`Fault::ReplyWith`]).
+#[derive(Clone)]
+pub struct Responder(Arc<dyn Fn(&str) -> Scripted + Send + Sync>);
+
+impl Fault {
+    /// Answer, without forwarding, what `respond` says for the request's path and query.
+    pub fn scripted(respond: impl Fn(&str) -> Scripted + Send + Sync + 'static) -> Fault {
+        Fault::ReplyWith(Responder(Arc::new(respond)))
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
+}
+
+/// Holds requests ([`Fault::Hold`]) until it is opened.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Fault {
@@ -121,6 +164,20 @@ pub struct Seen {
     pub faulted: bool,
     pub at: Instant,
     pub had_authorization: bool,
+    /// The `Authorization` header as sent.
+    pub authorization: Option<String>,
+    /// The request's headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Default)]
@@ -246,6 +303,8 @@ async fn handle(
             faulted: fault.is_some(),
             at: Instant::now(),
             had_authorization: req.headers().contains_key("authorization"),
+            authorization: head.header("authorization").map(str::to_string),
+            headers: head.headers.clone(),
         });
         fault
     };
@@ -282,6 +341,19 @@ async fn handle(
             return response.body(full(body.clone())).unwrap();
         }
         Some(Fault::Drop) => return dropped(),
+        Some(Fault::ReplyWith(respond)) => {
+            let (status, headers, body) = (respond.0)(&path_and_query);
+            let mut response = Response::builder().status(status);
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            return response.body(full(body)).unwrap();
+        }
+        Some(Fault::Hold(gate)) => {
+            while !gate.is_open() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
         Some(Fault::RedirectTo(base)) => {
             return Response::builder()
                 .status(307)
@@ -349,11 +421,18 @@ async fn handle(
                 .unwrap()
         }
     };
+    if let Some(Fault::LoseAnswer) = fault {
+        let _ = upstream_response.bytes().await;
+        return dropped();
+    }
     let status = match fault {
         Some(Fault::RewriteStatus(status)) if status != 0 => status,
         _ => upstream_response.status().as_u16(),
     };
     let mut response = Response::builder().status(status);
+    if let Some(Fault::AddHeader(name, value)) = &fault {
+        response = response.header(name, value);
+    }
     let content_type = match &fault {
         Some(Fault::ContentType(content_type)) => Some(content_type.clone()),
         _ => None,

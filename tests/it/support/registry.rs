@@ -76,6 +76,7 @@ pub struct Registry {
     /// certificate; the harness's own client then accepts any certificate.
     self_signed: bool,
     child: Child,
+    config_path: PathBuf,
     log_path: PathBuf,
     _tmp: tempfile::TempDir,
 }
@@ -195,27 +196,7 @@ impl Registry {
         let config_path = dir.join("config.yml");
         fs::write(&config_path, &yaml).unwrap();
         let log_path = dir.join("registry.log");
-        let log = fs::File::create(&log_path).unwrap();
-
-        let mut cmd = Command::new(REGISTRY_BIN);
-        cmd.arg("serve")
-            .arg(&config_path)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        // distribution maps every REGISTRY_* variable onto its configuration (REGISTRY_AUTH_FILE,
-        // which podman users often set, makes it fail with "cannot unmarshal !!str").
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("REGISTRY_") {
-                cmd.env_remove(&k);
-            }
-        }
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{MISSING}"),
-            Err(e) => return Err((false, format!("spawning {REGISTRY_BIN}: {e}"))),
-        };
+        let child = spawn(&config_path, &log_path)?;
 
         let mut reg = Registry {
             addr,
@@ -226,6 +207,7 @@ impl Registry {
             client_identity_pem,
             self_signed: config.server_cert == ServerCert::OneLineSelfSigned,
             child,
+            config_path,
             log_path,
             _tmp: tmp,
         };
@@ -264,6 +246,23 @@ impl Registry {
                 ));
             }
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stops the registry: its port refuses connections from now on; its storage stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same port, with the same storage and configuration
+    /// (a registry restarting); waits until it answers.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.child = spawn(&self.config_path, &self.log_path)
+            .unwrap_or_else(|(_, msg)| panic!("restarting the registry: {msg}"));
+        if let Err((_, msg)) = self.wait_ready() {
+            panic!("restarting the registry: {msg}");
         }
     }
 
@@ -353,6 +352,34 @@ impl Drop for Registry {
                 let _ = writeln!(err, "{line}");
             }
         }
+    }
+}
+
+/// `docker-registry serve CONFIG`, logging to `log_path` (appended to).
+fn spawn(config_path: &Path, log_path: &Path) -> Result<Child, (bool, String)> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap();
+    let mut cmd = Command::new(REGISTRY_BIN);
+    cmd.arg("serve")
+        .arg(config_path)
+        .current_dir(config_path.parent().unwrap())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    // distribution maps every REGISTRY_* variable onto its configuration (REGISTRY_AUTH_FILE,
+    // which podman users often set, makes it fail with "cannot unmarshal !!str").
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(&k);
+        }
+    }
+    match cmd.spawn() {
+        Ok(c) => Ok(c),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{MISSING}"),
+        Err(e) => Err((false, format!("spawning {REGISTRY_BIN}: {e}"))),
     }
 }
 

@@ -168,6 +168,11 @@ impl TokenServer {
     pub fn requests(&self) -> usize {
         self.server.seen().len()
     }
+
+    /// The token requests answered so far, as the server saw them.
+    pub fn seen(&self) -> Vec<super::fake_http::FakeRequest> {
+        self.server.seen()
+    }
 }
 
 /// The `user:password` of a `Basic` authorization header.

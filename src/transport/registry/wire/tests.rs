@@ -1,55 +1,6 @@
 //! Unit tests of `wire`.
 
 use super::*;
-use reqwest::header::HeaderValue;
-
-fn headers(value: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
-    h
-}
-
-#[test]
-fn reads_retry_after() {
-    assert_eq!(retry_after(&headers("1")), Some(Duration::from_secs(1)));
-    assert_eq!(
-        retry_after(&headers(" 120 ")),
-        Some(Duration::from_secs(120))
-    );
-    assert_eq!(
-        retry_after(&headers("Sun, 06 Nov 1994 08:49:37 GMT")),
-        Some(Duration::ZERO),
-        "a date in the past means now"
-    );
-    assert_eq!(retry_after(&headers("soon")), None);
-    assert_eq!(retry_after(&HeaderMap::new()), None);
-    let in_a_minute = SystemTime::now() + Duration::from_secs(61);
-    let date = httpdate::fmt_http_date(in_a_minute);
-    let waited = retry_after(&headers(&date)).unwrap();
-    assert!(
-        waited >= Duration::from_secs(59) && waited <= Duration::from_secs(61),
-        "{date}: {waited:?}"
-    );
-}
-
-#[test]
-fn log_urls_hide_secrets() {
-    let url =
-        Url::parse("http://u:p@reg.io/v2/app/blobs/uploads/abc?_state=SECRET&digest=sha256%3A00")
-            .unwrap();
-    let shown = shown_url(&url);
-    assert!(
-        !shown.contains("SECRET") && !shown.contains("u:p"),
-        "{shown}"
-    );
-    assert!(shown.contains("_state=…"), "{shown}");
-    assert!(shown.contains("digest=sha256%3A00"), "{shown}");
-    let url =
-        Url::parse("https://auth.io/token?service=reg&scope=repository%3Aapp%3Apull").unwrap();
-    assert_eq!(shown_url(&url), url.to_string());
-    let url = Url::parse("https://reg.io/v2/").unwrap();
-    assert_eq!(shown_url(&url), "https://reg.io/v2/");
-}
 
 fn trickle(chunks: Vec<(u64, &'static [u8])>) -> HttpStream {
     Box::pin(futures_util::stream::unfold(
@@ -122,4 +73,39 @@ async fn an_upload_that_stalls_or_gets_no_answer_is_stopped() {
         WireError::NoAnswer(_)
     ));
     assert!(started.elapsed() >= Duration::from_secs(7));
+}
+
+#[test]
+fn a_redirect_changes_the_method_as_http_says() {
+    let url = Url::parse("https://reg.io/v2/app/blobs/uploads/").unwrap();
+    let to = Url::parse("https://other.io/upload").unwrap();
+    let post = || {
+        Request::new(Method::POST, &url)
+            .header(CONTENT_LENGTH, HeaderValue::from(0))
+            .bytes(Bytes::from_static(b"x"))
+    };
+    let kept = post().redirected(307, to.clone()).unwrap();
+    assert_eq!(
+        (kept.method.clone(), kept.url.clone()),
+        (Method::POST, to.clone())
+    );
+    assert!(matches!(kept.body, Body::Bytes(_)));
+    for status in [301, 302, 303] {
+        let changed = post().redirected(status, to.clone()).unwrap();
+        assert_eq!(changed.method, Method::GET, "{status}");
+        assert!(matches!(changed.body, Body::Empty), "{status}");
+        assert!(changed.headers.get(CONTENT_LENGTH).is_none(), "{status}");
+    }
+    let head = Request::new(Method::HEAD, &url)
+        .redirected(303, to.clone())
+        .unwrap();
+    assert_eq!(head.method, Method::HEAD);
+
+    // A stream goes once: a redirect that keeps the body cannot be followed after it.
+    let mut streamed =
+        Request::new(Method::PATCH, &url).stream(Box::pin(futures_util::stream::empty()));
+    assert!(!streamed.can_repeat());
+    assert!(streamed.attempt().is_some());
+    assert!(streamed.attempt().is_none());
+    assert!(streamed.redirected(307, to).is_none());
 }
