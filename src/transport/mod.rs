@@ -113,9 +113,9 @@ pub trait Transport: Send + Sync {
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError>;
 
     /// Whether the blob `descriptor` names is stored here and, where this place can tell
-    /// without reading it, its size. By default [`Transport::blob_exists`] answers and the size
-    /// is not known (a registry's `HEAD` answers with it, but the size check of a registry's
-    /// `blob_exists` is the registry's own); a layout states the size of its file.
+    /// without reading it, its size: a registry's `HEAD` (confirmed by a ranged `GET` when it
+    /// states another size), a layout's file size. By default [`Transport::blob_exists`]
+    /// answers and the size is not known.
     async fn blob_stat(&self, descriptor: &Descriptor) -> Result<BlobStat, TransportError> {
         Ok(if self.blob_exists(descriptor).await? {
             BlobStat::Present { size: None }

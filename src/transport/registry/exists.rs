@@ -6,7 +6,7 @@ use super::error::Op;
 use super::session::{Access, Session};
 use super::wire::Request;
 use crate::transport::TransportError;
-use reqwest::header::ACCEPT;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode, Url};
 
 /// `HEAD url`: 2xx → present, 404 → absent, anything else an error; with two fallbacks for
@@ -24,6 +24,18 @@ pub(super) async fn exists(
     what: &str,
     accept: Option<&str>,
 ) -> Result<bool, TransportError> {
+    Ok(stat(session, url, what, accept).await?.is_some())
+}
+
+/// Like [`exists`], with the size the answer states (`Content-Length`, read from the header:
+/// a HEAD has no body to measure): `None` when absent, `Some(None)` when present without a
+/// readable size.
+pub(super) async fn stat(
+    session: &Session,
+    url: &Url,
+    what: &str,
+    accept: Option<&str>,
+) -> Result<Option<Option<u64>>, TransportError> {
     let op = Op {
         method: "HEAD",
         what,
@@ -51,10 +63,20 @@ pub(super) async fn exists(
                 response
             };
             match response.status() {
-                s if s.is_success() => Ok(true),
-                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
+                s if s.is_success() => Ok(Some(stated_length(response.headers()))),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(None),
                 _ => Err(session.refusal(response, op).await),
             }
         })
         .await
+}
+
+/// The `Content-Length` header as a number, when it is one (digits only: a registry's number
+/// is checked before it is used).
+pub(super) fn stated_length(headers: &HeaderMap) -> Option<u64> {
+    let text = headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }

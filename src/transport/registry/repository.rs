@@ -13,7 +13,7 @@
 
 use super::client::RegistryClient;
 use super::error::Op;
-use super::exists::exists;
+use super::exists::{exists, stat, stated_length};
 use super::session::{Access, Session};
 use super::wire::{self, content_digest, Request};
 use super::{chunked, mount, referrers, upload};
@@ -23,7 +23,7 @@ use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
 use crate::reference::RegistryRef;
 use crate::retry::{RetryClass, Retryable};
 use crate::transport::{
-    check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
+    check_manifest, BlobStat, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
     MAX_MANIFEST_BYTES,
 };
 use async_trait::async_trait;
@@ -325,6 +325,44 @@ impl Transport for RegistryTransport {
             None,
         )
         .await
+    }
+
+    /// `HEAD`, with the size its `Content-Length` states. A size other than the descriptor's
+    /// is asked again with a one-byte ranged `GET` (whose `Content-Range` states the stored
+    /// length, without reading the blob): Harbor's `HEAD` can state another length than the
+    /// blob's, so only the `GET`'s length is reported.
+    async fn blob_stat(&self, descriptor: &Descriptor) -> Result<BlobStat, TransportError> {
+        let what = format!("blob {}", descriptor.digest);
+        let url = self.blob_url(&descriptor.digest);
+        let Some(size) = stat(&self.session, &url, &what, None).await? else {
+            return Ok(BlobStat::Absent);
+        };
+        if size.is_none_or(|size| size == descriptor.size) {
+            return Ok(BlobStat::Present { size });
+        }
+        let op = Op {
+            method: "GET",
+            what: &what,
+            read: true,
+        };
+        let request = || Request::new(Method::GET, &url).text_header(RANGE, "bytes=0-0");
+        let response = self
+            .session
+            .read(|| self.session.send(Access::Pull, op, request()))
+            .await?;
+        let size = match response.status() {
+            StatusCode::PARTIAL_CONTENT => response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|range| range.rsplit_once('/'))
+                .and_then(|(_, total)| total.trim().parse::<u64>().ok()),
+            status if status.is_success() => stated_length(response.headers()),
+            _ => return Err(self.session.refusal(response, op).await),
+        };
+        // The body (one byte, or the whole blob from a registry that ignores ranges) is not
+        // read: dropping the answer closes its connection.
+        Ok(BlobStat::Present { size })
     }
 
     async fn manifest_exists(&self, digest: &Digest) -> Result<bool, TransportError> {

@@ -337,3 +337,84 @@ fn a_check_that_cannot_finish_is_an_error_never_ok() {
     assert_eq!(code, 1);
     assert!(out.starts_with("missing-manifest: "), "{out}");
 }
+
+/// A blob's size in a registry comes from `HEAD`; a `HEAD` that states another size is asked
+/// again with a one-byte ranged `GET`, whose `Content-Range` is believed: Harbor's `HEAD` can
+/// state another length than the blob's, which is no problem, while a stored blob of another
+/// size is `size-mismatch`.
+#[test]
+fn a_blob_of_another_size_in_the_registry_is_found_without_reading_it() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let layout = env.path("index");
+    let (_, images) = write_index_layout(&layout, &five_platforms()[..1], "v1");
+    env.run(&["create", "l"]);
+    env.run(&["add", "--all", "l", &format!("oci:{}:v1", layout.display())]);
+    env.run(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "l",
+        &registry.docker_ref("sz/app:v1"),
+    ]);
+    let layer = &images[0].layer_digests[0];
+    let real = std::fs::metadata(crate::support::image::blob_path(&layout, layer))
+        .unwrap()
+        .len();
+    let head_says = |size: u64| Rule {
+        method: "HEAD",
+        path_contains: format!("/blobs/{layer}"),
+        fault: Fault::Reply {
+            status: 200,
+            headers: vec![("Content-Length".into(), size.to_string())],
+            body: String::new(),
+        },
+        ..Rule::default()
+    };
+    let range_says = |total: u64| Rule {
+        method: "GET",
+        path_contains: format!("/blobs/{layer}"),
+        fault: Fault::Reply {
+            status: 206,
+            headers: vec![("Content-Range".into(), format!("bytes 0-0/{total}"))],
+            body: "x".into(),
+        },
+        ..Rule::default()
+    };
+
+    // Harbor: the HEAD states another length, the blob has the right one.
+    let harbor = FaultProxy::start(&registry);
+    harbor.add(head_says(real + 7));
+    harbor.add(range_says(real));
+    let (code, out, _) = verify(
+        &env,
+        &["--tls-verify=false", &harbor.docker_ref("sz/app:v1")],
+    );
+    assert_eq!(code, 0, "{out}");
+    let asked: Vec<_> = harbor
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.contains(&format!("/blobs/{layer}")))
+        .map(|s| s.method)
+        .collect();
+    assert_eq!(
+        asked,
+        ["HEAD", "GET"],
+        "the length was asked again with a ranged GET"
+    );
+
+    // A stored blob of another size.
+    let resized = FaultProxy::start(&registry);
+    resized.add(head_says(real + 7));
+    resized.add(range_says(real + 7));
+    let (code, out, _) = verify(
+        &env,
+        &["--tls-verify=false", &resized.docker_ref("sz/app:v1")],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("size-mismatch {}", images[0].manifest_digest)),
+        "{out}"
+    );
+}
