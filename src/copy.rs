@@ -36,7 +36,6 @@ use crate::transport::TransportError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub(crate) use referrers::fallback_tag;
 pub use report::PushReport;
 
 /// What a copy reports as it goes; the terminal implementation is [`crate::progress::Progress`].

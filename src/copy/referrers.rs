@@ -6,7 +6,7 @@
 //! API, the same fallback tag is updated to list them, keeping what it listed before.
 //!
 //! Everything listed is counted before anything is read: at most
-//! [`MAX_REFERRERS_PER_SUBJECT`] per image and [`MAX_REFERRERS_PER_PUSH`] in one push, named in
+//! [`crate::transport::MAX_REFERRERS_PER_SUBJECT`] per image and [`MAX_REFERRERS_PER_PUSH`] in one push, named in
 //! the error when a source lists more (a source that lists 40 new referrers for each digest
 //! stops there, not after 64,000). A fallback tag that names the image itself (GitLab resolves
 //! `sha256-<hex>` tags to the image, oras-project/oras-go#1396) or something that is not an
@@ -17,10 +17,9 @@ use super::children::{read_manifest, Children, Gathered};
 use super::report::{ChildAction, ReferrerDecision};
 use super::{CopyEnv, PushError};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Index, ListFormat};
-use crate::transport::{
-    ManifestRef, RawManifest, Transport, TransportError, MAX_REFERRERS_PER_SUBJECT,
-};
+use crate::oci::{Descriptor, ListFormat};
+use crate::transport::referrers::{fallback_index, fallback_tag, referrers_of};
+use crate::transport::{RawManifest, Transport, TransportError};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -46,13 +45,6 @@ impl ReferrerWrites {
     pub(super) fn tag_names(&self) -> Vec<String> {
         self.tags.iter().map(|(tag, _)| tag.clone()).collect()
     }
-}
-
-/// The tag the OCI distribution spec lists `subject`'s referrers under when a registry has no
-/// referrers API: `<algorithm>-<hex>`, the hex cut to 64 characters.
-pub(crate) fn fallback_tag(subject: &Digest) -> String {
-    let hex = subject.hex();
-    format!("{}-{}", subject.algorithm(), &hex[..hex.len().min(64)])
 }
 
 /// One subject's listing, found in the first pass.
@@ -164,68 +156,22 @@ pub(super) async fn plan_referrers(
     Ok(writes)
 }
 
-/// The referrers of `subject` where `transport` lists them: its referrers API, else the
-/// fallback tag; none when neither lists any.
+/// The referrers of `subject` where `transport` lists them (see
+/// [`crate::transport::referrers::referrers_of`]).
 async fn listed(
     env: &CopyEnv<'_>,
     transport: &dyn Transport,
     subject: &Digest,
 ) -> Result<Vec<Descriptor>, PushError> {
-    let failed = |source| PushError::Transport {
-        context: format!(
-            "listing the referrers of {subject} in {}",
-            transport.describe()
-        ),
-        source,
-    };
-    if let Some(list) = transport.referrers(subject).await.map_err(failed)? {
-        return Ok(list);
-    }
-    let listed = fallback_index(env, transport, subject)
+    referrers_of(transport, subject, &|text| env.transports.debug_note(text))
         .await
-        .map_err(failed)?
-        .map(|index| index.manifests)
-        .unwrap_or_default();
-    if listed.len() > MAX_REFERRERS_PER_SUBJECT {
-        return Err(failed(TransportError::Invalid(format!(
-            "the referrers tag {} lists more than {MAX_REFERRERS_PER_SUBJECT} referrers (the \
-             limit per image)",
-            fallback_tag(subject)
-        ))));
-    }
-    Ok(listed)
-}
-
-/// The index under `subject`'s fallback tag, if there is one. A tag that resolves to the
-/// subject itself (GitLab) or to something that is not an index lists no referrers.
-async fn fallback_index(
-    env: &CopyEnv<'_>,
-    transport: &dyn Transport,
-    subject: &Digest,
-) -> Result<Option<Index>, TransportError> {
-    let tag = fallback_tag(subject);
-    let raw = match transport.manifest_get(&ManifestRef::Tag(tag.clone())).await {
-        Ok(raw) => raw,
-        Err(TransportError::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let place = transport.describe();
-    if raw.digest == *subject {
-        env.transports.debug_note(&format!(
-            "{place}: the referrers tag {tag} is the image {subject} itself (GitLab resolves \
-             such tags to the image): no referrers listed there"
-        ));
-        return Ok(None);
-    }
-    match Index::parse(&raw.bytes) {
-        Ok(index) => Ok(Some(index)),
-        Err(e) => {
-            env.transports.debug_note(&format!(
-                "{place}: the referrers tag {tag} is not an index ({e}): no referrers listed there"
-            ));
-            Ok(None)
-        }
-    }
+        .map_err(|source| PushError::Transport {
+            context: format!(
+                "listing the referrers of {subject} in {}",
+                transport.describe()
+            ),
+            source,
+        })
 }
 
 async fn exists(dest: &dyn Transport, digest: &Digest) -> Result<bool, PushError> {
@@ -254,7 +200,7 @@ async fn fallback_update(
             dest.describe()
         )),
     }
-    let mut index = fallback_index(env, dest, subject)
+    let mut index = fallback_index(dest, subject, &|text| env.transports.debug_note(text))
         .await
         .map_err(|source| PushError::Transport {
             context: format!("reading the referrers of {subject} at {}", dest.describe()),

@@ -6,6 +6,7 @@ mod checked;
 mod error;
 pub(crate) mod layout;
 pub mod open;
+pub(crate) mod referrers;
 pub mod registry;
 pub mod resume;
 pub mod storage;

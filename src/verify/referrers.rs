@@ -5,11 +5,11 @@
 
 use super::subject::Subject;
 use super::{Problem, ProblemKind, VerifyError};
-use crate::copy::fallback_tag;
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Index};
+use crate::oci::Descriptor;
 use crate::platform::is_attestation;
-use crate::transport::{ManifestRef, Transport, TransportError};
+use crate::transport::referrers::referrers_of;
+use crate::transport::Transport;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 /// One problem per image and artifact type it has no referrer of.
@@ -56,33 +56,21 @@ pub(super) async fn check(
     Ok(found.into_iter().flatten().collect())
 }
 
-/// The referrers of `subject`: the referrers API, else the fallback tag's index, else none.
+/// The referrers of `subject` where `transport` lists them (see
+/// [`crate::transport::referrers::referrers_of`]).
 async fn listed(
     transport: &dyn Transport,
     subject: &Digest,
 ) -> Result<Vec<Descriptor>, VerifyError> {
-    let failed = |e| {
-        VerifyError::new(
-            format!(
-                "listing the referrers of {subject} in {}",
-                transport.describe()
-            ),
-            e,
-        )
-    };
-    if let Some(listed) = transport.referrers(subject).await.map_err(failed)? {
-        return Ok(listed);
-    }
-    let tag = ManifestRef::Tag(fallback_tag(subject));
-    match transport.manifest_get(&tag).await {
-        Ok(raw) => Index::parse(&raw.bytes)
-            .map(|index| index.manifests)
-            .map_err(|e| {
-                failed(TransportError::Invalid(format!(
-                    "the referrers tag {tag} is not an index: {e}"
-                )))
-            }),
-        Err(TransportError::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(failed(e)),
-    }
+    referrers_of(transport, subject, &|_| {})
+        .await
+        .map_err(|e| {
+            VerifyError::new(
+                format!(
+                    "listing the referrers of {subject} in {}",
+                    transport.describe()
+                ),
+                e,
+            )
+        })
 }
