@@ -414,8 +414,8 @@ pub struct PushArgs {
     #[arg(long, default_value_t = true)]
     pub all: bool,
     /// Delete the local list after a successful push, if it is still as it was pushed (a list
-    /// changed meanwhile is kept, with a warning); --purge is the same
-    #[arg(long, alias = "purge")]
+    /// changed meanwhile is kept, with a warning); --purge and -p (podman) are the same
+    #[arg(long, alias = "purge", short_alias = 'p')]
     pub rm: bool,
     /// Accepted for compatibility: nothing is signed (--referrers copies existing signatures)
     #[arg(long)]

@@ -73,6 +73,31 @@ pub enum SourceError {
     },
 }
 
+impl SourceError {
+    /// When the image could not be read because its registry could not be reached, that
+    /// failure alone, with the image that was being read: buildah and podman report it as
+    /// `reading image "IMAGE": pinging container registry HOST: …`, whatever else was tried
+    /// (a local image of the same name that is not there either).
+    pub fn into_unreachable(self) -> Result<(String, TransportError), Self> {
+        if !self.is_unreachable() {
+            return Err(self);
+        }
+        match self {
+            SourceError::Transport { image, source } => Ok((image, source)),
+            SourceError::NotLocalNorRemote { source, .. } => source.into_unreachable(),
+            other => Err(other),
+        }
+    }
+
+    fn is_unreachable(&self) -> bool {
+        match self {
+            SourceError::Transport { source, .. } => source.is_unreachable(),
+            SourceError::NotLocalNorRemote { source, .. } => source.is_unreachable(),
+            _ => false,
+        }
+    }
+}
+
 /// What reading an image for `add` produced.
 #[derive(Debug, Clone)]
 pub struct Added {

@@ -78,6 +78,13 @@ fn sealos_podman_and_docker_spellings() {
         panic!()
     };
     assert!(push.rm && push.remove_signatures);
+    // podman's `push -p` is `--purge`; `-p=false` keeps the list.
+    for (line, rm) in [("push -p l d", true), ("push -p=false l d", false)] {
+        let Command::Push(push) = parse(line) else {
+            panic!()
+        };
+        assert_eq!(push.rm, rm, "{line}");
+    }
     let Command::Push(push) = parse("push --sign-by ABCD --signature-policy /p l d") else {
         panic!()
     };

@@ -1,6 +1,6 @@
 //! `manifest add LIST IMAGE`
 
-use super::{entry_edit, runtime, Ctx};
+use super::{entry_edit, read_failure, runtime, Ctx};
 use crate::cli::AddArgs;
 use crate::list::{EntryEdit, PlatformWanted};
 use crate::platform::PlatformFilter;
@@ -31,13 +31,15 @@ pub fn run(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
         },
     };
     let transports = ctx.transports(registry);
-    let added = runtime()?.block_on(read_image_arg(
-        &transports,
-        &store,
-        &image,
-        &selection,
-        BareName::RegistryFirst,
-    ))?;
+    let added = runtime()?
+        .block_on(read_image_arg(
+            &transports,
+            &store,
+            &image,
+            &selection,
+            BareName::RegistryFirst,
+        ))
+        .map_err(read_failure)?;
     // With --all the platform flags chose nothing and change nothing; annotations apply to all.
     let edit = if added.entries.len() > 1 || args.all || selection.filter.is_some() {
         EntryEdit {

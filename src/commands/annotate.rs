@@ -1,6 +1,6 @@
 //! `manifest annotate LIST INSTANCE` and `manifest annotate --index LIST`
 
-use super::{entry_edit, runtime, Ctx};
+use super::{entry_edit, read_failure, runtime, Ctx};
 use crate::cli::AnnotateArgs;
 use crate::config::registries::RegistriesConf;
 use crate::list::EntryEdit;
@@ -88,7 +88,9 @@ fn describe(
     order: BareName,
 ) -> Result<Descriptor> {
     let image = parse_image_arg(raw, registries)?;
-    let manifest = runtime()?.block_on(read_manifest_arg(transports, &image, order))?;
+    let manifest = runtime()?
+        .block_on(read_manifest_arg(transports, &image, order))
+        .map_err(read_failure)?;
     Ok(Descriptor::new(
         &manifest.media_type,
         manifest.digest.clone(),

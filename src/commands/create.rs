@@ -40,20 +40,22 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
         let transports = ctx.transports(registry);
         let rt = runtime()?;
         if converts {
-            added.extend(rt.block_on(read_image_named_like_list(
-                &transports,
-                &store,
-                &args.list,
-            ))?);
+            added.extend(
+                rt.block_on(read_image_named_like_list(&transports, &store, &args.list))
+                    .map_err(super::read_failure)?,
+            );
         }
         for image in &images {
-            added.push(rt.block_on(read_image_arg(
-                &transports,
-                &store,
-                image,
-                &selection,
-                BareName::LocalFirst,
-            ))?);
+            added.push(
+                rt.block_on(read_image_arg(
+                    &transports,
+                    &store,
+                    image,
+                    &selection,
+                    BareName::LocalFirst,
+                ))
+                .map_err(super::read_failure)?,
+            );
         }
     }
     let fill = |list: &mut ManifestList| {

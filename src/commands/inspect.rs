@@ -44,7 +44,11 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
                 .block_on(read_manifest_arg(&transports, &arg, order))
                 .map_err(|e| match order {
                     BareName::LocalOnly => anyhow::Error::new(e).context(no_list(&name)),
-                    _ => anyhow::Error::new(e).context(format!("reading image \"{shown}\"")),
+                    _ => match e.into_unreachable() {
+                        Ok((_, unreachable)) => anyhow::Error::new(unreachable),
+                        Err(e) => anyhow::Error::new(e),
+                    }
+                    .context(format!("reading image \"{shown}\"")),
                 })?;
             manifest.bytes.to_vec()
         }

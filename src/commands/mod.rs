@@ -21,6 +21,7 @@ pub use ctx::Ctx;
 
 use crate::cli::EntryFlags;
 use crate::list::{parse_annotations, split_list_flags, EntryEdit};
+use crate::source::SourceError;
 use anyhow::{Context as _, Result};
 
 /// The edit an entry's flags ask for (`--os … --annotation K=V`).
@@ -34,6 +35,18 @@ fn entry_edit(flags: &EntryFlags) -> Result<EntryEdit> {
         features: split_list_flags(&flags.features),
         annotations: parse_annotations(&flags.annotation)?,
     })
+}
+
+/// A failure to read an image, as the command reports it: one whose registry could not be
+/// reached reads as buildah and podman say it (`reading image "IMAGE": pinging container
+/// registry HOST: …`), which their users' scripts match.
+fn read_failure(error: SourceError) -> anyhow::Error {
+    match error.into_unreachable() {
+        Ok((image, unreachable)) => {
+            anyhow::Error::new(unreachable).context(format!("reading image \"{image}\""))
+        }
+        Err(other) => other.into(),
+    }
 }
 
 /// A runtime for the commands that do I/O beyond the store.
