@@ -72,7 +72,8 @@ manifest create --all myapp docker://127.0.0.1:5000/app:v1")]
         after_help = "Example:\n  manifest add myapp docker://127.0.0.1:5000/app:arm64\n  \
 manifest add --arch arm64 --variant v8 myapp oci:./layout:arm64\n  \
 manifest add --all myapp docker://127.0.0.1:5000/base:latest\n  \
-manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest"
+manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest\n  \
+manifest add --artifact --artifact-type application/vnd.example.chart.v1 myapp ./chart.tgz ./values.yaml"
     )]
     Add(AddArgs),
     /// Set platform fields or annotations on an entry (or the index itself, with --index)
@@ -310,6 +311,10 @@ pub struct CreateArgs {
     /// Annotation KEY=VALUE on the index itself (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// The index's own artifactType (OCI image-spec 1.1), a media type such as
+    /// application/vnd.example.bundle.v1; the list is then an OCI index
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
     /// The platform to pick from an index image.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -324,11 +329,16 @@ pub struct AddArgs {
     /// List name or ID
     pub list: String,
     /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF],
-    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image
-    pub image: String,
+    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image.
+    /// With --artifact: the files (one or more) the artifact is made of
+    #[arg(value_name = "IMAGE_OR_FILE", required = true)]
+    pub images: Vec<String>,
     /// The image is an index: add every entry with its platform
     #[arg(long)]
     pub all: bool,
+    /// The artifact to make from files (`--artifact` and its `--artifact-*` flags).
+    #[command(flatten)]
+    pub artifact: ArtifactFlags,
     /// Add only the entries of these platforms, with their attestations (OS/ARCH[/VARIANT],
     /// comma-separated or repeated); a single image must be one of them
     #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
@@ -339,6 +349,43 @@ pub struct AddArgs {
     /// How registries are reached for the image.
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+/// `add --artifact FILE…`: an OCI artifact manifest made from files, with buildah's and
+/// podman's flags.
+#[derive(Debug, Clone, Args)]
+pub struct ArtifactFlags {
+    /// Make an OCI artifact of the FILEs (an image manifest with one layer per file, kept in
+    /// the store and pushed with the list) and add it, instead of an image
+    #[arg(long)]
+    pub artifact: bool,
+    /// The artifact's artifactType, also recorded on its entry [default:
+    /// application/vnd.unknown.artifact.v1]; an empty value sets none
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
+    /// Media type of the artifact's config [default: application/vnd.oci.empty.v1+json, the
+    /// empty config `{}`; application/vnd.oci.image.config.v1+json with --artifact-config]
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_config_type: Option<String>,
+    /// A file whose content is the artifact's config (an empty file, or none: the empty
+    /// config `{}`)
+    #[arg(long, value_name = "FILE")]
+    pub artifact_config: Option<PathBuf>,
+    /// Media type of every layer [default: guessed per file, as buildah does: from its name's
+    /// extension, else from its first 512 bytes; application/octet-stream when nothing matches]
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_layer_type: Option<String>,
+    /// Leave out the org.opencontainers.image.title annotation (the file's name) on each layer
+    #[arg(long)]
+    pub artifact_exclude_titles: bool,
+    /// The image (or artifact) the artifact refers to: its descriptor becomes the artifact's
+    /// subject, so that registries list the artifact among that image's referrers
+    #[arg(long, value_name = "IMAGE")]
+    pub artifact_subject: Option<String>,
+    /// Annotation KEY=VALUE on the artifact manifest itself (repeatable; --annotation sets
+    /// the list entry's)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub artifact_annotation: Vec<String>,
 }
 
 /// Arguments of `manifest annotate`.
@@ -355,6 +402,10 @@ pub struct AnnotateArgs {
     /// Set the index's subject to this image's descriptor (implies --index)
     #[arg(long, value_name = "IMAGE")]
     pub subject: Option<String>,
+    /// Set the entry's artifactType (with --index: the index's), a media type such as
+    /// application/vnd.example.sbom.v1+json; an empty value removes it
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
     /// The platform fields and annotations to set on the entry.
     #[command(flatten)]
     pub entry: EntryFlags,

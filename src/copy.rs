@@ -52,16 +52,28 @@ pub trait Observer: Send + Sync {
     fn blob_done(&self);
 }
 
+/// Where an entry of an index is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The image it was added from.
+    Image(ImageRef),
+    /// The store itself (an artifact made by `add --artifact`).
+    Store,
+}
+
 /// Where each entry of an index is read from, parsed once.
-pub(crate) type Sources = BTreeMap<Digest, ImageRef>;
+pub(crate) type Sources = BTreeMap<Digest, Source>;
 
 /// Parses a stored list's recorded sources.
 pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
     list.sources
         .iter()
         .map(|(digest, raw)| {
+            if raw == crate::store::STORE_SOURCE {
+                return Ok((digest.clone(), Source::Store));
+            }
             parse_image(raw)
-                .map(|image| (digest.clone(), image))
+                .map(|image| (digest.clone(), Source::Image(image)))
                 .map_err(|e| PushError::BadSource {
                     digest: digest.clone(),
                     source_ref: raw.clone(),

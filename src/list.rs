@@ -13,6 +13,9 @@ pub struct ManifestList {
     pub index: Index,
     /// Entry digest → the image reference it was added from (`docker://…`, `oci:/abs/dir:ref`).
     pub sources: BTreeMap<Digest, String>,
+    /// Artifact entry digest → the absolute paths of the files it was made from (`add
+    /// --artifact`), so that `annotate LIST FILE` finds it as buildah does.
+    pub artifact_files: BTreeMap<Digest, Vec<String>>,
 }
 
 /// Why an edit of a list is refused (nothing is changed).
@@ -79,6 +82,8 @@ pub struct EntryEdit {
     pub features: Vec<String>,
     /// `--annotation KEY=VALUE`s to set on the entry, in order.
     pub annotations: Vec<(String, String)>,
+    /// `--artifact-type`: the artifactType to record (empty clears it).
+    pub artifact_type: Option<String>,
 }
 
 impl EntryEdit {
@@ -119,6 +124,9 @@ impl EntryEdit {
         for (key, value) in &self.annotations {
             entry.annotations.insert(key.clone(), value.clone());
         }
+        if let Some(artifact_type) = &self.artifact_type {
+            entry.artifact_type = Some(artifact_type.clone()).filter(|t| !t.is_empty());
+        }
     }
 }
 
@@ -150,8 +158,40 @@ impl ManifestList {
     /// Appends an entry; re-adding a digest replaces that entry and moves it to the end.
     pub fn add(&mut self, entry: Descriptor, source: String) {
         self.index.manifests.retain(|e| e.digest != entry.digest);
+        self.artifact_files.remove(&entry.digest);
         self.sources.insert(entry.digest.clone(), source);
         self.index.manifests.push(entry);
+    }
+
+    /// Appends an artifact entry made from `files` (absolute paths), as [`ManifestList::add`].
+    pub fn add_artifact(&mut self, entry: Descriptor, source: String, files: Vec<String>) {
+        let digest = entry.digest.clone();
+        self.add(entry, source);
+        self.artifact_files.insert(digest, files);
+    }
+
+    /// The first entry (in list order) made from the file at `absolute_path`, as buildah's
+    /// `annotate LIST FILE` finds an artifact.
+    pub fn instance_by_file(&self, absolute_path: &str) -> Option<Digest> {
+        self.index
+            .manifests
+            .iter()
+            .map(|entry| &entry.digest)
+            .find(|digest| {
+                self.artifact_files
+                    .get(*digest)
+                    .is_some_and(|files| files.iter().any(|f| f == absolute_path))
+            })
+            .cloned()
+    }
+
+    /// Drops what is recorded about `digest` once no entry has it (only a hand-made list has
+    /// one digest twice).
+    fn forget_unless_listed(&mut self, digest: &Digest) {
+        if !self.contains(digest) {
+            self.sources.remove(digest);
+            self.artifact_files.remove(digest);
+        }
     }
 
     pub(crate) fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
@@ -230,9 +270,7 @@ impl ManifestList {
         }
         // Another entry may still name the same digest only if the list was hand-made; keep
         // the source while anything refers to it.
-        if !self.contains(digest) {
-            self.sources.remove(digest);
-        }
+        self.forget_unless_listed(digest);
         Ok(())
     }
 
@@ -264,9 +302,7 @@ impl ManifestList {
             !doomed.contains(&(position - 1))
         });
         for digest in &removed {
-            if !self.contains(digest) {
-                self.sources.remove(digest);
-            }
+            self.forget_unless_listed(digest);
         }
         Ok(removed)
     }
@@ -353,6 +389,26 @@ mod tests {
             vec![Digest::sha256_of(&[2]), Digest::sha256_of(&[1])]
         );
         assert_eq!(list.sources[&Digest::sha256_of(&[1])], "docker://c");
+    }
+
+    #[test]
+    fn artifact_files_follow_their_entry() {
+        let mut list = ManifestList::default();
+        let artifact = entry(1, "linux", "amd64", None);
+        list.add(entry(2, "linux", "arm64", None), "docker://b".into());
+        list.add_artifact(
+            artifact.clone(),
+            "s".into(),
+            vec!["/a/f".into(), "/a/g".into()],
+        );
+        assert_eq!(list.instance_by_file("/a/g"), Some(artifact.digest.clone()));
+        assert_eq!(list.instance_by_file("/a/h"), None);
+        // Re-added as an image, it no longer stands for the files; removed, nothing is kept.
+        list.add(artifact.clone(), "docker://a".into());
+        assert_eq!(list.instance_by_file("/a/f"), None);
+        list.add_artifact(artifact.clone(), "s".into(), vec!["/a/f".into()]);
+        list.remove(&artifact.digest, "l").unwrap();
+        assert!(list.artifact_files.is_empty() && list.instance_by_file("/a/f").is_none());
     }
 
     #[test]
@@ -450,6 +506,20 @@ mod tests {
                     ..Default::default()
                 },
                 check: |d| d.annotations.keys().collect::<Vec<_>>() == ["a", "b"],
+            },
+            Case {
+                edit: EntryEdit {
+                    artifact_type: Some("application/vnd.example.sbom+json".into()),
+                    ..Default::default()
+                },
+                check: |d| d.artifact_type.as_deref() == Some("application/vnd.example.sbom+json"),
+            },
+            Case {
+                edit: EntryEdit {
+                    artifact_type: Some(String::new()),
+                    ..Default::default()
+                },
+                check: |d| d.artifact_type.is_none(),
             },
             Case {
                 edit: EntryEdit::default(),

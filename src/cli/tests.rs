@@ -37,7 +37,7 @@ fn a_bare_boolean_never_takes_the_next_word() {
     assert_eq!(add.registry.insecure, Some(true));
     assert_eq!(add.registry.tls_verify, None);
     assert_eq!(
-        (add.list.as_str(), add.image.as_str()),
+        (add.list.as_str(), add.images[0].as_str()),
         ("l", "docker://reg/app:v1")
     );
 }

@@ -4,11 +4,12 @@
 
 use super::recompress::{ChildBlob, CompressJob, Recompressed};
 use super::report::{ChildAction, ChildDecision};
-use super::{CopyEnv, PushError, PushOptions, Sources};
+use super::{CopyEnv, PushError, PushOptions, Source, Sources};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, ImageManifest, Index};
 use crate::store::Store;
+use crate::transport::store_blobs::StoreBlobs;
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::HashSet;
@@ -175,19 +176,26 @@ async fn read_child(
     entry: &Descriptor,
     options: &PushOptions,
 ) -> Result<(Arc<dyn Transport>, Converted), PushError> {
-    let image = sources
-        .get(&entry.digest)
-        .ok_or_else(|| PushError::NoSource {
-            digest: entry.digest.clone(),
-        })?;
-    let (source, _) =
-        env.transports
+    let opened = match sources.get(&entry.digest) {
+        None => {
+            return Err(PushError::NoSource {
+                digest: entry.digest.clone(),
+            })
+        }
+        Some(Source::Image(image)) => env
+            .transports
             .open_read(image)
             .await
-            .map_err(|source| PushError::Transport {
-                context: format!("opening the source of {} ({image})", entry.digest),
-                source,
-            })?;
+            .map(|(source, _)| source)
+            .map_err(|e| (image.to_string(), e)),
+        Some(Source::Store) => StoreBlobs::open(env.store.root())
+            .map(|store| Arc::new(store) as Arc<dyn Transport>)
+            .map_err(|e| ("the store".to_string(), e)),
+    };
+    let source = opened.map_err(|(image, source)| PushError::Transport {
+        context: format!("opening the source of {} ({image})", entry.digest),
+        source,
+    })?;
     let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
     let unconverted = |manifest| Converted {
         manifest,

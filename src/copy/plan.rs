@@ -9,9 +9,10 @@ use super::recompress::{CompressJob, Recompressed};
 use super::referrers::{plan_referrers, ReferrerWrites};
 use super::report::{BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport};
 use super::tags::{index_manifest, Target};
-use super::{CopyEnv, Observer, PushError, PushOptions, Sources};
+use super::{CopyEnv, Observer, PushError, PushOptions, Source, Sources};
+use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
-use crate::oci::{Descriptor, Index, ListFormat};
+use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
 use crate::reference::ImageRef;
 use crate::transport::{RawManifest, Transport};
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -61,8 +62,9 @@ pub(crate) async fn plan(
     options: &PushOptions,
     progress: &dyn Observer,
 ) -> Result<Plan, PushError> {
-    let index = pushed_entries(index, options)?;
-    let (format, mut notes) = pushed_format(&index, options)?;
+    let mut index = pushed_entries(index, options)?;
+    let artifacts = artifacts_in(&index, sources, env.store);
+    let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
     let target = Target::new(destination, &options.tags)?;
     let opened = if options.dry_run {
         env.transports.open_probe(destination).await
@@ -144,27 +146,75 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
     Ok(index)
 }
 
-/// The format the index is written in, and what `--allow-lossy` drops to get there.
+/// The format the index is written in, and what `--allow-lossy` drops to get there: fields
+/// the format cannot hold and, in a Docker list, whole artifact entries (`artifacts`).
 fn pushed_format(
-    index: &Index,
+    index: &mut Index,
+    artifacts: &[(Digest, Option<String>)],
     options: &PushOptions,
 ) -> Result<(ListFormat, Vec<String>), PushError> {
     let Some(format) = options.format else {
         return Ok((index.auto_format()?, Vec::new()));
     };
-    match index.loss_in(format) {
-        Some(lost) if options.allow_lossy => {
-            Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]))
-        }
-        Some(lost) => Err(PushError::Lossy {
-            format: match format {
-                ListFormat::Oci => "an OCI index (--format oci)",
-                ListFormat::Docker => "a Docker manifest list (--format v2s2)",
-            },
-            lost,
-        }),
-        None => Ok((format, Vec::new())),
+    let mut kept = index.clone();
+    let mut lost = Vec::new();
+    if format == ListFormat::Docker && !artifacts.is_empty() {
+        kept.manifests
+            .retain(|entry| !artifacts.iter().any(|(d, _)| *d == entry.digest));
+        lost.extend(
+            artifacts
+                .iter()
+                .map(|(digest, artifact_type)| match artifact_type {
+                    Some(t) => format!("artifact {digest} ({t}), which a Docker list cannot hold"),
+                    None => format!("artifact {digest}, which a Docker list cannot hold"),
+                }),
+        );
     }
+    lost.extend(kept.loss_in(format));
+    if lost.is_empty() {
+        return Ok((format, Vec::new()));
+    }
+    let lost = lost.join(", ");
+    if options.allow_lossy {
+        *index = kept;
+        return Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]));
+    }
+    Err(PushError::Lossy {
+        format: match format {
+            ListFormat::Oci => "an OCI index (--format oci)",
+            ListFormat::Docker => "a Docker manifest list (--format v2s2)",
+        },
+        lost,
+    })
+}
+
+/// The entries that are artifacts rather than images, with their artifactType when known: an
+/// entry with an artifactType, one made by `add --artifact`, or one whose manifest (as the
+/// store keeps it) has an artifactType or a config that is not an image config.
+fn artifacts_in(
+    index: &Index,
+    sources: &Sources,
+    store: &crate::store::Store,
+) -> Vec<(Digest, Option<String>)> {
+    index
+        .manifests
+        .iter()
+        .filter_map(|entry| {
+            let declared = entry.artifact_type.clone().filter(|t| !t.is_empty());
+            let manifest = || {
+                store
+                    .get_blob(&entry.digest)
+                    .and_then(|bytes| ImageManifest::parse(&bytes).ok())
+            };
+            let artifact = declared.is_some()
+                || sources.get(&entry.digest) == Some(&Source::Store)
+                || manifest().is_some_and(|m| {
+                    m.artifact_type.is_some_and(|t| !t.is_empty())
+                        || ![OCI_CONFIG, DOCKER_CONFIG].contains(&m.config.media_type.as_str())
+                });
+            artifact.then(|| (entry.digest.clone(), declared))
+        })
+        .collect()
 }
 
 /// `--all=false`: every child must already be at the destination.

@@ -9,6 +9,7 @@ pub mod open;
 pub mod registry;
 pub mod resume;
 pub mod storage;
+pub(crate) mod store_blobs;
 
 use crate::digest::Digest;
 use crate::oci::Descriptor;
