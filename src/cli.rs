@@ -369,8 +369,9 @@ pub struct ArtifactFlags {
     pub artifact_config_type: Option<String>,
     /// A file whose content is the artifact's config (an empty file, or none: the empty
     /// config `{}`)
+    // An OsString, not a PathBuf: `--artifact-config=` (empty) must parse, as in podman.
     #[arg(long, value_name = "FILE")]
-    pub artifact_config: Option<PathBuf>,
+    pub artifact_config: Option<std::ffi::OsString>,
     /// Media type of every layer [default: guessed per file, as buildah does: from its name's
     /// extension, else from its first 512 bytes; application/octet-stream when nothing matches]
     #[arg(long, value_name = "TYPE")]

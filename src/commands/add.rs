@@ -96,7 +96,7 @@ fn add_artifact(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
     let mut spec = ArtifactSpec {
         artifact_type: flags.artifact_type.clone(),
         config_type: flags.artifact_config_type.clone(),
-        config_file: flags.artifact_config.clone(),
+        config_file: flags.artifact_config.clone().map(PathBuf::from),
         layer_type: flags.artifact_layer_type.clone(),
         exclude_titles: flags.artifact_exclude_titles,
         annotations: parse_annotations(&flags.artifact_annotation)?
