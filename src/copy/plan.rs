@@ -188,9 +188,10 @@ fn pushed_format(
     })
 }
 
-/// The entries that are artifacts rather than images, with their artifactType when known: an
-/// entry with an artifactType, one made by `add --artifact`, or one whose manifest (as the
-/// store keeps it) has an artifactType or a config that is not an image config.
+/// The entries that are artifacts rather than images, with their artifactType when known:
+/// those whose manifest (as the store keeps it) has an artifactType or a config that is not an
+/// image config; without a kept manifest, those made by `add --artifact` or whose entry has an
+/// artifactType.
 fn artifacts_in(
     index: &Index,
     sources: &Sources,
@@ -201,18 +202,18 @@ fn artifacts_in(
         .iter()
         .filter_map(|entry| {
             let declared = entry.artifact_type.clone().filter(|t| !t.is_empty());
-            let manifest = || {
-                store
-                    .get_blob(&entry.digest)
-                    .and_then(|bytes| ImageManifest::parse(&bytes).ok())
-            };
-            let artifact = declared.is_some()
-                || sources.get(&entry.digest) == Some(&Source::Store)
-                || manifest().is_some_and(|m| {
-                    m.artifact_type.is_some_and(|t| !t.is_empty())
+            let manifest = store
+                .get_blob(&entry.digest)
+                .and_then(|bytes| ImageManifest::parse(&bytes).ok());
+            let artifact = match &manifest {
+                Some(m) => {
+                    m.artifact_type.as_ref().is_some_and(|t| !t.is_empty())
                         || ![OCI_CONFIG, DOCKER_CONFIG].contains(&m.config.media_type.as_str())
-                });
-            artifact.then(|| (entry.digest.clone(), declared))
+                }
+                None => declared.is_some() || sources.get(&entry.digest) == Some(&Source::Store),
+            };
+            let shown = declared.or_else(|| manifest.and_then(|m| m.artifact_type));
+            artifact.then(|| (entry.digest.clone(), shown))
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! results, `apply` with manifest-tool's spec, completions, man pages and progress.
 
 mod apply;
+mod artifacts;
 mod dry_run;
 mod platforms;
 mod referrers;
