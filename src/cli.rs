@@ -533,6 +533,24 @@ pub struct CopyFlags {
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
     #[arg(long, value_name = "N")]
     pub compression_level: Option<i32>,
+    /// Also push, beside each image, a variant whose layers use this compression (repeatable
+    /// or comma-separated), as podman does: same platform, after the originals, zstd ones
+    /// annotated io.github.containers.compression.zstd=true; none for a platform that already
+    /// has one. zstd:chunked is written as plain zstd (no chunked table of contents)
+    #[arg(long, value_enum, value_name = "FORMAT", value_delimiter = ',')]
+    pub add_compression: Vec<AddCompression>,
+}
+
+/// The compressions `push --add-compression` adds variants in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddCompression {
+    /// gzip layers (for a list of zstd images)
+    Gzip,
+    /// zstd layers
+    Zstd,
+    /// podman's zstd:chunked, written as plain zstd
+    #[value(name = "zstd:chunked")]
+    ZstdChunked,
 }
 
 /// Arguments of `manifest apply`.

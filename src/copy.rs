@@ -11,7 +11,8 @@
 //! - `plan`: the decisions; `children`: reading child manifests and what they reference;
 //!   `referrers`: OCI 1.1 referrers of the children (`--referrers`); `tags`: where the index
 //!   goes; `blobs`: moving one blob; `run`: execution; `report`: what was (or would be) done;
-//!   `recompress`: children whose layers are compressed on the way (containers-storage).
+//!   `recompress`: children whose layers are compressed on the way (containers-storage);
+//!   `variants`: the compression variants `--add-compression` adds.
 
 mod blobs;
 mod children;
@@ -21,8 +22,9 @@ mod referrers;
 pub mod report;
 pub(crate) mod run;
 pub(crate) mod tags;
+mod variants;
 
-use crate::compress::Compression;
+use crate::compress::{AddedCompression, Compression};
 use crate::convert::ConvertError;
 use crate::digest::Digest;
 use crate::list::ManifestList;
@@ -116,6 +118,8 @@ pub struct PushOptions {
     pub referrers: bool,
     /// Plan only: read what is needed to decide, write nothing (default false).
     pub dry_run: bool,
+    /// Compression variants to add beside each image, in this order (default none).
+    pub add_compression: Vec<AddedCompression>,
 }
 
 impl Default for PushOptions {
@@ -131,6 +135,7 @@ impl Default for PushOptions {
             platforms: None,
             referrers: false,
             dry_run: false,
+            add_compression: Vec::new(),
         }
     }
 }
@@ -199,6 +204,9 @@ pub enum PushError {
         /// Why it is refused.
         reason: String,
     },
+    /// `--add-compression` with options it cannot work with.
+    #[error("--add-compression {0}")]
+    AddCompression(&'static str),
     /// `--platform` matches no entry of the list.
     #[error("no entry of the list is for platform {wanted} (it has: {available})")]
     NoPlatform {

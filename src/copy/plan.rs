@@ -7,8 +7,11 @@
 use super::children::{plan_children, Gathered};
 use super::recompress::{CompressJob, Recompressed};
 use super::referrers::{plan_referrers, ReferrerWrites};
-use super::report::{BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport};
+use super::report::{
+    BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport, VariantDecision,
+};
 use super::tags::{index_manifest, Target};
+use super::variants::Variant;
 use super::{CopyEnv, Observer, PushError, PushOptions, Source, Sources};
 use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
@@ -47,9 +50,11 @@ pub(crate) struct Plan {
     /// Child and nested manifests to write by digest.
     pub(super) manifests: Vec<RawManifest>,
     pub(super) recompressed: Vec<Recompressed>,
+    /// Compression variants to add (`--add-compression`), and the decision for each image.
+    pub(super) variants: Vec<Variant>,
+    pub(super) variant_decisions: Vec<VariantDecision>,
     pub(super) referrers: ReferrerWrites,
     pub(super) notes: Vec<String>,
-    pub(super) compression: crate::compress::Compression,
 }
 
 /// Decides a push of `index` (read from `sources`) to `destination`. Only reads: a dry run
@@ -62,6 +67,18 @@ pub(crate) async fn plan(
     options: &PushOptions,
     progress: &dyn Observer,
 ) -> Result<Plan, PushError> {
+    if !options.add_compression.is_empty() {
+        if options.format == Some(ListFormat::Docker) {
+            return Err(PushError::AddCompression(
+                "needs an OCI index (variants are told apart by annotations); not with --format v2s2",
+            ));
+        }
+        if !options.all {
+            return Err(PushError::AddCompression(
+                "pushes new images; not with --all=false",
+            ));
+        }
+    }
     let mut index = pushed_entries(index, options)?;
     let artifacts = artifacts_in(&index, sources, env.store);
     let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
@@ -85,9 +102,10 @@ pub(crate) async fn plan(
         layers: Vec::new(),
         manifests: Vec::new(),
         recompressed: Vec::new(),
+        variants: Vec::new(),
+        variant_decisions: Vec::new(),
         referrers: ReferrerWrites::default(),
         notes: Vec::new(),
-        compression: options.compression,
     };
     if !options.all {
         plan.children = children_already_there(&plan.index, dest.as_ref()).await?;
@@ -118,9 +136,11 @@ pub(crate) async fn plan(
     } = children.gathered;
     plan.children = children.decisions;
     plan.recompressed = children.recompressed;
+    plan.variants = children.variants;
+    plan.variant_decisions = children.variant_decisions;
     plan.manifests = manifests;
     plan.blobs = decide_blobs(blobs, &dest, options.jobs).await?;
-    plan.layers = decide_layers(layers, &dest, env, options).await;
+    plan.layers = decide_layers(layers, &dest, env).await;
     plan.notes = notes;
     Ok(plan)
 }
@@ -303,12 +323,11 @@ async fn decide_layers(
     layers: Vec<CompressJob>,
     dest: &Arc<dyn Transport>,
     env: &CopyEnv<'_>,
-    options: &PushOptions,
 ) -> Vec<LayerStep> {
     let cache = LayerCache::new(env.store.root());
     let mut steps = Vec::new();
     for job in layers {
-        let known = cache.get(job.uncompressed(), &options.compression);
+        let known = cache.get(job.uncompressed(), &job.compression());
         let present_as = match known {
             Some(known) if matches!(dest.blob_exists(&known).await, Ok(true)) => Some(known),
             _ => None,
@@ -321,8 +340,8 @@ async fn decide_layers(
 impl Plan {
     /// What the plan decided, as a report of a dry run.
     pub(crate) fn report(&self) -> PushReport {
-        let index =
-            (self.recompressed.is_empty()).then(|| index_manifest(&self.index, self.format));
+        let index = (self.recompressed.is_empty() && self.variants.is_empty())
+            .then(|| index_manifest(&self.index, self.format));
         PushReport {
             digest: index.as_ref().map(|m| m.digest.clone()),
             media_type: self.format.media_type().to_string(),
@@ -347,7 +366,7 @@ impl Plan {
                 None => BlobAction::Copy,
             },
             from: None,
-            compress: Some(self.compression.algorithm.name().to_string()),
+            compress: Some(step.job.compression().algorithm.name().to_string()),
             stored_as: step.present_as.as_ref().map(|d| d.digest.clone()),
         });
         super::report::Decisions {
@@ -367,6 +386,7 @@ impl Plan {
                 .collect(),
             referrers: self.referrers.decisions.clone(),
             referrer_tags: self.referrers.tag_names(),
+            variants: self.variant_decisions.clone(),
         }
     }
 
@@ -375,6 +395,7 @@ impl Plan {
         let mut counts = Counts {
             manifests: (self.manifests.len()
                 + self.recompressed.len()
+                + self.variants.len()
                 + self.referrers.manifests.len()) as u64,
             images_present: self
                 .children

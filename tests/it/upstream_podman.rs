@@ -107,12 +107,12 @@ fn podman_manifest_tls_verify_and_authfile() {
     assert!(String::from_utf8(out).unwrap().contains(DOCKER_LIST));
 }
 
-/// Mirrors `manifest list --add-compression with zstd:chunked` without `--add-compression
-/// zstd:chunked` (not supported; the README says why): two images built for amd64 and arm64
-/// into containers-storage (`buildah build` for `podman build`), added as
-/// `containers-storage:localhost/NAME:latest`, pushed `--all --compression-format gzip`; skopeo's
-/// view of the pushed index has the two gzip instances, and `manifest inspect` of it agrees
-/// with skopeo field by field.
+/// Mirrors `manifest list --add-compression with zstd:chunked`: two images built for amd64 and
+/// arm64 into containers-storage (`buildah build` for `podman build`), added as
+/// `containers-storage:localhost/NAME:latest`, pushed `--all --compression-format gzip
+/// --add-compression zstd:chunked`; skopeo sees the two gzip instances, then a zstd variant of
+/// each (annotated `io.github.containers.compression.zstd: true`; written as plain zstd, see
+/// the README), and `manifest inspect` of the pushed index agrees with skopeo field by field.
 #[test]
 fn manifest_list_add_compression_with_zstd_chunked() {
     let local = Local::new("vfs");
@@ -159,6 +159,8 @@ fn manifest_list_add_compression_with_zstd_chunked() {
         "--all",
         "--compression-format",
         "gzip",
+        "--add-compression",
+        "zstd:chunked",
         "--tls-verify=false",
         manifestlocal,
         &manifestpushed,
@@ -169,10 +171,22 @@ fn manifest_list_add_compression_with_zstd_chunked() {
         &authfile,
     ))
     .unwrap();
-    for (n, arch) in ["amd64", "arm64"].iter().enumerate() {
+    // validate_instance_compression INDEX MANIFEST ARCH COMPRESSION
+    for (n, arch, compression) in [
+        (0, "amd64", "gzip"),
+        (1, "arm64", "gzip"),
+        (2, "amd64", "zstd"),
+        (3, "arm64", "zstd"),
+    ] {
         let instance = &smanifest["manifests"][n];
-        assert_eq!(instance["annotations"], Value::Null, "gzip: {smanifest}");
-        assert_eq!(instance["platform"]["architecture"], *arch, "{smanifest}");
+        match compression {
+            "gzip" => assert_eq!(instance["annotations"], Value::Null, "{n}: {smanifest}"),
+            _ => assert_eq!(
+                instance["annotations"]["io.github.containers.compression.zstd"], "true",
+                "{n}: {smanifest}"
+            ),
+        }
+        assert_eq!(instance["platform"]["architecture"], arch, "{smanifest}");
     }
     let pmanifest: Value = serde_json::from_str(&local.run(&[
         "inspect",
@@ -182,7 +196,7 @@ fn manifest_list_add_compression_with_zstd_chunked() {
     ]))
     .unwrap();
     let mut objects = vec!["/schemaVersion".to_string(), "/mediaType".to_string()];
-    for n in 0..2 {
+    for n in 0..4 {
         for field in [
             "annotations",
             "digest",
@@ -201,7 +215,7 @@ fn manifest_list_add_compression_with_zstd_chunked() {
             "manifest inspect and skopeo differ at {object}"
         );
     }
-    assert_eq!(smanifest["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(smanifest["manifests"].as_array().unwrap().len(), 4);
 }
 
 /// The flags of one `manifestListAddArtifactOnce` run (bats variables keep their last value
