@@ -1,6 +1,7 @@
 //! What CI jobs reach for other tools for, against the real registry: several tags in one
 //! push, dry runs, platform filters with buildx attestations, referrers, machine-readable
-//! results, `apply` with manifest-tool's spec, completions, man pages and progress.
+//! results, `apply` with manifest-tool's spec, artifacts and compression variants,
+//! completions, man pages and progress.
 
 mod apply;
 mod artifacts;
@@ -9,6 +10,7 @@ mod platforms;
 mod referrers;
 mod shell;
 mod tags;
+mod variants;
 
 use crate::support::registry::{AccessLogEntry, Registry};
 use crate::support::TestEnv;
