@@ -11,6 +11,19 @@ use serde_json::Value;
 const DOCKER_LIST: &str =
     "\"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\"";
 
+/// upstream's `setup_file`: a TLS registry with htpasswd auth whose CA the tool does not know,
+/// logged in to in `auth-manifest.json` (in `env`'s directory); the registry and that file.
+fn login_registry(env: &TestEnv) -> (Registry, std::path::PathBuf) {
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        htpasswd: Some(("podman-user", "podman-pass")),
+        ..Default::default()
+    });
+    let authfile = env.path("auth-manifest.json");
+    registry.write_auth_json(&authfile);
+    (registry, authfile)
+}
+
 /// Mirrors `podman images - bare manifest list` (its `podman images` line is not a manifest
 /// command; `podman rmi` of the list is `manifest rm` here).
 #[test]
@@ -31,13 +44,7 @@ fn podman_images_bare_manifest_list() {
 #[test]
 fn podman_manifest_tls_verify_and_authfile() {
     let env = TestEnv::new();
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        htpasswd: Some(("podman-user", "podman-pass")),
-        ..Default::default()
-    });
-    let authfile = env.path("auth-manifest.json");
-    registry.write_auth_json(&authfile);
+    let (registry, authfile) = login_registry(&env);
     let authfile = authfile.to_str().unwrap();
     let manifest1 = registry.image("m-tls:1.0");
 
@@ -116,13 +123,7 @@ fn podman_manifest_tls_verify_and_authfile() {
 #[test]
 fn manifest_list_add_compression_with_zstd_chunked() {
     let local = Local::new("vfs");
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        htpasswd: Some(("podman-user", "podman-pass")),
-        ..Default::default()
-    });
-    let authfile = local.env.path("auth-manifest.json");
-    registry.write_auth_json(&authfile);
+    let (registry, authfile) = login_registry(&local.env);
     let auth_flag = format!("--authfile={}", authfile.display());
     let context = local.env.path("context");
     std::fs::create_dir_all(&context).unwrap();
@@ -363,13 +364,7 @@ fn add_artifact_once(
 #[test]
 fn manifest_list_add_artifact() {
     let local = Local::new("vfs");
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        htpasswd: Some(("podman-user", "podman-pass")),
-        ..Default::default()
-    });
-    let authfile = local.env.path("auth-manifest.json");
-    registry.write_auth_json(&authfile);
+    let (registry, authfile) = login_registry(&local.env);
     let tmp = local.env.path("podman-tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::File::create(tmp.join("zeroes"))
