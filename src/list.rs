@@ -163,28 +163,6 @@ impl ManifestList {
         self.index.manifests.push(entry);
     }
 
-    /// Appends an artifact entry made from `files` (absolute paths), as [`ManifestList::add`].
-    pub fn add_artifact(&mut self, entry: Descriptor, source: String, files: Vec<String>) {
-        let digest = entry.digest.clone();
-        self.add(entry, source);
-        self.artifact_files.insert(digest, files);
-    }
-
-    /// The first entry (in list order) made from the file at `absolute_path`, as buildah's
-    /// `annotate LIST FILE` finds an artifact.
-    pub fn instance_by_file(&self, absolute_path: &str) -> Option<Digest> {
-        self.index
-            .manifests
-            .iter()
-            .map(|entry| &entry.digest)
-            .find(|digest| {
-                self.artifact_files
-                    .get(*digest)
-                    .is_some_and(|files| files.iter().any(|f| f == absolute_path))
-            })
-            .cloned()
-    }
-
     /// Drops what is recorded about `digest` once no entry has it (only a hand-made list has
     /// one digest twice).
     fn forget_unless_listed(&mut self, digest: &Digest) {
@@ -351,6 +329,8 @@ fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
+mod artifacts;
+
 /// Picking one image out of an index lives with the other platform rules.
 pub use crate::platform::PlatformWanted;
 
@@ -389,26 +369,6 @@ mod tests {
             vec![Digest::sha256_of(&[2]), Digest::sha256_of(&[1])]
         );
         assert_eq!(list.sources[&Digest::sha256_of(&[1])], "docker://c");
-    }
-
-    #[test]
-    fn artifact_files_follow_their_entry() {
-        let mut list = ManifestList::default();
-        let artifact = entry(1, "linux", "amd64", None);
-        list.add(entry(2, "linux", "arm64", None), "docker://b".into());
-        list.add_artifact(
-            artifact.clone(),
-            "s".into(),
-            vec!["/a/f".into(), "/a/g".into()],
-        );
-        assert_eq!(list.instance_by_file("/a/g"), Some(artifact.digest.clone()));
-        assert_eq!(list.instance_by_file("/a/h"), None);
-        // Re-added as an image, it no longer stands for the files; removed, nothing is kept.
-        list.add(artifact.clone(), "docker://a".into());
-        assert_eq!(list.instance_by_file("/a/f"), None);
-        list.add_artifact(artifact.clone(), "s".into(), vec!["/a/f".into()]);
-        list.remove(&artifact.digest, "l").unwrap();
-        assert!(list.artifact_files.is_empty() && list.instance_by_file("/a/f").is_none());
     }
 
     #[test]

@@ -25,11 +25,7 @@ use std::path::{Path, PathBuf};
 mod files;
 mod update;
 
-pub use files::StoredFile;
-
-/// The source recorded for an entry whose manifest and blobs are kept in the store itself (an
-/// artifact made by `add --artifact`): push reads them from the store's blob area.
-pub const STORE_SOURCE: &str = "store:";
+pub use files::{StoredFile, STORE_SOURCE};
 
 /// The store format this build reads and writes.
 pub const STORE_VERSION: u32 = 1;

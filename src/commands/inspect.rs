@@ -45,7 +45,7 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
                 .map_err(|e| match order {
                     BareName::LocalOnly => anyhow::Error::new(e).context(no_list(&name)),
                     _ => match e.into_unreachable() {
-                        Ok((_, unreachable)) => anyhow::Error::new(unreachable),
+                        Ok(unreachable) => anyhow::Error::new(unreachable),
                         Err(e) => anyhow::Error::new(e),
                     }
                     .context(format!("reading image \"{shown}\"")),

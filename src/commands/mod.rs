@@ -47,7 +47,8 @@ fn entry_edit(flags: &EntryFlags) -> Result<EntryEdit> {
 /// registry HOST: …`), which their users' scripts match.
 fn read_failure(error: SourceError) -> anyhow::Error {
     match error.into_unreachable() {
-        Ok((image, unreachable)) => {
+        Ok(unreachable) => {
+            let image = unreachable.image.clone();
             anyhow::Error::new(unreachable).context(format!("reading image \"{image}\""))
         }
         Err(other) => other.into(),

@@ -67,21 +67,20 @@ pub(crate) async fn plan(
     options: &PushOptions,
     progress: &dyn Observer,
 ) -> Result<Plan, PushError> {
-    if !options.add_compression.is_empty() {
-        if options.format == Some(ListFormat::Docker) {
-            return Err(PushError::AddCompression(
-                "needs an OCI index (variants are told apart by annotations); not with --format v2s2",
-            ));
-        }
-        if !options.all {
-            return Err(PushError::AddCompression(
-                "pushes new images; not with --all=false",
-            ));
-        }
+    if !options.add_compression.is_empty() && !options.all {
+        return Err(PushError::AddCompression(
+            "pushes new images; not with --all=false",
+        ));
     }
     let mut index = pushed_entries(index, options)?;
     let artifacts = artifacts_in(&index, sources, env.store);
     let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
+    if !options.add_compression.is_empty() && format == ListFormat::Docker {
+        return Err(PushError::AddCompression(
+            "needs an OCI index (variants are told apart by annotations); not with --format \
+             v2s2, nor for a list that is a Docker list (entries with platform features)",
+        ));
+    }
     let target = Target::new(destination, &options.tags)?;
     let opened = if options.dry_run {
         env.transports.open_probe(destination).await

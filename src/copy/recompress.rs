@@ -143,8 +143,11 @@ impl Recompressed {
         ))
     }
 
-    /// The config as it is, and each layer as a compression job.
+    /// The config as it is, and each layer as a compression job (decompressed first when the
+    /// source serves it compressed: a source of uncompressed layers serves every one as a tar,
+    /// whatever its manifest says).
     pub(super) fn jobs(&self, source: &Arc<dyn Transport>) -> Vec<ChildBlob> {
+        let served_compressed = !source.serves_uncompressed_layers();
         let layers = self
             .manifest
             .layers
@@ -155,7 +158,9 @@ impl Recompressed {
                     uncompressed: diff_id.clone(),
                     descriptor: layer.clone(),
                     source: source.clone(),
-                    decompress: layer_compression(&layer.media_type).flatten(),
+                    decompress: layer_compression(&layer.media_type)
+                        .flatten()
+                        .filter(|_| served_compressed),
                     compression: self.compression,
                 })
             });

@@ -9,6 +9,10 @@ use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
+/// The source recorded for an entry whose manifest and blobs are kept in the store itself (an
+/// artifact made by `add --artifact`): push reads them from the store's blob area.
+pub const STORE_SOURCE: &str = "store:";
+
 /// How many first bytes of a file are kept to tell its media type (what a sniffer reads).
 const HEAD_LEN: usize = 512;
 

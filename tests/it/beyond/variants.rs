@@ -179,6 +179,7 @@ fn zstd_variants_are_planned_pushed_and_pulled_by_podman() {
         "zstd",
         "--format",
         "v2s2",
+        "--allow-lossy",
         "l",
         &destination,
     ]);
@@ -186,4 +187,12 @@ fn zstd_variants_are_planned_pushed_and_pulled_by_podman() {
         error.contains("--add-compression needs an OCI index"),
         "{error}"
     );
+    env.fails(&[
+        "push",
+        "--add-compression",
+        "zstd",
+        "--all=false",
+        "l",
+        &destination,
+    ]);
 }
