@@ -248,6 +248,7 @@ pub async fn build(
                 os_features: fields.osfeatures,
                 features: fields.features,
                 annotations,
+                artifact_type: None,
             }
         };
         for mut new in entries {

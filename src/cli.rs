@@ -90,7 +90,8 @@ manifest create --all myapp docker://127.0.0.1:5000/app:v1")]
         after_help = "Example:\n  manifest add myapp docker://127.0.0.1:5000/app:arm64\n  \
 manifest add --arch arm64 --variant v8 myapp oci:./layout:arm64\n  \
 manifest add --all myapp docker://127.0.0.1:5000/base:latest\n  \
-manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest"
+manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest\n  \
+manifest add --artifact --artifact-type application/vnd.example.chart.v1 myapp ./chart.tgz ./values.yaml"
     )]
     Add(AddArgs),
     /// Set platform fields or annotations on an entry (or the index itself, with --index)
@@ -342,6 +343,10 @@ pub struct CreateArgs {
     /// Annotation KEY=VALUE on the index itself (repeatable)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// The index's own artifactType (OCI image-spec 1.1), a media type such as
+    /// application/vnd.example.bundle.v1; the list is then an OCI index
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
     /// The platform to pick from an index image.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -356,11 +361,16 @@ pub struct AddArgs {
     /// List name or ID
     pub list: String,
     /// Image to add: docker://REF, REG/REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF],
-    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image
-    pub image: String,
+    /// containers-storage:NAME; a bare name is tried at the registry, then as a local image.
+    /// With --artifact: the files (one or more) the artifact is made of
+    #[arg(value_name = "IMAGE_OR_FILE", required = true)]
+    pub images: Vec<String>,
     /// The image is an index: add every entry with its platform
     #[arg(long)]
     pub all: bool,
+    /// The artifact to make from files (`--artifact` and its `--artifact-*` flags).
+    #[command(flatten)]
+    pub artifact: ArtifactFlags,
     /// Add only the entries of these platforms, with their attestations (OS/ARCH[/VARIANT],
     /// comma-separated or repeated); a single image must be one of them
     #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
@@ -390,6 +400,10 @@ pub struct AnnotateArgs {
     /// Set the index's subject to this image's descriptor (implies --index)
     #[arg(long, value_name = "IMAGE")]
     pub subject: Option<String>,
+    /// Set the entry's artifactType (with --index: the index's), a media type such as
+    /// application/vnd.example.sbom.v1+json; an empty value removes it
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
     /// The platform fields and annotations to set on the entry.
     #[command(flatten)]
     pub entry: EntryFlags,
@@ -449,8 +463,8 @@ pub struct PushArgs {
     #[arg(long, default_value_t = true)]
     pub all: bool,
     /// Delete the local list after a successful push, if it is still as it was pushed (a list
-    /// changed meanwhile is kept, with a warning); --purge is the same
-    #[arg(long, alias = "purge")]
+    /// changed meanwhile is kept, with a warning); --purge and -p (podman) are the same
+    #[arg(long, alias = "purge", short_alias = 'p')]
     pub rm: bool,
     /// Accepted for compatibility: nothing is signed (--referrers copies existing signatures)
     #[arg(long)]
@@ -528,6 +542,12 @@ pub struct CopyFlags {
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
     #[arg(long, value_name = "N")]
     pub compression_level: Option<i32>,
+    /// Also push, beside each image, a variant whose layers use this compression (repeatable
+    /// or comma-separated), as podman does: same platform, after the originals, zstd ones
+    /// annotated io.github.containers.compression.zstd=true; none for a platform that already
+    /// has one. zstd:chunked is written as plain zstd (no chunked table of contents)
+    #[arg(long, value_enum, value_name = "FORMAT", value_delimiter = ',')]
+    pub add_compression: Vec<AddCompression>,
 }
 
 /// Arguments of `manifest apply`.
@@ -663,6 +683,9 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+mod artifact;
+pub use artifact::{AddCompression, ArtifactFlags};
 
 #[cfg(test)]
 mod tests;

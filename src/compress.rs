@@ -134,6 +134,109 @@ impl Compression {
     }
 }
 
+/// Decompresses `input` (a gzip or zstd layer) into a new stream, on a blocking thread, with
+/// memory flat in the layer's size; an error of `input` is given back as it was.
+pub(crate) fn decompress(input: BlobStream, algorithm: Algorithm) -> BlobStream {
+    let runtime = tokio::runtime::Handle::current();
+    stream_from_blocking(move |out| {
+        let mut reader = StreamReader {
+            input,
+            runtime,
+            chunk: bytes::Bytes::new(),
+            error: None,
+        };
+        let copied = match algorithm {
+            Algorithm::Gzip => {
+                std::io::copy(&mut flate2::read::MultiGzDecoder::new(&mut reader), out)
+            }
+            Algorithm::Zstd => zstd::stream::read::Decoder::new(&mut reader)
+                .and_then(|mut decoder| std::io::copy(&mut decoder, out)),
+        };
+        match (copied, reader.error.take()) {
+            (Ok(_), _) => Ok(()),
+            (Err(_), Some(source)) => Err(source),
+            (Err(e), None) => Err(TransportError::io(
+                format!("decompressing a {} layer", algorithm.name()),
+                e,
+            )),
+        }
+    })
+}
+
+/// A blob stream read as `Read` from a blocking thread; a stream error is kept to be given
+/// back as it was.
+struct StreamReader {
+    input: BlobStream,
+    runtime: tokio::runtime::Handle,
+    chunk: bytes::Bytes,
+    error: Option<TransportError>,
+}
+
+impl std::io::Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.runtime.block_on(self.input.next()) {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    self.error = Some(e);
+                    return Err(std::io::Error::other(text));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// The compression of a layer of this media type: `Some(None)` for a plain tar, `None` for a
+/// type that is no tar layer this tool can read (an artifact's blob, a foreign format).
+pub(crate) fn layer_compression(media_type: &str) -> Option<Option<Algorithm>> {
+    match media_type {
+        oci::OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Some(None),
+        oci::OCI_LAYER_GZIP
+        | oci::DOCKER_LAYER_GZIP
+        | oci::OCI_LAYER_NONDIST_GZIP
+        | oci::DOCKER_LAYER_FOREIGN_GZIP => Some(Some(Algorithm::Gzip)),
+        oci::OCI_LAYER_ZSTD | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+            Some(Some(Algorithm::Zstd))
+        }
+        _ => None,
+    }
+}
+
+/// A compression `push --add-compression` asks for, as podman names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddedCompression {
+    /// `gzip`
+    Gzip,
+    /// `zstd`
+    Zstd,
+    /// `zstd:chunked`, written as plain zstd (see the README): readable by every zstd client.
+    ZstdChunked,
+}
+
+impl AddedCompression {
+    /// The algorithm the variant's layers are compressed with.
+    pub(crate) fn algorithm(self) -> Algorithm {
+        match self {
+            AddedCompression::Gzip => Algorithm::Gzip,
+            AddedCompression::Zstd | AddedCompression::ZstdChunked => Algorithm::Zstd,
+        }
+    }
+
+    /// The name podman gives it (`gzip`, `zstd`, `zstd:chunked`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AddedCompression::Gzip => "gzip",
+            AddedCompression::Zstd => "zstd",
+            AddedCompression::ZstdChunked => "zstd:chunked",
+        }
+    }
+}
+
 /// Compression threads: the machine's cores (buildah's pgzip uses them all too).
 fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -176,6 +279,34 @@ mod tests {
         let zstd = Compression::new(Algorithm::Zstd, Some(19)).unwrap();
         let z = collect(zstd.compress(input(&data))).await;
         assert!(zstd::decode_all(&z[..]).unwrap() == data);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn gzip_and_zstd_layers_decompress_and_source_errors_pass_through() {
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i % 241) as u8).collect();
+        for algorithm in [Algorithm::Gzip, Algorithm::Zstd] {
+            let compression = Compression::new(algorithm, None).unwrap();
+            let packed = collect(compression.compress(input(&data))).await;
+            let back = collect(decompress(input(&packed), algorithm)).await;
+            assert!(back == data, "{algorithm:?}");
+        }
+        let broken: BlobStream = Box::pin(futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"\x1f\x8b\x08\x00")),
+            Err(TransportError::Invalid("the source broke".into())),
+        ]));
+        let mut out = decompress(broken, Algorithm::Gzip);
+        let mut last = None;
+        while let Some(item) = out.next().await {
+            last = Some(item);
+        }
+        let error = last.unwrap().unwrap_err().to_string();
+        assert_eq!(error, "the source broke");
+        assert_eq!(
+            layer_compression(oci::OCI_LAYER_ZSTD),
+            Some(Some(Algorithm::Zstd))
+        );
+        assert_eq!(layer_compression(oci::OCI_LAYER_TAR), Some(None));
+        assert_eq!(layer_compression("image/png"), None);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - `plan`: the decisions; `children`: reading child manifests and what they reference;
 //!   `referrers`: OCI 1.1 referrers of the children (`--referrers`); `tags`: where the index
 //!   goes; `blobs`: moving one blob; `run`: execution; `report`: what was (or would be) done;
-//!   `recompress`: children whose layers are compressed on the way (containers-storage).
+//!   `recompress`: children whose layers are compressed on the way (containers-storage);
+//!   `variants`: the compression variants `--add-compression` adds.
 
 mod blobs;
 mod children;
@@ -21,8 +22,9 @@ mod referrers;
 pub mod report;
 pub(crate) mod run;
 pub(crate) mod tags;
+mod variants;
 
-use crate::compress::Compression;
+use crate::compress::{AddedCompression, Compression};
 use crate::convert::ConvertError;
 use crate::digest::Digest;
 use crate::list::ManifestList;
@@ -32,7 +34,8 @@ use crate::reference::{parse_image, ImageRef};
 use crate::retry::RetryPolicy;
 use crate::store::Store;
 use crate::transport::open::Transports;
-use crate::transport::TransportError;
+use crate::transport::store_blobs::StoreBlobs;
+use crate::transport::{Transport, TransportError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -52,16 +55,53 @@ pub trait Observer: Send + Sync {
     fn blob_done(&self);
 }
 
+/// Where an entry of an index is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The image it was added from.
+    Image(ImageRef),
+    /// The store itself (an artifact made by `add --artifact`).
+    Store,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Image(image) => write!(f, "{image}"),
+            Source::Store => f.write_str("the store"),
+        }
+    }
+}
+
+impl Source {
+    /// A transport to read the entry from: its image's, or the store's own blobs.
+    pub(crate) async fn open(
+        &self,
+        transports: &Transports,
+        store: &Store,
+    ) -> Result<Arc<dyn Transport>, TransportError> {
+        match self {
+            Source::Image(image) => transports.open_read(image).await.map(|(source, _)| source),
+            Source::Store => {
+                StoreBlobs::open(store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
+            }
+        }
+    }
+}
+
 /// Where each entry of an index is read from, parsed once.
-pub(crate) type Sources = BTreeMap<Digest, ImageRef>;
+pub(crate) type Sources = BTreeMap<Digest, Source>;
 
 /// Parses a stored list's recorded sources.
 pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
     list.sources
         .iter()
         .map(|(digest, raw)| {
+            if raw == crate::store::STORE_SOURCE {
+                return Ok((digest.clone(), Source::Store));
+            }
             parse_image(raw)
-                .map(|image| (digest.clone(), image))
+                .map(|image| (digest.clone(), Source::Image(image)))
                 .map_err(|e| PushError::BadSource {
                     digest: digest.clone(),
                     source_ref: raw.clone(),
@@ -110,6 +150,8 @@ pub struct PushOptions {
     /// Order the entries by platform, each attestation after its image (default false: as
     /// added, as buildah pushes them).
     pub sort: bool,
+    /// Compression variants to add beside each image, in this order (default none).
+    pub add_compression: Vec<AddedCompression>,
 }
 
 impl Default for PushOptions {
@@ -127,6 +169,7 @@ impl Default for PushOptions {
             dry_run: false,
             required_platforms: None,
             sort: false,
+            add_compression: Vec::new(),
         }
     }
 }
@@ -198,6 +241,9 @@ pub enum PushError {
     /// `--require-platform` finds a platform missing or doubled; nothing was written.
     #[error("--require-platform: {0}; nothing was pushed")]
     RequiredPlatforms(crate::platform::Shortfall),
+    /// `--add-compression` with options it cannot work with.
+    #[error("--add-compression {0}")]
+    AddCompression(&'static str),
     /// `--platform` matches no entry of the list.
     #[error("no entry of the list is for platform {wanted} (it has: {available})")]
     NoPlatform {

@@ -5,6 +5,7 @@
 #![deny(missing_docs, unnameable_types)]
 
 pub mod apply;
+pub mod artifact;
 pub mod auth;
 pub(crate) mod blocking_stream;
 // The field docs of the clap types are help text, written for a terminal: `[:TAG]` and

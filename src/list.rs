@@ -17,6 +17,9 @@ pub struct ManifestList {
     pub index: Index,
     /// Entry digest → the image reference it was added from (`docker://…`, `oci:/abs/dir:ref`).
     pub sources: BTreeMap<Digest, String>,
+    /// Artifact entry digest → the absolute paths of the files it was made from (`add
+    /// --artifact`), so that `annotate LIST FILE` finds it as buildah does.
+    pub artifact_files: BTreeMap<Digest, Vec<String>>,
 }
 
 /// Why an edit of a list is refused (nothing is changed).
@@ -93,6 +96,8 @@ pub struct EntryEdit {
     pub features: Vec<String>,
     /// `--annotation KEY=VALUE`s to set on the entry, in order.
     pub annotations: Vec<(String, String)>,
+    /// `--artifact-type`: the artifactType to record (empty clears it).
+    pub artifact_type: Option<String>,
 }
 
 impl EntryEdit {
@@ -133,6 +138,9 @@ impl EntryEdit {
         for (key, value) in &self.annotations {
             entry.annotations.insert(key.clone(), value.clone());
         }
+        if let Some(artifact_type) = &self.artifact_type {
+            entry.artifact_type = Some(artifact_type.clone()).filter(|t| !t.is_empty());
+        }
     }
 }
 
@@ -164,8 +172,18 @@ impl ManifestList {
     /// Appends an entry; re-adding a digest replaces that entry and moves it to the end.
     pub fn add(&mut self, entry: Descriptor, source: String) {
         self.index.manifests.retain(|e| e.digest != entry.digest);
+        self.artifact_files.remove(&entry.digest);
         self.sources.insert(entry.digest.clone(), source);
         self.index.manifests.push(entry);
+    }
+
+    /// Drops what is recorded about `digest` once no entry has it (only a hand-made list has
+    /// one digest twice).
+    fn forget_unless_listed(&mut self, digest: &Digest) {
+        if !self.contains(digest) {
+            self.sources.remove(digest);
+            self.artifact_files.remove(digest);
+        }
     }
 
     pub(crate) fn find_mut(&mut self, digest: &Digest) -> Option<&mut Descriptor> {
@@ -244,9 +262,7 @@ impl ManifestList {
         }
         // Another entry may still name the same digest only if the list was hand-made; keep
         // the source while anything refers to it.
-        if !self.contains(digest) {
-            self.sources.remove(digest);
-        }
+        self.forget_unless_listed(digest);
         Ok(())
     }
 
@@ -278,9 +294,7 @@ impl ManifestList {
             !doomed.contains(&(position - 1))
         });
         for digest in &removed {
-            if !self.contains(digest) {
-                self.sources.remove(digest);
-            }
+            self.forget_unless_listed(digest);
         }
         Ok(removed)
     }
@@ -328,6 +342,8 @@ fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
         None => None,
     }
 }
+
+mod artifacts;
 
 /// Picking one image out of an index lives with the other platform rules.
 pub use crate::platform::PlatformWanted;
@@ -464,6 +480,20 @@ mod tests {
                     ..Default::default()
                 },
                 check: |d| d.annotations.keys().collect::<Vec<_>>() == ["a", "b"],
+            },
+            Case {
+                edit: EntryEdit {
+                    artifact_type: Some("application/vnd.example.sbom+json".into()),
+                    ..Default::default()
+                },
+                check: |d| d.artifact_type.as_deref() == Some("application/vnd.example.sbom+json"),
+            },
+            Case {
+                edit: EntryEdit {
+                    artifact_type: Some(String::new()),
+                    ..Default::default()
+                },
+                check: |d| d.artifact_type.is_none(),
             },
             Case {
                 edit: EntryEdit::default(),

@@ -73,6 +73,65 @@ pub enum SourceError {
     },
 }
 
+/// An image that could not be read because its registry could not be reached, told as buildah
+/// and podman tell it (`pinging container registry HOST: …`), then what a bare name's local
+/// lookup found.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}{}", local_suffix(.local))]
+pub struct Unreachable {
+    /// The image that was being read, as the user named it.
+    pub image: String,
+    /// The failure to reach its registry.
+    pub error: TransportError,
+    /// For a bare name: the name and why no local image had it.
+    pub local: Option<(String, String)>,
+}
+
+fn local_suffix(local: &Option<(String, String)>) -> String {
+    match local {
+        Some((name, why)) => {
+            format!("; {name:?} is neither a registry image nor a local one (locally: {why})")
+        }
+        None => String::new(),
+    }
+}
+
+impl SourceError {
+    /// When the image could not be read because its registry could not be reached: that
+    /// failure first, with the image that was being read (and for a bare name, the local miss
+    /// after it), as buildah and podman report it: `reading image "IMAGE": pinging container
+    /// registry HOST: …`.
+    pub fn into_unreachable(self) -> Result<Unreachable, Self> {
+        if !self.is_unreachable() {
+            return Err(self);
+        }
+        match self {
+            SourceError::Transport { image, source } => Ok(Unreachable {
+                image,
+                error: source,
+                local: None,
+            }),
+            SourceError::NotLocalNorRemote {
+                name,
+                local,
+                source,
+            } => source.into_unreachable().map(|unreachable| Unreachable {
+                local: Some((name, local)),
+                ..unreachable
+            }),
+            other => Err(other),
+        }
+    }
+
+    fn is_unreachable(&self) -> bool {
+        match self {
+            SourceError::Transport { source, .. } => source.is_unreachable(),
+            SourceError::NotLocalNorRemote { source, .. } => source.is_unreachable(),
+            _ => false,
+        }
+    }
+}
+
 /// What reading an image for `add` produced.
 #[derive(Debug, Clone)]
 pub struct Added {

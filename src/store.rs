@@ -7,7 +7,8 @@
 //! ROOT/lock                    flock(2) target
 //! ROOT/lists/<id>/name         the list's normalised name, written once at create
 //! ROOT/lists/<id>/list.json    the list record: document + sources, replaced atomically
-//! ROOT/blobs/sha256/<hex>      manifests and configs read at add time
+//! ROOT/blobs/sha256/<hex>      manifests and configs read at add time, and the files
+//!                              (and manifests) of artifacts made by `add --artifact`
 //! ```
 
 use crate::digest::Digest;
@@ -21,9 +22,11 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod files;
 mod prune;
 mod update;
 
+pub use files::{StoredFile, STORE_SOURCE};
 pub use prune::Pruned;
 
 /// The store format this build reads and writes.
@@ -118,7 +121,10 @@ pub enum StoreError {
     Edit(#[from] crate::list::ListError),
 }
 
-fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+pub(crate) fn io_err<'a>(
+    context: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         context,
         path: path.to_path_buf(),
@@ -153,6 +159,9 @@ struct Record {
     /// The compact list document, as pushed; kept as a string so its bytes are exact.
     document: String,
     sources: BTreeMap<String, String>,
+    /// Artifact entry digest → the files it was made from (absent in lists without artifacts).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    artifact_files: BTreeMap<String, Vec<String>>,
 }
 
 /// What [`Store::delete_if_unchanged`] did.
@@ -247,10 +256,7 @@ impl Store {
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(digest.algorithm())
-            .join(digest.hex())
+        self.root.join(Self::blob_rel_path(digest))
     }
 
     /// Creates the store's directories and version file if they are missing.
@@ -405,10 +411,19 @@ impl Store {
             let digest = Digest::parse(&digest).map_err(|e| corrupt(e.to_string()))?;
             sources.insert(digest, source);
         }
+        let mut artifact_files = BTreeMap::new();
+        for (digest, files) in record.artifact_files {
+            let digest = Digest::parse(&digest).map_err(|e| corrupt(e.to_string()))?;
+            artifact_files.insert(digest, files);
+        }
         Ok(StoredList {
             id: record.id,
             name: record.name,
-            list: ManifestList { index, sources },
+            list: ManifestList {
+                index,
+                sources,
+                artifact_files,
+            },
         })
     }
 
@@ -571,6 +586,12 @@ fn record_bytes(list: &StoredList) -> Result<Vec<u8>, StoreError> {
             .sources
             .iter()
             .map(|(d, s)| (d.to_string(), s.clone()))
+            .collect(),
+        artifact_files: list
+            .list
+            .artifact_files
+            .iter()
+            .map(|(d, files)| (d.to_string(), files.clone()))
             .collect(),
     };
     Ok(serde_json::to_vec(&record).expect("records always serialise"))

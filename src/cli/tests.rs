@@ -50,7 +50,7 @@ fn a_bare_boolean_never_takes_the_next_word() {
     assert_eq!(add.registry.insecure, Some(true));
     assert_eq!(add.registry.tls_verify, None);
     assert_eq!(
-        (add.list.as_str(), add.image.as_str()),
+        (add.list.as_str(), add.images[0].as_str()),
         ("l", "docker://reg/app:v1")
     );
 }
@@ -91,6 +91,13 @@ fn sealos_podman_and_docker_spellings() {
         panic!()
     };
     assert!(push.rm && push.remove_signatures);
+    // podman's `push -p` is `--purge`; `-p=false` keeps the list.
+    for (line, rm) in [("push -p l d", true), ("push -p=false l d", false)] {
+        let Command::Push(push) = parse(line) else {
+            panic!()
+        };
+        assert_eq!(push.rm, rm, "{line}");
+    }
     let Command::Push(push) = parse("push --sign-by ABCD --signature-policy /p l d") else {
         panic!()
     };

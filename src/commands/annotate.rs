@@ -1,14 +1,11 @@
 //! `manifest annotate LIST INSTANCE` and `manifest annotate --index LIST`
 
-use super::{entry_edit, runtime, Ctx};
+use super::{check_artifact_type, describe, entry_edit, Ctx};
 use crate::cli::AnnotateArgs;
-use crate::config::registries::RegistriesConf;
 use crate::list::EntryEdit;
-use crate::oci::Descriptor;
 use crate::platform::PlatformFilter;
 use crate::reference::is_explicit_image;
-use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
-use crate::transport::open::Transports;
+use crate::resolve::BareName;
 use anyhow::{bail, Result};
 
 /// Edits one entry (or, with `--index`/`--subject`, the index itself) in one transaction;
@@ -16,7 +13,8 @@ use anyhow::{bail, Result};
 pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
     let registry = ctx.registry(&args.registry)?;
     let store = ctx.store()?;
-    let edit = entry_edit(&args.entry)?;
+    let mut edit = entry_edit(&args.entry)?;
+    check_artifact_type(args.artifact_type.as_deref())?;
     let current = store.find(&args.list)?;
     let registries = registry.registries.clone();
     let transports = ctx.transports(registry);
@@ -45,6 +43,10 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
             if let Some(subject) = subject {
                 list.list.index.subject = Some(subject);
             }
+            if let Some(artifact_type) = &args.artifact_type {
+                list.list.index.artifact_type =
+                    Some(artifact_type.clone()).filter(|t| !t.is_empty());
+            }
             Ok(list.id.clone())
         })?;
         writeln!(ctx.out, "{id}")?;
@@ -63,24 +65,33 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
     let Some(instance) = &args.instance else {
         bail!("annotate needs the digest of an entry, --platform to pick the entry of a platform, or --index to annotate the list itself");
     };
-    // A digest or a digest prefix is looked up in the list itself, never on the network.
-    let digest = match current.list.resolve_instance(instance, &current.name)? {
+    edit.artifact_type = args.artifact_type.clone();
+    // A file an artifact was made from names that artifact (buildah); a digest or a digest
+    // prefix is looked up in the list itself, never on the network.
+    let by_file = crate::artifact::absolute(std::path::Path::new(instance));
+    let by_file = by_file
+        .to_str()
+        .and_then(|path| current.list.instance_by_file(path));
+    let digest = match by_file {
         Some(digest) => digest,
-        None if is_explicit_image(instance) => {
-            describe(&transports, &registries, instance, BareName::LocalFirst)?.digest
-        }
-        // A short name may be a local image; it never reaches Docker Hub.
-        None => {
-            describe(&transports, &registries, instance, BareName::LocalOnly)
-                .map_err(|e| {
-                    e.context(format!(
+        None => match current.list.resolve_instance(instance, &current.name)? {
+            Some(digest) => digest,
+            None if is_explicit_image(instance) => {
+                describe(&transports, &registries, instance, BareName::LocalFirst)?.digest
+            }
+            // A short name may be a local image; it never reaches Docker Hub.
+            None => {
+                describe(&transports, &registries, instance, BareName::LocalOnly)
+                    .map_err(|e| {
+                        e.context(format!(
                         "{instance}: image not known (give an entry's digest, a unique prefix of \
                      it, a local image, or an image with its registry or transport: \
                      docker://REGISTRY/REPO:TAG, oci:DIR)"
                     ))
-                })?
-                .digest
-        }
+                    })?
+                    .digest
+            }
+        },
     };
     let id = store.update(&args.list, &[], |list| {
         list.list.annotate(&digest, &edit, &list.name)?;
@@ -88,23 +99,6 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
     })?;
     writeln!(ctx.out, "{id}: {digest}")?;
     Ok(())
-}
-
-/// The descriptor of the manifest an image reference names (a bare name: tried in `order`; a
-/// local image first, as sealos looks it up).
-fn describe(
-    transports: &Transports,
-    registries: &RegistriesConf,
-    raw: &str,
-    order: BareName,
-) -> Result<Descriptor> {
-    let image = parse_image_arg(raw, registries)?;
-    let manifest = runtime()?.block_on(read_manifest_arg(transports, &image, order))?;
-    Ok(Descriptor::new(
-        &manifest.media_type,
-        manifest.digest.clone(),
-        manifest.bytes.len() as u64,
-    ))
 }
 
 #[cfg(test)]

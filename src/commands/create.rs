@@ -19,6 +19,8 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
     let store = ctx.store()?;
     let name = normalize_list_name(&args.list)?;
     let annotations = parse_annotations(&args.annotation)?;
+    super::check_artifact_type(args.artifact_type.as_deref())?;
+    let artifact_type = args.artifact_type.clone().filter(|t| !t.is_empty());
     let images = args
         .images
         .iter()
@@ -40,24 +42,29 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
         let transports = ctx.transports(registry);
         let rt = runtime()?;
         if converts {
-            added.extend(rt.block_on(read_image_named_like_list(
-                &transports,
-                &store,
-                &args.list,
-            ))?);
+            added.extend(
+                rt.block_on(read_image_named_like_list(&transports, &store, &args.list))
+                    .map_err(super::read_failure)?,
+            );
         }
         for image in &images {
-            added.push(rt.block_on(read_image_arg(
-                &transports,
-                &store,
-                image,
-                &selection,
-                BareName::LocalFirst,
-            ))?);
+            added.push(
+                rt.block_on(read_image_arg(
+                    &transports,
+                    &store,
+                    image,
+                    &selection,
+                    BareName::LocalFirst,
+                ))
+                .map_err(super::read_failure)?,
+            );
         }
     }
     let fill = |list: &mut ManifestList| {
         list.annotate_index(&annotations);
+        if artifact_type.is_some() {
+            list.index.artifact_type = artifact_type.clone();
+        }
         for entry in added.iter().flat_map(|a| &a.entries) {
             list.add(entry.descriptor.clone(), entry.source.clone());
         }

@@ -68,11 +68,20 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
                     BareName::LocalOnly => {
                         anyhow::Error::new(e).context(no_list(&name, store.similar_name(&name)))
                     }
-                    _ if meant_a_list => anyhow::Error::new(e).context(format!(
-                        "{}; as an image, reading \"{shown}\"",
-                        no_list_named(&name, store.similar_name(&name))
-                    )),
-                    _ => anyhow::Error::new(e).context(format!("reading image \"{shown}\"")),
+                    _ => {
+                        let error = match e.into_unreachable() {
+                            Ok(unreachable) => anyhow::Error::new(unreachable),
+                            Err(e) => anyhow::Error::new(e),
+                        };
+                        if meant_a_list {
+                            error.context(format!(
+                                "{}; as an image, reading \"{shown}\"",
+                                no_list_named(&name, store.similar_name(&name))
+                            ))
+                        } else {
+                            error.context(format!("reading image \"{shown}\""))
+                        }
+                    }
                 })?;
             manifest.bytes.to_vec()
         }

@@ -22,7 +22,12 @@ pub mod verify;
 pub use ctx::Ctx;
 
 use crate::cli::EntryFlags;
+use crate::config::registries::RegistriesConf;
 use crate::list::{parse_annotations, split_list_flags, EntryEdit};
+use crate::oci::{Descriptor, ImageManifest};
+use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
+use crate::source::SourceError;
+use crate::transport::open::Transports;
 use anyhow::{Context as _, Result};
 
 /// The edit an entry's flags ask for (`--os … --annotation K=V`).
@@ -35,7 +40,60 @@ fn entry_edit(flags: &EntryFlags) -> Result<EntryEdit> {
         os_features: split_list_flags(&flags.os_features),
         features: split_list_flags(&flags.features),
         annotations: parse_annotations(&flags.annotation)?,
+        artifact_type: None,
     })
+}
+
+/// A failure to read an image, as the command reports it: one whose registry could not be
+/// reached reads as buildah and podman say it (`reading image "IMAGE": pinging container
+/// registry HOST: …`), which their users' scripts match.
+fn read_failure(error: SourceError) -> anyhow::Error {
+    match error.into_unreachable() {
+        Ok(unreachable) => {
+            let image = unreachable.image.clone();
+            anyhow::Error::new(unreachable).context(format!("reading image \"{image}\""))
+        }
+        Err(other) => other.into(),
+    }
+}
+
+/// The descriptor of the manifest an image reference names (a bare name: tried in `order`),
+/// with its artifactType when it is a single manifest that has one: what `--subject` and
+/// `--artifact-subject` record.
+fn describe(
+    transports: &Transports,
+    registries: &RegistriesConf,
+    raw: &str,
+    order: BareName,
+) -> Result<Descriptor> {
+    let image = parse_image_arg(raw, registries)?;
+    let manifest = runtime()?
+        .block_on(read_manifest_arg(transports, &image, order))
+        .map_err(read_failure)?;
+    let mut descriptor = Descriptor::new(
+        &manifest.media_type,
+        manifest.digest.clone(),
+        manifest.bytes.len() as u64,
+    );
+    if !crate::oci::is_index_type(&manifest.media_type) {
+        descriptor.artifact_type = ImageManifest::parse(&manifest.bytes)
+            .ok()
+            .and_then(|m| m.artifact_type)
+            .filter(|t| !t.is_empty());
+    }
+    Ok(descriptor)
+}
+
+/// Refuses an `--artifact-type` (of the index, or of an entry) that is not a media type; an
+/// empty one means "none".
+fn check_artifact_type(value: Option<&str>) -> Result<()> {
+    if let Some(reason) = value
+        .filter(|v| !v.is_empty())
+        .and_then(crate::artifact::media_type_problem)
+    {
+        anyhow::bail!("--artifact-type: {reason}");
+    }
+    Ok(())
 }
 
 /// A runtime for the commands that do I/O beyond the store.

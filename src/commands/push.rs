@@ -1,8 +1,8 @@
 //! `manifest push LIST [DEST]`
 
 use super::{runtime, Ctx};
-use crate::cli::{CompressionFormat, CopyFlags, PushArgs, PushFormat};
-use crate::compress::{Algorithm, Compression};
+use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
+use crate::compress::{AddedCompression, Algorithm, Compression};
 use crate::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
 use crate::oci::ListFormat;
 use crate::platform::PlatformFilter;
@@ -108,6 +108,20 @@ pub(super) fn push_options(
             given => Some(PlatformFilter::parse(given)?),
         },
         sort: flags.sort,
+        add_compression: flags
+            .add_compression
+            .iter()
+            .map(|added| match added {
+                AddCompression::Gzip => AddedCompression::Gzip,
+                AddCompression::Zstd => AddedCompression::Zstd,
+                AddCompression::ZstdChunked => AddedCompression::ZstdChunked,
+            })
+            .fold(Vec::new(), |mut once, added| {
+                if !once.contains(&added) {
+                    once.push(added);
+                }
+                once
+            }),
     })
 }
 

@@ -58,6 +58,7 @@ fn check(ctx: &mut Ctx, args: &VerifyArgs) -> Result<Report> {
             let sources = typed_sources(&list.list)?;
             rt.block_on(Subject::of_list(
                 &transports,
+                &store,
                 &list.name,
                 &list.list.index,
                 &sources,

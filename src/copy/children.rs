@@ -2,8 +2,10 @@
 //! converted when `--format` asks), and everything below it (nested indexes are followed), each
 //! digest gathered once across all children.
 
-use super::recompress::{ChildBlob, CompressJob, Recompressed};
+use super::recompress::{ChildBlob, CompressJob, LayerKey, Recompressed};
+use super::report::VariantDecision;
 use super::report::{ChildAction, ChildDecision};
+use super::variants::{plan_variants, Candidate, Variant};
 use super::{CopyEnv, PushError, PushOptions, Sources};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
@@ -21,11 +23,11 @@ pub(super) struct Gathered {
     pub(super) manifests: Vec<RawManifest>,
     /// Blobs to bring, with the transport each can be read from.
     pub(super) blobs: Vec<(Descriptor, Arc<dyn Transport>)>,
-    /// Layers to compress while sending, by uncompressed digest.
+    /// Layers to compress while sending, each (uncompressed digest, compression) once.
     pub(super) layers: Vec<CompressJob>,
     seen_manifests: HashSet<Digest>,
     seen_blobs: HashSet<Digest>,
-    seen_layers: HashSet<Digest>,
+    seen_layers: HashSet<LayerKey>,
 }
 
 impl Gathered {
@@ -36,8 +38,19 @@ impl Gathered {
     }
 
     fn add_layer(&mut self, job: CompressJob) {
-        if self.seen_layers.insert(job.uncompressed().clone()) {
+        if self.seen_layers.insert(job.key()) {
             self.layers.push(job);
+        }
+    }
+
+    /// Adds what a child rewritten with compressed layers needs: its config as it is, and each
+    /// layer as a compression job.
+    pub(super) fn add_child_blobs(&mut self, child: &Recompressed, source: &Arc<dyn Transport>) {
+        for blob in child.jobs(source) {
+            match blob {
+                ChildBlob::Compress(job) => self.add_layer(job),
+                ChildBlob::Plain(descriptor) => self.add_blob(&descriptor, source),
+            }
         }
     }
 
@@ -84,6 +97,9 @@ pub(super) struct Children {
     pub(super) sources: Vec<Arc<dyn Transport>>,
     /// The fields `--allow-lossy` let the conversion drop, per child (its original digest).
     pub(super) dropped: Vec<(Digest, Vec<String>)>,
+    /// Compression variants to add (`--add-compression`), and the decision for each image.
+    pub(super) variants: Vec<Variant>,
+    pub(super) variant_decisions: Vec<VariantDecision>,
 }
 
 /// Reads every child manifest, converts it when asked, asks the destination whether it has
@@ -122,7 +138,10 @@ pub(super) async fn plan_children(
         recompressed: Vec::new(),
         sources: Vec::new(),
         dropped: Vec::new(),
+        variants: Vec::new(),
+        variant_decisions: Vec::new(),
     };
+    let mut candidates = Vec::new();
     for (position, source, child, present) in prepared {
         let entry = &mut index.manifests[position];
         let mut decision = ChildDecision::of(entry);
@@ -130,17 +149,21 @@ pub(super) async fn plan_children(
         if !child.dropped.is_empty() {
             children.dropped.push((entry.digest.clone(), child.dropped));
         }
-        if source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type) {
-            let child = Recompressed::plan(env.store, &source, raw, position).await?;
-            child.check(&options.compression, options.format)?;
-            for blob in child.jobs(&source) {
-                match blob {
-                    ChildBlob::Compress(job) => children.gathered.add_layer(job),
-                    ChildBlob::Plain(descriptor) => {
-                        children.gathered.add_blob(&descriptor, &source)
-                    }
-                }
-            }
+        let recompressed =
+            source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type);
+        if !options.add_compression.is_empty() {
+            candidates.push(Candidate {
+                position,
+                source: source.clone(),
+                raw: raw.clone(),
+                recompressed,
+            });
+        }
+        if recompressed {
+            let child =
+                Recompressed::plan(env.store, &source, raw, position, options.compression).await?;
+            child.check(options.format)?;
+            children.gathered.add_child_blobs(&child, &source);
             children.recompressed.push(child);
             children.sources.push(source);
             decision.action = ChildAction::Rewrite;
@@ -163,6 +186,8 @@ pub(super) async fn plan_children(
         }
         children.decisions.push(decision);
     }
+    (children.variants, children.variant_decisions) =
+        plan_variants(env, candidates, index, options, &mut children.gathered).await?;
     Ok(children)
 }
 
@@ -175,19 +200,21 @@ async fn read_child(
     entry: &Descriptor,
     options: &PushOptions,
 ) -> Result<(Arc<dyn Transport>, Converted), PushError> {
-    let image = sources
-        .get(&entry.digest)
-        .ok_or_else(|| PushError::NoSource {
-            digest: entry.digest.clone(),
-        })?;
-    let (source, _) =
-        env.transports
-            .open_read(image)
+    let opened = match sources.get(&entry.digest) {
+        None => {
+            return Err(PushError::NoSource {
+                digest: entry.digest.clone(),
+            })
+        }
+        Some(source) => source
+            .open(env.transports, env.store)
             .await
-            .map_err(|source| PushError::Transport {
-                context: format!("opening the source of {} ({image})", entry.digest),
-                source,
-            })?;
+            .map_err(|e| (source.to_string(), e)),
+    };
+    let source = opened.map_err(|(image, source)| PushError::Transport {
+        context: format!("opening the source of {} ({image})", entry.digest),
+        source,
+    })?;
     let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
     let unconverted = |manifest| Converted {
         manifest,

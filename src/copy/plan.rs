@@ -7,11 +7,15 @@
 use super::children::{plan_children, Gathered};
 use super::recompress::{CompressJob, Recompressed};
 use super::referrers::{plan_referrers, ReferrerWrites};
-use super::report::{BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport};
+use super::report::{
+    BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport, VariantDecision,
+};
 use super::tags::{index_manifest, Target};
-use super::{CopyEnv, Observer, PushError, PushOptions, Sources};
+use super::variants::Variant;
+use super::{CopyEnv, Observer, PushError, PushOptions, Source, Sources};
+use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
-use crate::oci::{Descriptor, Index, ListFormat};
+use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
 use crate::reference::ImageRef;
 use crate::transport::{RawManifest, Transport};
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -46,9 +50,11 @@ pub(crate) struct Plan {
     /// Child and nested manifests to write by digest.
     pub(super) manifests: Vec<RawManifest>,
     pub(super) recompressed: Vec<Recompressed>,
+    /// Compression variants to add (`--add-compression`), and the decision for each image.
+    pub(super) variants: Vec<Variant>,
+    pub(super) variant_decisions: Vec<VariantDecision>,
     pub(super) referrers: ReferrerWrites,
     pub(super) notes: Vec<String>,
-    pub(super) compression: crate::compress::Compression,
 }
 
 /// Decides a push of `index` (read from `sources`) to `destination`. Only reads: a dry run
@@ -61,8 +67,20 @@ pub(crate) async fn plan(
     options: &PushOptions,
     progress: &dyn Observer,
 ) -> Result<Plan, PushError> {
-    let index = pushed_entries(index, options)?;
-    let (format, mut notes) = pushed_format(&index, options)?;
+    if !options.add_compression.is_empty() && !options.all {
+        return Err(PushError::AddCompression(
+            "pushes new images; not with --all=false",
+        ));
+    }
+    let mut index = pushed_entries(index, options)?;
+    let artifacts = artifacts_in(&index, sources, env.store);
+    let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
+    if !options.add_compression.is_empty() && format == ListFormat::Docker {
+        return Err(PushError::AddCompression(
+            "needs an OCI index (variants are told apart by annotations); not with --format \
+             v2s2, nor for a list that is a Docker list (entries with platform features)",
+        ));
+    }
     if let Some(required) = &options.required_platforms {
         notes.push(format!(
             "--require-platform {}: one image each",
@@ -89,9 +107,10 @@ pub(crate) async fn plan(
         layers: Vec::new(),
         manifests: Vec::new(),
         recompressed: Vec::new(),
+        variants: Vec::new(),
+        variant_decisions: Vec::new(),
         referrers: ReferrerWrites::default(),
         notes: Vec::new(),
-        compression: options.compression,
     };
     if !options.all {
         plan.children = children_already_there(&plan.index, dest.as_ref()).await?;
@@ -122,9 +141,11 @@ pub(crate) async fn plan(
     } = children.gathered;
     plan.children = children.decisions;
     plan.recompressed = children.recompressed;
+    plan.variants = children.variants;
+    plan.variant_decisions = children.variant_decisions;
     plan.manifests = manifests;
     plan.blobs = decide_blobs(blobs, &dest, options.jobs).await?;
-    plan.layers = decide_layers(layers, &dest, env, options).await;
+    plan.layers = decide_layers(layers, &dest, env).await;
     plan.notes = notes;
     Ok(plan)
 }
@@ -160,27 +181,76 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
     Ok(index)
 }
 
-/// The format the index is written in, and what `--allow-lossy` drops to get there.
+/// The format the index is written in, and what `--allow-lossy` drops to get there: fields
+/// the format cannot hold and, in a Docker list, whole artifact entries (`artifacts`).
 fn pushed_format(
-    index: &Index,
+    index: &mut Index,
+    artifacts: &[(Digest, Option<String>)],
     options: &PushOptions,
 ) -> Result<(ListFormat, Vec<String>), PushError> {
     let Some(format) = options.format else {
         return Ok((index.auto_format()?, Vec::new()));
     };
-    match index.loss_in(format) {
-        Some(lost) if options.allow_lossy => {
-            Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]))
-        }
-        Some(lost) => Err(PushError::Lossy {
-            format: match format {
-                ListFormat::Oci => "an OCI index (--format oci)",
-                ListFormat::Docker => "a Docker manifest list (--format v2s2)",
-            },
-            lost,
-        }),
-        None => Ok((format, Vec::new())),
+    let mut kept = index.clone();
+    let mut lost = Vec::new();
+    if format == ListFormat::Docker && !artifacts.is_empty() {
+        kept.manifests
+            .retain(|entry| !artifacts.iter().any(|(d, _)| *d == entry.digest));
+        lost.extend(
+            artifacts
+                .iter()
+                .map(|(digest, artifact_type)| match artifact_type {
+                    Some(t) => format!("artifact {digest} ({t}), which a Docker list cannot hold"),
+                    None => format!("artifact {digest}, which a Docker list cannot hold"),
+                }),
+        );
     }
+    lost.extend(kept.loss_in(format));
+    if lost.is_empty() {
+        return Ok((format, Vec::new()));
+    }
+    let lost = lost.join(", ");
+    if options.allow_lossy {
+        *index = kept;
+        return Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]));
+    }
+    Err(PushError::Lossy {
+        format: match format {
+            ListFormat::Oci => "an OCI index (--format oci)",
+            ListFormat::Docker => "a Docker manifest list (--format v2s2)",
+        },
+        lost,
+    })
+}
+
+/// The entries that are artifacts rather than images, with their artifactType when known:
+/// those whose manifest (as the store keeps it) has an artifactType or a config that is not an
+/// image config; without a kept manifest, those made by `add --artifact` or whose entry has an
+/// artifactType.
+fn artifacts_in(
+    index: &Index,
+    sources: &Sources,
+    store: &crate::store::Store,
+) -> Vec<(Digest, Option<String>)> {
+    index
+        .manifests
+        .iter()
+        .filter_map(|entry| {
+            let declared = entry.artifact_type.clone().filter(|t| !t.is_empty());
+            let manifest = store
+                .get_blob(&entry.digest)
+                .and_then(|bytes| ImageManifest::parse(&bytes).ok());
+            let artifact = match &manifest {
+                Some(m) => {
+                    m.artifact_type.as_ref().is_some_and(|t| !t.is_empty())
+                        || ![OCI_CONFIG, DOCKER_CONFIG].contains(&m.config.media_type.as_str())
+                }
+                None => declared.is_some() || sources.get(&entry.digest) == Some(&Source::Store),
+            };
+            let shown = declared.or_else(|| manifest.and_then(|m| m.artifact_type));
+            artifact.then(|| (entry.digest.clone(), shown))
+        })
+        .collect()
 }
 
 /// `--all=false`: every child must already be at the destination.
@@ -268,12 +338,11 @@ async fn decide_layers(
     layers: Vec<CompressJob>,
     dest: &Arc<dyn Transport>,
     env: &CopyEnv<'_>,
-    options: &PushOptions,
 ) -> Vec<LayerStep> {
     let cache = LayerCache::new(env.store.root());
     let mut steps = Vec::new();
     for job in layers {
-        let known = cache.get(job.uncompressed(), &options.compression);
+        let known = cache.get(job.uncompressed(), &job.compression());
         let present_as = match known {
             Some(known) if matches!(dest.blob_exists(&known).await, Ok(true)) => Some(known),
             _ => None,
@@ -286,8 +355,8 @@ async fn decide_layers(
 impl Plan {
     /// What the plan decided, as a report of a dry run.
     pub(crate) fn report(&self) -> PushReport {
-        let index =
-            (self.recompressed.is_empty()).then(|| index_manifest(&self.index, self.format));
+        let index = (self.recompressed.is_empty() && self.variants.is_empty())
+            .then(|| index_manifest(&self.index, self.format));
         PushReport {
             digest: index.as_ref().map(|m| m.digest.clone()),
             media_type: self.format.media_type().to_string(),
@@ -312,7 +381,7 @@ impl Plan {
                 None => BlobAction::Copy,
             },
             from: None,
-            compress: Some(self.compression.algorithm.name().to_string()),
+            compress: Some(step.job.compression().algorithm.name().to_string()),
             stored_as: step.present_as.as_ref().map(|d| d.digest.clone()),
         });
         super::report::Decisions {
@@ -332,6 +401,7 @@ impl Plan {
                 .collect(),
             referrers: self.referrers.decisions.clone(),
             referrer_tags: self.referrers.tag_names(),
+            variants: self.variant_decisions.clone(),
         }
     }
 
@@ -340,6 +410,7 @@ impl Plan {
         let mut counts = Counts {
             manifests: (self.manifests.len()
                 + self.recompressed.len()
+                + self.variants.len()
                 + self.referrers.manifests.len()) as u64,
             images_present: self
                 .children

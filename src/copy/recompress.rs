@@ -1,20 +1,25 @@
-//! Children whose source serves only uncompressed layers (containers-storage): each layer is
-//! compressed while it is sent and hashed once by the destination, the child manifest is
-//! rewritten with the compressed descriptors (a new digest), and the index takes that digest,
-//! as buildah does. Layers an earlier push compressed and the destination has are skipped.
+//! Children whose layers are compressed while they are sent: those whose source serves only
+//! uncompressed layers (containers-storage), and the compression variants `--add-compression`
+//! asks for (each layer read, decompressed when it is gzip or zstd, compressed the other way).
+//! Each layer is hashed once by the destination, the child manifest is rewritten with the
+//! compressed descriptors (a new digest), and the index takes that digest, as buildah does.
+//! Layers an earlier push compressed and the destination has are skipped.
 
 use super::blobs::{counted, gave_up, with_retries};
 use super::{Observer, PushError, PushOptions};
-use crate::compress::Compression;
+use crate::compress::{layer_compression, Algorithm, Compression};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
 use crate::oci::{Descriptor, ImageManifest, ListFormat};
 use crate::store::Store;
-use crate::transport::{read_blob, RawManifest, Transport, MAX_CONFIG_BYTES};
+use crate::transport::{read_blob, verified, RawManifest, Transport, MAX_CONFIG_BYTES};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A layer compressed one way, known by its uncompressed digest (the config's diff_id).
+pub(super) type LayerKey = (Digest, Compression);
 
 /// One layer to compress and send, named by its uncompressed digest (the config's diff_id).
 pub(super) struct CompressJob {
@@ -22,12 +27,26 @@ pub(super) struct CompressJob {
     /// The layer as the source's manifest names it.
     descriptor: Descriptor,
     source: Arc<dyn Transport>,
+    /// How the source's layer is compressed (`None`: a plain tar).
+    decompress: Option<Algorithm>,
+    /// How it is sent.
+    compression: Compression,
 }
 
 impl CompressJob {
     /// The layer's uncompressed digest: what the job is known by.
     pub(super) fn uncompressed(&self) -> &Digest {
         &self.uncompressed
+    }
+
+    /// How the layer is compressed on its way.
+    pub(super) fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The layer and its compression: the job's identity.
+    pub(super) fn key(&self) -> LayerKey {
+        (self.uncompressed.clone(), self.compression)
     }
 
     /// The bytes read from the source (before compression), for progress totals.
@@ -44,20 +63,23 @@ pub(super) enum ChildBlob {
 
 /// A child whose manifest is rewritten once its layers are compressed.
 pub(super) struct Recompressed {
-    /// Its entry in the index.
+    /// Its entry in the index (for a variant: the entry it is a variant of).
     pub(super) position: usize,
     raw: RawManifest,
     manifest: ImageManifest,
     diff_ids: Vec<Digest>,
+    compression: Compression,
 }
 
 impl Recompressed {
-    /// Reads the child's config (for its diff_ids, one per layer).
+    /// Reads the child's config (for its diff_ids, one per layer); its layers are to be sent
+    /// compressed with `compression`.
     pub(super) async fn plan(
         store: &Store,
         source: &Arc<dyn Transport>,
         raw: RawManifest,
         position: usize,
+        compression: Compression,
     ) -> Result<Self, PushError> {
         let manifest = ImageManifest::parse(&raw.bytes)?;
         let config = match store.get_blob(&manifest.config.digest) {
@@ -89,16 +111,19 @@ impl Recompressed {
             raw,
             manifest,
             diff_ids,
+            compression,
         })
+    }
+
+    /// How the layers are compressed.
+    pub(super) fn compression(&self) -> Compression {
+        self.compression
     }
 
     /// Refuses, before anything is sent, a compression the pushed manifest could not name
     /// (zstd in a Docker v2s2 manifest, stored so or asked for with `--format v2s2`).
-    pub(super) fn check(
-        &self,
-        compression: &Compression,
-        format: Option<ListFormat>,
-    ) -> Result<(), PushError> {
+    pub(super) fn check(&self, format: Option<ListFormat>) -> Result<(), PushError> {
+        let compression = &self.compression;
         let pushed_type = match format {
             Some(ListFormat::Docker) => crate::oci::DOCKER_MANIFEST,
             Some(ListFormat::Oci) => crate::oci::OCI_MANIFEST,
@@ -118,8 +143,11 @@ impl Recompressed {
         ))
     }
 
-    /// The config as it is, and each layer as a compression job.
+    /// The config as it is, and each layer as a compression job (decompressed first when the
+    /// source serves it compressed: a source of uncompressed layers serves every one as a tar,
+    /// whatever its manifest says).
     pub(super) fn jobs(&self, source: &Arc<dyn Transport>) -> Vec<ChildBlob> {
+        let served_compressed = !source.serves_uncompressed_layers();
         let layers = self
             .manifest
             .layers
@@ -130,6 +158,10 @@ impl Recompressed {
                     uncompressed: diff_id.clone(),
                     descriptor: layer.clone(),
                     source: source.clone(),
+                    decompress: layer_compression(&layer.media_type)
+                        .flatten()
+                        .filter(|_| served_compressed),
+                    compression: self.compression,
                 })
             });
         std::iter::once(ChildBlob::Plain(self.manifest.config.clone()))
@@ -146,11 +178,11 @@ impl Recompressed {
     /// every other field stays as the source had it.
     pub(super) fn rewrite(
         &self,
-        compressed: &HashMap<Digest, Descriptor>,
-        compression: &Compression,
+        compressed: &HashMap<LayerKey, Descriptor>,
         format: Option<ListFormat>,
         allow_lossy: bool,
     ) -> Result<Converted, PushError> {
+        let compression = &self.compression;
         let fail =
             |detail: String| PushError::Recompress(format!("image {}: {detail}", self.raw.digest));
         let media_type = compression
@@ -164,7 +196,7 @@ impl Recompressed {
             .ok_or_else(|| fail("its manifest has no layers array".into()))?;
         for (layer, diff_id) in layers.iter_mut().zip(&self.diff_ids) {
             let done = compressed
-                .get(diff_id)
+                .get(&(diff_id.clone(), *compression))
                 .ok_or_else(|| fail(format!("layer {diff_id} was not sent")))?;
             let Some(fields) = layer.as_object_mut() else {
                 return Err(fail("a layer is not an object".into()));
@@ -213,14 +245,18 @@ pub(super) async fn send_layer(
     cache: &LayerCache,
     options: &PushOptions,
     progress: Arc<dyn Observer>,
-) -> Result<(Digest, Descriptor), PushError> {
-    let compression = options.compression;
+) -> Result<(LayerKey, Descriptor), PushError> {
+    let compression = job.compression;
     let media_type = compression
         .layer_media_type(crate::oci::OCI_MANIFEST)
         .expect("OCI manifests name every compression");
     let (result, attempts) = with_retries(options, || async {
-        let stream = job.source.blob_get(&job.descriptor).await?;
-        dest.blob_put_hashed(media_type, compression.compress(counted(stream, &progress)))
+        let mut stream = counted(job.source.blob_get(&job.descriptor).await?, &progress);
+        if let Some(algorithm) = job.decompress {
+            // The compressed bytes are checked against their digest before they are trusted.
+            stream = crate::compress::decompress(verified(stream, &job.descriptor), algorithm);
+        }
+        dest.blob_put_hashed(media_type, compression.compress(stream))
             .await
     })
     .await;
@@ -228,7 +264,7 @@ pub(super) async fn send_layer(
         Ok(stored) => {
             cache.put(&job.uncompressed, &compression, &stored);
             progress.blob_done();
-            Ok((job.uncompressed, stored))
+            Ok((job.key(), stored))
         }
         Err(source) => Err(PushError::Transport {
             context: format!(
@@ -269,21 +305,34 @@ mod tests {
             manifest: ImageManifest::parse(&raw.bytes).unwrap(),
             raw,
             diff_ids: vec![layer],
+            compression: Compression::default(),
         }
     }
 
-    fn sent() -> HashMap<Digest, Descriptor> {
+    fn with(child: Recompressed, compression: Compression) -> Recompressed {
+        Recompressed {
+            compression,
+            ..child
+        }
+    }
+
+    fn sent() -> HashMap<LayerKey, Descriptor> {
         let gz = Descriptor::new(oci::OCI_LAYER_GZIP, Digest::sha256_of(b"gz"), 2);
-        HashMap::from([(Digest::sha256_of(b"tar"), gz)])
+        let zstd = Descriptor::new(oci::OCI_LAYER_ZSTD, Digest::sha256_of(b"zstd"), 4);
+        let tar = Digest::sha256_of(b"tar");
+        HashMap::from([
+            ((tar.clone(), Compression::default()), gz),
+            (
+                (tar, Compression::new(Algorithm::Zstd, None).unwrap()),
+                zstd,
+            ),
+        ])
     }
 
     #[test]
     fn rewrite_names_the_compressed_layers_and_keeps_the_rest() {
         let child = child_of(oci::OCI_MANIFEST);
-        let rewritten = child
-            .rewrite(&sent(), &Compression::default(), None, false)
-            .unwrap()
-            .manifest;
+        let rewritten = child.rewrite(&sent(), None, false).unwrap().manifest;
         assert_ne!(rewritten.digest, child.raw.digest);
         assert_eq!(rewritten.digest, Digest::sha256_of(&rewritten.bytes));
         let doc: Value = serde_json::from_slice(&rewritten.bytes).unwrap();
@@ -295,48 +344,43 @@ mod tests {
         assert_eq!(doc["annotations"]["org.example"], "kept");
         let zstd = Compression::new(Algorithm::Zstd, None).unwrap();
         let doc: Value = serde_json::from_slice(
-            &child
-                .rewrite(&sent(), &zstd, None, false)
+            &with(child, zstd)
+                .rewrite(&sent(), None, false)
                 .unwrap()
                 .manifest
                 .bytes,
         )
         .unwrap();
         assert_eq!(doc["layers"][0]["mediaType"], oci::OCI_LAYER_ZSTD);
+        assert_eq!(doc["layers"][0]["size"], 4);
     }
 
     #[test]
     fn docker_manifests_take_gzip_and_refuse_zstd() {
         let child = child_of(oci::DOCKER_MANIFEST);
-        let doc: Value = serde_json::from_slice(
-            &child
-                .rewrite(&sent(), &Compression::default(), None, false)
-                .unwrap()
-                .manifest
-                .bytes,
-        )
-        .unwrap();
+        let doc: Value =
+            serde_json::from_slice(&child.rewrite(&sent(), None, false).unwrap().manifest.bytes)
+                .unwrap();
         assert_eq!(doc["layers"][0]["mediaType"], oci::DOCKER_LAYER_GZIP);
         let zstd = Compression::new(Algorithm::Zstd, None).unwrap();
-        let err = child.rewrite(&sent(), &zstd, None, false).unwrap_err();
+        assert!(child.check(Some(ListFormat::Docker)).is_ok());
+        let child = with(child, zstd);
+        let err = child.rewrite(&sent(), None, false).unwrap_err();
         assert!(err.to_string().contains("zstd"), "{err}");
-        assert!(child.check(&zstd, None).is_err());
-        assert!(child.check(&zstd, Some(ListFormat::Oci)).is_ok());
-        let oci_child = child_of(oci::OCI_MANIFEST);
-        assert!(oci_child.check(&zstd, None).is_ok());
+        assert!(child.check(None).is_err());
+        assert!(child.check(Some(ListFormat::Oci)).is_ok());
+        let oci_child = with(child_of(oci::OCI_MANIFEST), zstd);
+        assert!(oci_child.check(None).is_ok());
         assert!(
-            oci_child.check(&zstd, Some(ListFormat::Docker)).is_err(),
+            oci_child.check(Some(ListFormat::Docker)).is_err(),
             "--format v2s2 too"
         );
-        assert!(oci_child
-            .check(&Compression::default(), Some(ListFormat::Docker))
-            .is_ok());
     }
 
     #[test]
     fn a_layer_that_was_not_sent_is_an_error() {
         let err = child_of(oci::OCI_MANIFEST)
-            .rewrite(&HashMap::new(), &Compression::default(), None, false)
+            .rewrite(&HashMap::new(), None, false)
             .unwrap_err();
         assert!(err.to_string().contains("was not sent"), "{err}");
     }

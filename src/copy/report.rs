@@ -109,6 +109,33 @@ pub struct ReferrerDecision {
     pub action: ChildAction,
 }
 
+/// Whether `--add-compression` adds a variant of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VariantAction {
+    /// A variant is made and added to the index.
+    Add,
+    /// No variant (the reason says why).
+    Skip,
+}
+
+/// The decision for one image and one compression of `--add-compression`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantDecision {
+    /// The image's digest in the index as pushed.
+    pub of: Digest,
+    /// Its platform, `os/arch[/variant]`.
+    pub platform: Option<String>,
+    /// The compression asked for, as podman names it (`gzip`, `zstd`, `zstd:chunked`).
+    pub compression: String,
+    /// Whether a variant is added.
+    pub action: VariantAction,
+    /// Why none is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Every decision of a push.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Decisions {
@@ -121,6 +148,8 @@ pub struct Decisions {
     /// `sha256-<hex>` tags written at a destination without the referrers API.
     #[serde(rename = "referrerTags")]
     pub referrer_tags: Vec<String>,
+    /// One decision per image and compression of `--add-compression`.
+    pub variants: Vec<VariantDecision>,
 }
 
 /// Blob and byte counts of a push (planned ones for a dry run).
@@ -185,6 +214,8 @@ struct Metadata<'a> {
     blobs: &'a [BlobDecision],
     referrers: &'a [ReferrerDecision],
     referrer_tags: &'a [String],
+    #[serde(skip_serializing_if = "<[VariantDecision]>::is_empty")]
+    variants: &'a [VariantDecision],
     bytes: Bytes,
     counts: &'a Counts,
 }
@@ -210,6 +241,7 @@ impl PushReport {
             blobs: &self.decisions.blobs,
             referrers: &self.decisions.referrers,
             referrer_tags: &self.decisions.referrer_tags,
+            variants: &self.decisions.variants,
             bytes: Bytes {
                 copied: self.counts.bytes_copied,
                 mounted: self.counts.bytes_mounted,
@@ -297,6 +329,18 @@ impl PushReport {
         }
         for tag in &self.decisions.referrer_tags {
             line(format!("  referrers tag {tag}: write"));
+        }
+        for variant in &self.decisions.variants {
+            let action = match &variant.reason {
+                None => "add (a new digest, known once its layers are compressed)".to_string(),
+                Some(reason) => format!("none ({reason})"),
+            };
+            line(format!(
+                "  {} variant of {} {}: {action}",
+                variant.compression,
+                variant.of,
+                variant.platform.as_deref().unwrap_or("no platform")
+            ));
         }
         for note in &self.notes {
             line(format!("  note: {note}"));

@@ -4,9 +4,10 @@
 
 use super::blobs::{send_blob, BlobOutcome};
 use super::plan::Plan;
-use super::recompress::send_layer;
+use super::recompress::{send_layer, LayerKey};
 use super::report::{ChildAction, Counts, PushReport};
 use super::tags::write_index;
+use super::variants::{variant_entry, zstd_last};
 use super::{CopyEnv, Observer, PushError, PushOptions};
 use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
@@ -45,12 +46,7 @@ pub(crate) async fn execute(
     let compressed = send_blobs(&mut plan, env, options, &progress, &mut report.counts).await?;
     let mut manifests = std::mem::take(&mut plan.manifests);
     for child in std::mem::take(&mut plan.recompressed) {
-        let rewritten = child.rewrite(
-            &compressed,
-            &options.compression,
-            options.format,
-            options.allow_lossy,
-        )?;
+        let rewritten = child.rewrite(&compressed, options.format, options.allow_lossy)?;
         if !rewritten.dropped.is_empty() {
             progress.note(&format!(
                 "Dropping {} from {} (--allow-lossy)",
@@ -68,6 +64,30 @@ pub(crate) async fn execute(
         entry.digest = rewritten.digest.clone();
         entry.size = rewritten.bytes.len() as u64;
         manifests.push(rewritten);
+    }
+    let mut variants = Vec::new();
+    for variant in std::mem::take(&mut plan.variants) {
+        let rewritten = variant
+            .child
+            .rewrite(&compressed, options.format, options.allow_lossy)?
+            .manifest;
+        let original = &plan.index.manifests[variant.child.position];
+        progress.note(&format!(
+            "Added a {} variant of {} as {}",
+            variant.added.name(),
+            original.digest,
+            rewritten.digest
+        ));
+        variants.push(variant_entry(
+            original,
+            &rewritten,
+            variant.child.compression().algorithm,
+        ));
+        manifests.push(rewritten);
+    }
+    if !variants.is_empty() {
+        plan.index.manifests.extend(variants);
+        zstd_last(&mut plan.index.manifests);
     }
 
     // Image manifests before the indexes that refer to them; referrers after their subjects.
@@ -118,14 +138,14 @@ pub(crate) async fn execute(
 }
 
 /// Every blob and layer the plan sends, `jobs` at once; returns the compressed descriptor of
-/// each layer by its uncompressed digest.
+/// each layer by its uncompressed digest and compression.
 async fn send_blobs(
     plan: &mut Plan,
     env: &CopyEnv<'_>,
     options: &PushOptions,
     progress: &Arc<dyn Observer>,
     counts: &mut Counts,
-) -> Result<HashMap<Digest, Descriptor>, PushError> {
+) -> Result<HashMap<LayerKey, Descriptor>, PushError> {
     use super::report::BlobAction;
     let dest = plan.dest.clone();
     let mut compressed = HashMap::new();
@@ -142,12 +162,12 @@ async fn send_blobs(
             Some(known) => {
                 counts.blobs_present += 1;
                 counts.bytes_skipped += step.job.source_size();
-                compressed.insert(step.job.uncompressed().clone(), known);
+                compressed.insert(step.job.key(), known);
             }
             None => layers.push(step.job),
         }
     }
-    let images = (plan.manifests.len() + plan.recompressed.len()) as u64;
+    let images = (plan.manifests.len() + plan.recompressed.len() + plan.variants.len()) as u64;
     progress.set_totals(
         images,
         (blobs.len() + layers.len()) as u64,
@@ -163,21 +183,21 @@ async fn send_blobs(
     let layer_jobs = stream::iter(layers).map(|job| {
         send_layer(job, dest.clone(), &cache, options, progress.clone())
             .map(|r| {
-                r.map(|(uncompressed, stored)| {
+                r.map(|(key, stored)| {
                     let size = stored.size;
-                    (BlobOutcome::Copied(size), Some((uncompressed, stored)))
+                    (BlobOutcome::Copied(size), Some((key, stored)))
                 })
             })
             .boxed()
     });
-    let outcomes: Vec<(BlobOutcome, Option<(Digest, Descriptor)>)> =
+    let outcomes: Vec<(BlobOutcome, Option<(LayerKey, Descriptor)>)> =
         stream::select(blob_jobs, layer_jobs)
             .buffer_unordered(options.jobs.max(1))
             .try_collect()
             .await?;
     for (outcome, layer) in outcomes {
-        if let Some((uncompressed, descriptor)) = layer {
-            compressed.insert(uncompressed, descriptor);
+        if let Some((key, descriptor)) = layer {
+            compressed.insert(key, descriptor);
         }
         match outcome {
             BlobOutcome::Present => counts.blobs_present += 1,

@@ -127,8 +127,9 @@ pub enum TransportError {
         /// Which rule forbids it.
         detail: String,
     },
-    /// The TLS handshake failed.
-    #[error("{registry}: TLS error: {detail}")]
+    /// The TLS handshake failed: the registry could not be reached (buildah's and podman's
+    /// words, which scripts and their test suites match, come first).
+    #[error("{PINGING} {registry}: TLS error: {detail}")]
     Tls {
         /// The registry host of the failed handshake.
         registry: String,
@@ -136,7 +137,7 @@ pub enum TransportError {
         detail: String,
     },
     /// The connection failed, timed out or stalled.
-    #[error("{context}: {detail}")]
+    #[error("{}", network_message(context, detail, *kind))]
     Network {
         /// The request that failed, in words.
         context: String,
@@ -173,6 +174,49 @@ pub enum TransportError {
     Invalid(String),
 }
 
+/// How buildah and podman begin a failure to reach a registry (`pinging container registry
+/// HOST: …`); their users' scripts and test suites match these words.
+const PINGING: &str = "pinging container registry";
+
+/// The message of [`TransportError::Network`]: a failure to reach the registry at all (nothing
+/// listens, or its API root did not answer) begins with [`PINGING`] and the host; a transfer
+/// that broke or stalled later is shown as it is.
+fn network_message(context: &str, detail: &str, kind: NetworkFailure) -> String {
+    let reaching = match kind {
+        NetworkFailure::Refused | NetworkFailure::RefusedAgain | NetworkFailure::Unresolved => true,
+        NetworkFailure::Timeout | NetworkFailure::Dropped => {
+            context.contains("(the registry's API root)") || context.ends_with(NO_ANSWER)
+        }
+        NetworkFailure::Stalled => false,
+    };
+    match host_of(context).filter(|_| reaching) {
+        // The probe names the bare host as its context: say it once.
+        Some(host) if host == context => format!("{PINGING} {host}: {detail}"),
+        Some(host) => format!("{PINGING} {host}: {context}: {detail}"),
+        None => format!("{context}: {detail}"),
+    }
+}
+
+/// The end of the context of a registry that answered neither over HTTPS nor over HTTP.
+const NO_ANSWER: &str = ": no answer over HTTPS or HTTP";
+
+/// The registry a network failure's context names: `HOST`, `HOST: no answer …`, or the URL of
+/// `METHOD URL (what)`.
+fn host_of(context: &str) -> Option<String> {
+    let context = context.strip_suffix(NO_ANSWER).unwrap_or(context);
+    let mut words = context.split_whitespace();
+    let (first, second) = (words.next()?, words.next());
+    let Some(url) = second else {
+        return Some(first.to_string());
+    };
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
 fn detail_suffix(detail: &str) -> String {
     if detail.is_empty() {
         String::new()
@@ -194,6 +238,21 @@ impl TransportError {
     #[cfg(test)]
     pub(crate) fn is_retryable(&self) -> bool {
         self.retry_class() != RetryClass::Never
+    }
+
+    /// Whether the registry could not be reached at all (a TLS handshake that failed, nothing
+    /// listening, no answer from its API root): what buildah and podman report as `pinging
+    /// container registry HOST: …`.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            TransportError::Tls { .. } => true,
+            TransportError::Network {
+                context,
+                detail,
+                kind,
+            } => network_message(context, detail, *kind).starts_with(PINGING),
+            _ => false,
+        }
     }
 
     /// Whether a registry refused a manifest for its media type: 415, or 400 `MANIFEST_INVALID`

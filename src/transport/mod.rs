@@ -10,6 +10,7 @@ pub(crate) mod referrers;
 pub mod registry;
 pub mod resume;
 pub mod storage;
+pub(crate) mod store_blobs;
 
 use crate::digest::Digest;
 use crate::oci::Descriptor;

@@ -70,3 +70,62 @@ async fn blob_put_hashed_passes_a_source_error_on() {
     assert!(err.to_string().contains("source broke"));
     assert!(recorder.put.lock().unwrap().is_empty(), "nothing stored");
 }
+
+/// A registry that cannot be reached is reported in buildah's and podman's words, with its
+/// host; a transfer that broke after the registry answered is not.
+#[test]
+fn failures_to_reach_a_registry_begin_with_pinging_container_registry() {
+    let network = |context: &str, kind| {
+        TransportError::Network {
+            context: context.into(),
+            detail: "why".into(),
+            kind,
+        }
+        .to_string()
+    };
+    let tls = TransportError::Tls {
+        registry: "localhost:5000".into(),
+        detail: "x509: certificate signed by unknown authority".into(),
+    };
+    assert_eq!(
+        tls.to_string(),
+        "pinging container registry localhost:5000: TLS error: x509: certificate signed by \
+         unknown authority"
+    );
+    for (context, kind, expected) in [
+        (
+            "127.0.0.1:1",
+            NetworkFailure::Refused,
+            "pinging container registry 127.0.0.1:1: why",
+        ),
+        (
+            "GET http://127.0.0.1:1/v2/app/manifests/v1 (manifest v1)",
+            NetworkFailure::Refused,
+            "pinging container registry 127.0.0.1:1: GET http://127.0.0.1:1/v2/app/manifests/v1 \
+             (manifest v1): why",
+        ),
+        (
+            "reg.example: no answer over HTTPS or HTTP",
+            NetworkFailure::Timeout,
+            "pinging container registry reg.example: reg.example: no answer over HTTPS or HTTP: why",
+        ),
+        (
+            "GET https://[::1]:5000/v2/ (the registry's API root)",
+            NetworkFailure::Dropped,
+            "pinging container registry [::1]:5000: GET https://[::1]:5000/v2/ (the registry's \
+             API root): why",
+        ),
+        (
+            "PATCH https://reg.example/v2/app/blobs/uploads/1 (blob sha256:1)",
+            NetworkFailure::Dropped,
+            "PATCH https://reg.example/v2/app/blobs/uploads/1 (blob sha256:1): why",
+        ),
+        (
+            "GET https://reg.example/v2/ (the registry's API root)",
+            NetworkFailure::Stalled,
+            "GET https://reg.example/v2/ (the registry's API root): why",
+        ),
+    ] {
+        assert_eq!(network(context, kind), expected, "{context}");
+    }
+}

@@ -6,6 +6,7 @@ use super::{Problem, ProblemKind, VerifyError};
 use crate::copy::Sources;
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, Index};
+use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::{ManifestRef, RawManifest, Transport, TransportError};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ impl Subject {
     /// A local list: each entry read from its recorded source.
     pub async fn of_list(
         transports: &Transports,
+        store: &Store,
         label: &str,
         index: &Index,
         sources: &Sources,
@@ -63,8 +65,8 @@ impl Subject {
                     ));
                     None
                 }
-                Some(image) => match transports.open_read(image).await {
-                    Ok((transport, _)) => Some(transport),
+                Some(image) => match image.open(transports, store).await {
+                    Ok(transport) => Some(transport),
                     Err(TransportError::NotFound { what, location }) => {
                         subject.problems.push(Problem::new(
                             ProblemKind::MissingManifest,

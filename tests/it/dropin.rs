@@ -118,26 +118,46 @@ fn push_insecure_talks_plain_http_and_refuses_tls_verify_beside_it() {
     assert_eq!(manifest_status(&registry, "dst/app", "v2"), 404);
 }
 
-/// buildah's hidden `--purge` is `--rm`: the list goes after a successful push, and stays when
-/// the push fails.
+/// buildah's hidden `--purge` (podman's `-p`) is `--rm`: the list goes after a successful push,
+/// and stays when the push fails; a registry that cannot be reached is reported in buildah's
+/// and podman's words (`pinging container registry HOST: …`).
 #[test]
 fn push_purge_deletes_the_list_after_a_successful_push() {
     let env = TestEnv::new();
     let registry = Registry::plain();
     list_from_registry(&env, &registry);
+    for purge in ["--purge", "-p"] {
+        env.cmd()
+            .args(["push", purge, "--retry=0", "--tls-verify=false"])
+            .args(["l", "docker://127.0.0.1:1/nowhere:v1"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "pinging container registry 127.0.0.1:1: ",
+            ));
+        env.cmd().args(["exists", "l"]).assert().code(0);
+    }
+    for (n, purge) in ["--purge", "-p"].into_iter().enumerate() {
+        if n > 0 {
+            list_from_registry(&env, &registry);
+        }
+        env.cmd()
+            .args(["push", purge, "--tls-verify=false", "l"])
+            .arg(registry.docker_ref("dst/app:v1"))
+            .assert()
+            .success();
+        verify_pushed_index(&registry, "dst/app", "v1");
+        env.cmd().args(["exists", "l"]).assert().code(1);
+    }
+    // Remote reads say the same, before what they were reading.
     env.cmd()
-        .args(["push", "--purge", "--retry=0", "--tls-verify=false"])
-        .args(["l", "docker://127.0.0.1:1/nowhere:v1"])
+        .args(["inspect", "--retry=0", "docker://127.0.0.1:1/nowhere:v1"])
         .assert()
-        .code(1);
-    env.cmd().args(["exists", "l"]).assert().code(0);
-    env.cmd()
-        .args(["push", "--purge", "--tls-verify=false", "l"])
-        .arg(registry.docker_ref("dst/app:v1"))
-        .assert()
-        .success();
-    verify_pushed_index(&registry, "dst/app", "v1");
-    env.cmd().args(["exists", "l"]).assert().code(1);
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "Error: reading image \"docker://127.0.0.1:1/nowhere:v1\": pinging container \
+             registry 127.0.0.1:1: ",
+        ));
 }
 
 /// `inspect --tls-verify docker://…` (a bare `--tls-verify` before the reference) against a

@@ -295,6 +295,37 @@ fn pulled_image_with_gzip_layers_is_pushed_from_the_store() {
         digests(&original),
         "the same uncompressed layers"
     );
+
+    // A zstd variant beside it (`--add-compression`): its layers come from the store as tars
+    // too, whatever its manifest says, and hold the same content.
+    local.run(&[
+        "push",
+        "--tls-verify=false",
+        "--add-compression",
+        "zstd",
+        "pulled",
+        &registry.docker_ref("dst/pulled:v2"),
+    ]);
+    let (index, _, _) = get_manifest(&registry, "dst/pulled", "v2");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(
+        index["manifests"][1]["annotations"]["io.github.containers.compression.zstd"],
+        "true"
+    );
+    let variant = index["manifests"][1]["digest"].as_str().unwrap();
+    let variant_layout = local.env.path("variant");
+    skopeo_to_layout(
+        &registry.docker_ref(&format!("dst/pulled@{variant}")),
+        &variant_layout,
+        "x",
+    );
+    let variant = read_pulled(&variant_layout);
+    assert_eq!(variant.config_digest, original.config_digest);
+    assert_eq!(digests(&variant), digests(&original));
+    assert!(variant
+        .layers
+        .iter()
+        .all(|(media_type, ..)| media_type == "application/vnd.oci.image.layer.v1.tar+zstd"));
 }
 
 /// The seed's example as written, with the store named only by storage.conf

@@ -10,7 +10,7 @@
 
 use crate::support::image::{read_blob, read_index_json};
 use crate::support::store_snapshot;
-use crate::support::upstream::{exit_1, Upstream};
+use crate::support::upstream::{createrandom, exit_1, Upstream};
 use crate::support::TestEnv;
 
 /// `oci:DIR` holds the pushed list and the manifest of every instance in `digests`.
@@ -200,4 +200,29 @@ fn manifest_create_amend_replace_conflict() {
     );
     assert!(stderr.contains("mutually exclusive"), "{stderr}");
     env.cmd().args(["exists", "fail-test:v1"]).assert().code(1);
+}
+
+/// Mirrors `manifest-add-multiple-artifacts` (v1.44.0): one artifact of two files, pushed.
+#[test]
+fn manifest_add_multiple_artifacts() {
+    let env = TestEnv::new();
+    env.run(&["create", "foo"]);
+    let (randomfile4, randomfile3) = (env.path("randomfile4"), env.path("randomfile3"));
+    createrandom(&randomfile4);
+    createrandom(&randomfile3);
+    env.run(&[
+        "add",
+        "--artifact",
+        "foo",
+        randomfile3.to_str().unwrap(),
+        randomfile4.to_str().unwrap(),
+    ]);
+    let pushed = env.path("pushed");
+    env.run(&["push", "--all", "foo", &format!("oci:{}", pushed.display())]);
+    // Both files arrived, as the one artifact's two layers.
+    for file in [&randomfile3, &randomfile4] {
+        let content = std::fs::read(file).unwrap();
+        let digest = manifest::digest::Digest::sha256_of(&content);
+        assert!(read_blob(&pushed, digest.as_str()) == content);
+    }
 }

@@ -12,7 +12,7 @@
 //!   name away, and `--replace` leaves the image's name on the image.
 
 use crate::support::store_snapshot;
-use crate::support::upstream::Upstream;
+use crate::support::upstream::{createrandom, Upstream};
 use manifest::list::PlatformWanted;
 
 /// Mirrors `manifest-create` (v1.30.0; v1.44.0 adds `--amend --annotation red=blue foo busybox`
@@ -403,4 +403,68 @@ fn annotate_names_an_entry_by_its_local_image() {
         "no registry was asked: {missing}"
     );
     assert_eq!(store_snapshot(&f.env().store), before);
+}
+
+/// Mirrors `manifest-add artifact` (v1.44.0): two artifacts with every `--artifact-*` flag and
+/// the local `busybox` as their subject; the second is annotated by its file's name, and the
+/// pushed layout holds the file as a blob and the artifact manifest with the flags' values.
+#[test]
+fn manifest_add_artifact() {
+    let f = Upstream::new();
+    f.prefetch_busybox();
+    let randomfile2 = f.env().path("randomfile2");
+    let randomfile = f.env().path("randomfile");
+    createrandom(&randomfile2);
+    createrandom(&randomfile);
+    let blobencoded = manifest::digest::Digest::sha256_of(&std::fs::read(&randomfile).unwrap())
+        .as_str()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let (randomfile2, randomfile) = (randomfile2.to_str().unwrap(), randomfile.to_str().unwrap());
+    f.ok(&["create", "foo"]);
+    let flags = |artifact_type: &'static str, annotation: &'static str| {
+        vec![
+            "add",
+            "--artifact",
+            "--artifact-type",
+            artifact_type,
+            "--artifact-layer-type",
+            "image/not-validated",
+            "--artifact-config-type",
+            "text/x-not-really",
+            "--artifact-subject",
+            "busybox",
+            "--artifact-annotation",
+            annotation,
+            "foo",
+        ]
+    };
+    f.ok(&[flags("image/jpeg", "up=down"), vec![randomfile2]].concat());
+    let output = f.ok(&[flags("image/png", "left=right"), vec![randomfile]].concat());
+    let digest = output.trim().rsplit(' ').next().unwrap().to_string();
+    let (alg, encoded) = digest.split_once(':').unwrap();
+    f.ok(&["annotate", "--annotation", "red=blue", "foo", randomfile]);
+    let output = f.ok(&["inspect", "foo"]);
+    assert!(output.contains("\"image/png\""), "{output}");
+    assert!(output.contains("\"red\": \"blue\""), "{output}");
+    let pushed = f.env().path("pushed");
+    f.ok(&["push", "--all", "foo", &format!("oci:{}", pushed.display())]);
+    assert!(
+        std::fs::read(pushed.join("blobs/sha256").join(&blobencoded)).unwrap()
+            == std::fs::read(randomfile).unwrap(),
+        "pushed copy of random file did not match original"
+    );
+    let output = std::fs::read_to_string(pushed.join("blobs").join(alg).join(encoded))
+        .expect("artifact manifest not found in expected location");
+    for expected in [
+        r#""artifactType":"image/png""#,
+        r#""mediaType":"image/not-validated""#,
+        r#""mediaType":"text/x-not-really""#,
+        r#""annotations":{"left":"right"}"#,
+    ] {
+        assert!(output.contains(expected), "{expected} not in {output}");
+    }
+    // The subject is the local busybox's manifest.
+    assert!(output.contains(&f.image_digest("busybox")), "{output}");
+    f.ok(&["rm", "foo"]);
 }

@@ -129,3 +129,85 @@ fn refusals_leave_the_list_as_it_was() {
     }
     assert!(env.entries("l").is_empty());
 }
+
+/// `add --artifact LIST FILE…`: one entry made of the files, typed, with the entry flags; the
+/// `--artifact-*` flags without `--artifact` are refused in buildah's words.
+#[test]
+fn files_become_one_artifact_entry() {
+    let env = TestEnv::new();
+    let id = env.create_list("l");
+    let readme = env.path("README.md");
+    let weights = env.path("weights");
+    std::fs::write(&readme, "# model\n").unwrap();
+    std::fs::write(&weights, [0u8; 1000]).unwrap();
+    let (readme, weights) = (readme.to_str().unwrap(), weights.to_str().unwrap());
+    let out = env.run(
+        add,
+        &[
+            "--artifact",
+            "--artifact-type",
+            "application/vnd.example.model.v1",
+            "--os",
+            "linux",
+            "--arch",
+            "amd64",
+            "--annotation",
+            "k=v",
+            "l",
+            readme,
+            weights,
+        ],
+    );
+    let list = env.store().find("l").unwrap();
+    let entry = &list.list.index.manifests[0];
+    assert_eq!(out, format!("{id}: {}\n", entry.digest));
+    assert_eq!(
+        entry.artifact_type.as_deref(),
+        Some("application/vnd.example.model.v1")
+    );
+    assert_eq!(entry.platform.as_ref().unwrap().display(), "linux/amd64");
+    assert_eq!(entry.annotations["k"], "v");
+    assert_eq!(list.list.sources[&entry.digest], crate::store::STORE_SOURCE);
+    assert_eq!(
+        list.list.instance_by_file(weights),
+        Some(entry.digest.clone())
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&env.store().get_blob(&entry.digest).unwrap()).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers[0]["mediaType"], "text/markdown");
+    assert_eq!(layers[1]["mediaType"], "application/octet-stream");
+    assert_eq!(
+        layers[1]["annotations"]["org.opencontainers.image.title"],
+        "weights"
+    );
+
+    for (line, says) in [
+        (
+            &["--artifact-type", "a/b", "l", readme][..],
+            "--artifact-type requires --artifact",
+        ),
+        (
+            &[
+                "--artifact-exclude-titles",
+                "--artifact-config",
+                "c",
+                "l",
+                readme,
+            ],
+            "--artifact-config/--artifact-exclude-titles require --artifact",
+        ),
+        (&["l", readme, weights], "too many arguments"),
+        (&["--artifact", "--all", "l", readme], "--all"),
+        (&["--artifact", "l", "/no/such/file"], "/no/such/file"),
+        (
+            &["--artifact", "--artifact-type", "png", "l", readme],
+            "not a media type",
+        ),
+        (&["--artifact", "nolist", readme], "nolist: image not known"),
+    ] {
+        let error = env.fails(add, line);
+        assert!(error.contains(says), "{line:?}: {error}");
+    }
+    assert_eq!(env.entries("l").len(), 1);
+}

@@ -132,3 +132,54 @@ fn the_one_image_of_a_platform_is_edited_without_its_digest() {
     );
     assert!(error.contains("it has: linux/amd64, linux/arm"), "{error}");
 }
+
+/// `--artifact-type` on an entry or (with `--index`) on the index; an artifact's file names its
+/// entry, as in buildah's `manifest annotate LIST FILE`.
+#[test]
+fn artifact_types_and_files_name_what_is_annotated() {
+    let env = TestEnv::new();
+    env.create_list("l");
+    let file = env.path("chart.tgz");
+    std::fs::write(&file, b"\x1f\x8b\x08\0").unwrap();
+    let file = file.to_str().unwrap();
+    env.run(crate::commands::add::run, &["--artifact", "l", file]);
+    env.run(
+        annotate,
+        &[
+            "--annotation",
+            "red=blue",
+            "--artifact-type",
+            "application/vnd.cncf.helm.chart",
+            "l",
+            file,
+        ],
+    );
+    env.run(
+        annotate,
+        &[
+            "--index",
+            "--artifact-type",
+            "application/vnd.example.bundle.v1",
+            "l",
+        ],
+    );
+    let list = env.store().find("l").unwrap();
+    let entry = &list.list.index.manifests[0];
+    assert_eq!(entry.annotations["red"], "blue");
+    assert_eq!(
+        entry.artifact_type.as_deref(),
+        Some("application/vnd.cncf.helm.chart")
+    );
+    assert_eq!(
+        list.list.index.artifact_type.as_deref(),
+        Some("application/vnd.example.bundle.v1")
+    );
+    // An empty value removes it; a value that is no media type is refused.
+    env.run(annotate, &["--index", "--artifact-type=", "l"]);
+    assert_eq!(
+        env.store().find("l").unwrap().list.index.artifact_type,
+        None
+    );
+    let error = env.fails(annotate, &["--artifact-type", "helm", "l", file]);
+    assert!(error.contains("not a media type"), "{error}");
+}

@@ -44,6 +44,28 @@ fn images_are_added_in_order_and_annotations_go_on_the_index() {
     assert_eq!(list.list.index.annotations["org.example"], "1");
 }
 
+/// `create --artifact-type T`: the index's own artifactType, which makes it an OCI index.
+#[test]
+fn artifact_type_goes_on_the_index() {
+    let env = TestEnv::new();
+    env.run(
+        create,
+        &["--artifact-type", "application/vnd.example.bundle.v1", "l"],
+    );
+    let list = env.store().find("l").unwrap();
+    assert_eq!(
+        list.list.index.artifact_type.as_deref(),
+        Some("application/vnd.example.bundle.v1")
+    );
+    let (document, format) = list.document().unwrap();
+    assert_eq!(format, crate::oci::ListFormat::Oci);
+    assert!(String::from_utf8(document)
+        .unwrap()
+        .contains(r#""artifactType":"application/vnd.example.bundle.v1","manifests":[]"#));
+    let error = env.fails(create, &["--artifact-type", "bundle", "m"]);
+    assert!(error.contains("not a media type"), "{error}");
+}
+
 #[test]
 fn platform_flags_pick_one_image_of_an_index_and_all_takes_every_one() {
     let env = TestEnv::new();

@@ -254,3 +254,59 @@ pub fn build_layout(work: &Path, name: &str, platform: &str) -> PathBuf {
     ]);
     layout
 }
+
+/// The real podman on a store of its own (`--root`/`--runroot` under a directory of the test,
+/// vfs, no systemd), with its own home.
+pub struct Podman {
+    dir: PathBuf,
+}
+
+impl Podman {
+    /// A new empty podman store under `dir`.
+    pub fn new(dir: &Path) -> Podman {
+        for sub in ["home", "run", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        Podman {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `podman ARGS` on this store; must succeed; its trimmed stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let mut cmd = tool("podman");
+        cmd.arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("runroot"))
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+            .args(["--events-backend", "file"])
+            .args(args)
+            .env("HOME", self.dir.join("home"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .env_remove("CONTAINERS_STORAGE_CONF")
+            .env_remove("STORAGE_DRIVER")
+            .env_remove("STORAGE_OPTS");
+        String::from_utf8_lossy(&checked(cmd).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// The files of `image`'s root filesystem, as `podman create` + `podman export` list them.
+    pub fn files(&self, image: &str) -> Vec<String> {
+        let container = self.run(&["create", image, "true"]);
+        let tar = self.dir.join("export.tar");
+        self.run(&["export", "-o", tar.to_str().unwrap(), &container]);
+        self.run(&["rm", &container]);
+        let mut archive = tar::Archive::new(fs::File::open(&tar).unwrap());
+        let mut names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}

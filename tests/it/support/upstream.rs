@@ -188,3 +188,13 @@ pub fn exit_1(cmd: &mut assert_cmd::Command) -> String {
     let out = cmd.assert().code(1);
     String::from_utf8_lossy(&out.get_output().stderr).into_owned()
 }
+
+/// upstream `createrandom FILE`: 256 random bytes (from /dev/urandom) in a new file.
+pub fn createrandom(path: &std::path::Path) {
+    use std::io::Read;
+    let mut bytes = vec![0u8; 256];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .expect("reading /dev/urandom");
+    std::fs::write(path, bytes).unwrap();
+}
