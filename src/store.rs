@@ -26,7 +26,7 @@ mod files;
 mod prune;
 mod update;
 
-pub use files::{StoredFile, STORE_SOURCE};
+pub use files::{BlobWriters, StoredFile, STORE_SOURCE};
 pub use prune::Pruned;
 
 /// The store format this build reads and writes.
@@ -265,6 +265,17 @@ impl Store {
         let version_path = self.root.join("version");
         if !version_path.exists() {
             write_atomic(&version_path, STORE_VERSION.to_string().as_bytes())?;
+        }
+        // The lock of the blob area (see `Store::blob_writers`), made with the store so that
+        // taking it later changes nothing.
+        let blobs_lock = self.root.join("blobs.lock");
+        if !blobs_lock.exists() {
+            File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&blobs_lock)
+                .map_err(io_err("creating", &blobs_lock))?;
         }
         Ok(())
     }

@@ -116,6 +116,8 @@ fn add_artifact(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
         )?);
     }
     let files: Vec<PathBuf> = args.images.iter().map(PathBuf::from).collect();
+    // Held until the list names the copied files, so that `prune` cannot take them first.
+    let _writing = store.blob_writers(false)?;
     let made = artifact::make(&store, &spec, &files)?;
     let mut entry = made.entry;
     edit.apply(&mut entry);

@@ -27,7 +27,35 @@ pub struct StoredFile {
     pub head: Vec<u8>,
 }
 
+/// Held by a command that copies files into the blob area before the transaction that makes a
+/// list name them (`add --artifact`): `prune` waits for it, so it never removes a file that is
+/// about to be named. Released on drop.
+pub struct BlobWriters {
+    _file: std::fs::File,
+}
+
 impl Store {
+    /// Takes the blob area for writing files a list will name (shared: writers run side by
+    /// side), or, `exclusive`, for removing what no list names (`prune`). Always taken before
+    /// the store lock, never while holding it.
+    pub fn blob_writers(&self, exclusive: bool) -> Result<BlobWriters, StoreError> {
+        self.ensure_layout()?;
+        let path = self.root().join("blobs.lock");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(io_err("locking", &path))?;
+        Ok(BlobWriters { _file: file })
+    }
+
     /// Copies the regular file at `path` into the blob area, atomically. A file that changes
     /// size while it is read is refused, and nothing is stored.
     pub fn put_file(&self, path: &Path) -> Result<StoredFile, StoreError> {

@@ -16,12 +16,16 @@ pub struct Pruned {
 }
 
 impl Store {
-    /// Removes every cached blob that no list reaches: a list keeps the manifest of each entry
+    /// Removes every cached blob that no list reaches (manifests, configs, an artifact's files,
+    /// and files a failed `add --artifact` left): a list keeps the manifest of each entry
     /// and everything that manifest names (configs, an artifact's files, nested manifests), as
     /// far as the store holds them. Runs under the store lock, so no list changes meanwhile;
     /// a list that cannot be read stops it before anything is removed (its blobs are unknown).
     /// `dry_run` says what would go without removing it.
     pub fn prune(&self, dry_run: bool) -> Result<Pruned, StoreError> {
+        // Files copied in for a list that is not saved yet (`add --artifact`) are named by no
+        // list until its transaction: wait for such commands to finish first.
+        let writers = self.blob_writers(true)?;
         let lock = self.lock()?;
         let mut keep = HashSet::new();
         for id in self.list_ids()? {
@@ -64,6 +68,7 @@ impl Store {
         }
         pruned.removed.sort();
         drop(lock);
+        drop(writers);
         Ok(pruned)
     }
 

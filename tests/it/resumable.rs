@@ -266,10 +266,16 @@ fn a_chunk_refused_at_any_offset_sends_the_blob_and_the_next_in_one_patch() {
             .stderr(predicate::str::contains("refuses chunks"));
         verify_pushed_index(&registry, "dst/app", "v1");
         let chunks = chunks_seen(&proxy);
-        assert_eq!(chunks.len(), taken + 1, "{refused_at}: {chunks:?}");
+        // The refused chunk may go twice: the proxy answers before reading the body, and a
+        // client still sending then sees the connection reset (retried once) instead of the
+        // answer. No chunk goes after it.
+        let refused = &chunks[taken.min(chunks.len())..];
         assert!(
-            chunks[taken].starts_with(&format!("{refused_at}-")),
-            "{chunks:?}"
+            (1..=2).contains(&refused.len())
+                && refused
+                    .iter()
+                    .all(|range| range.starts_with(&format!("{refused_at}-"))),
+            "{refused_at}: {chunks:?}"
         );
         let cancelled = proxy
             .seen()

@@ -70,3 +70,26 @@ fn a_list_that_cannot_be_read_stops_it_before_anything_is_removed() {
     assert!(error.contains(&id), "{error}");
     assert_eq!(cached(&env), before);
 }
+
+#[test]
+fn an_artifacts_files_are_kept_while_a_list_names_them() {
+    let env = TestEnv::new();
+    let file = env.path("model.bin");
+    std::fs::write(&file, b"weights").unwrap();
+    let file_digest = Digest::sha256_of(b"weights");
+    env.create_list("l");
+    env.run(
+        crate::commands::add::run,
+        &["--artifact", "l", file.to_str().unwrap()],
+    );
+    assert!(cached(&env).contains(&file_digest));
+    assert!(env
+        .run(prune, &[])
+        .starts_with("Freed 0 B in 0 cached blobs"));
+    assert!(cached(&env).contains(&file_digest), "the list names it");
+
+    env.run(crate::commands::rm::run, &["l"]);
+    let done = env.run(prune, &[]);
+    assert!(done.contains(&file_digest.to_string()), "{done}");
+    assert!(!cached(&env).contains(&file_digest));
+}
