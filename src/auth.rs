@@ -13,6 +13,7 @@
 //! tokens (OAuth refresh tokens) and `credHelpers` inside a containers auth.json (only docker's
 //! config.json runs helpers here).
 
+use crate::fsutil::{self, caps, FileError};
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt;
@@ -76,7 +77,7 @@ pub(crate) enum AuthError {
         what: String,
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     #[error("{path} is not a valid auth file: {detail}")]
     Malformed { path: PathBuf, detail: String },
@@ -245,20 +246,26 @@ impl AuthSources {
     }
 }
 
-/// Reads a file; a missing file is `None` unless the user named it explicitly.
+/// Reads an auth file (a regular file within [`caps::AUTH_FILE`]; a symlink to one is
+/// followed); a missing file is `None` unless the user named it explicitly.
 fn read_optional(path: &Path, what: &str, must_exist: bool) -> Result<Option<String>, AuthError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
-        Err(source) => Err(AuthError::Read {
-            what: if what.is_empty() {
-                "cannot read auth file".to_string()
-            } else {
-                format!("cannot read the auth file given by {what},")
-            },
-            path: path.to_path_buf(),
-            source,
-        }),
+    let error = |source: FileError| AuthError::Read {
+        what: if what.is_empty() {
+            "cannot read auth file".to_string()
+        } else {
+            format!("cannot read the auth file given by {what},")
+        },
+        path: path.to_path_buf(),
+        source,
+    };
+    match fsutil::read_text(path, caps::AUTH_FILE) {
+        Ok(None) if must_exist => Err(error(FileError::Io {
+            context: "opening",
+            path: path.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })),
+        Ok(text) => Ok(text),
+        Err(source) => Err(error(source)),
     }
 }
 

@@ -8,6 +8,7 @@
 //! directory that cannot be read for lack of permission is skipped. Files are read in name
 //! order. A `.cert` without its `.key`, or the reverse, is an error naming the file.
 
+use crate::fsutil::{self, caps, FileError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
@@ -22,18 +23,19 @@ pub enum CertsError {
     ReadDir {
         /// The directory.
         path: PathBuf,
-        /// The operating system's error.
+        /// Why: not a directory, too many entries, or the operating system's error.
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
-    /// A certificate or key file cannot be read.
+    /// A certificate or key file cannot be read (not a regular file, over its cap, or the
+    /// operating system's error).
     #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
+        /// Why.
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     /// A `.crt` or `.cert` file holds no usable PEM certificate.
     #[error("{} is not a PEM certificate file: {detail}", path.display())]
@@ -180,26 +182,31 @@ impl CertDirs {
 /// The directory's file names, sorted; `None` when it is missing or (unless the user named
 /// it) not readable.
 fn list_dir(dir: &Path, named: bool) -> Result<Option<Vec<String>>, CertsError> {
-    let read_dir_error = |source| CertsError::ReadDir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if !named && matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
+    match fsutil::list_dir(dir, caps::DIR_ENTRIES) {
+        Ok(None) if named => Err(CertsError::ReadDir {
+            path: dir.to_path_buf(),
+            source: FileError::Io {
+                context: "opening",
+                path: dir.display().to_string(),
+                source: std::io::Error::from(ErrorKind::NotFound),
+            },
+        }),
+        Ok(entries) => Ok(entries.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| e.name.to_string_lossy().into_owned())
+                .collect()
+        })),
+        Err(FileError::Io { source, .. })
+            if !named && source.kind() == ErrorKind::PermissionDenied =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => return Err(read_dir_error(e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(read_dir_error)?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
+        Err(source) => Err(CertsError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
-    names.sort();
-    Ok(Some(names))
 }
 
 fn read_files(dir: &Path, names: &[String], certs: &mut HostCerts) -> Result<(), CertsError> {
@@ -249,16 +256,14 @@ fn read_files(dir: &Path, names: &[String], certs: &mut HostCerts) -> Result<(),
     Ok(())
 }
 
-/// The file's bytes; `None` if it vanished since the listing (a race, not an error).
+/// The file's bytes; `None` if it vanished since the listing (a race, not an error). A
+/// symlink is followed (certs.d often links to the system's CA files), but what it reaches must
+/// be a regular file within [`caps::CERTIFICATE`].
 fn read(path: &Path) -> Result<Option<Vec<u8>>, CertsError> {
-    match std::fs::read(path) {
-        Ok(data) => Ok(Some(data)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CertsError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    fsutil::read_regular(path, caps::CERTIFICATE).map_err(|source| CertsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Every `CERTIFICATE` block of a PEM file (other blocks are skipped); none is an error.

@@ -5,6 +5,7 @@
 use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
 use crate::reference;
+use crate::terminal::{cut_quoted, quote};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -88,7 +89,7 @@ fn invalid(path: &Path, reason: String) -> ConfigError {
 pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
+        message: cut_quoted(e.to_string().trim_end()),
     })?;
     if raw.registries.as_ref().is_some_and(RawV1::is_set) {
         return Err(invalid(
@@ -114,10 +115,11 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
         Some("permissive") => Some(ShortNameMode::Permissive),
         Some("disabled") => Some(ShortNameMode::Disabled),
         Some(other) => {
+            let other_q = quote(other);
             return Err(invalid(
                 path,
-                format!("invalid short-name-mode {other:?} (enforcing, permissive or disabled)"),
-            ))
+                format!("invalid short-name-mode {other_q} (enforcing, permissive or disabled)"),
+            ));
         }
     };
     let aliases = super::short_names::check_aliases(path, raw.aliases.unwrap_or_default())?;
@@ -133,9 +135,10 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
 fn parse_location(path: &Path, input: &str) -> Result<String, ConfigError> {
     let trimmed = input.trim_end_matches('/');
     if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+        let input_q = quote(input);
         return Err(invalid(
             path,
-            format!("invalid location {input:?}: URI schemes are not supported (write host[:port][/path])"),
+            format!("invalid location {input_q}: URI schemes are not supported (write host[:port][/path])"),
         ));
     }
     Ok(trimmed.to_string())
@@ -153,8 +156,10 @@ fn parse_pull_from_mirror(
         other => Err(invalid(
             path,
             format!(
-                "unsupported pull-from-mirror value {other:?} for mirror {location:?} (all, \
-                 digest-only or tag-only)"
+                "unsupported pull-from-mirror value {} for mirror {} (all, digest-only or \
+                 tag-only)",
+                quote(other),
+                quote(location)
             ),
         )),
     }
@@ -173,27 +178,29 @@ fn check_registry(path: &Path, raw: RawRegistry) -> Result<Registry, ConfigError
     } else {
         let prefix = parse_location(path, &raw.prefix)?;
         if !prefix.starts_with("*.") && location.is_empty() {
+            let prefix_q = quote(&prefix);
             return Err(invalid(
                 path,
                 format!(
-                    "[[registry]] {prefix:?} has no location; only a wildcard prefix \
+                    "[[registry]] {prefix_q} has no location; only a wildcard prefix \
                      (*.example.com) may leave it out"
                 ),
             ));
         }
         prefix
     };
+    let prefix_q = quote(&prefix);
     if prefix.starts_with("*.") && prefix.contains(['/', '@', ':']) {
         return Err(invalid(
             path,
-            format!("wildcard prefix {prefix:?} must have the form *.example.com (no path, port, tag or digest)"),
+            format!("wildcard prefix {prefix_q} must have the form *.example.com (no path, port, tag or digest)"),
         ));
     }
     if !raw.pull_from_mirror.is_empty() {
         return Err(invalid(
             path,
             format!(
-                "pull-from-mirror is a mirror setting; it cannot be set on [[registry]] {prefix:?}"
+                "pull-from-mirror is a mirror setting; it cannot be set on [[registry]] {prefix_q}"
             ),
         ));
     }
@@ -203,15 +210,16 @@ fn check_registry(path: &Path, raw: RawRegistry) -> Result<Registry, ConfigError
         if location.is_empty() {
             return Err(invalid(
                 path,
-                format!("a mirror of [[registry]] {prefix:?} has no location"),
+                format!("a mirror of [[registry]] {prefix_q} has no location"),
             ));
         }
         if raw.mirror_by_digest_only && !mirror.pull_from_mirror.is_empty() {
             return Err(invalid(
                 path,
                 format!(
-                    "[[registry]] {prefix:?} sets mirror-by-digest-only and its mirror \
-                     {location:?} sets pull-from-mirror; use one of them"
+                    "[[registry]] {prefix_q} sets mirror-by-digest-only and its mirror \
+                     {} sets pull-from-mirror; use one of them",
+                    quote(&location)
                 ),
             ));
         }
@@ -254,7 +262,10 @@ fn check_conflicts(path: &Path, registries: &[Registry]) -> Result<(), ConfigErr
             if a != b {
                 return Err(invalid(
                     path,
-                    format!("registry {key:?} is defined several times with conflicting {setting:?} settings"),
+                    format!(
+                        "registry {} is defined several times with conflicting {setting:?} settings",
+                        quote(key)
+                    ),
                 ));
             }
         }
@@ -269,10 +280,11 @@ fn check_search_registries(path: &Path, list: Vec<String>) -> Result<Vec<String>
             if reference::is_host(&host) {
                 Ok(host)
             } else {
+                let entry_q = quote(&entry);
                 Err(invalid(
                     path,
                     format!(
-                        "invalid unqualified-search-registries entry {entry:?} (host[:port] only)"
+                        "invalid unqualified-search-registries entry {entry_q} (host[:port] only)"
                     ),
                 ))
             }
