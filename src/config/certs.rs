@@ -9,6 +9,7 @@
 //! order. A `.cert` without its `.key`, or the reverse, is an error naming the file.
 
 use crate::fsutil::{self, caps, FileError};
+use crate::reference::host;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
@@ -166,17 +167,42 @@ impl CertDirs {
             host: host.to_string(),
             ..HostCerts::default()
         };
-        for dir in &searched {
-            let Some(files) = list_dir(dir, named)? else {
+        for candidate in &searched {
+            let dir = if named {
+                candidate.clone()
+            } else {
+                spelled_otherwise(candidate, host).unwrap_or_else(|| candidate.clone())
+            };
+            let Some(files) = list_dir(&dir, named)? else {
                 continue;
             };
-            read_files(dir, &files, &mut certs)?;
-            certs.dir = Some(dir.clone());
+            read_files(&dir, &files, &mut certs)?;
+            certs.dir = Some(dir);
             break;
         }
         certs.searched = searched;
         Ok(certs)
     }
+}
+
+/// When `candidate` (`ROOT/HOST`, `HOST` in canonical form) does not exist, the directory of
+/// `ROOT` whose name is another spelling of the same host (`REG.IO:05000` for `reg.io:5000`,
+/// `reg.io:443` for `reg.io`), the first in name order.
+fn spelled_otherwise(candidate: &Path, host: &str) -> Option<PathBuf> {
+    if candidate.exists() {
+        return None;
+    }
+    let root = candidate.parent()?;
+    let entries = fsutil::list_dir(root, caps::DIR_ENTRIES).ok()??;
+    entries
+        .iter()
+        .find(|e| {
+            e.name
+                .to_str()
+                .and_then(host::canonical)
+                .is_some_and(|canonical| canonical == host)
+        })
+        .map(|e| root.join(&e.name))
 }
 
 /// The directory's file names, sorted; `None` when it is missing or (unless the user named
@@ -376,6 +402,51 @@ mod tests {
         let nothing = dirs.load("other.io").unwrap();
         assert!(nothing.dir.is_none() && nothing.ca_certs.is_empty());
         assert_eq!(nothing.searched.len(), 3);
+    }
+
+    #[test]
+    fn a_directory_spelling_the_host_otherwise_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_in(tmp.path());
+        let (a, _) = cert_pem("a");
+        for (spelled, host) in [
+            ("REG.io:05000", "reg.io:5000"),
+            ("other.io:443", "other.io"),
+        ] {
+            let dir = tmp.path().join("etc-docker").join(spelled);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("ca.crt"), &a).unwrap();
+            let certs = dirs.load(host).unwrap();
+            assert_eq!(certs.dir, Some(dir), "{host}");
+            assert_eq!(certs.ca_certs.len(), 1);
+        }
+    }
+
+    #[test]
+    fn certificate_files_that_are_not_regular_files_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("certs");
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("ca.crt")).unwrap();
+        let dirs = CertDirs {
+            explicit: Some(dir.clone()),
+            roots: vec![],
+        };
+        let err = crate::error_chain(&dirs.load("reg.io").unwrap_err());
+        assert!(
+            err.contains("ca.crt is a character device, not a regular file"),
+            "{err}"
+        );
+        fs::remove_file(dir.join("ca.crt")).unwrap();
+        fs::File::create(dir.join("ca.crt"))
+            .unwrap()
+            .set_len(1 << 33)
+            .unwrap();
+        let err = crate::error_chain(&dirs.load("reg.io").unwrap_err());
+        assert!(
+            err.contains("over the limit of 4194304 bytes for a certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
-use crate::reference;
+use crate::reference::host;
 use crate::terminal::{cut_quoted, quote};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -131,7 +131,8 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
     })
 }
 
-/// A `prefix` or `location` without the trailing `/`; a URL scheme is an error.
+/// A `prefix` or `location` without the trailing `/`, its host in canonical form (so that every
+/// spelling of a host matches it); a URL scheme is an error.
 fn parse_location(path: &Path, input: &str) -> Result<String, ConfigError> {
     let trimmed = input.trim_end_matches('/');
     if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
@@ -141,7 +142,7 @@ fn parse_location(path: &Path, input: &str) -> Result<String, ConfigError> {
             format!("invalid location {input_q}: URI schemes are not supported (write host[:port][/path])"),
         ));
     }
-    Ok(trimmed.to_string())
+    Ok(host::canonical_name(trimmed))
 }
 
 fn parse_pull_from_mirror(
@@ -277,7 +278,7 @@ fn check_search_registries(path: &Path, list: Vec<String>) -> Result<Vec<String>
     list.into_iter()
         .map(|entry| {
             let host = parse_location(path, &entry)?;
-            if reference::is_host(&host) {
+            if let Some(host) = host::canonical(&host) {
                 Ok(host)
             } else {
                 let entry_q = quote(&entry);
