@@ -22,6 +22,7 @@ pub mod copy;
 pub mod digest;
 pub mod fsutil;
 pub(crate) mod go_flags;
+pub mod helper;
 pub(crate) mod layer_cache;
 pub mod list;
 pub mod manpages;
