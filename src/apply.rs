@@ -23,10 +23,68 @@ use crate::reference::{parse_image, ImageRef, ReferenceError};
 use crate::resolve::{parse_image_arg, read_image_arg, BareName};
 use crate::source::{Selection, SourceError};
 use crate::store::Store;
+use crate::terminal::cut_quoted;
 use crate::transport::open::Transports;
-use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+
+/// The most a spec file may use of YAML's counted features (the file itself is at most 1 MiB,
+/// `fsutil::caps::APPLY_SPEC`): a spec is a few dozen entries, so these are far above any real
+/// one and far below what exhausts memory.
+pub mod limits {
+    /// Aliases (`*name`): each may repeat a whole anchored subtree.
+    pub const MAX_ALIASES: usize = 1_000;
+    /// Anchors (`&name`).
+    pub const MAX_ANCHORS: usize = 1_000;
+    /// Nodes (scalars, lists, maps), aliases expanded.
+    pub const MAX_NODES: usize = 100_000;
+    /// Parser events, aliases expanded.
+    pub const MAX_EVENTS: usize = 200_000;
+    /// Nesting of lists and maps.
+    pub const MAX_DEPTH: usize = 32;
+    /// Bytes of all scalars together, aliases expanded.
+    pub const MAX_SCALAR_BYTES: usize = 4 << 20;
+    /// Events and bytes kept to replay anchors.
+    pub const MAX_ANCHOR_EVENTS: usize = 100_000;
+    /// Bytes kept to replay anchors.
+    pub const MAX_ANCHOR_BYTES: usize = 4 << 20;
+}
+
+/// What a spec file went past, with the limit it went past.
+fn over_budget(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let (what, limit) = match breach {
+        B::Aliases { .. } => ("aliases (*name)", limits::MAX_ALIASES),
+        B::Anchors { .. } => ("anchors (&name)", limits::MAX_ANCHORS),
+        B::Nodes { .. } => ("values, aliases expanded", limits::MAX_NODES),
+        B::Events { .. } => ("parser events, aliases expanded", limits::MAX_EVENTS),
+        B::Depth { .. } => ("levels of nesting", limits::MAX_DEPTH),
+        B::Documents { .. } => ("YAML documents", 1),
+        B::ScalarBytes { .. } => ("bytes of text, aliases expanded", limits::MAX_SCALAR_BYTES),
+        B::RecordedAnchorEvents { .. } => {
+            ("values kept to repeat anchors", limits::MAX_ANCHOR_EVENTS)
+        }
+        B::RecordedAnchorBytes { .. } => ("bytes kept to repeat anchors", limits::MAX_ANCHOR_BYTES),
+        other => return format!("the YAML is over a limit of this tool: {other:?}"),
+    };
+    format!("the YAML has more than {limit} {what}, the most a spec file may have")
+}
+
+/// The YAML budget of a spec file ([`limits`]); one document.
+fn yaml_budget() -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_aliases = limits::MAX_ALIASES;
+    budget.max_anchors = limits::MAX_ANCHORS;
+    budget.max_nodes = limits::MAX_NODES;
+    budget.max_events = limits::MAX_EVENTS;
+    budget.max_depth = limits::MAX_DEPTH;
+    budget.flow_nesting_limit = limits::MAX_DEPTH;
+    budget.max_documents = 1;
+    budget.max_total_scalar_bytes = limits::MAX_SCALAR_BYTES;
+    budget.max_recorded_anchor_events = limits::MAX_ANCHOR_EVENTS;
+    budget.max_recorded_anchor_bytes = limits::MAX_ANCHOR_BYTES;
+    budget
+}
 
 /// Why a spec file cannot be turned into a list.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +151,7 @@ pub struct Spec {
     pub annotations: BTreeMap<String, String>,
     /// Keys this tool does not know (manifest-tool ignores them too; they are warned about).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 /// One entry of `manifests`.
@@ -109,7 +167,7 @@ pub struct EntrySpec {
     pub annotations: BTreeMap<String, String>,
     /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 /// An entry's `platform`: manifest-tool's keys (`osversion`, `osfeatures`) and the OCI ones
@@ -136,15 +194,35 @@ pub struct PlatformFields {
     pub features: Vec<String>,
     /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 impl Spec {
-    /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is.
+    /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is. The YAML is
+    /// read within [`yaml_budget`]: a file of aliases that would expand past it is refused
+    /// before it is expanded.
     pub fn parse(text: &str, file: &str) -> Result<Self, ApplyError> {
-        let spec: Spec = serde_yaml::from_str(text).map_err(|e| ApplyError::Parse {
-            file: file.to_string(),
-            detail: e.to_string(),
+        let breach = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let seen = breach.clone();
+        let options = serde_saphyr::options! { budget: Some(yaml_budget()) }
+            .with_budget_report(move |report| *seen.borrow_mut() = report.breached);
+        let parsed = serde_saphyr::from_str_with_options(text, options);
+        let spec: Spec = parsed.map_err(|e| {
+            let text = e.to_string();
+            let detail = match breach.borrow_mut().take() {
+                Some(breach) => over_budget(&breach),
+                // The parser's own nesting limit, set to the same depth (its words).
+                None if text.contains("recursion limit exceeded") => {
+                    over_budget(&serde_saphyr::budget::BudgetBreach::Depth {
+                        depth: limits::MAX_DEPTH + 1,
+                    })
+                }
+                None => cut_quoted(&text),
+            };
+            ApplyError::Parse {
+                file: file.to_string(),
+                detail,
+            }
         })?;
         if spec.manifests.is_empty() {
             return Err(ApplyError::NoManifests {
@@ -286,48 +364,159 @@ fn check_platforms(list: &ManifestList) -> Result<(), ApplyError> {
     Ok(())
 }
 
+/// A value of an unknown key: read (within the budget) and dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ignored;
+
+impl<'de> Deserialize<'de> for Ignored {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
+    }
+}
+
 /// A scalar as the text YAML gave it. Go's YAML reader (manifest-tool's) keeps `1` as "1" for a
 /// string field; a float is refused, since `1.10` would read back as "1.1".
-fn scalar_text<E: serde::de::Error>(value: serde_yaml::Value) -> Result<String, E> {
-    use serde_yaml::Value;
-    match value {
-        Value::String(s) => Ok(s),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        Value::Number(n) => Err(E::custom(format!(
-            "{n} is a number in YAML; write it in quotes (\"{n}\") to keep it as it is written"
-        ))),
-        other => Err(E::custom(format!("expected a string, got {other:?}"))),
+struct Scalar(Option<String>);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(Some(v.to_string())))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Err(E::custom(format!(
+            "{v} is a number in YAML; write it in quotes (\"{v}\") to keep it as it is written"
+        )))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar(None))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar(None))
+    }
+}
+
+impl Scalar {
+    fn required<E: serde::de::Error>(self) -> Result<String, E> {
+        self.0
+            .ok_or_else(|| E::custom("expected a string, got nothing"))
     }
 }
 
 fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(value) => scalar_text(value).map(Some),
-    }
+    Ok(Scalar::deserialize(d)?.0)
 }
 
+/// A list of scalars; a lone scalar is a list of one (manifest-tool's `--tags a,b` is a list).
 fn scalar_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
-        Some(serde_yaml::Value::Sequence(items)) => items.into_iter().map(scalar_text).collect(),
-        // manifest-tool's `--tags a,b` is a list; a lone scalar is one item.
-        Some(value) => Ok(vec![scalar_text(value)?]),
+    struct ListVisitor;
+    impl<'de> serde::de::Visitor<'de> for ListVisitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings, or one string")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<Scalar>()? {
+                out.push(item.required()?);
+            }
+            Ok(out)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+            Ok(vec![ScalarVisitor.visit_str::<E>(v)?.required()?])
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_string()])
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_string()])
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_string()])
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Vec<String>, E> {
+            ScalarVisitor.visit_f64(v).map(|_| Vec::new())
+        }
     }
+    d.deserialize_any(ListVisitor)
 }
 
+/// A map of scalars to scalars (annotations).
 fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(BTreeMap::new()),
-        Some(serde_yaml::Value::Mapping(map)) => map
-            .into_iter()
-            .map(|(k, v)| Ok((scalar_text(k)?, scalar_text(v)?)))
-            .collect(),
-        Some(other) => Err(D::Error::custom(format!(
-            "expected a map of annotations, got {other:?}"
-        ))),
+    struct MapVisitor;
+    impl<'de> serde::de::Visitor<'de> for MapVisitor {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<Scalar, Scalar>()? {
+                out.insert(key.required()?, value.required()?);
+            }
+            Ok(out)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
     }
+    d.deserialize_any(MapVisitor)
 }
 
 #[cfg(test)]
@@ -417,6 +606,55 @@ flavour: plain
         ] {
             let err = Spec::parse(text, "s.yaml").unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_bombs_are_refused_at_their_named_limits() {
+        let anchor = "x".repeat(100 * 1024);
+        let aliased = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nunknown:\n  - &big {anchor}\n{}",
+            "  - *big\n".repeat(10_000)
+        );
+        let mut laughs = String::from("image: r.io/a:v1\nmanifests: [{image: r.io/a:b}]\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for n in 1..10 {
+            laughs += &format!(
+                "l{n}: &l{n} [{}]\n",
+                vec![format!("*l{}", n - 1); 10].join(", ")
+            );
+        }
+        let deep = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nd: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let nodes = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nn: [{}]\n",
+            "1,".repeat(200_000)
+        );
+        let documents = "image: r.io/a:v1\nmanifests: [{image: r.io/a:b}]\n---\n".repeat(10);
+        let anchors: String = (0..2_000).map(|n| format!("a{n}: &a{n} v\n")).collect();
+        let anchors = format!("image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\n{anchors}");
+        for (name, text) in [
+            ("aliases of a big anchor", aliased),
+            ("nested aliases", laughs),
+            ("deep nesting", deep),
+            ("many nodes", nodes),
+            ("many documents", documents),
+            ("many anchors", anchors),
+        ] {
+            let started = std::time::Instant::now();
+            let err = Spec::parse(&text, "bomb.yaml").unwrap_err().to_string();
+            assert!(err.starts_with("bomb.yaml: "), "{name}: {err}");
+            assert!(
+                err.contains("the most a spec file may have"),
+                "{name}: {err}"
+            );
+            assert!(err.len() < 4000, "{name}: {} bytes of message", err.len());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{name}"
+            );
         }
     }
 }

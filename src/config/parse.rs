@@ -407,6 +407,39 @@ mod tests {
     }
 
     #[test]
+    fn toml_bombs_are_errors_of_bounded_length() {
+        let long_line = format!(
+            "unqualified-search-registries = ['{}'\n",
+            "a".repeat(400_000)
+        );
+        let deep_arrays = format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let deep_tables = format!("x = {}1{}\n", "{a = ".repeat(100_000), "}".repeat(100_000));
+        let long_value = format!("short-name-mode = '{}'\n", "z".repeat(400_000));
+        let long_prefix = format!("[[registry]]\nprefix = '{}'\n", "p".repeat(400_000));
+        let many_aliases: String = (0..20_000)
+            .map(|n| format!("'a{n}' = 'x.io/a:{n}'\n"))
+            .collect();
+        let many_aliases = format!("[aliases]\n{many_aliases}");
+        for (name, text) in [
+            ("a long line", long_line),
+            ("deep arrays", deep_arrays),
+            ("deep inline tables", deep_tables),
+            ("a long value", long_value),
+            ("a long prefix", long_prefix),
+            ("many bad aliases", many_aliases),
+        ] {
+            let err = parse(&text).expect_err(name).to_string();
+            assert!(
+                err.len() < 4000,
+                "{name}: {} bytes: {}",
+                err.len(),
+                &err[..200]
+            );
+            assert!(err.contains("/r.conf"), "{name}: {err}");
+        }
+    }
+
+    #[test]
     fn a_syntax_error_names_the_line() {
         let err = parse("unqualified-search-registries = ['a.io'\n").unwrap_err();
         let ConfigError::Syntax { message, .. } = &err else {
