@@ -76,12 +76,12 @@ pub(crate) enum AuthError {
     NoPassword { user: String },
     #[error("--creds has an empty user name; pass --creds USER:PASS")]
     EmptyUser,
-    #[error("{what} {path}: {source}")]
+    // The cause is in the message, not the chain: the registry layer shows messages only.
+    #[error("{what}: {}", crate::error_chain(cause))]
     Read {
         what: String,
         path: PathBuf,
-        #[source]
-        source: FileError,
+        cause: FileError,
     },
     #[error("{path} is not a valid auth file: {detail}")]
     Malformed { path: PathBuf, detail: String },
@@ -264,14 +264,14 @@ fn parse(path: &Path, text: &str) -> Result<Value, AuthError> {
 /// Reads an auth file (a regular file within [`caps::AUTH_FILE`]; a symlink to one is
 /// followed); a missing file is `None` unless the user named it explicitly.
 fn read_optional(path: &Path, what: &str, must_exist: bool) -> Result<Option<String>, AuthError> {
-    let error = |source: FileError| AuthError::Read {
+    let error = |cause: FileError| AuthError::Read {
         what: if what.is_empty() {
             "cannot read auth file".to_string()
         } else {
-            format!("cannot read the auth file given by {what},")
+            format!("cannot read the auth file given by {what}")
         },
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     match fsutil::read_text(path, caps::AUTH_FILE) {
         Ok(None) if must_exist => Err(error(FileError::Io {

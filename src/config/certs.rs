@@ -20,23 +20,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {
     /// The directory exists (or was named) but cannot be listed.
-    #[error("cannot read certificate directory {}: {source}", path.display())]
+    // The cause is in the message, not the chain: the registry layer shows messages only.
+    #[error("cannot read certificate directory: {}", crate::error_chain(cause))]
     ReadDir {
         /// The directory.
         path: PathBuf,
         /// Why: not a directory, too many entries, or the operating system's error.
-        #[source]
-        source: FileError,
+        cause: FileError,
     },
     /// A certificate or key file cannot be read (not a regular file, over its cap, or the
     /// operating system's error).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read a certificate file: {}", crate::error_chain(cause))]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: FileError,
+        /// Why (the message names the file).
+        cause: FileError,
     },
     /// A `.crt` or `.cert` file holds no usable PEM certificate.
     #[error("{} is not a PEM certificate file: {detail}", path.display())]
@@ -211,7 +210,7 @@ fn list_dir(dir: &Path, named: bool) -> Result<Option<Vec<String>>, CertsError> 
     match fsutil::list_dir(dir, caps::DIR_ENTRIES) {
         Ok(None) if named => Err(CertsError::ReadDir {
             path: dir.to_path_buf(),
-            source: FileError::Io {
+            cause: FileError::Io {
                 context: "opening",
                 path: dir.display().to_string(),
                 source: std::io::Error::from(ErrorKind::NotFound),
@@ -228,9 +227,9 @@ fn list_dir(dir: &Path, named: bool) -> Result<Option<Vec<String>>, CertsError> 
         {
             Ok(None)
         }
-        Err(source) => Err(CertsError::ReadDir {
+        Err(cause) => Err(CertsError::ReadDir {
             path: dir.to_path_buf(),
-            source,
+            cause,
         }),
     }
 }
@@ -286,9 +285,9 @@ fn read_files(dir: &Path, names: &[String], certs: &mut HostCerts) -> Result<(),
 /// symlink is followed (certs.d often links to the system's CA files), but what it reaches must
 /// be a regular file within [`caps::CERTIFICATE`].
 fn read(path: &Path) -> Result<Option<Vec<u8>>, CertsError> {
-    fsutil::read_regular(path, caps::CERTIFICATE).map_err(|source| CertsError::Read {
+    fsutil::read_regular(path, caps::CERTIFICATE).map_err(|cause| CertsError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

@@ -33,7 +33,7 @@ pub enum ConfigError {
     },
     /// A configuration file or drop-in directory that is not what it must be (a regular file
     /// within its cap, a directory within its entry limit), or cannot be read.
-    #[error("cannot read registries configuration {}: {source}", path.display())]
+    #[error("cannot read registries configuration")]
     File {
         /// The file or directory.
         path: PathBuf,

@@ -34,8 +34,7 @@ pub(crate) fn limit() -> Duration {
 /// A lock that another process kept past the limit.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{path} is locked by {holder}; gave up after waiting {} (--lock-timeout {})",
-    humantime::format_duration(*waited),
+    "{path} is locked by {holder}; gave up after waiting {} (--lock-timeout)",
     humantime::format_duration(*limit)
 )]
 pub struct LockTimeout {
@@ -43,9 +42,7 @@ pub struct LockTimeout {
     pub path: String,
     /// Who holds it, as well as can be told: `process 1234 (buildah)` or `another process`.
     pub holder: String,
-    /// How long was waited.
-    pub waited: Duration,
-    /// The limit in force.
+    /// The limit in force, waited out.
     pub limit: Duration,
 }
 
@@ -110,7 +107,6 @@ pub(crate) fn wait_for(
             return Err(LockTimeout {
                 path: label,
                 holder: holder(file),
-                waited,
                 limit,
             }
             .into());
@@ -221,7 +217,10 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("held.lock is locked by"), "{text}");
-        assert!(text.contains("--lock-timeout 50ms"), "{text}");
+        assert!(
+            text.contains("gave up after waiting 50ms (--lock-timeout)"),
+            "{text}"
+        );
 
         // Released while waiting: taken.
         let release = std::thread::spawn(move || {

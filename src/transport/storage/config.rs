@@ -41,7 +41,7 @@ pub(crate) struct StoreLocation {
 /// Why the store could not be decided.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
-    #[error("reading {path}")]
+    #[error("reading the containers-storage configuration")]
     Read {
         path: String,
         #[source]

@@ -97,7 +97,7 @@ impl StorageTransport {
             .ok_or_else(gone)?;
         if region.size() > limit {
             return Err(TransportError::TooLarge {
-                what,
+                what: format!("{what} ({})", region.label()),
                 size: region.size(),
                 limit,
             });
