@@ -40,6 +40,14 @@ fn sources(dir: &Path) -> AuthSources {
     }
 }
 
+/// The user name `s` finds for `registry/repository`, if any.
+fn username(s: &AuthSources, registry: &str, repository: &str) -> Option<String> {
+    s.lookup(registry, repository)
+        .unwrap()
+        .credential
+        .map(|c| c.username().to_string())
+}
+
 fn user_of(lookup: &Lookup) -> Option<(&str, &str)> {
     lookup
         .credential
@@ -245,12 +253,7 @@ fn key_matching() {
         ]),
     );
     s.authfile = Some(file);
-    let user = |reg: &str, repo: &str| {
-        s.lookup(reg, repo)
-            .unwrap()
-            .credential
-            .map(|c| c.username().to_string())
-    };
+    let user = |reg: &str, repo: &str| username(&s, reg, repo);
     assert_eq!(user("reg.io:5000", "team/app").as_deref(), Some("app"));
     assert_eq!(user("reg.io:5000", "team/other").as_deref(), Some("team"));
     assert_eq!(user("reg.io:5000", "solo").as_deref(), Some("host"));
@@ -343,12 +346,7 @@ fn keys_match_every_spelling_of_the_host() {
             ("127.0.0.01:5002", "octal:4"),
         ]),
     ));
-    let user = |reg: &str, repo: &str| {
-        s.lookup(reg, repo)
-            .unwrap()
-            .credential
-            .map(|c| c.username().to_string())
-    };
+    let user = |reg: &str, repo: &str| username(&s, reg, repo);
     assert_eq!(user("localhost:5000", "x").as_deref(), Some("upper"));
     assert_eq!(user("reg.io", "team/app").as_deref(), Some("team"));
     assert_eq!(user("[::1]:5001", "x").as_deref(), Some("legacy6"));

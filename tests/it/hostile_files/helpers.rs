@@ -67,34 +67,31 @@ fn a_helper_that_never_answers_is_killed_with_what_it_started() {
     assert!(gone(pid.trim()), "the helper's child {pid} was killed too");
 }
 
-#[test]
-fn floods_on_stdout_or_stderr_are_cut_and_the_helper_killed() {
+/// Runs `inspect` with `script` as the helper (see [`with_store`]), which must fail with every
+/// needle; returns stderr.
+fn refused_by(script: &str, needles: &[&str]) -> String {
     let env = TestEnv::new();
     let registry = Registry::plain();
-    let stderr = refused_cmd(
-        &env,
-        with_store(&env, &registry, "yes secret-hunter2"),
+    refused_cmd(&env, with_store(&env, &registry, script), needles)
+}
+
+#[test]
+fn floods_on_stdout_or_stderr_are_cut_and_the_helper_killed() {
+    let stderr = refused_by(
+        "yes secret-hunter2",
         &["wrote more than 1048576 bytes on stdout and was killed"],
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
-    refused_cmd(
-        &env,
-        with_store(&env, &registry, "yes noise >&2"),
+    refused_by(
+        "yes noise >&2",
         &["wrote more than 1048576 bytes on stderr and was killed"],
     );
 }
 
 #[test]
 fn a_failing_helper_is_quoted_short() {
-    let env = TestEnv::new();
-    let registry = Registry::plain();
-    let stderr = refused_cmd(
-        &env,
-        with_store(
-            &env,
-            &registry,
-            "head -c 300000 /dev/zero | tr '\\0' e >&2; exit 1",
-        ),
+    let stderr = refused_by(
+        "head -c 300000 /dev/zero | tr '\\0' e >&2; exit 1",
         &[
             "it exited with exit status: 1: eeee",
             "characters cut]",
@@ -106,19 +103,14 @@ fn a_failing_helper_is_quoted_short() {
 
 #[test]
 fn an_answer_that_is_not_a_credential_is_refused_unquoted() {
-    let env = TestEnv::new();
-    let registry = Registry::plain();
-    let stderr = refused_cmd(
-        &env,
-        with_store(
-            &env,
-            &registry,
-            r#"printf '{"Username":"u","Secret":"hunter2"'"#,
-        ),
+    let stderr = refused_by(
+        r#"printf '{"Username":"u","Secret":"hunter2"'"#,
         &["it printed something that is not a credential"],
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
     // A helper that says it has nothing is no credential, and no error.
+    let env = TestEnv::new();
+    let registry = Registry::plain();
     let mut command = with_store(
         &env,
         &registry,
