@@ -199,7 +199,7 @@ pub struct PlatformFields {
 
 impl Spec {
     /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is. The YAML is
-    /// read within [`yaml_budget`]: a file of aliases that would expand past it is refused
+    /// read within the budget of [`limits`]: a file of aliases that would expand past it is refused
     /// before it is expanded.
     pub fn parse(text: &str, file: &str) -> Result<Self, ApplyError> {
         let breach = std::rc::Rc::new(std::cell::RefCell::new(None));

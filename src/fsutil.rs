@@ -1,7 +1,7 @@
 //! The one reader of files that come from outside the tool (configuration, credentials,
 //! certificates, containers-storage, layouts, archives, the store and its caches): only regular
 //! files (never a FIFO, device or socket), measured on the open descriptor and read no further
-//! than a cap per kind ([`Cap`]); never through a symlink below a root directory ([`RootDir`]);
+//! than a cap per kind (`Cap`); never through a symlink below a root directory (`RootDir`);
 //! directories listed with a bound on their entries. Writes are atomic (temp file, fsync,
 //! rename) and, where other processes write too, made under a lock whose wait is bounded
 //! ([`wait`]).
@@ -235,7 +235,7 @@ pub(crate) fn read_text(path: &Path, cap: Cap) -> Result<Option<String>, FileErr
 }
 
 /// Reads a file of `/proc` (a regular file whose size is known only once it is read) up to
-/// its end, or fails at [`caps::PROC`].
+/// its end, or fails past 4 MiB.
 pub fn read_proc(path: &Path) -> Result<Vec<u8>, FileError> {
     let label = path.display().to_string();
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
