@@ -16,6 +16,10 @@
 //! entries, or, with `platform`, the entries of that platform with their attestations. Two
 //! images of one platform are an error, as in manifest-tool.
 
+mod yaml;
+
+pub use yaml::{limits, Ignored};
+
 use crate::config::registries::RegistriesConf;
 use crate::list::{EntryEdit, ManifestList};
 use crate::platform::{PlatformFilter, PlatformSpec};
@@ -24,9 +28,9 @@ use crate::resolve::{parse_image_arg, read_image_arg, BareName};
 use crate::source::{Selection, SourceError};
 use crate::store::Store;
 use crate::transport::open::Transports;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
+use yaml::{scalar, scalar_list, scalar_map};
 
 /// Why a spec file cannot be turned into a list.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +100,7 @@ pub struct Spec {
     pub sort: bool,
     /// Keys this tool does not know (manifest-tool ignores them too; they are warned about).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 /// One entry of `manifests`.
@@ -112,7 +116,7 @@ pub struct EntrySpec {
     pub annotations: BTreeMap<String, String>,
     /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 /// An entry's `platform`: manifest-tool's keys (`osversion`, `osfeatures`) and the OCI ones
@@ -139,15 +143,17 @@ pub struct PlatformFields {
     pub features: Vec<String>,
     /// Keys this tool does not know (warned about and ignored, as manifest-tool does).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, Ignored>,
 }
 
 impl Spec {
-    /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is.
+    /// Parses a spec (`file` names it in errors); JSON is read as the YAML it is. The YAML is
+    /// read within the budget of [`limits`]: a file of aliases that would expand past it is refused
+    /// before it is expanded.
     pub fn parse(text: &str, file: &str) -> Result<Self, ApplyError> {
-        let spec: Spec = serde_yaml::from_str(text).map_err(|e| ApplyError::Parse {
+        let spec: Spec = yaml::from_str(text).map_err(|detail| ApplyError::Parse {
             file: file.to_string(),
-            detail: e.to_string(),
+            detail,
         })?;
         if spec.manifests.is_empty() {
             return Err(ApplyError::NoManifests {
@@ -290,50 +296,6 @@ fn check_platforms(list: &ManifestList) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// A scalar as the text YAML gave it. Go's YAML reader (manifest-tool's) keeps `1` as "1" for a
-/// string field; a float is refused, since `1.10` would read back as "1.1".
-fn scalar_text<E: serde::de::Error>(value: serde_yaml::Value) -> Result<String, E> {
-    use serde_yaml::Value;
-    match value {
-        Value::String(s) => Ok(s),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        Value::Number(n) => Err(E::custom(format!(
-            "{n} is a number in YAML; write it in quotes (\"{n}\") to keep it as it is written"
-        ))),
-        other => Err(E::custom(format!("expected a string, got {other:?}"))),
-    }
-}
-
-fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(value) => scalar_text(value).map(Some),
-    }
-}
-
-fn scalar_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
-        Some(serde_yaml::Value::Sequence(items)) => items.into_iter().map(scalar_text).collect(),
-        // manifest-tool's `--tags a,b` is a list; a lone scalar is one item.
-        Some(value) => Ok(vec![scalar_text(value)?]),
-    }
-}
-
-fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    match Option::<serde_yaml::Value>::deserialize(d)? {
-        None | Some(serde_yaml::Value::Null) => Ok(BTreeMap::new()),
-        Some(serde_yaml::Value::Mapping(map)) => map
-            .into_iter()
-            .map(|(k, v)| Ok((scalar_text(k)?, scalar_text(v)?)))
-            .collect(),
-        Some(other) => Err(D::Error::custom(format!(
-            "expected a map of annotations, got {other:?}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +383,55 @@ flavour: plain
         ] {
             let err = Spec::parse(text, "s.yaml").unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_bombs_are_refused_at_their_named_limits() {
+        let anchor = "x".repeat(100 * 1024);
+        let aliased = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nunknown:\n  - &big {anchor}\n{}",
+            "  - *big\n".repeat(10_000)
+        );
+        let mut laughs = String::from("image: r.io/a:v1\nmanifests: [{image: r.io/a:b}]\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for n in 1..10 {
+            laughs += &format!(
+                "l{n}: &l{n} [{}]\n",
+                vec![format!("*l{}", n - 1); 10].join(", ")
+            );
+        }
+        let deep = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nd: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let nodes = format!(
+            "image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\nn: [{}]\n",
+            "1,".repeat(200_000)
+        );
+        let documents = "image: r.io/a:v1\nmanifests: [{image: r.io/a:b}]\n---\n".repeat(10);
+        let anchors: String = (0..2_000).map(|n| format!("a{n}: &a{n} v\n")).collect();
+        let anchors = format!("image: r.io/a:v1\nmanifests: [{{image: r.io/a:b}}]\n{anchors}");
+        for (name, text) in [
+            ("aliases of a big anchor", aliased),
+            ("nested aliases", laughs),
+            ("deep nesting", deep),
+            ("many nodes", nodes),
+            ("many documents", documents),
+            ("many anchors", anchors),
+        ] {
+            let started = std::time::Instant::now();
+            let err = Spec::parse(&text, "bomb.yaml").unwrap_err().to_string();
+            assert!(err.starts_with("bomb.yaml: "), "{name}: {err}");
+            assert!(
+                err.contains("the most a spec file may have"),
+                "{name}: {err}"
+            );
+            assert!(err.len() < 4000, "{name}: {} bytes of message", err.len());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{name}"
+            );
         }
     }
 }

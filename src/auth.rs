@@ -13,6 +13,11 @@
 //! tokens (OAuth refresh tokens) and `credHelpers` inside a containers auth.json (only docker's
 //! config.json runs helpers here).
 
+mod docker_config;
+
+use crate::fsutil::{self, caps, FileError};
+use crate::reference::host;
+use crate::terminal::quote;
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt;
@@ -71,17 +76,17 @@ pub(crate) enum AuthError {
     NoPassword { user: String },
     #[error("--creds has an empty user name; pass --creds USER:PASS")]
     EmptyUser,
-    #[error("{what} {path}: {source}")]
+    // The cause is in the message, not the chain: the registry layer shows messages only.
+    #[error("{what}: {}", crate::error_chain(cause))]
     Read {
         what: String,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: FileError,
     },
     #[error("{path} is not a valid auth file: {detail}")]
     Malformed { path: PathBuf, detail: String },
     #[error(
-        "{path}: the entry {key:?} has an invalid \"auth\" value (expected base64 of USER:PASSWORD)"
+        "{path}: the entry {key} has an invalid \"auth\" value (expected base64 of USER:PASSWORD)"
     )]
     BadEntry { path: PathBuf, key: String },
     #[error(
@@ -221,7 +226,8 @@ impl AuthSources {
             let Some(text) = read_optional(path, what, must_exist)? else {
                 continue;
             };
-            if let Some(credential) = find_in_auth_file(path, &text, registry, repository)? {
+            let value = parse(path, &text)?;
+            if let Some(credential) = find_in_auths(path, &value, registry, repository)? {
                 searched.pop();
                 return Ok(found(&mut searched, path.display().to_string(), credential));
             }
@@ -230,7 +236,8 @@ impl AuthSources {
         if let Some(path) = &self.docker_config {
             searched.push(path.display().to_string());
             if let Some(text) = read_optional(path, "", false)? {
-                if let Some(credential) = find_in_docker_config(path, &text, registry)? {
+                let value = parse(path, &text)?;
+                if let Some(credential) = docker_config::find(path, &value, registry, repository)? {
                     searched.pop();
                     return Ok(found(&mut searched, path.display().to_string(), credential));
                 }
@@ -245,20 +252,35 @@ impl AuthSources {
     }
 }
 
-/// Reads a file; a missing file is `None` unless the user named it explicitly.
+/// An auth file's JSON.
+fn parse(path: &Path, text: &str) -> Result<Value, AuthError> {
+    serde_json::from_str(text).map_err(|e| AuthError::Malformed {
+        path: path.to_path_buf(),
+        // The position only: serde's message may quote a value, which may be a secret.
+        detail: format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+    })
+}
+
+/// Reads an auth file (a regular file within [`caps::AUTH_FILE`]; a symlink to one is
+/// followed); a missing file is `None` unless the user named it explicitly.
 fn read_optional(path: &Path, what: &str, must_exist: bool) -> Result<Option<String>, AuthError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
-        Err(source) => Err(AuthError::Read {
-            what: if what.is_empty() {
-                "cannot read auth file".to_string()
-            } else {
-                format!("cannot read the auth file given by {what},")
-            },
-            path: path.to_path_buf(),
-            source,
-        }),
+    let error = |cause: FileError| AuthError::Read {
+        what: if what.is_empty() {
+            "cannot read auth file".to_string()
+        } else {
+            format!("cannot read the auth file given by {what}")
+        },
+        path: path.to_path_buf(),
+        cause,
+    };
+    match fsutil::read_text(path, caps::AUTH_FILE) {
+        Ok(None) if must_exist => Err(error(FileError::Io {
+            context: "opening",
+            path: path.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })),
+        Ok(text) => Ok(text),
+        Err(source) => Err(error(source)),
     }
 }
 
@@ -270,32 +292,34 @@ fn normalize_registry(host: &str) -> &str {
     }
 }
 
-/// An auth file key reduced to a host, the way containers/image matches legacy keys:
-/// `https://index.docker.io/v1/` → `docker.io`, `http://reg:5000/x` → `reg:5000`. A key without a
-/// scheme keeps its path (it is a repository-scoped key and only matches by exact name).
-fn normalize_key(key: &str) -> &str {
+/// An auth file key in the form it is compared in: its host in canonical form (Docker Hub's
+/// names as `docker.io`) and its repository path as written. A key with a URL scheme
+/// (`https://index.docker.io/v1/`, `http://reg:5000/x`) is a legacy key for the host alone, as
+/// containers/image reads it: `(host, true)`.
+fn key_form(key: &str) -> (String, bool) {
     let stripped = key
         .strip_prefix("http://")
         .or_else(|| key.strip_prefix("https://"));
-    match stripped {
-        Some(rest) => normalize_registry(rest.split('/').next().unwrap_or(rest)),
-        None => normalize_registry(key),
-    }
+    let (name, legacy) = match stripped {
+        Some(rest) => (rest.split('/').next().unwrap_or(rest), true),
+        None => (key, false),
+    };
+    let canonical = host::canonical_name(name);
+    let (host_part, path) = canonical.split_at(canonical.find('/').unwrap_or(canonical.len()));
+    (format!("{}{path}", normalize_registry(host_part)), legacy)
 }
 
-/// Looks `registry/repository` up in a containers auth.json (`{"auths": {KEY: {"auth": …}}}`):
-/// the most specific repository-scoped key first (`reg/a/b`, then `reg/a`), then the host,
-/// then legacy keys with a scheme or path.
-fn find_in_auth_file(
+/// Looks `registry/repository` up in the `auths` of a containers auth.json or a docker
+/// config.json (`{"auths": {KEY: {"auth": …}}}`): the most specific repository-scoped key
+/// first (`reg/a/b`, then `reg/a`), then the host, then legacy keys with a scheme. Keys are
+/// compared with their host in canonical form, so `LOCALHOST:05000` is `localhost:5000`; when
+/// several keys spell one name, the first in name order is used.
+fn find_in_auths(
     path: &Path,
-    text: &str,
+    value: &Value,
     registry: &str,
     repository: &str,
 ) -> Result<Option<Credential>, AuthError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| AuthError::Malformed {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
     let Some(auths) = value.get("auths") else {
         return Ok(None);
     };
@@ -303,34 +327,34 @@ fn find_in_auth_file(
         path: path.to_path_buf(),
         detail: "\"auths\" is not an object".into(),
     })?;
+    let mut keys: Vec<&String> = auths.keys().collect();
+    keys.sort();
+    let forms: Vec<(String, bool, &String)> = keys
+        .into_iter()
+        .map(|key| {
+            let (form, legacy) = key_form(key);
+            (form, legacy, key)
+        })
+        .collect();
 
-    let host = normalize_registry(registry);
-    let mut candidates = Vec::new();
+    let host = key_form(registry).0;
     let mut scope = format!("{host}/{repository}");
     loop {
-        candidates.push(scope.clone());
+        for (form, legacy, key) in &forms {
+            if !legacy && *form == scope {
+                if let Some(c) = decode_entry(path, key, &auths[key.as_str()], registry)? {
+                    return Ok(Some(c));
+                }
+            }
+        }
         match scope.rsplit_once('/') {
             Some((parent, _)) => scope = parent.to_string(),
             None => break,
         }
     }
-    for key in &candidates {
-        // Accept the registry as the user wrote it too (`index.docker.io/...` keys).
-        let alt = key.replacen(host, registry, 1);
-        for k in [key.as_str(), alt.as_str()] {
-            if let Some(entry) = auths.get(k) {
-                if let Some(c) = decode_entry(path, k, entry, registry)? {
-                    return Ok(Some(c));
-                }
-            }
-        }
-    }
-    // Legacy keys (`https://index.docker.io/v1/`), in a stable order.
-    let mut keys: Vec<&String> = auths.keys().collect();
-    keys.sort();
-    for key in keys {
-        if normalize_key(key) == host && !candidates.iter().any(|c| c == key) {
-            if let Some(c) = decode_entry(path, key, &auths[key], registry)? {
+    for (form, legacy, key) in &forms {
+        if *legacy && *form == host {
+            if let Some(c) = decode_entry(path, key, &auths[key.as_str()], registry)? {
                 return Ok(Some(c));
             }
         }
@@ -344,24 +368,25 @@ fn decode_entry(
     entry: &Value,
     registry: &str,
 ) -> Result<Option<Credential>, AuthError> {
-    let auth = entry.get("auth").and_then(Value::as_str).unwrap_or("");
+    let text = |name: &str| entry.get(name).and_then(Value::as_str).unwrap_or("");
+    let auth = text("auth");
     if auth.is_empty() {
-        if entry
-            .get("identitytoken")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.is_empty())
-        {
+        if !text("identitytoken").is_empty() {
             return Err(AuthError::IdentityToken {
                 path: path.to_path_buf(),
                 registry: registry.to_string(),
             });
+        }
+        // docker's config.json may hold the two fields instead of `auth`.
+        if !text("username").is_empty() && !text("password").is_empty() {
+            return Ok(Some(Credential::new(text("username"), text("password"))));
         }
         // An empty entry (docker writes `{}` when a helper holds the secret) is no credential.
         return Ok(None);
     }
     let bad = || AuthError::BadEntry {
         path: path.to_path_buf(),
-        key: key.to_string(),
+        key: quote(key),
     };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(auth.trim())
@@ -369,93 +394,6 @@ fn decode_entry(
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (user, pass) = decoded.split_once(':').ok_or_else(bad)?;
     Ok(Some(Credential::new(user, pass)))
-}
-
-/// Looks a registry up in a docker `config.json`, through `docker_credential` so that
-/// `credHelpers` and `credsStore` helpers run as docker runs them.
-fn find_in_docker_config(
-    path: &Path,
-    text: &str,
-    registry: &str,
-) -> Result<Option<Credential>, AuthError> {
-    // Parsed here too, only to name the helper in error messages.
-    let value: Value = serde_json::from_str(text).map_err(|e| AuthError::Malformed {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    // Docker keys Docker Hub as `https://index.docker.io/v1/`, in `auths` and for helpers.
-    let servers: Vec<&str> = if normalize_registry(registry) == "docker.io" {
-        vec!["https://index.docker.io/v1/", "docker.io"]
-    } else {
-        vec![registry]
-    };
-    for server in servers {
-        use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-        match docker_credential::get_credential_from_reader(text.as_bytes(), server) {
-            Ok(DockerCredential::UsernamePassword(user, pass)) => {
-                return Ok(Some(Credential::new(user, pass)))
-            }
-            Ok(DockerCredential::IdentityToken(_)) => {
-                return Err(AuthError::IdentityToken {
-                    path: path.to_path_buf(),
-                    registry: registry.to_string(),
-                })
-            }
-            Err(E::NoCredentialConfigured) => continue,
-            Err(E::HelperFailure { stdout, stderr, .. })
-                if is_not_found_message(&stdout) || is_not_found_message(&stderr) =>
-            {
-                continue
-            }
-            Err(E::ConfigReadError) | Err(E::ConfigNotFound) => {
-                return Err(AuthError::Malformed {
-                    path: path.to_path_buf(),
-                    detail: "cannot parse it as a docker config".into(),
-                })
-            }
-            Err(E::CredentialDecodingError) | Err(E::CredentialMismatchError) => {
-                return Err(AuthError::BadEntry {
-                    path: path.to_path_buf(),
-                    key: server.to_string(),
-                })
-            }
-            Err(e) => {
-                let helper = helper_name(&value, server).unwrap_or_else(|| "?".into());
-                let detail = match e {
-                    // Only stderr: a helper's stdout is where secrets go.
-                    E::HelperFailure { stderr, .. } => {
-                        format!("it exited with an error: {}", stderr.trim())
-                    }
-                    E::HelperCommunicationError => {
-                        "it could not be run (is it installed and on $PATH?)".to_string()
-                    }
-                    other => other.to_string(),
-                };
-                return Err(AuthError::Helper {
-                    path: path.to_path_buf(),
-                    helper,
-                    registry: registry.to_string(),
-                    detail,
-                });
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// The docker-credential-helpers protocol says "credentials not found in native keychain".
-fn is_not_found_message(text: &str) -> bool {
-    text.to_ascii_lowercase().contains("credentials not found")
-}
-
-fn helper_name(config: &Value, server: &str) -> Option<String> {
-    config
-        .get("credHelpers")
-        .and_then(|h| h.get(server))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .or_else(|| config.get("credsStore").and_then(Value::as_str))
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -73,6 +73,10 @@ pub struct Cli {
     #[command(flatten)]
     pub storage: StorageFlags,
 
+    /// How long locks held by other processes and helper processes are waited for.
+    #[command(flatten)]
+    pub waits: WaitFlags,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -177,6 +181,32 @@ pub struct StorageFlags {
     /// containers-storage driver option (repeatable) [env: STORAGE_OPTS]
     #[arg(long, global = true, value_name = "OPTION")]
     pub storage_opt: Vec<String>,
+}
+
+/// How long the tool waits for other processes: a lock another process holds (containers-storage,
+/// the store, a layout), a credential helper.
+#[derive(Debug, Clone, Args)]
+pub struct WaitFlags {
+    /// How long to wait for a lock another process holds (containers-storage's locks, the
+    /// store's, a layout's); a line on stderr after a second says which [default: 5m]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// How long a credential helper (docker-credential-*) may run before it is killed
+    /// [default: 60s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub helper_timeout: Option<std::time::Duration>,
+}
+
+impl WaitFlags {
+    /// Makes the given limits the process's own (they apply to every wait of the command).
+    pub fn install(&self) {
+        if let Some(limit) = self.lock_timeout {
+            crate::fsutil::wait::set_limit(limit);
+        }
+        if let Some(limit) = self.helper_timeout {
+            crate::helper::set_timeout(limit);
+        }
+    }
 }
 
 /// Flags shared by every command that talks to a registry.

@@ -4,6 +4,7 @@
 
 use crate::compress::Compression;
 use crate::digest::Digest;
+use crate::fsutil::{self, caps};
 use crate::oci::Descriptor;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -43,13 +44,15 @@ impl LayerCache {
             ))
     }
 
-    /// The compressed descriptor an earlier push recorded, if any (a damaged record is none).
+    /// The compressed descriptor an earlier push recorded, if any (a damaged record, or one
+    /// that is not a regular file within [`caps::LAYER_CACHE_RECORD`], is none).
     pub(crate) fn get(
         &self,
         uncompressed: &Digest,
         compression: &Compression,
     ) -> Option<Descriptor> {
-        let bytes = std::fs::read(self.path(uncompressed, compression)).ok()?;
+        let path = self.path(uncompressed, compression);
+        let bytes = fsutil::read_regular(&path, caps::LAYER_CACHE_RECORD).ok()??;
         let record: Record = serde_json::from_slice(&bytes).ok()?;
         Some(Descriptor::new(
             &record.media_type,

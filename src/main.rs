@@ -24,8 +24,10 @@ fn main() -> ExitCode {
         store,
         debug,
         storage,
+        waits,
         command,
     } = cli;
+    waits.install();
     let mut stdout = std::io::stdout();
     let mut ctx = Ctx::from_flags(store, debug, &storage, &mut stdout);
     let result = match command {

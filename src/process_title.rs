@@ -2,8 +2,10 @@
 //! user of the machine can read, by overwriting it in the process's own argument memory once
 //! clap has copied the arguments.
 
+use manifest::fsutil;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
 
 /// Replaces the password part of every `--creds` value with `*`. Best effort: on failure the
 /// arguments stay as they were (the kernel offers no other way to change them).
@@ -13,7 +15,9 @@ pub fn mask_password() {
 
 fn try_mask() -> Option<()> {
     let arg_start = argument_area_start()?;
-    let cmdline = fs::read("/proc/self/cmdline").ok()?;
+    let cmdline = fsutil::read_proc(Path::new("/proc/self/cmdline")).ok()?;
+    // Writes this process's own memory; nothing is read from outside.
+    #[allow(clippy::disallowed_methods)]
     let mut mem = fs::OpenOptions::new()
         .write(true)
         .open("/proc/self/mem")
@@ -27,7 +31,8 @@ fn try_mask() -> Option<()> {
 
 /// Field 48 of /proc/self/stat: where the argument strings start in our memory.
 fn argument_area_start() -> Option<u64> {
-    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    let stat = fsutil::read_proc(Path::new("/proc/self/stat")).ok()?;
+    let stat = String::from_utf8(stat).ok()?;
     // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(48 - 3)?.parse().ok()

@@ -2,6 +2,7 @@
 //! references, `oci:` and `oci-archive:` layouts, `containers-storage:` images, and the errors for
 //! everything else.
 
+pub(crate) mod host;
 mod storage;
 
 pub(crate) use storage::{is_id_prefix, repository_of};
@@ -384,7 +385,9 @@ fn parse_digest(text: &str) -> Result<Digest, Fault> {
 /// `localhost`, so `labring/x` is a repository on the default registry.
 pub(crate) fn split_host(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+        Some((first, rest))
+            if first.contains(['.', ':']) || first.eq_ignore_ascii_case("localhost") =>
+        {
             (Some(first), rest)
         }
         _ => (None, name),
@@ -398,16 +401,17 @@ fn default_registry(defaults: Defaults) -> &'static str {
     }
 }
 
+/// The host in its one canonical form ([`host::canonical`]), Docker Hub's index as `docker.io`.
 fn normalize_host(host: &str) -> Result<String, Fault> {
-    if !is_host(host) {
+    let Some(canonical) = host::canonical(host) else {
         return Err(Fault::Shape(format!(
             "invalid registry host {:?}",
             shown(host)
         )));
-    }
-    Ok(match host {
+    };
+    Ok(match canonical.as_str() {
         "index.docker.io" => "docker.io".to_string(),
-        _ => host.to_string(),
+        _ => canonical,
     })
 }
 
@@ -463,32 +467,6 @@ fn check_total_length(registry: &str, repository: &str) -> Result<(), Fault> {
         )));
     }
     Ok(())
-}
-
-/// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-pub(crate) fn is_host(text: &str) -> bool {
-    match text.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((ipv6, port)) => is_ipv6ish(ipv6) && is_port_suffix(port),
-            None => false,
-        },
-        None => {
-            let (name, port) = text.split_at(text.find(':').unwrap_or(text.len()));
-            is_domain_name(name) && is_port_suffix(port)
-        }
-    }
-}
-
-/// Empty, or `:` and digits.
-fn is_port_suffix(text: &str) -> bool {
-    match text.strip_prefix(':') {
-        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
-        None => text.is_empty(),
-    }
-}
-
-fn is_ipv6ish(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
 }
 
 /// `component(.component)*`, each component alphanumerics joined by runs of `-`.

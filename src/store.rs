@@ -12,7 +12,7 @@
 //! ```
 
 use crate::digest::Digest;
-use crate::fsutil::{self, FileError};
+use crate::fsutil::{self, caps, Cap, FileError};
 use crate::list::ManifestList;
 use crate::oci::{DocumentError, Index, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use bytes::Bytes;
@@ -35,9 +35,10 @@ pub const STORE_VERSION: u32 = 1;
 /// Caps on the store's own files, so that a damaged store (or a FIFO or device in it) can
 /// never make a command grow without bound or block. A list record holds a document of at most
 /// [`MAX_MANIFEST_BYTES`], escaped as a JSON string, and a source per entry.
-const MAX_RECORD_BYTES: u64 = 8 * MAX_MANIFEST_BYTES;
-const MAX_NAME_BYTES: u64 = 4096;
-const MAX_VERSION_BYTES: u64 = 1024;
+const RECORD: Cap = Cap::new("a list record", 8 * MAX_MANIFEST_BYTES);
+const NAME: Cap = Cap::new("a list's name file", 4096);
+const VERSION: Cap = Cap::new("the store version file", 1024);
+const CACHED_BLOB: Cap = Cap::new("a cached manifest or config", MAX_CONFIG_BYTES);
 
 /// Why the store could not read or change a list (a refused change leaves every list as it was).
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +214,7 @@ impl Store {
             path: path.clone(),
             found,
         };
-        let bytes = match fsutil::read_regular(&path, MAX_VERSION_BYTES) {
+        let bytes = match fsutil::read_regular(&path, VERSION) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Ok(()),
             Err(FileError::TooLarge { size, .. }) => return Err(invalid(format!("{size} bytes"))),
@@ -268,14 +269,9 @@ impl Store {
         }
         // The lock of the blob area (see `Store::blob_writers`), made with the store so that
         // taking it later changes nothing.
-        let blobs_lock = self.root.join("blobs.lock");
+        let blobs_lock = self.root.join(files::BLOBS_LOCK);
         if !blobs_lock.exists() {
-            File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&blobs_lock)
-                .map_err(io_err("creating", &blobs_lock))?;
+            fsutil::open_lock_file(&blobs_lock)?;
         }
         Ok(())
     }
@@ -284,13 +280,8 @@ impl Store {
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         self.ensure_layout()?;
         let path = self.root.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
-        file.lock().map_err(io_err("locking", &path))?;
+        let file = fsutil::open_lock_file(&path)?;
+        fsutil::wait::exclusive_flock(&file, &path)?;
         self.sweep_leftovers();
         Ok(StoreLock { _file: file })
     }
@@ -298,13 +289,13 @@ impl Store {
     /// Removes what a killed `create` or `rm` left behind (`.new-*`, `.deleted-*`). Both are
     /// only made under the lock, so nobody else is using them while we hold it.
     fn sweep_leftovers(&self) {
-        let Ok(entries) = fs::read_dir(self.lists_dir()) else {
+        let Ok(Some(entries)) = fsutil::list_dir(&self.lists_dir(), caps::DIR_ENTRIES) else {
             return;
         };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().to_string();
+        for entry in entries {
+            let name = entry.name.to_string_lossy();
             if name.starts_with(".new-") || name.starts_with(".deleted-") {
-                let _ = fs::remove_dir_all(entry.path());
+                let _ = fs::remove_dir_all(self.lists_dir().join(&entry.name));
             }
         }
     }
@@ -313,20 +304,9 @@ impl Store {
     /// reported only when it is asked for by ID.
     pub fn names(&self) -> Result<Vec<(String, String)>, StoreError> {
         let dir = self.lists_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("reading", &dir)(e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err("reading", &dir))?;
-            let id = entry.file_name().to_string_lossy().to_string();
-            if !is_list_id(&id) {
-                continue;
-            }
-            if let Ok(Some(name)) = fsutil::read_regular(&entry.path().join("name"), MAX_NAME_BYTES)
-            {
+        for id in self.list_ids()? {
+            if let Ok(Some(name)) = fsutil::read_regular(&dir.join(&id).join("name"), NAME) {
                 out.push((id, String::from_utf8_lossy(&name).trim_end().to_string()));
             }
         }
@@ -387,22 +367,18 @@ impl Store {
     }
 
     fn list_ids(&self) -> Result<Vec<String>, StoreError> {
-        let dir = self.lists_dir();
-        match fs::read_dir(&dir) {
-            Ok(entries) => Ok(entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .filter(|id| is_list_id(id))
-                .collect()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err("reading", &dir)(e)),
-        }
+        let entries = fsutil::list_dir(&self.lists_dir(), caps::DIR_ENTRIES)?.unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .map(|e| e.name.to_string_lossy().to_string())
+            .filter(|id| is_list_id(id))
+            .collect())
     }
 
     /// Loads the list with this exact ID.
     pub fn load(&self, id: &str) -> Result<StoredList, StoreError> {
         let path = self.list_dir(id).join("list.json");
-        let bytes = fsutil::read_regular(&path, MAX_RECORD_BYTES)?
+        let bytes = fsutil::read_regular(&path, RECORD)?
             .ok_or_else(|| io_err("reading", &path)(io::Error::from(io::ErrorKind::NotFound)))?;
         let corrupt = |reason: String| StoreError::Corrupt {
             path: path.clone(),
@@ -571,7 +547,7 @@ impl Store {
 
     /// A cached manifest or config, verified against its digest (a damaged copy is ignored).
     pub fn get_blob(&self, digest: &Digest) -> Option<Bytes> {
-        let bytes = fsutil::read_regular(&self.blob_path(digest), MAX_CONFIG_BYTES).ok()??;
+        let bytes = fsutil::read_regular(&self.blob_path(digest), CACHED_BLOB).ok()??;
         digest.matches(&bytes).then(|| Bytes::from(bytes))
     }
 }
@@ -625,9 +601,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 fn sync_dir(dir: &Path) {
     // Best effort: some filesystems refuse fsync on directories, and the rename is done anyway.
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
+    fsutil::sync_dir(dir);
 }
 
 #[cfg(test)]

@@ -69,9 +69,82 @@ where
     out
 }
 
+/// At most this many characters of one line of text quoted from a file, a parser or a helper
+/// process are put in a message.
+pub(crate) const QUOTED_LINE_CHARS: usize = 200;
+/// At most this many characters of such text in all.
+pub(crate) const QUOTED_CHARS: usize = 2000;
+
+/// Text quoted from configuration, a parser's message or a helper's output, cut to at most
+/// [`QUOTED_LINE_CHARS`] per line and [`QUOTED_CHARS`] in all, saying how much was cut:
+/// `… [398012 characters cut]`. Control characters are left for the error printer to escape.
+pub(crate) fn cut_quoted(text: &str) -> String {
+    let mut out = String::new();
+    let mut kept = 0usize;
+    let mut cut = 0usize;
+    for (n, line) in text.split('\n').enumerate() {
+        let length = line.chars().count();
+        if kept >= QUOTED_CHARS {
+            cut += length + usize::from(n > 0);
+            continue;
+        }
+        if n > 0 {
+            out.push('\n');
+        }
+        let room = QUOTED_LINE_CHARS.min(QUOTED_CHARS - kept);
+        out.extend(line.chars().take(room));
+        let taken = length.min(room);
+        kept += taken;
+        if taken < length {
+            out.push('…');
+            cut += length - taken;
+        }
+    }
+    if cut > 0 {
+        let _ = write!(out, " [{cut} characters cut]");
+    }
+    out
+}
+
+/// A value from configuration, quoted (`"…"`, escaped as Rust's `{:?}` does) and cut to at
+/// most [`QUOTED_LINE_CHARS`] characters, saying how many were cut.
+pub(crate) fn quote(value: &str) -> String {
+    let length = value.chars().count();
+    if length <= QUOTED_LINE_CHARS {
+        return format!("{value:?}");
+    }
+    let kept: String = value.chars().take(QUOTED_LINE_CHARS).collect();
+    format!("{kept:?}… [{} characters cut]", length - QUOTED_LINE_CHARS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_are_cut() {
+        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        let shown = quote(&"y".repeat(1000));
+        assert!(shown.ends_with("\"… [800 characters cut]"), "{shown}");
+    }
+
+    #[test]
+    fn quoted_text_is_cut_per_line_and_in_all_saying_how_much() {
+        assert_eq!(cut_quoted("short\ntext"), "short\ntext");
+        let long = format!("a = '{}'\n  |     ^\nexpected `]`", "x".repeat(400_000));
+        let shown = cut_quoted(&long);
+        assert!(shown.starts_with("a = 'xxx"), "{shown}");
+        assert!(shown.contains("…\n  |     ^\nexpected `]`"), "{shown}");
+        assert!(shown.ends_with(" [399806 characters cut]"), "{shown}");
+        let many_lines = "line\n".repeat(10_000);
+        let shown = cut_quoted(&many_lines);
+        assert!(
+            shown.chars().count() < QUOTED_CHARS + 3_000,
+            "{}",
+            shown.len()
+        );
+        assert!(shown.ends_with("characters cut]"), "{shown}");
+    }
 
     #[test]
     fn controls_are_escaped_and_plain_text_is_borrowed() {

@@ -40,6 +40,14 @@ fn sources(dir: &Path) -> AuthSources {
     }
 }
 
+/// The user name `s` finds for `registry/repository`, if any.
+fn username(s: &AuthSources, registry: &str, repository: &str) -> Option<String> {
+    s.lookup(registry, repository)
+        .unwrap()
+        .credential
+        .map(|c| c.username().to_string())
+}
+
 fn user_of(lookup: &Lookup) -> Option<(&str, &str)> {
     lookup
         .credential
@@ -245,12 +253,7 @@ fn key_matching() {
         ]),
     );
     s.authfile = Some(file);
-    let user = |reg: &str, repo: &str| {
-        s.lookup(reg, repo)
-            .unwrap()
-            .credential
-            .map(|c| c.username().to_string())
-    };
+    let user = |reg: &str, repo: &str| username(&s, reg, repo);
     assert_eq!(user("reg.io:5000", "team/app").as_deref(), Some("app"));
     assert_eq!(user("reg.io:5000", "team/other").as_deref(), Some("team"));
     assert_eq!(user("reg.io:5000", "solo").as_deref(), Some("host"));
@@ -327,4 +330,98 @@ fn docker_config_credential_helpers() {
     assert_eq!(missing.unwrap().credential, None);
     let err = broken.unwrap_err().to_string();
     assert!(err.contains("docker-credential-absent-helper"), "{err}");
+}
+
+#[test]
+fn keys_match_every_spelling_of_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sources(dir.path());
+    s.authfile = Some(write(
+        dir.path(),
+        "a.json",
+        &auth_json(&[
+            ("LOCALHOST:05000", "upper:1"),
+            ("Reg.IO:443/team", "team:2"),
+            ("https://[0:0::1]:5001/v1/", "legacy6:3"),
+            ("127.0.0.01:5002", "octal:4"),
+        ]),
+    ));
+    let user = |reg: &str, repo: &str| username(&s, reg, repo);
+    assert_eq!(user("localhost:5000", "x").as_deref(), Some("upper"));
+    assert_eq!(user("reg.io", "team/app").as_deref(), Some("team"));
+    assert_eq!(user("[::1]:5001", "x").as_deref(), Some("legacy6"));
+    assert_eq!(user("127.0.0.1:5002", "x").as_deref(), Some("octal"));
+    assert_eq!(user("localhost:5001", "x"), None);
+}
+
+/// Runs `lookup` for `other.io` with a helper script as `docker-credential-fake` on `$PATH`.
+fn with_helper(script: &str, config: &str) -> Result<Lookup, AuthError> {
+    use std::os::unix::fs::PermissionsExt;
+    let _guard = PATH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let helper = write(
+        d,
+        "bin/docker-credential-fake",
+        &format!("#!/bin/sh\n{script}\n"),
+    );
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write(d, "docker/config.json", config);
+    let old_path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![d.join("bin")];
+    paths.extend(std::env::split_paths(&old_path));
+    std::env::set_var("PATH", std::env::join_paths(paths).unwrap());
+    let result = sources(d).lookup("other.io", "x");
+    std::env::set_var("PATH", old_path);
+    result
+}
+
+#[cfg(unix)]
+#[test]
+fn misbehaving_helpers_are_clear_errors_that_never_show_stdout() {
+    let store = r#"{"credsStore":"fake"}"#;
+    let err = with_helper("echo 'not json, secret hunter2'", store)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("docker-credential-fake"), "{err}");
+    assert!(err.contains("not a credential"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let err = with_helper(r#"echo '{"Username":7,"Secret":"hunter2"}'"#, store)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a credential") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let err = with_helper("head -c 300000 /dev/zero | tr '\\0' e >&2; exit 2", store)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exited with exit status: 2"), "{err}");
+    assert!(err.len() < 4000, "the stderr is cut: {} bytes", err.len());
+    assert!(err.contains("characters cut]"), "{err}");
+
+    let err = with_helper("yes hunter2", store).unwrap_err().to_string();
+    assert!(
+        err.contains("more than 1048576 bytes on stdout and was killed"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let err = with_helper("yes noise >&2", store).unwrap_err().to_string();
+    assert!(
+        err.contains("more than 1048576 bytes on stderr and was killed"),
+        "{err}"
+    );
+
+    let err = with_helper("exit 0", r#"{"credHelpers":{"other.io":"../../bin/sh"}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a plain name"), "{err}");
+
+    // The identity-token answer, and a helper for another spelling of the host.
+    let answer = r#"echo '{"Username":"<token>","Secret":"t"}'"#;
+    let err = with_helper(answer, r#"{"credHelpers":{"OTHER.io:443":"fake"}}"#).unwrap_err();
+    assert!(matches!(err, AuthError::IdentityToken { .. }), "{err}");
 }

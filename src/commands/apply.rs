@@ -5,6 +5,7 @@ use super::{runtime, Ctx};
 use crate::apply::{build, Spec};
 use crate::cli::ApplyArgs;
 use crate::copy::{copy, typed_sources, CopyEnv};
+use crate::fsutil::{self, caps};
 use crate::progress::Progress;
 use crate::terminal::escape_controls;
 use anyhow::{Context, Result};
@@ -14,7 +15,9 @@ use std::sync::Arc;
 pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
     let registry = ctx.registry(&args.registry)?;
     let file = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {file}"))?;
+    let text = fsutil::read_text(&args.file, caps::APPLY_SPEC)
+        .with_context(|| format!("reading {file}"))?
+        .with_context(|| format!("reading {file}: no such file"))?;
     let spec = Spec::parse(&text, &file)?;
     for key in spec.ignored_keys() {
         eprintln!(

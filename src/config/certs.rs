@@ -8,6 +8,8 @@
 //! directory that cannot be read for lack of permission is skipped. Files are read in name
 //! order. A `.cert` without its `.key`, or the reverse, is an error naming the file.
 
+use crate::fsutil::{self, caps, FileError};
+use crate::reference::host;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
@@ -18,22 +20,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {
     /// The directory exists (or was named) but cannot be listed.
-    #[error("cannot read certificate directory {}: {source}", path.display())]
+    // The cause is in the message, not the chain: the registry layer shows messages only.
+    #[error("cannot read certificate directory: {}", crate::error_chain(cause))]
     ReadDir {
         /// The directory.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// Why: not a directory, too many entries, or the operating system's error.
+        cause: FileError,
     },
-    /// A certificate or key file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// A certificate or key file cannot be read (not a regular file, over its cap, or the
+    /// operating system's error).
+    #[error("cannot read a certificate file: {}", crate::error_chain(cause))]
     Read {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// Why (the message names the file).
+        cause: FileError,
     },
     /// A `.crt` or `.cert` file holds no usable PEM certificate.
     #[error("{} is not a PEM certificate file: {detail}", path.display())]
@@ -164,12 +166,17 @@ impl CertDirs {
             host: host.to_string(),
             ..HostCerts::default()
         };
-        for dir in &searched {
-            let Some(files) = list_dir(dir, named)? else {
+        for candidate in &searched {
+            let dir = if named {
+                candidate.clone()
+            } else {
+                spelled_otherwise(candidate, host).unwrap_or_else(|| candidate.clone())
+            };
+            let Some(files) = list_dir(&dir, named)? else {
                 continue;
             };
-            read_files(dir, &files, &mut certs)?;
-            certs.dir = Some(dir.clone());
+            read_files(&dir, &files, &mut certs)?;
+            certs.dir = Some(dir);
             break;
         }
         certs.searched = searched;
@@ -177,29 +184,54 @@ impl CertDirs {
     }
 }
 
+/// When `candidate` (`ROOT/HOST`, `HOST` in canonical form) does not exist, the directory of
+/// `ROOT` whose name is another spelling of the same host (`REG.IO:05000` for `reg.io:5000`,
+/// `reg.io:443` for `reg.io`), the first in name order.
+fn spelled_otherwise(candidate: &Path, host: &str) -> Option<PathBuf> {
+    if candidate.exists() {
+        return None;
+    }
+    let root = candidate.parent()?;
+    let entries = fsutil::list_dir(root, caps::DIR_ENTRIES).ok()??;
+    entries
+        .iter()
+        .find(|e| {
+            e.name
+                .to_str()
+                .and_then(host::canonical)
+                .is_some_and(|canonical| canonical == host)
+        })
+        .map(|e| root.join(&e.name))
+}
+
 /// The directory's file names, sorted; `None` when it is missing or (unless the user named
 /// it) not readable.
 fn list_dir(dir: &Path, named: bool) -> Result<Option<Vec<String>>, CertsError> {
-    let read_dir_error = |source| CertsError::ReadDir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if !named && matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
+    match fsutil::list_dir(dir, caps::DIR_ENTRIES) {
+        Ok(None) if named => Err(CertsError::ReadDir {
+            path: dir.to_path_buf(),
+            cause: FileError::Io {
+                context: "opening",
+                path: dir.display().to_string(),
+                source: std::io::Error::from(ErrorKind::NotFound),
+            },
+        }),
+        Ok(entries) => Ok(entries.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| e.name.to_string_lossy().into_owned())
+                .collect()
+        })),
+        Err(FileError::Io { source, .. })
+            if !named && source.kind() == ErrorKind::PermissionDenied =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => return Err(read_dir_error(e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(read_dir_error)?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
+        Err(cause) => Err(CertsError::ReadDir {
+            path: dir.to_path_buf(),
+            cause,
+        }),
     }
-    names.sort();
-    Ok(Some(names))
 }
 
 fn read_files(dir: &Path, names: &[String], certs: &mut HostCerts) -> Result<(), CertsError> {
@@ -249,16 +281,14 @@ fn read_files(dir: &Path, names: &[String], certs: &mut HostCerts) -> Result<(),
     Ok(())
 }
 
-/// The file's bytes; `None` if it vanished since the listing (a race, not an error).
+/// The file's bytes; `None` if it vanished since the listing (a race, not an error). A
+/// symlink is followed (certs.d often links to the system's CA files), but what it reaches must
+/// be a regular file within [`caps::CERTIFICATE`].
 fn read(path: &Path) -> Result<Option<Vec<u8>>, CertsError> {
-    match std::fs::read(path) {
-        Ok(data) => Ok(Some(data)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CertsError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    fsutil::read_regular(path, caps::CERTIFICATE).map_err(|cause| CertsError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })
 }
 
 /// Every `CERTIFICATE` block of a PEM file (other blocks are skipped); none is an error.
@@ -371,6 +401,51 @@ mod tests {
         let nothing = dirs.load("other.io").unwrap();
         assert!(nothing.dir.is_none() && nothing.ca_certs.is_empty());
         assert_eq!(nothing.searched.len(), 3);
+    }
+
+    #[test]
+    fn a_directory_spelling_the_host_otherwise_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_in(tmp.path());
+        let (a, _) = cert_pem("a");
+        for (spelled, host) in [
+            ("REG.io:05000", "reg.io:5000"),
+            ("other.io:443", "other.io"),
+        ] {
+            let dir = tmp.path().join("etc-docker").join(spelled);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("ca.crt"), &a).unwrap();
+            let certs = dirs.load(host).unwrap();
+            assert_eq!(certs.dir, Some(dir), "{host}");
+            assert_eq!(certs.ca_certs.len(), 1);
+        }
+    }
+
+    #[test]
+    fn certificate_files_that_are_not_regular_files_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("certs");
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("ca.crt")).unwrap();
+        let dirs = CertDirs {
+            explicit: Some(dir.clone()),
+            roots: vec![],
+        };
+        let err = crate::error_chain(&dirs.load("reg.io").unwrap_err());
+        assert!(
+            err.contains("ca.crt is a character device, not a regular file"),
+            "{err}"
+        );
+        fs::remove_file(dir.join("ca.crt")).unwrap();
+        fs::File::create(dir.join("ca.crt"))
+            .unwrap()
+            .set_len(1 << 33)
+            .unwrap();
+        let err = crate::error_chain(&dirs.load("reg.io").unwrap_err());
+        assert!(
+            err.contains("over the limit of 4194304 bytes for a certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -239,6 +239,39 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_a_blocked_host_is_blocked() {
+        // The prefixes spelled oddly too: both sides are compared in canonical form.
+        let c = conf(
+            "[[registry]]\nlocation = 'LocalHost:5408'\nblocked = true\n\
+             [[registry]]\nlocation = '127.000.0.1:05408'\nblocked = true\n\
+             [[registry]]\nlocation = '[0::1]:5408'\nblocked = true\n\
+             [[registry]]\nprefix = '*.Example.COM.'\nblocked = true\n",
+        );
+        for spelled in [
+            "localhost:5408/app:v1",
+            "LOCALHOST:5408/app:v1",
+            "Localhost:5408/app:v1",
+            "localhost.:5408/app:v1",
+            "localhost:05408/app:v1",
+            "127.0.0.1:5408/app:v1",
+            "127.0.0.1:05408/app:v1",
+            "0x7f.0.0.1:5408/app:v1",
+            "[::1]:5408/app:v1",
+            "[0:0::1]:5408/app:v1",
+            "[0000::0001]:5408/app:v1",
+            "reg.EXAMPLE.com/app:v1",
+        ] {
+            let err = c.push_endpoint(&image(spelled)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Blocked { .. }),
+                "{spelled}: {err}"
+            );
+            assert!(c.pull_endpoints(&image(spelled)).is_err(), "{spelled}");
+        }
+        assert!(c.push_endpoint(&image("localhost:5409/app:v1")).is_ok());
+    }
+
+    #[test]
     fn the_longest_prefix_wins() {
         let c = conf(
             "[[registry]]\nlocation = 'reg.io'\ninsecure = true\n\

@@ -31,16 +31,30 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// A drop-in directory exists but could not be listed.
-    #[error("cannot list registries configuration directory {}: {source}", path.display())]
-    ReadDir {
-        /// The directory.
+    /// A configuration file or drop-in directory that is not what it must be (a regular file
+    /// within its cap, a directory within its entry limit), or cannot be read.
+    #[error("cannot read registries configuration")]
+    File {
+        /// The file or directory.
         path: PathBuf,
-        /// The operating system's error.
+        /// Which rule it breaks, or the operating system's error.
         #[source]
-        source: std::io::Error,
+        source: crate::fsutil::FileError,
     },
-    /// The file is not TOML (the message has the line and column).
+    /// More drop-in files than are read.
+    #[error(
+        "the registries.conf drop-in directories hold {count} *.conf files, more than the {limit}          that are read ({})",
+        dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    TooManyDropIns {
+        /// How many there are.
+        count: usize,
+        /// The most that are read.
+        limit: usize,
+        /// The directories.
+        dirs: Vec<PathBuf>,
+    },
+    /// The file is not TOML (the message has the line and column; long lines are cut).
     #[error("{} is not valid TOML: {message}", path.display())]
     Syntax {
         /// The file.

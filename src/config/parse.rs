@@ -4,7 +4,8 @@
 
 use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
-use crate::reference;
+use crate::reference::host;
+use crate::terminal::{cut_quoted, quote};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -88,7 +89,7 @@ fn invalid(path: &Path, reason: String) -> ConfigError {
 pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
+        message: cut_quoted(e.to_string().trim_end()),
     })?;
     if raw.registries.as_ref().is_some_and(RawV1::is_set) {
         return Err(invalid(
@@ -114,10 +115,11 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
         Some("permissive") => Some(ShortNameMode::Permissive),
         Some("disabled") => Some(ShortNameMode::Disabled),
         Some(other) => {
+            let other_q = quote(other);
             return Err(invalid(
                 path,
-                format!("invalid short-name-mode {other:?} (enforcing, permissive or disabled)"),
-            ))
+                format!("invalid short-name-mode {other_q} (enforcing, permissive or disabled)"),
+            ));
         }
     };
     let aliases = super::short_names::check_aliases(path, raw.aliases.unwrap_or_default())?;
@@ -129,16 +131,18 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
     })
 }
 
-/// A `prefix` or `location` without the trailing `/`; a URL scheme is an error.
+/// A `prefix` or `location` without the trailing `/`, its host in canonical form (so that every
+/// spelling of a host matches it); a URL scheme is an error.
 fn parse_location(path: &Path, input: &str) -> Result<String, ConfigError> {
     let trimmed = input.trim_end_matches('/');
     if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+        let input_q = quote(input);
         return Err(invalid(
             path,
-            format!("invalid location {input:?}: URI schemes are not supported (write host[:port][/path])"),
+            format!("invalid location {input_q}: URI schemes are not supported (write host[:port][/path])"),
         ));
     }
-    Ok(trimmed.to_string())
+    Ok(host::canonical_name(trimmed))
 }
 
 fn parse_pull_from_mirror(
@@ -153,8 +157,10 @@ fn parse_pull_from_mirror(
         other => Err(invalid(
             path,
             format!(
-                "unsupported pull-from-mirror value {other:?} for mirror {location:?} (all, \
-                 digest-only or tag-only)"
+                "unsupported pull-from-mirror value {} for mirror {} (all, digest-only or \
+                 tag-only)",
+                quote(other),
+                quote(location)
             ),
         )),
     }
@@ -173,27 +179,29 @@ fn check_registry(path: &Path, raw: RawRegistry) -> Result<Registry, ConfigError
     } else {
         let prefix = parse_location(path, &raw.prefix)?;
         if !prefix.starts_with("*.") && location.is_empty() {
+            let prefix_q = quote(&prefix);
             return Err(invalid(
                 path,
                 format!(
-                    "[[registry]] {prefix:?} has no location; only a wildcard prefix \
+                    "[[registry]] {prefix_q} has no location; only a wildcard prefix \
                      (*.example.com) may leave it out"
                 ),
             ));
         }
         prefix
     };
+    let prefix_q = quote(&prefix);
     if prefix.starts_with("*.") && prefix.contains(['/', '@', ':']) {
         return Err(invalid(
             path,
-            format!("wildcard prefix {prefix:?} must have the form *.example.com (no path, port, tag or digest)"),
+            format!("wildcard prefix {prefix_q} must have the form *.example.com (no path, port, tag or digest)"),
         ));
     }
     if !raw.pull_from_mirror.is_empty() {
         return Err(invalid(
             path,
             format!(
-                "pull-from-mirror is a mirror setting; it cannot be set on [[registry]] {prefix:?}"
+                "pull-from-mirror is a mirror setting; it cannot be set on [[registry]] {prefix_q}"
             ),
         ));
     }
@@ -203,15 +211,16 @@ fn check_registry(path: &Path, raw: RawRegistry) -> Result<Registry, ConfigError
         if location.is_empty() {
             return Err(invalid(
                 path,
-                format!("a mirror of [[registry]] {prefix:?} has no location"),
+                format!("a mirror of [[registry]] {prefix_q} has no location"),
             ));
         }
         if raw.mirror_by_digest_only && !mirror.pull_from_mirror.is_empty() {
             return Err(invalid(
                 path,
                 format!(
-                    "[[registry]] {prefix:?} sets mirror-by-digest-only and its mirror \
-                     {location:?} sets pull-from-mirror; use one of them"
+                    "[[registry]] {prefix_q} sets mirror-by-digest-only and its mirror \
+                     {} sets pull-from-mirror; use one of them",
+                    quote(&location)
                 ),
             ));
         }
@@ -254,7 +263,10 @@ fn check_conflicts(path: &Path, registries: &[Registry]) -> Result<(), ConfigErr
             if a != b {
                 return Err(invalid(
                     path,
-                    format!("registry {key:?} is defined several times with conflicting {setting:?} settings"),
+                    format!(
+                        "registry {} is defined several times with conflicting {setting:?} settings",
+                        quote(key)
+                    ),
                 ));
             }
         }
@@ -266,13 +278,14 @@ fn check_search_registries(path: &Path, list: Vec<String>) -> Result<Vec<String>
     list.into_iter()
         .map(|entry| {
             let host = parse_location(path, &entry)?;
-            if reference::is_host(&host) {
+            if let Some(host) = host::canonical(&host) {
                 Ok(host)
             } else {
+                let entry_q = quote(&entry);
                 Err(invalid(
                     path,
                     format!(
-                        "invalid unqualified-search-registries entry {entry:?} (host[:port] only)"
+                        "invalid unqualified-search-registries entry {entry_q} (host[:port] only)"
                     ),
                 ))
             }
@@ -390,6 +403,39 @@ mod tests {
             let err = parse(text).expect_err(text).to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.contains("/r.conf"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn toml_bombs_are_errors_of_bounded_length() {
+        let long_line = format!(
+            "unqualified-search-registries = ['{}'\n",
+            "a".repeat(400_000)
+        );
+        let deep_arrays = format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let deep_tables = format!("x = {}1{}\n", "{a = ".repeat(100_000), "}".repeat(100_000));
+        let long_value = format!("short-name-mode = '{}'\n", "z".repeat(400_000));
+        let long_prefix = format!("[[registry]]\nprefix = '{}'\n", "p".repeat(400_000));
+        let many_aliases: String = (0..20_000)
+            .map(|n| format!("'a{n}' = 'x.io/a:{n}'\n"))
+            .collect();
+        let many_aliases = format!("[aliases]\n{many_aliases}");
+        for (name, text) in [
+            ("a long line", long_line),
+            ("deep arrays", deep_arrays),
+            ("deep inline tables", deep_tables),
+            ("a long value", long_value),
+            ("a long prefix", long_prefix),
+            ("many bad aliases", many_aliases),
+        ] {
+            let err = parse(&text).expect_err(name).to_string();
+            assert!(
+                err.len() < 4000,
+                "{name}: {} bytes: {}",
+                err.len(),
+                &err[..200]
+            );
+            assert!(err.contains("/r.conf"), "{name}: {err}");
         }
     }
 

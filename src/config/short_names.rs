@@ -10,6 +10,7 @@
 use super::registries::{Alias, RegistriesConf, ShortNameMode};
 use super::ConfigError;
 use crate::reference::{self, ImageRef, ReferenceError, RegistryRef};
+use crate::terminal::{quote, LISTED_ITEMS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -153,32 +154,42 @@ pub(super) fn check_aliases(
     } else {
         Err(ConfigError::Invalid {
             path: path.to_path_buf(),
-            reason: format!("invalid [aliases]:\n  {}", problems.join("\n  ")),
+            reason: format!("invalid [aliases]:\n  {}", shown_problems(&problems)),
         })
     }
 }
 
+/// The first [`LISTED_ITEMS`] problems, one per line, and how many more there are.
+fn shown_problems(problems: &[String]) -> String {
+    let mut text = problems[..problems.len().min(LISTED_ITEMS)].join("\n  ");
+    if problems.len() > LISTED_ITEMS {
+        text.push_str(&format!("\n  … and {} more", problems.len() - LISTED_ITEMS));
+    }
+    text
+}
+
 /// The left-hand side: a repository path without registry, tag or digest.
 fn check_alias_name(name: &str) -> Result<(), String> {
+    let name_q = quote(name);
     if reference::split_host(name).0.is_some() {
         return Err(format!(
-            "invalid short name {name:?}: must not contain a registry"
+            "invalid short name {name_q}: must not contain a registry"
         ));
     }
     if name.contains('@') {
         return Err(format!(
-            "invalid short name {name:?}: must not contain a digest"
+            "invalid short name {name_q}: must not contain a digest"
         ));
     }
     if name.contains(':') {
         return Err(format!(
-            "invalid short name {name:?}: must not contain a tag"
+            "invalid short name {name_q}: must not contain a tag"
         ));
     }
     match reference::parse_image(name) {
         Ok(ImageRef::Registry(_)) => Ok(()),
         _ => Err(format!(
-            "invalid short name {name:?}: not a repository name"
+            "invalid short name {name_q}: not a repository name"
         )),
     }
 }
@@ -186,24 +197,25 @@ fn check_alias_name(name: &str) -> Result<(), String> {
 /// The right-hand side: `host[:port]/repository`, no tag or digest, normalised
 /// (`docker.io/alpine` → `docker.io/library/alpine`).
 fn parse_alias_value(value: &str) -> Result<RegistryRef, String> {
+    let value_q = quote(value);
     let (host, rest) = reference::split_host(value);
     if host.is_none() {
         return Err(format!(
-            "invalid alias {value:?}: must contain a registry and a repository"
+            "invalid alias {value_q}: must contain a registry and a repository"
         ));
     }
     if value.contains('@') {
         return Err(format!(
-            "invalid alias {value:?}: must not contain a digest"
+            "invalid alias {value_q}: must not contain a digest"
         ));
     }
     if rest.contains(':') {
-        return Err(format!("invalid alias {value:?}: must not contain a tag"));
+        return Err(format!("invalid alias {value_q}: must not contain a tag"));
     }
     match reference::parse_image(value) {
         Ok(ImageRef::Registry(r)) => Ok(RegistryRef { tag: None, ..r }),
-        Ok(_) => Err(format!("invalid alias {value:?}: not a registry image")),
-        Err(e) => Err(format!("invalid alias {value:?}: {e}")),
+        Ok(_) => Err(format!("invalid alias {value_q}: not a registry image")),
+        Err(e) => Err(format!("invalid alias {value_q}: {e}")),
     }
 }
 

@@ -15,6 +15,7 @@
 //! This is the order of containers/image 5.40 (go.podman.io/image, storage's `configfile`).
 
 use super::ConfigError;
+use crate::fsutil::{self, caps};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -176,16 +177,13 @@ impl ConfSources {
     }
 }
 
-/// The file's text, `None` if it does not exist; any other failure is an error.
+/// The file's text, `None` if it does not exist; any other failure (not a regular file, over
+/// the cap, not UTF-8) is an error naming it.
 fn read_file(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    fsutil::read_text(path, caps::CONFIG).map_err(|source| ConfigError::File {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn not_found(path: PathBuf) -> ConfigError {
@@ -196,30 +194,30 @@ fn not_found(path: PathBuf) -> ConfigError {
 }
 
 /// Every `*.conf` file of `dirs` (highest priority first), one per file name, sorted by name.
+/// At most this many drop-in files are read, all directories together.
+pub(crate) const MAX_DROP_INS: usize = 1000;
+
 fn drop_in_files(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
     let mut by_name = BTreeMap::new();
     for dir in dirs.iter().rev() {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(ConfigError::ReadDir {
-                    path: dir.clone(),
-                    source,
-                })
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| ConfigError::ReadDir {
+        let listed =
+            fsutil::list_dir(dir, caps::DIR_ENTRIES).map_err(|source| ConfigError::File {
                 path: dir.clone(),
                 source,
             })?;
-            let name = entry.file_name();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_dir && name.to_string_lossy().ends_with(".conf") {
-                by_name.insert(name, entry.path());
+        for entry in listed.unwrap_or_default() {
+            let is_dir = entry.kind == rustix::fs::FileType::Directory;
+            if !is_dir && entry.name.to_string_lossy().ends_with(".conf") {
+                by_name.insert(entry.name.clone(), dir.join(&entry.name));
             }
         }
+    }
+    if by_name.len() > MAX_DROP_INS {
+        return Err(ConfigError::TooManyDropIns {
+            count: by_name.len(),
+            limit: MAX_DROP_INS,
+            dirs: dirs.to_vec(),
+        });
     }
     Ok(by_name.into_values().collect())
 }
@@ -371,7 +369,7 @@ mod tests {
         // A main file that is a directory is not "missing": it is an error.
         fs::create_dir_all(t.join("etc/registries.conf")).unwrap();
         let err = sources(t, 1000).read().unwrap_err();
-        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        assert!(matches!(err, ConfigError::File { .. }), "{err}");
     }
 
     #[test]

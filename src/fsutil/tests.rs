@@ -3,6 +3,8 @@
 use super::*;
 use futures_util::StreamExt;
 use std::fs;
+use std::fs::File;
+use std::io::Write;
 
 #[test]
 fn a_file_that_grows_or_shrinks_after_it_was_measured_is_refused() {
@@ -76,16 +78,22 @@ fn root_dirs_refuse_symlinks_below_and_bad_names() {
     root.write_atomic("a/b/c", b"x")
         .unwrap_or_else(|e| panic!("{e}"));
     root.create_dirs("a/b").unwrap();
-    assert_eq!(root.read("a/b/c", 10).unwrap().unwrap(), b"x");
-    assert!(root.read("a/missing/c", 10).unwrap().is_none());
+    assert_eq!(root.read("a/b/c", Cap::new("", 10)).unwrap().unwrap(), b"x");
+    assert!(root
+        .read("a/missing/c", Cap::new("", 10))
+        .unwrap()
+        .is_none());
     std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("link")).unwrap();
     assert!(matches!(
-        root.read("link/b/c", 10),
+        root.read("link/b/c", Cap::new("", 10)),
         Err(FileError::Symlink { .. })
     ));
     for bad in ["", "/abs", "a/../a/b/c", "a//b", "./a"] {
         assert!(
-            matches!(root.read(bad, 10), Err(FileError::BadName { .. })),
+            matches!(
+                root.read(bad, Cap::new("", 10)),
+                Err(FileError::BadName { .. })
+            ),
             "{bad:?}"
         );
     }

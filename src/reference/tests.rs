@@ -95,10 +95,19 @@ fn image_cases() -> Vec<(String, Want)> {
             Registry("127.0.0.1:5000/src/app:amd64"),
         ),
         ("[::1]:5000/a:t", Registry("[::1]:5000/a:t")),
-        ("Reg.Example.COM/a", Registry("Reg.Example.COM/a:latest")),
+        // One canonical form for hosts (reference/host.rs): the same registry however spelled.
+        ("Reg.Example.COM/a", Registry("reg.example.com/a:latest")),
+        (
+            "reg.example.com.:0443/a",
+            Registry("reg.example.com/a:latest"),
+        ),
+        ("LOCALHOST:05408/a", Registry("localhost:5408/a:latest")),
+        ("127.0.0.01:5408/a", Registry("127.0.0.1:5408/a:latest")),
+        ("[0:0::1]:5408/a", Registry("[::1]:5408/a:latest")),
+        ("LOCALHOST/a", Registry("localhost/a:latest")),
         (
             "my-reg.io:443/a__b/c.d/e--f_g:V_1.0-x",
-            Registry("my-reg.io:443/a__b/c.d/e--f_g:V_1.0-x"),
+            Registry("my-reg.io/a__b/c.d/e--f_g:V_1.0-x"),
         ),
         ("dir", Registry("docker.io/library/dir:latest")),
         ("docker:x", Registry("docker.io/library/docker:x")),

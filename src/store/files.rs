@@ -13,6 +13,9 @@ use std::path::Path;
 /// artifact made by `add --artifact`): push reads them from the store's blob area.
 pub const STORE_SOURCE: &str = "store:";
 
+/// The lock of the blob area, beside the store's own `lock`.
+pub(super) const BLOBS_LOCK: &str = "blobs.lock";
+
 /// How many first bytes of a file are kept to tell its media type (what a sniffer reads).
 const HEAD_LEN: usize = 512;
 
@@ -40,19 +43,13 @@ impl Store {
     /// the store lock, never while holding it.
     pub fn blob_writers(&self, exclusive: bool) -> Result<BlobWriters, StoreError> {
         self.ensure_layout()?;
-        let path = self.root().join("blobs.lock");
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
-        let locked = if exclusive {
-            file.lock()
+        let path = self.root().join(BLOBS_LOCK);
+        let file = fsutil::open_lock_file(&path)?;
+        if exclusive {
+            fsutil::wait::exclusive_flock(&file, &path)?;
         } else {
-            file.lock_shared()
-        };
-        locked.map_err(io_err("locking", &path))?;
+            fsutil::wait::shared_flock(&file, &path)?;
+        }
         Ok(BlobWriters { _file: file })
     }
 

@@ -3,6 +3,8 @@
 
 use super::{io_err, Store, StoreError};
 use crate::digest::Digest;
+use crate::fsutil::{self, caps};
+use rustix::fs::FileType;
 use std::collections::HashSet;
 use std::fs;
 
@@ -76,25 +78,23 @@ impl Store {
     /// there (temporary files of a killed write) is left alone.
     fn cached_blobs(&self) -> Result<Vec<(Digest, std::path::PathBuf)>, StoreError> {
         let root = self.root.join("blobs");
-        let algorithms = match fs::read_dir(&root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("reading", &root)(e)),
+        let Some(algorithms) = fsutil::list_dir(&root, caps::DIR_ENTRIES)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for algorithm in algorithms.filter_map(Result::ok) {
-            let dir = algorithm.path();
-            let Ok(entries) = fs::read_dir(&dir) else {
+        for algorithm in algorithms.iter().filter(|e| e.kind == FileType::Directory) {
+            let dir = root.join(&algorithm.name);
+            let Some(entries) = fsutil::list_dir(&dir, caps::DIR_ENTRIES)? else {
                 continue;
             };
-            for entry in entries.filter_map(Result::ok) {
+            for entry in entries.iter().filter(|e| e.kind == FileType::RegularFile) {
                 let name = format!(
                     "{}:{}",
-                    algorithm.file_name().to_string_lossy(),
-                    entry.file_name().to_string_lossy()
+                    algorithm.name.to_string_lossy(),
+                    entry.name.to_string_lossy()
                 );
                 if let Ok(digest) = Digest::parse(&name) {
-                    out.push((digest, entry.path()));
+                    out.push((digest, dir.join(&entry.name)));
                 }
             }
         }

@@ -198,7 +198,7 @@ pub(crate) fn repack(
     for archive in [earlier, current.as_ref()].into_iter().flatten() {
         blobs.extend(archive.blobs());
     }
-    for name in staged_blobs(staged.path()).map_err(context)? {
+    for name in staged_blobs(staged)? {
         if let Some(region) = staged.open_file(&name)? {
             blobs.insert(name, region);
         }
@@ -250,20 +250,19 @@ pub(crate) fn repack(
 }
 
 /// The blobs a push wrote to its staging directory (`blobs/<algorithm>/<encoded>`).
-fn staged_blobs(root: &Path) -> io::Result<Vec<String>> {
+fn staged_blobs(root: &RootDir) -> Result<Vec<String>, FileError> {
     let mut out = Vec::new();
-    let blobs = root.join("blobs");
-    if !blobs.exists() {
-        return Ok(out);
-    }
-    for algorithm in std::fs::read_dir(&blobs)? {
-        let algorithm = algorithm?;
-        let Some(alg) = algorithm.file_name().to_str().map(str::to_string) else {
+    for algorithm in root
+        .list("blobs", fsutil::caps::DIR_ENTRIES)?
+        .unwrap_or_default()
+    {
+        let Some(alg) = algorithm.name.to_str() else {
             continue;
         };
-        for blob in std::fs::read_dir(algorithm.path())? {
-            if let Some(name) = blob?.file_name().to_str() {
-                let rel = format!("blobs/{alg}/{name}");
+        let dir = format!("blobs/{alg}");
+        for blob in root.list(&dir, usize::MAX)?.unwrap_or_default() {
+            if let Some(name) = blob.name.to_str() {
+                let rel = format!("{dir}/{name}");
                 if is_blob_name(&rel) {
                     out.push(rel);
                 }

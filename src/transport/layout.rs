@@ -5,7 +5,7 @@
 use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::digest::{Digest, Verifier};
-use crate::fsutil::{FileError, Region, RootDir, TEMP_PREFIX};
+use crate::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
 use crate::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
 use crate::reference::{LayoutKind, LayoutRef};
 use crate::terminal::shortened_list;
@@ -382,12 +382,11 @@ fn init_layout_dir(path: &Path, label: &str) -> Result<RootDir, TransportError> 
 /// A directory that is not a layout may become one only if nothing else is in it.
 fn check_no_foreign_files(path: &Path, label: &str) -> Result<(), TransportError> {
     // Temporary files of a writer that was killed are not someone else's content.
-    let foreign = std::fs::read_dir(path)
-        .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?
-        .filter_map(Result::ok)
+    let foreign = fsutil::list_dir(path, fsutil::caps::DIR_ENTRIES)?
+        .unwrap_or_default()
+        .iter()
         .any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
+            let name = e.name.to_string_lossy();
             name != "blobs" && !name.starts_with(TEMP_PREFIX)
         });
     if foreign {

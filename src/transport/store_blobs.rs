@@ -31,7 +31,7 @@ impl StoreBlobs {
 
     fn open_blob(&self, digest: &Digest, what: &str) -> Result<Region, TransportError> {
         self.root
-            .open_file(&Store::blob_rel_path(digest))?
+            .open_file(Store::blob_rel_path(digest))?
             .ok_or_else(|| TransportError::NotFound {
                 what: format!("{what} {digest} (add the artifact again)"),
                 location: self.label.clone(),
@@ -70,7 +70,7 @@ impl Transport for StoreBlobs {
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
         Ok(self
             .root
-            .open_file(&Store::blob_rel_path(&descriptor.digest))?
+            .open_file(Store::blob_rel_path(&descriptor.digest))?
             .is_some_and(|blob| blob.size() == descriptor.size))
     }
 

@@ -3,7 +3,9 @@
 //! else c/storage's defaults (root: `/var/lib/containers/storage`; rootless:
 //! `$HOME/.local/share/containers/storage`).
 
+use crate::fsutil::{self, caps, FileError};
 use crate::reference::StoreSpec;
+use crate::terminal::cut_quoted;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -39,11 +41,11 @@ pub(crate) struct StoreLocation {
 /// Why the store could not be decided.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
-    #[error("reading {path}")]
+    #[error("reading the containers-storage configuration")]
     Read {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     #[error("{path}: {detail}")]
     Parse { path: String, detail: String },
@@ -221,13 +223,21 @@ pub(crate) fn resolve(
 
 fn read_conf(path: &Path) -> Result<ConfFile, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = fsutil::read_text(path, caps::CONFIG)
+        .and_then(|text| {
+            text.ok_or_else(|| FileError::Io {
+                context: "opening",
+                path: shown.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+        })
+        .map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: shown,
-        detail: e.message().to_string(),
+        detail: cut_quoted(e.message()),
     })
 }
 

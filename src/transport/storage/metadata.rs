@@ -5,21 +5,19 @@
 use super::config::StoreLocation;
 use super::lock::SharedLock;
 use crate::digest::Digest;
+use crate::fsutil::{caps, FileError, RootDir};
 use crate::reference::{repository_of, StorageRef};
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 /// Why the store could not tell which image, or which layer, a reference means.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MetadataError {
-    #[error("reading {path}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file of the store that is not a regular file inside it within its cap, a lock not
+    /// released in time, or an operating system error.
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{path} is not what containers-storage writes: {detail}")]
     Malformed { path: String, detail: String },
     #[error("no image {wanted} in containers-storage at {store}")]
@@ -68,6 +66,9 @@ pub(crate) struct LayerRecord {
     /// The digest of its uncompressed tar (the config's diff_id).
     #[serde(default, rename = "diff-digest")]
     pub diff_digest: Option<Digest>,
+    /// The size of its uncompressed tar (c/storage writes `-1`, or nothing, when unknown).
+    #[serde(default, rename = "diff-size")]
+    pub diff_size: Option<i64>,
     /// c/storage's flags (`incomplete`).
     #[serde(default)]
     pub flags: HashMap<String, serde_json::Value>,
@@ -90,28 +91,39 @@ pub(crate) struct StorePaths {
 }
 
 impl StorePaths {
-    fn driver_dir(&self, kind: &str) -> PathBuf {
-        self.location
-            .graph_root
-            .join(format!("{}-{kind}", self.location.driver))
+    /// The store's graph root, through which every file of the store is reached: one path
+    /// component at a time, never through a symlink (the graph root's own path may have them:
+    /// the configuration or the user named it). `None` when it does not exist (an empty store).
+    pub(crate) fn root(&self) -> Result<Option<RootDir>, FileError> {
+        match RootDir::open(&self.location.graph_root) {
+            Ok(root) => Ok(Some(root)),
+            Err(FileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn driver_dir(&self, kind: &str) -> String {
+        format!("{}-{kind}", self.location.driver)
     }
 
     /// The store's top-level lock, taken by every c/storage user around its metadata reads.
-    pub(crate) fn storage_lock(&self) -> PathBuf {
-        self.location.graph_root.join("storage.lock")
+    pub(crate) fn storage_lock(&self) -> String {
+        "storage.lock".to_string()
     }
 
-    pub(crate) fn images_lock(&self) -> PathBuf {
-        self.driver_dir("images").join("images.lock")
+    pub(crate) fn images_lock(&self) -> String {
+        format!("{}/images.lock", self.driver_dir("images"))
     }
 
     /// Held by c/storage writers while they add, change or delete layers.
-    pub(crate) fn layers_lock(&self) -> PathBuf {
-        self.driver_dir("layers").join("layers.lock")
+    pub(crate) fn layers_lock(&self) -> String {
+        format!("{}/layers.lock", self.driver_dir("layers"))
     }
 
     /// A big-data item's file: the key as is when it is only `[0-9a-z.]`, else `=` + base64.
-    pub(crate) fn big_data(&self, image_id: &str, key: &str) -> PathBuf {
+    pub(crate) fn big_data(&self, image_id: &str, key: &str) -> String {
         let plain = !key.is_empty()
             && key
                 .bytes()
@@ -124,21 +136,19 @@ impl StorePaths {
                 base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
             )
         };
-        self.driver_dir("images").join(image_id).join(file)
+        format!("{}/{image_id}/{file}", self.driver_dir("images"))
     }
 
     /// The layer's tar-split data: the tar headers and padding, and the list of file entries.
-    pub(crate) fn tar_split(&self, layer_id: &str) -> PathBuf {
-        self.driver_dir("layers")
-            .join(format!("{layer_id}.tar-split.gz"))
+    pub(crate) fn tar_split(&self, layer_id: &str) -> String {
+        format!("{}/{layer_id}.tar-split.gz", self.driver_dir("layers"))
     }
 
     /// The directory holding the layer's files.
-    pub(crate) fn layer_dir(&self, layer_id: &str) -> PathBuf {
-        let root = &self.location.graph_root;
+    pub(crate) fn layer_dir(&self, layer_id: &str) -> String {
         match self.location.driver.as_str() {
-            "vfs" => root.join("vfs/dir").join(layer_id),
-            _ => root.join(&self.location.driver).join(layer_id).join("diff"),
+            "vfs" => format!("vfs/dir/{layer_id}"),
+            driver => format!("{driver}/{layer_id}/diff"),
         }
     }
 
@@ -172,13 +182,26 @@ impl Snapshot {
     /// layer of the snapshot can be deleted or rewritten.
     pub(crate) fn load_holding_layers(
         paths: &StorePaths,
-    ) -> Result<(Snapshot, SharedLock), MetadataError> {
-        let store = lock(&paths.storage_lock())?;
-        let layers_lock = lock(&paths.layers_lock())?;
-        let layers = read_json(&paths.driver_dir("layers").join("layers.json"))?;
+    ) -> Result<(Snapshot, Option<SharedLock>), MetadataError> {
+        let Some(root) = paths.root()? else {
+            let empty = Snapshot {
+                images: Vec::new(),
+                layers: Vec::new(),
+            };
+            return Ok((empty, None));
+        };
+        let store = SharedLock::acquire(&root, &paths.storage_lock())?;
+        let layers_lock = SharedLock::acquire(&root, &paths.layers_lock())?;
+        let layers = read_json(
+            &root,
+            &format!("{}/layers.json", paths.driver_dir("layers")),
+        )?;
         let images = {
-            let _images = lock(&paths.images_lock())?;
-            read_json(&paths.driver_dir("images").join("images.json"))?
+            let _images = SharedLock::acquire(&root, &paths.images_lock())?;
+            read_json(
+                &root,
+                &format!("{}/images.json", paths.driver_dir("images")),
+            )?
         };
         drop(store);
         let mut snapshot = Snapshot { images, layers };
@@ -186,7 +209,7 @@ impl Snapshot {
         // not an image or layer this tool will read.
         snapshot.images.retain(|i| is_storage_id(&i.id));
         snapshot.layers.retain(|l| is_storage_id(&l.id));
-        Ok((snapshot, layers_lock))
+        Ok((snapshot, Some(layers_lock)))
     }
 
     /// The image `reference` names: by ID or unique ID prefix, by name (and digest), or by a
@@ -301,29 +324,19 @@ impl ImageRecord {
     }
 }
 
-fn lock(path: &Path) -> Result<SharedLock, MetadataError> {
-    SharedLock::acquire(path).map_err(|source| MetadataError::Io {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
 /// c/storage's IDs: 64 lowercase hexadecimal characters.
 fn is_storage_id(id: &str) -> bool {
     id.len() == 64 && crate::reference::is_id_prefix(id)
 }
 
 /// A missing file is an empty store, as in c/storage.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, MetadataError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(MetadataError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        }
+fn read_json<T: serde::de::DeserializeOwned>(
+    root: &RootDir,
+    rel: &str,
+) -> Result<Vec<T>, MetadataError> {
+    let path = root.path().join(rel);
+    let Some(bytes) = root.read(rel, caps::STORAGE_METADATA)? else {
+        return Ok(Vec::new());
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
@@ -479,18 +492,15 @@ mod tests {
                 options: vec![],
             },
         };
-        assert_eq!(
-            paths.big_data("id", "manifest"),
-            PathBuf::from("/g/vfs-images/id/manifest")
-        );
+        assert_eq!(paths.big_data("id", "manifest"), "vfs-images/id/manifest");
         assert_eq!(
             paths.big_data("id", "sha256:ab"),
-            PathBuf::from("/g/vfs-images/id/=c2hhMjU2OmFi")
+            "vfs-images/id/=c2hhMjU2OmFi"
         );
         assert_eq!(
             paths.big_data("id", "instances.json"),
-            PathBuf::from("/g/vfs-images/id/instances.json")
+            "vfs-images/id/instances.json"
         );
-        assert_eq!(paths.layer_dir("l"), PathBuf::from("/g/vfs/dir/l"));
+        assert_eq!(paths.layer_dir("l"), "vfs/dir/l");
     }
 }

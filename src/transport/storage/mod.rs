@@ -23,6 +23,7 @@ use config::{Environment, StorageOptions, StoreLocation};
 use metadata::{ImageRecord, MetadataError, Snapshot, StorePaths};
 use std::collections::HashMap;
 use std::io::Write;
+use tarsplit::KnownSize;
 
 /// One image in one containers-storage store, resolved when opened.
 pub(crate) struct StorageTransport {
@@ -85,15 +86,23 @@ impl StorageTransport {
         key: &str,
         limit: u64,
     ) -> Result<Bytes, TransportError> {
-        let path = self.paths.big_data(&image.id, key);
         let what = format!("{key:?} of image {}", short(&image.id));
-        let size = std::fs::metadata(&path)
-            .map_err(|e| self.gone(&what, e))?
-            .len();
-        if size > limit {
-            return Err(TransportError::TooLarge { what, size, limit });
+        let gone = || TransportError::NotFound {
+            what: what.clone(),
+            location: self.paths.describe(),
+        };
+        let root = self.paths.root()?.ok_or_else(gone)?;
+        let region = root
+            .open_file(self.paths.big_data(&image.id, key))?
+            .ok_or_else(gone)?;
+        if region.size() > limit {
+            return Err(TransportError::TooLarge {
+                what: format!("{what} ({})", region.label()),
+                size: region.size(),
+                limit,
+            });
         }
-        let bytes = Bytes::from(std::fs::read(&path).map_err(|e| self.gone(&what, e))?);
+        let bytes = Bytes::from(region.read_all(limit)?);
         if let Some(expected) = image.big_data_digests.get(key) {
             let actual = Digest::sha256_of(&bytes);
             if expected.algorithm() == "sha256" && &actual != expected {
@@ -105,17 +114,6 @@ impl StorageTransport {
             }
         }
         Ok(bytes)
-    }
-
-    fn gone(&self, what: &str, e: std::io::Error) -> TransportError {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            TransportError::NotFound {
-                what: what.to_string(),
-                location: self.paths.describe(),
-            }
-        } else {
-            TransportError::io(format!("reading {what} in {}", self.paths.describe()), e)
-        }
     }
 
     /// The image that holds the manifest `digest`: this one, or (for a list's instances)
@@ -218,7 +216,7 @@ impl Transport for StorageTransport {
                 async move { Ok(bytes) },
             )));
         }
-        Ok(self.layer_stream(descriptor.digest.clone()))
+        Ok(self.layer_stream(descriptor))
     }
 
     async fn blob_put(&self, _: &Descriptor, _: BlobStream) -> Result<(), TransportError> {
@@ -227,13 +225,17 @@ impl Transport for StorageTransport {
 }
 
 impl StorageTransport {
-    /// The uncompressed tar of the image's layer with this (uncompressed or compressed) digest,
-    /// regenerated on a blocking thread that holds `layers.lock` until the last byte is sent.
-    fn layer_stream(&self, digest: Digest) -> BlobStream {
+    /// The uncompressed tar of the image's layer with the descriptor's (uncompressed or
+    /// compressed) digest, regenerated on a blocking thread that holds `layers.lock` until the
+    /// last byte is sent.
+    fn layer_stream(&self, descriptor: &Descriptor) -> BlobStream {
         let paths = self.paths.clone();
         let image_id = self.image.id.clone();
         let image_label = self.image_label();
-        stream_from_blocking(move |out| send_layer(&paths, &image_id, &image_label, &digest, out))
+        let descriptor = descriptor.clone();
+        stream_from_blocking(move |out| {
+            send_layer(&paths, &image_id, &image_label, &descriptor, out)
+        })
     }
 }
 
@@ -241,14 +243,15 @@ fn send_layer(
     paths: &StorePaths,
     image_id: &str,
     image_label: &str,
-    digest: &Digest,
+    descriptor: &Descriptor,
     out: &mut dyn Write,
 ) -> Result<(), TransportError> {
+    let digest = &descriptor.digest;
     // layers.lock stays held while the layer is read: a `buildah rmi` or `podman rmi` waits.
     let (snapshot, _layers_lock) = Snapshot::load_holding_layers(paths).map_err(metadata_error)?;
-    let removed = |detail: String| {
+    let unreadable = |detail: String| {
         TransportError::Invalid(format!(
-            "image {image_label}: {detail} in containers-storage at {}; nothing was pushed from it",
+            "image {image_label}: {detail} in containers-storage at {}; nothing was sent from it",
             paths.describe()
         ))
     };
@@ -256,16 +259,16 @@ fn send_layer(
         .images
         .iter()
         .find(|i| i.id == image_id)
-        .ok_or_else(|| removed("the image was removed".into()))?;
+        .ok_or_else(|| unreadable("the image was removed".into()))?;
     let chain = snapshot.chain(image);
     let layer = chain
         .iter()
         .find(|l| {
             l.diff_digest.as_ref() == Some(digest) || l.compressed_digest.as_ref() == Some(digest)
         })
-        .ok_or_else(|| removed(format!("its layer {digest} is gone")))?;
+        .ok_or_else(|| unreadable(format!("its layer {digest} is gone")))?;
     if layer.is_incomplete() {
-        return Err(removed(format!(
+        return Err(unreadable(format!(
             "its layer {} is being created or removed",
             short(&layer.id)
         )));
@@ -273,24 +276,71 @@ fn send_layer(
     let expected = layer
         .diff_digest
         .clone()
-        .ok_or_else(|| removed(format!("layer {} has no diff digest", short(&layer.id))))?;
-    let tar_split = paths.tar_split(&layer.id);
-    if !tar_split.is_file() {
-        return Err(removed(format!(
-            "layer {} has no tar-split data ({}), so its exact tar cannot be regenerated",
+        .ok_or_else(|| unreadable(format!("layer {} has no diff digest", short(&layer.id))))?;
+    let known = known_size(layer.diff_size, descriptor, &expected);
+    let root = paths
+        .root()?
+        .ok_or_else(|| unreadable("the store is gone".into()))?;
+    let tar_split_rel = paths.tar_split(&layer.id);
+    let not_read = |e: &dyn std::error::Error| {
+        unreadable(format!(
+            "layer {} is not read: {}",
             short(&layer.id),
-            tar_split.display()
-        )));
-    }
-    tarsplit::regenerate(&tar_split, &paths.layer_dir(&layer.id), &expected, out)
+            error_chain(e)
+        ))
+    };
+    let tar_split = root
+        .open_file(&tar_split_rel)
+        .map_err(|e| not_read(&e))?
+        .ok_or_else(|| {
+            unreadable(format!(
+                "layer {} has no tar-split data ({}), so its exact tar cannot be regenerated",
+                short(&layer.id),
+                root.path().join(&tar_split_rel).display()
+            ))
+        })?;
+    let layer_rel = paths.layer_dir(&layer.id);
+    let layer_dir = root
+        .open_dir(&layer_rel)
+        .map_err(|e| not_read(&e))?
+        .ok_or_else(|| {
+            unreadable(format!(
+                "the directory of layer {} ({}) is missing",
+                short(&layer.id),
+                root.path().join(&layer_rel).display()
+            ))
+        })?;
+    tarsplit::regenerate(&tar_split, &layer_dir, &expected, known, out)
         .map(|_| ())
         .map_err(|e| {
-            removed(format!(
-                "reading layer {}: {}",
+            TransportError::Invalid(format!(
+                "image {image_label}: reading layer {} in containers-storage at {}: {}; the \
+                 stream was stopped there, so no destination stores this layer (a registry \
+                 discards the unfinished upload)",
                 short(&layer.id),
+                paths.describe(),
                 error_chain(&e)
             ))
         })
+}
+
+/// The size the regenerated layer must have: `diff-size` of layers.json, and the
+/// descriptor's size when it names the uncompressed layer (the smaller when both are known).
+fn known_size(diff_size: Option<i64>, descriptor: &Descriptor, diff: &Digest) -> Option<KnownSize> {
+    let recorded = diff_size
+        .and_then(|size| u64::try_from(size).ok())
+        .map(|bytes| KnownSize {
+            bytes,
+            recorded: "diff-size in layers.json",
+        });
+    let described = (&descriptor.digest == diff).then_some(KnownSize {
+        bytes: descriptor.size,
+        recorded: "size in the image's manifest",
+    });
+    match (recorded, described) {
+        (Some(a), Some(b)) => Some(if b.bytes < a.bytes { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 fn read_only() -> TransportError {

@@ -4,8 +4,13 @@
 //! clear `Error:` line, without hanging and without changing the store.
 
 mod archives;
+mod config_files;
+mod helpers;
+mod host_spellings;
 mod layout_reads;
+mod locks;
 mod messages;
+mod storage_files;
 mod store_files;
 mod writers;
 
@@ -37,24 +42,32 @@ fn oci(dir: &std::path::Path) -> String {
 /// Runs `args`, which must fail with an `Error:` line that holds every needle and leave the
 /// store byte-identical; returns stderr.
 fn refused(env: &TestEnv, args: &[&str], needles: &[&str]) -> String {
+    let mut command = env.cmd();
+    command.args(args);
+    refused_cmd(env, command, needles)
+}
+
+/// [`refused`] for a command made by the caller (with its own environment).
+fn refused_cmd(env: &TestEnv, mut command: assert_cmd::Command, needles: &[&str]) -> String {
     let before = store_snapshot(&env.store);
-    let output = env.cmd().args(args).timeout(HANG_LIMIT).output().unwrap();
+    let output = command.timeout(HANG_LIMIT).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    let shown = format!("{command:?}");
+    assert_eq!(output.status.code(), Some(1), "{shown}: {stderr}");
     assert!(
         stderr.contains("Error: "),
-        "{args:?} printed no Error line: {stderr}"
+        "{shown} printed no Error line: {stderr}"
     );
     for needle in needles {
         assert!(
             stderr.contains(needle),
-            "{args:?}: {needle:?} not in {stderr}"
+            "{shown}: {needle:?} not in {stderr}"
         );
     }
     assert_eq!(
         store_snapshot(&env.store),
         before,
-        "{args:?} changed the store"
+        "{shown} changed the store"
     );
     stderr
 }

@@ -164,3 +164,87 @@ pub fn skopeo_inspect_raw(reference: &str) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// Replaces `path` with an empty directory.
+pub fn make_dir(path: &Path) {
+    let _ = fs::remove_file(path);
+    fs::create_dir_all(path).unwrap();
+}
+
+/// One way to put something other than a sane regular file where the tool reads a file, and
+/// the words of the error it must give: where a symlink is followed (configuration,
+/// credentials, certificates, files the user names) and where it is not (anything below
+/// containers-storage's root, a layout or the store).
+pub struct Damage {
+    /// What it is, for assertion messages.
+    pub name: &'static str,
+    /// Puts it in place of the file at the path.
+    pub apply: fn(&Path),
+    /// What the error says where symlinks are followed.
+    pub says_followed: &'static str,
+    /// What the error says where they are not.
+    pub says_unfollowed: &'static str,
+}
+
+/// Every [`Damage`]: a symlink to `/dev/zero`, a FIFO (nobody writes to it), a device that reads
+/// like `/dev/zero`, a directory, an 8 GiB sparse file.
+pub fn damages() -> Vec<Damage> {
+    vec![
+        Damage {
+            name: "a symlink to /dev/zero",
+            apply: |p| make_symlink(Path::new("/dev/zero"), p),
+            says_followed: "is a character device, not a regular file",
+            says_unfollowed: "is a symbolic link",
+        },
+        Damage {
+            name: "a FIFO",
+            apply: make_fifo,
+            says_followed: "is a FIFO, not a regular file",
+            says_unfollowed: "is a FIFO, not a regular file",
+        },
+        Damage {
+            name: "a device",
+            apply: make_zero_device,
+            says_followed: "is a character device, not a regular file",
+            says_unfollowed: "is a character device, not a regular file",
+        },
+        Damage {
+            name: "a directory",
+            apply: make_dir,
+            says_followed: "is a directory, not a regular file",
+            says_unfollowed: "is a directory, not a regular file",
+        },
+        Damage {
+            name: "an 8 GiB sparse file",
+            apply: |p| make_sparse(p, 8 << 30),
+            says_followed: "8589934592 bytes, over the limit of",
+            says_unfollowed: "8589934592 bytes, over the limit of",
+        },
+    ]
+}
+
+/// Removes what a [`Damage`] left at `path` (a file, a symlink, a FIFO or a directory).
+pub fn undamage(path: &Path) {
+    if path.is_dir() && !path.is_symlink() {
+        fs::remove_dir_all(path).unwrap();
+    } else {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// Writes `script` as an executable `<dir>/docker-credential-<name>` (a `#!/bin/sh` script).
+pub fn credential_helper(dir: &Path, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("docker-credential-{name}"));
+    fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `$PATH` with `dir` first.
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let old = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(&old));
+    std::env::join_paths(paths).unwrap()
+}
