@@ -381,27 +381,16 @@ fn cell<T>(map: &ByHost<T>, key: (String, bool)) -> Cell<T> {
         .clone()
 }
 
-/// Whether two registry names are the same registry (host names in any case, with or without
-/// a trailing dot; Docker Hub by any of its names): where `--creds` may go.
+/// Whether two registry names are the same registry, compared in the one canonical host form
+/// ([`crate::reference::host::canonical`]: any case, trailing dot, port spelling, IPv6
+/// spelling) with Docker Hub by any of its names: where `--creds` may go.
 fn same_registry(a: &str, b: &str) -> bool {
-    fn key(name: &str) -> (String, Option<String>) {
-        let name = name.to_ascii_lowercase();
-        let (host, port) = match name.strip_prefix('[') {
-            // `[v6]` or `[v6]:port`
-            Some(rest) => match rest.split_once(']') {
-                Some((v6, tail)) => (format!("[{v6}]"), tail.strip_prefix(':')),
-                None => (name.clone(), None),
-            },
-            None => match name.rsplit_once(':') {
-                Some((host, port)) => (host.to_string(), Some(port)),
-                None => (name.clone(), None),
-            },
-        };
-        let host = match host.trim_end_matches('.') {
+    fn key(name: &str) -> String {
+        let host = crate::reference::host::canonical(name).unwrap_or_else(|| name.to_string());
+        match host.as_str() {
             "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-            other => other.to_string(),
-        };
-        (host, port.map(str::to_string))
+            _ => host,
+        }
     }
     key(a) == key(b)
 }
@@ -540,6 +529,8 @@ mod tests {
             ("reg.io:5000", "reg.io.:5000"),
             ("docker.io", "index.docker.io"),
             ("[::1]:5000", "[::1]:5000"),
+            ("[0:0::1]:5000", "[::1]:05000"),
+            ("reg.io:443", "reg.io"),
         ] {
             assert!(same_registry(a, b), "{a} {b}");
         }

@@ -41,7 +41,17 @@ pub(super) async fn upload(
     let location = start(session, uploads, &what).await?.location;
     let hashed = Arc::new(Mutex::new(Hashed::default()));
     let body = hashing(body, hashed.clone(), matches!(expect, Expect::Compute));
-    let location = patch(session, &location, body, &expect, &what).await?;
+    let location = match patch(session, &location, body, &expect, &what).await {
+        Ok(location) => location,
+        // The body failed (a local layer that turned out wrong, a source that broke) or the
+        // registry refused it: what it holds of this upload is freed now rather than at its
+        // cleanup. Not when the registry cannot be reached: the DELETE would only wait too.
+        Err(error) if !matches!(error, TransportError::Network { .. }) => {
+            cancel(session, &location).await;
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     let (digest, size) = {
         let mut hashed = hashed.lock().unwrap_or_else(|p| p.into_inner());
         match expect {
