@@ -11,21 +11,26 @@ pub fn table(document: &[u8]) -> Result<String, oci::DocumentError> {
         .map_err(|e| oci::DocumentError::Malformed(e.to_string()))?;
     let rows = if value.get("manifests").is_some() {
         let index = Index::parse(document)?;
-        let mut rows = vec![row([
-            "PLATFORM",
-            "DIGEST",
-            "MEDIA TYPE",
-            "SIZE",
-            "ANNOTATIONS",
-        ])];
+        // Artifacts (Helm charts, SBOMs, `add --artifact`) say what they are in their
+        // `artifactType`: a column of its own when any entry has one.
+        let artifacts = index.manifests.iter().any(|e| e.artifact_type.is_some());
+        let mut header = row(["PLATFORM", "DIGEST", "MEDIA TYPE", "SIZE", "ANNOTATIONS"]);
+        if artifacts {
+            header.insert(3, "ARTIFACT TYPE".to_string());
+        }
+        let mut rows = vec![header];
         rows.extend(index.manifests.iter().map(|entry| {
-            vec![
+            let mut cells = vec![
                 crate::platform::describe(entry),
                 entry.digest.to_string(),
                 entry.media_type.clone(),
                 entry.size.to_string(),
                 annotations(entry),
-            ]
+            ];
+            if artifacts {
+                cells.insert(3, entry.artifact_type.clone().unwrap_or_default());
+            }
+            cells
         }));
         rows
     } else {
@@ -142,6 +147,33 @@ mod tests {
         // Columns line up: every digest starts at the same place.
         let b = Digest::sha256_of(b"b").to_string();
         assert_eq!(lines[1].find(&a.to_string()), lines[2].find(&b), "{text}");
+    }
+
+    #[test]
+    fn artifact_types_get_a_column_when_an_entry_has_one() {
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[
+            {{"mediaType":"{m}","digest":"{a}","size":7,"artifactType":"application/vnd.cncf.helm.chart"}},
+            {{"mediaType":"{m}","digest":"{b}","size":9,"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+            oci::OCI_INDEX,
+            m = oci::OCI_MANIFEST,
+        );
+        let text = table(doc.as_bytes()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("MEDIA TYPE  ARTIFACT TYPE  SIZE"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains(&format!(
+                "{}  application/vnd.cncf.helm.chart  7",
+                oci::OCI_MANIFEST
+            )),
+            "{text}"
+        );
+        // The image has no artifact type: an empty cell, the columns still aligned.
+        assert_eq!(lines[1].rfind("  7"), lines[2].rfind("  9"), "{text}");
     }
 
     #[test]
