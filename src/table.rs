@@ -161,15 +161,10 @@ mod tests {
         );
         let text = table(doc.as_bytes()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(
-            lines[0].contains("MEDIA TYPE  ARTIFACT TYPE  SIZE"),
-            "{text}"
-        );
-        assert!(
-            lines[1].contains(&format!(
-                "{}  application/vnd.cncf.helm.chart  7",
-                oci::OCI_MANIFEST
-            )),
+        let column = lines[0].find("ARTIFACT TYPE").expect("the column");
+        assert_eq!(
+            lines[1].find("application/vnd.cncf.helm.chart"),
+            Some(column),
             "{text}"
         );
         // The image has no artifact type: an empty cell, the columns still aligned.
