@@ -213,10 +213,14 @@ pub(crate) fn resolve(
             })
             .unwrap_or_default(),
     };
+    // A relative `--root ./storage` means the directory it names now: the list records the
+    // store with each local entry, and a later push may run elsewhere (c/storage makes them
+    // absolute too).
+    let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
     Ok(StoreLocation {
         driver,
-        graph_root,
-        run_root,
+        graph_root: absolute(graph_root),
+        run_root: absolute(run_root),
         options,
     })
 }
@@ -320,6 +324,16 @@ mod tests {
         let from_spec = resolve(Some(&spec), &flags, &env).unwrap();
         assert_eq!(from_spec.graph_root, PathBuf::from("/spec/root"));
         assert_eq!(from_spec.run_root, PathBuf::from("/spec/run"));
+        let relative = StoreSpec {
+            driver: Some("vfs".into()),
+            graph_root: "./storage".into(),
+            run_root: Some("run".into()),
+            options: vec![],
+        };
+        let located = resolve(Some(&relative), &StorageOptions::default(), &env).unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(located.graph_root, here.join("storage"));
+        assert_eq!(located.run_root, here.join("run"));
         assert_eq!(from_spec.driver, "vfs");
         assert_eq!(from_spec.options, ["overlay.mountopt=nodev"]);
     }
