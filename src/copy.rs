@@ -27,16 +27,15 @@ mod variants;
 use crate::compress::{AddedCompression, Compression};
 use crate::convert::ConvertError;
 use crate::digest::Digest;
-use crate::list::ManifestList;
+use crate::list::{Source, Sources};
 use crate::oci::{self, ListFormat};
 use crate::platform::PlatformFilter;
-use crate::reference::{parse_image, ImageRef};
+use crate::reference::ImageRef;
 use crate::retry::RetryPolicy;
 use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::store_blobs::StoreBlobs;
 use crate::transport::{Transport, TransportError};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use report::PushReport;
@@ -55,60 +54,18 @@ pub trait Observer: Send + Sync {
     fn blob_done(&self);
 }
 
-/// Where an entry of an index is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The image it was added from.
-    Image(ImageRef),
-    /// The store itself (an artifact made by `add --artifact`).
-    Store,
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Image(image) => write!(f, "{image}"),
-            Source::Store => f.write_str("the store"),
+/// A transport to read an entry from: its image's, or the store's own blobs.
+pub(crate) async fn open_source(
+    source: &Source,
+    transports: &Transports,
+    store: &Store,
+) -> Result<Arc<dyn Transport>, TransportError> {
+    match source {
+        Source::Image(image) => transports.open_read(image).await.map(|(source, _)| source),
+        Source::Store => {
+            StoreBlobs::open(store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
         }
     }
-}
-
-impl Source {
-    /// A transport to read the entry from: its image's, or the store's own blobs.
-    pub(crate) async fn open(
-        &self,
-        transports: &Transports,
-        store: &Store,
-    ) -> Result<Arc<dyn Transport>, TransportError> {
-        match self {
-            Source::Image(image) => transports.open_read(image).await.map(|(source, _)| source),
-            Source::Store => {
-                StoreBlobs::open(store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
-            }
-        }
-    }
-}
-
-/// Where each entry of an index is read from, parsed once.
-pub(crate) type Sources = BTreeMap<Digest, Source>;
-
-/// Parses a stored list's recorded sources.
-pub fn typed_sources(list: &ManifestList) -> Result<Sources, PushError> {
-    list.sources
-        .iter()
-        .map(|(digest, raw)| {
-            if raw == crate::store::STORE_SOURCE {
-                return Ok((digest.clone(), Source::Store));
-            }
-            parse_image(raw)
-                .map(|image| (digest.clone(), Source::Image(image)))
-                .map_err(|e| PushError::BadSource {
-                    digest: digest.clone(),
-                    source_ref: raw.clone(),
-                    detail: e.to_string(),
-                })
-        })
-        .collect()
 }
 
 /// What a copy reads besides its sources: the transports, and the store's cached manifests,
@@ -196,16 +153,6 @@ pub enum PushError {
     NoSource {
         /// The entry's digest.
         digest: Digest,
-    },
-    /// An entry's recorded source is not a valid image reference.
-    #[error("entry {digest}: bad source {source_ref:?}: {detail}")]
-    BadSource {
-        /// The entry's digest.
-        digest: Digest,
-        /// The source as recorded.
-        source_ref: String,
-        /// Why it does not parse.
-        detail: String,
     },
     /// A read from a source or a write to the destination failed.
     #[error("{context}")]

@@ -8,15 +8,17 @@ use std::collections::BTreeMap;
 
 mod pick;
 mod sort;
+mod source;
 pub use sort::sorted_by_platform;
+pub use source::{Source, Sources};
 
 /// A list as the store keeps it: the index, and where each entry's content can be read from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ManifestList {
     /// The list itself; its entries are in `index.manifests`.
     pub index: Index,
-    /// Entry digest → the image reference it was added from (`docker://…`, `oci:/abs/dir:ref`).
-    pub sources: BTreeMap<Digest, String>,
+    /// Entry digest → where its content is read from (the image it was added from, pinned).
+    pub sources: Sources,
     /// Artifact entry digest → the absolute paths of the files it was made from (`add
     /// --artifact`), so that `annotate LIST FILE` finds it as buildah does.
     pub artifact_files: BTreeMap<Digest, Vec<String>>,
@@ -170,7 +172,7 @@ pub fn split_list_flags(raw: &[String]) -> Vec<String> {
 
 impl ManifestList {
     /// Appends an entry; re-adding a digest replaces that entry and moves it to the end.
-    pub fn add(&mut self, entry: Descriptor, source: String) {
+    pub fn add(&mut self, entry: Descriptor, source: Source) {
         self.index.manifests.retain(|e| e.digest != entry.digest);
         self.artifact_files.remove(&entry.digest);
         self.sources.insert(entry.digest.clone(), source);

@@ -4,7 +4,7 @@ use super::push::{push_options, show_result, verify_pushed};
 use super::{runtime, Ctx};
 use crate::apply::{build, Spec};
 use crate::cli::ApplyArgs;
-use crate::copy::{copy, typed_sources, CopyEnv};
+use crate::copy::{copy, CopyEnv};
 use crate::fsutil::{self, caps};
 use crate::progress::Progress;
 use crate::terminal::escape_controls;
@@ -40,11 +40,10 @@ pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
     };
     let report = runtime()?.block_on(async {
         let list = build(&spec, &transports, &store, &registries).await?;
-        let sources = typed_sources(&list)?;
         copy(
             &env,
             &list.index,
-            &sources,
+            &list.sources,
             &destination,
             &options,
             progress.clone(),

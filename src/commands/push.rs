@@ -3,7 +3,7 @@
 use super::{runtime, Ctx};
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use crate::compress::{AddedCompression, Algorithm, Compression};
-use crate::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
+use crate::copy::{copy, CopyEnv, PushOptions, PushReport};
 use crate::oci::ListFormat;
 use crate::platform::PlatformFilter;
 use crate::progress::Progress;
@@ -39,7 +39,6 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
         None => parse_image(&format!("docker://{}", list.name))?,
     };
     let options = push_options(&args.copy, args.all, registry.retry)?;
-    let sources = typed_sources(&list.list)?;
     let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
     let env = CopyEnv {
@@ -49,7 +48,7 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
     let report = runtime()?.block_on(copy(
         &env,
         &list.list.index,
-        &sources,
+        &list.list.sources,
         &destination,
         &options,
         progress.clone(),

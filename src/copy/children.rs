@@ -6,9 +6,10 @@ use super::recompress::{ChildBlob, CompressJob, LayerKey, Recompressed};
 use super::report::VariantDecision;
 use super::report::{ChildAction, ChildDecision};
 use super::variants::{plan_variants, Candidate, Variant};
-use super::{CopyEnv, PushError, PushOptions, Sources};
+use super::{open_source, CopyEnv, PushError, PushOptions};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
+use crate::list::Sources;
 use crate::oci::{self, Descriptor, ImageManifest, Index};
 use crate::store::Store;
 use crate::transport::{ManifestRef, RawManifest, Transport};
@@ -206,8 +207,7 @@ async fn read_child(
                 digest: entry.digest.clone(),
             })
         }
-        Some(source) => source
-            .open(env.transports, env.store)
+        Some(source) => open_source(source, env.transports, env.store)
             .await
             .map_err(|e| (source.to_string(), e)),
     };

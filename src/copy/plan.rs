@@ -12,9 +12,10 @@ use super::report::{
 };
 use super::tags::{index_manifest, Target};
 use super::variants::Variant;
-use super::{CopyEnv, Observer, PushError, PushOptions, Source, Sources};
+use super::{CopyEnv, Observer, PushError, PushOptions};
 use crate::digest::Digest;
 use crate::layer_cache::LayerCache;
+use crate::list::{Source, Sources};
 use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
 use crate::reference::ImageRef;
 use crate::transport::{RawManifest, Transport};

@@ -25,14 +25,26 @@ fn digests(list: &ManifestList) -> Vec<Digest> {
 #[test]
 fn re_adding_moves_entry_to_the_end() {
     let mut list = ManifestList::default();
-    list.add(entry(1, "linux", "amd64", None), "docker://a".into());
-    list.add(entry(2, "linux", "arm64", None), "docker://b".into());
-    list.add(entry(1, "linux", "amd64", None), "docker://c".into());
+    list.add(
+        entry(1, "linux", "amd64", None),
+        Source::image("docker://a"),
+    );
+    list.add(
+        entry(2, "linux", "arm64", None),
+        Source::image("docker://b"),
+    );
+    list.add(
+        entry(1, "linux", "amd64", None),
+        Source::image("docker://c"),
+    );
     assert_eq!(
         digests(&list),
         vec![Digest::sha256_of(&[2]), Digest::sha256_of(&[1])]
     );
-    assert_eq!(list.sources[&Digest::sha256_of(&[1])], "docker://c");
+    assert_eq!(
+        list.sources[&Digest::sha256_of(&[1])],
+        Source::image("docker://c")
+    );
 }
 
 #[test]
@@ -45,7 +57,10 @@ fn remove_platforms_takes_attestations_along() {
         entry(3, "linux", "arm", Some("v6")),
     ];
     for image in &images {
-        list.add(image.clone(), format!("docker://r/{}", image.digest));
+        list.add(
+            image.clone(),
+            Source::image(&format!("docker://r/app@{}", image.digest)),
+        );
     }
     for (n, image) in [(11, &images[0]), (12, &images[1])] {
         let mut a = entry(n, "unknown", "unknown", None);
@@ -53,7 +68,7 @@ fn remove_platforms_takes_attestations_along() {
             .insert(REFERENCE_TYPE.into(), ATTESTATION_MANIFEST.into());
         a.annotations
             .insert(REFERENCE_DIGEST.into(), image.digest.to_string());
-        list.add(a, "docker://r/a".into());
+        list.add(a, Source::image("docker://r/a"));
     }
     let filter = PlatformFilter::parse(&["linux/arm/v7".into()]).unwrap();
     let removed = list.remove_platforms(&filter, "l").unwrap();
@@ -73,7 +88,10 @@ fn remove_platforms_takes_attestations_along() {
 #[test]
 fn remove_known_and_unknown() {
     let mut list = ManifestList::default();
-    list.add(entry(1, "linux", "amd64", None), "docker://a".into());
+    list.add(
+        entry(1, "linux", "amd64", None),
+        Source::image("docker://a"),
+    );
     assert_eq!(
         list.remove(&Digest::sha256_of(&[9]), "localhost/l:latest"),
         Err(ListError::UnknownInstance {
@@ -154,7 +172,7 @@ fn annotate_table() {
     ];
     for (i, case) in cases.iter().enumerate() {
         let mut list = ManifestList::default();
-        list.add(entry(1, "linux", "amd64", None), "s".into());
+        list.add(entry(1, "linux", "amd64", None), Source::Store);
         list.annotate(&Digest::sha256_of(&[1]), &case.edit, "l")
             .unwrap();
         assert!((case.check)(&list.index.manifests[0]), "case {i}");
@@ -177,7 +195,7 @@ fn instances_resolve_from_the_list_alone() {
     for d in [&first, &twin, &lonely] {
         let mut entry = entry(0, "linux", "amd64", None);
         entry.digest = d.clone();
-        list.add(entry, "s".into());
+        list.add(entry, Source::Store);
     }
     let resolve = |text: &str| list.resolve_instance(text, "localhost/l:latest");
 
@@ -250,8 +268,7 @@ fn instances_resolve_from_the_list_alone() {
     ] {
         let error = list.instance(text, "l").unwrap_err().to_string();
         assert!(
-            error.starts_with(&format!("invalid instance {text:?}: "))
-                && error.contains(reason),
+            error.starts_with(&format!("invalid instance {text:?}: ")) && error.contains(reason),
             "{text:?}: {error}"
         );
     }

@@ -3,8 +3,9 @@
 //! of the index otherwise.
 
 use super::{Problem, ProblemKind, VerifyError};
-use crate::copy::Sources;
+use crate::copy::open_source;
 use crate::digest::Digest;
+use crate::list::Sources;
 use crate::oci::{self, Descriptor, Index};
 use crate::store::Store;
 use crate::transport::open::Transports;
@@ -65,7 +66,7 @@ impl Subject {
                     ));
                     None
                 }
-                Some(image) => match image.open(transports, store).await {
+                Some(image) => match open_source(image, transports, store).await {
                     Ok(transport) => Some(transport),
                     Err(TransportError::NotFound { what, location }) => {
                         subject.problems.push(Problem::new(
