@@ -1,6 +1,6 @@
 //! `manifest apply FILE`
 
-use super::push::{push_options, show_result, verify_pushed};
+use super::push::{push_options, show_result, verify_pushed, StoreInputs};
 use super::{runtime, Ctx};
 use crate::apply::{build, Spec};
 use crate::cli::ApplyArgs;
@@ -34,9 +34,10 @@ pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
     let registries = registry.registries.clone();
     let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
+    let local = StoreInputs::new(&store);
     let env = CopyEnv {
         transports: &transports,
-        store: &store,
+        local: &local,
     };
     let report = runtime()?.block_on(async {
         let list = build(&spec, &transports, &store, &registries).await?;

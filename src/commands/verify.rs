@@ -1,5 +1,6 @@
 //! `manifest verify IMAGE_OR_LIST`
 
+use super::push::StoreInputs;
 use super::{runtime, Ctx};
 use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::platform::PlatformFilter;
@@ -55,7 +56,7 @@ fn check(ctx: &mut Ctx, args: &VerifyArgs) -> Result<Report> {
     let subject = match store.find(&args.target) {
         Ok(list) => rt.block_on(Subject::of_list(
             &transports,
-            &store,
+            &StoreInputs::new(&store),
             &list.name,
             &list.list.index,
             &list.list.sources,

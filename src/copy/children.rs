@@ -6,12 +6,12 @@ use super::recompress::{ChildBlob, CompressJob, LayerKey, Recompressed};
 use super::report::VariantDecision;
 use super::report::{ChildAction, ChildDecision};
 use super::variants::{plan_variants, Candidate, Variant};
+use super::LocalStore;
 use super::{open_source, CopyEnv, PushError, PushOptions};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
 use crate::list::Sources;
 use crate::oci::{self, Descriptor, ImageManifest, Index};
-use crate::store::Store;
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::HashSet;
@@ -59,7 +59,7 @@ impl Gathered {
     /// destination never holds an index with unknown children.
     pub(super) async fn gather(
         &mut self,
-        store: &Store,
+        local: &dyn LocalStore,
         source: &Arc<dyn Transport>,
         root: RawManifest,
     ) -> Result<(), PushError> {
@@ -71,7 +71,7 @@ impl Gathered {
             if oci::is_index_type(&raw.media_type) {
                 let nested = Index::parse(&raw.bytes)?;
                 for child in nested.manifests {
-                    pending.push(read_manifest(store, source.as_ref(), &child.digest).await?);
+                    pending.push(read_manifest(local, source.as_ref(), &child.digest).await?);
                 }
             } else {
                 let image = ImageManifest::parse(&raw.bytes)?;
@@ -162,7 +162,7 @@ pub(super) async fn plan_children(
         }
         if recompressed {
             let child =
-                Recompressed::plan(env.store, &source, raw, position, options.compression).await?;
+                Recompressed::plan(env.local, &source, raw, position, options.compression).await?;
             child.check(options.format)?;
             children.gathered.add_child_blobs(&child, &source);
             children.recompressed.push(child);
@@ -183,7 +183,7 @@ pub(super) async fn plan_children(
             decision.action = ChildAction::Skip;
         } else {
             decision.action = ChildAction::Copy;
-            children.gathered.gather(env.store, &source, raw).await?;
+            children.gathered.gather(env.local, &source, raw).await?;
         }
         children.decisions.push(decision);
     }
@@ -207,7 +207,7 @@ async fn read_child(
                 digest: entry.digest.clone(),
             })
         }
-        Some(source) => open_source(source, env.transports, env.store)
+        Some(source) => open_source(source, env.transports, env.local)
             .await
             .map_err(|e| (source.to_string(), e)),
     };
@@ -215,7 +215,7 @@ async fn read_child(
         context: format!("opening the source of {} ({image})", entry.digest),
         source,
     })?;
-    let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
+    let raw = read_manifest(env.local, source.as_ref(), &entry.digest).await?;
     let unconverted = |manifest| Converted {
         manifest,
         dropped: Vec::new(),
@@ -230,13 +230,13 @@ async fn read_child(
     Ok((source, converted.unwrap_or_else(|| unconverted(raw))))
 }
 
-/// A manifest by digest: the store's cached copy, else read from `source`.
+/// A manifest by digest: the store's kept copy, else read from `source`.
 pub(super) async fn read_manifest(
-    store: &Store,
+    local: &dyn LocalStore,
     source: &dyn Transport,
     digest: &Digest,
 ) -> Result<RawManifest, PushError> {
-    if let Some(bytes) = store.get_blob(digest) {
+    if let Some(bytes) = local.kept(digest) {
         let mut raw = RawManifest::from_bytes(bytes);
         raw.digest = digest.clone();
         return Ok(raw);

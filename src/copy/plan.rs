@@ -14,7 +14,6 @@ use super::tags::{index_manifest, Target};
 use super::variants::Variant;
 use super::{CopyEnv, Observer, PushError, PushOptions};
 use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
 use crate::list::{Source, Sources};
 use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
 use crate::reference::ImageRef;
@@ -74,7 +73,7 @@ pub(crate) async fn plan(
         ));
     }
     let mut index = pushed_entries(index, options)?;
-    let artifacts = artifacts_in(&index, sources, env.store);
+    let artifacts = artifacts_in(&index, sources, env.local);
     let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
     if !options.add_compression.is_empty() && format == ListFormat::Docker {
         return Err(PushError::AddCompression(
@@ -231,15 +230,15 @@ fn pushed_format(
 fn artifacts_in(
     index: &Index,
     sources: &Sources,
-    store: &crate::store::Store,
+    local: &dyn super::LocalStore,
 ) -> Vec<(Digest, Option<String>)> {
     index
         .manifests
         .iter()
         .filter_map(|entry| {
             let declared = entry.artifact_type.clone().filter(|t| !t.is_empty());
-            let manifest = store
-                .get_blob(&entry.digest)
+            let manifest = local
+                .kept(&entry.digest)
                 .and_then(|bytes| ImageManifest::parse(&bytes).ok());
             let artifact = match &manifest {
                 Some(m) => {
@@ -340,10 +339,9 @@ async fn decide_layers(
     dest: &Arc<dyn Transport>,
     env: &CopyEnv<'_>,
 ) -> Vec<LayerStep> {
-    let cache = LayerCache::new(env.store.root());
     let mut steps = Vec::new();
     for job in layers {
-        let known = cache.get(job.uncompressed(), &job.compression());
+        let known = env.local.compressed(job.uncompressed(), &job.compression());
         let present_as = match known {
             Some(known) if matches!(dest.blob_exists(&known).await, Ok(true)) => Some(known),
             _ => None,

@@ -6,13 +6,11 @@
 //! Layers an earlier push compressed and the destination has are skipped.
 
 use super::blobs::{counted, gave_up, with_retries};
-use super::{Observer, PushError, PushOptions};
+use super::{LocalStore, Observer, PushError, PushOptions};
 use crate::compress::{layer_compression, Algorithm, Compression};
 use crate::convert::{convert_manifest, Converted};
 use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
 use crate::oci::{Descriptor, ImageManifest, ListFormat};
-use crate::store::Store;
 use crate::transport::{read_blob, verified, RawManifest, Transport, MAX_CONFIG_BYTES};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -75,14 +73,14 @@ impl Recompressed {
     /// Reads the child's config (for its diff_ids, one per layer); its layers are to be sent
     /// compressed with `compression`.
     pub(super) async fn plan(
-        store: &Store,
+        local: &dyn LocalStore,
         source: &Arc<dyn Transport>,
         raw: RawManifest,
         position: usize,
         compression: Compression,
     ) -> Result<Self, PushError> {
         let manifest = ImageManifest::parse(&raw.bytes)?;
-        let config = match store.get_blob(&manifest.config.digest) {
+        let config = match local.kept(&manifest.config.digest) {
             Some(bytes) => bytes,
             None => read_blob(source.as_ref(), &manifest.config, MAX_CONFIG_BYTES)
                 .await
@@ -242,7 +240,7 @@ fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
 pub(super) async fn send_layer(
     job: CompressJob,
     dest: Arc<dyn Transport>,
-    cache: &LayerCache,
+    local: &dyn LocalStore,
     options: &PushOptions,
     progress: Arc<dyn Observer>,
 ) -> Result<(LayerKey, Descriptor), PushError> {
@@ -262,7 +260,7 @@ pub(super) async fn send_layer(
     .await;
     match result {
         Ok(stored) => {
-            cache.put(&job.uncompressed, &compression, &stored);
+            local.record_compressed(&job.uncompressed, &compression, &stored);
             progress.blob_done();
             Ok((job.key(), stored))
         }

@@ -141,8 +141,8 @@ pub(super) async fn plan_referrers(
                 },
             });
             if !present {
-                let raw = read_manifest(env.store, source.as_ref(), &referrer.digest).await?;
-                gathered.gather(env.store, &source, raw).await?;
+                let raw = read_manifest(env.local, source.as_ref(), &referrer.digest).await?;
+                gathered.gather(env.local, &source, raw).await?;
             }
         }
         if let Some(tag) = fallback_update(env, dest.as_ref(), &subject, &listed).await? {

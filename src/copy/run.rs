@@ -10,7 +10,6 @@ use super::tags::write_index;
 use super::variants::{variant_entry, zstd_last};
 use super::{CopyEnv, Observer, PushError, PushOptions};
 use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
 use crate::oci::{self, Descriptor};
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
@@ -174,14 +173,13 @@ async fn send_blobs(
         blobs.iter().map(|b| b.descriptor.size).sum::<u64>()
             + layers.iter().map(|l| l.source_size()).sum::<u64>(),
     );
-    let cache = LayerCache::new(env.store.root());
     let blob_jobs = stream::iter(blobs).map(|step| {
         send_blob(step, dest.clone(), options, progress.clone())
             .map(|r| r.map(|outcome| (outcome, None)))
             .boxed()
     });
     let layer_jobs = stream::iter(layers).map(|job| {
-        send_layer(job, dest.clone(), &cache, options, progress.clone())
+        send_layer(job, dest.clone(), env.local, options, progress.clone())
             .map(|r| {
                 r.map(|(key, stored)| {
                     let size = stored.size;

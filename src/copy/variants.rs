@@ -171,7 +171,7 @@ async fn variant_of(
         }
     }
     let child = Recompressed::plan(
-        env.store,
+        env.local,
         &candidate.source,
         raw,
         candidate.position,
