@@ -1,29 +1,41 @@
-//! The copy engine: an index and its typed sources go to any destination through one path.
-//! Every child's blobs and manifest reach the destination before the index, each digest is
-//! transferred once, at most `jobs` transfers run at once across all children, and the index is
-//! written last (to every tag), so a failure anywhere leaves the destination's tags untouched.
+//! The copy engine: an index and the sources of its entries go to any destination through one
+//! path. Every child's blobs and manifest reach the destination before the index, each digest
+//! is transferred once, at most `jobs` transfers run at once across all children, and the index
+//! is written last (to every tag), so a failure anywhere leaves the destination's tags untouched.
 //!
-//! A push is two steps with one job each: `plan::plan` makes every decision with read-only
-//! requests (which children and blobs the destination has, which blobs can be mounted), and
-//! `run::execute` carries out exactly that plan. A dry run prints the plan instead, so both
-//! make the same decisions by construction.
+//! A push is plan → steps → run: `plan` makes every decision with read-only requests (which
+//! children and blobs the destination has, which blobs can be mounted) and leaves them as the
+//! steps of `steps`; `run` carries out exactly those steps. A dry run prints the steps instead,
+//! so both make the same decisions by construction. The modules form a one-way stack (top to
+//! bottom; `layering` checks it on the source tree):
 //!
-//! - `plan`: the decisions; `children`: reading child manifests and what they reference;
-//!   `referrers`: OCI 1.1 referrers of the children (`--referrers`); `tags`: where the index
-//!   goes; `blobs`: moving one blob; `run`: execution; `report`: what was (or would be) done;
-//!   `recompress`: children whose layers are compressed on the way (containers-storage);
-//!   `variants`: the compression variants `--add-compression` adds.
+//! - `plan` (the decisions) and `run` (carrying them out);
+//! - `variants` (`--add-compression`), `referrers` (`--referrers`), `blobs` (sending one blob
+//!   or compressing one layer on its way);
+//! - `children` (reading the child manifests and deciding each);
+//! - `gather` (what the children need, each digest once) and `recompress` (planning a child
+//!   whose layers are compressed on the way);
+//! - `steps` (the step types, and the rewrite of a recompressed child);
+//! - `tags` (where the index goes) and `format` (`--format`: the one conversion of a child and
+//!   the one note of what `--allow-lossy` dropped);
+//! - `report` (what was or would be done), `inputs` (what a copy is given: options, observer,
+//!   transports, the little it reads from the store) and `error`.
 
 mod blobs;
 mod children;
 mod error;
+mod format;
+mod gather;
 mod inputs;
-pub(crate) mod plan;
+#[cfg(test)]
+mod layering;
+mod plan;
 mod recompress;
 mod referrers;
 pub mod report;
-pub(crate) mod run;
-pub(crate) mod tags;
+mod run;
+mod steps;
+mod tags;
 mod variants;
 
 use crate::list::Sources;
