@@ -2,7 +2,7 @@
 //! be filled, and the choice of entries when the image is an index.
 
 use crate::digest::Digest;
-use crate::list::PlatformWanted;
+use crate::list::{PlatformWanted, Source};
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
 use crate::platform::PlatformFilter;
 use crate::reference::{ImageRef, LayoutRef, RegistryRef};
@@ -150,7 +150,7 @@ pub struct NewEntry {
     /// The entry as it goes into the list (digest, size, media type, platform).
     pub descriptor: Descriptor,
     /// Where push reads this entry's content from, pinned by digest where that means anything.
-    pub source: String,
+    pub source: Source,
 }
 
 /// How to turn an index into entries.
@@ -180,9 +180,12 @@ pub(crate) async fn read_entries(
     };
     let (transport, reference) = transports.open_read(image).await.map_err(fail)?;
     let manifest = transport.manifest_get(&reference).await.map_err(fail)?;
-    let source_for = |digest: &Digest| match transport.source_of(digest) {
-        Some(source) => source.to_string(),
-        None => pinned_source(image, digest),
+    let source_for = |digest: &Digest| {
+        Source::Image(
+            transport
+                .source_of(digest)
+                .unwrap_or_else(|| pinned_source(image, digest)),
+        )
     };
 
     if oci::is_index_type(&manifest.media_type) {
@@ -371,23 +374,21 @@ async fn describe_image(
     Ok((descriptor, blobs))
 }
 
-/// The source recorded for an entry: a registry repository pinned to the entry's digest, or the
-/// layout directory (any of its blobs can be read by digest).
-fn pinned_source(image: &ImageRef, digest: &Digest) -> String {
+/// The image recorded as an entry's source: a registry repository pinned to the entry's digest,
+/// or the layout directory (any of its blobs can be read by digest).
+fn pinned_source(image: &ImageRef, digest: &Digest) -> ImageRef {
     match image {
         ImageRef::Registry(r) => ImageRef::Registry(RegistryRef {
             tag: None,
             digest: Some(digest.clone()),
             ..r.clone()
-        })
-        .to_string(),
+        }),
         ImageRef::Layout(l) => ImageRef::Layout(LayoutRef {
             name: None,
             path: std::fs::canonicalize(&l.path).unwrap_or_else(|_| l.path.clone()),
             kind: l.kind,
-        })
-        .to_string(),
+        }),
         // The transport pins its own images (`source_of`); this is only a fallback.
-        ImageRef::Storage(_) => image.to_string(),
+        ImageRef::Storage(_) => image.clone(),
     }
 }

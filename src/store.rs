@@ -14,20 +14,20 @@
 use crate::digest::Digest;
 use crate::fsutil::{self, caps, Cap, FileError};
 use crate::list::ManifestList;
-use crate::oci::{DocumentError, Index, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+use crate::oci::{DocumentError, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 mod files;
 mod prune;
+mod record;
 mod update;
 
-pub use files::{BlobWriters, StoredFile, STORE_SOURCE};
+pub use files::{BlobWriters, StoredFile};
 pub use prune::Pruned;
+use record::{record_bytes, Record};
 
 /// The store format this build reads and writes.
 pub const STORE_VERSION: u32 = 1;
@@ -150,19 +150,6 @@ impl StoredList {
         let format = self.list.index.auto_format()?;
         Ok((self.list.index.to_bytes(format), format))
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Record {
-    version: u32,
-    id: String,
-    name: String,
-    /// The compact list document, as pushed; kept as a string so its bytes are exact.
-    document: String,
-    sources: BTreeMap<String, String>,
-    /// Artifact entry digest → the files it was made from (absent in lists without artifacts).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    artifact_files: BTreeMap<String, Vec<String>>,
 }
 
 /// What [`Store::delete_if_unchanged`] did.
@@ -392,26 +379,7 @@ impl Store {
                 found: record.version.to_string(),
             });
         }
-        let index = Index::parse(record.document.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
-        let mut sources = BTreeMap::new();
-        for (digest, source) in record.sources {
-            let digest = Digest::parse(&digest).map_err(|e| corrupt(e.to_string()))?;
-            sources.insert(digest, source);
-        }
-        let mut artifact_files = BTreeMap::new();
-        for (digest, files) in record.artifact_files {
-            let digest = Digest::parse(&digest).map_err(|e| corrupt(e.to_string()))?;
-            artifact_files.insert(digest, files);
-        }
-        Ok(StoredList {
-            id: record.id,
-            name: record.name,
-            list: ManifestList {
-                index,
-                sources,
-                artifact_files,
-            },
-        })
+        record.into_list().map_err(corrupt)
     }
 
     /// Creates a list called `name` holding `content`, keeping `blobs` (what its entries were
@@ -550,38 +518,6 @@ impl Store {
         let bytes = fsutil::read_regular(&self.blob_path(digest), CACHED_BLOB).ok()??;
         digest.matches(&bytes).then(|| Bytes::from(bytes))
     }
-}
-
-/// The record of a list; every create and save goes through here, so no list over
-/// [`MAX_MANIFEST_BYTES`] is ever built.
-fn record_bytes(list: &StoredList) -> Result<Vec<u8>, StoreError> {
-    let (document, _) = list.document()?;
-    if document.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(StoreError::ListTooLarge {
-            name: list.name.clone(),
-            size: document.len() as u64,
-            limit: MAX_MANIFEST_BYTES,
-        });
-    }
-    let record = Record {
-        version: STORE_VERSION,
-        id: list.id.clone(),
-        name: list.name.clone(),
-        document: String::from_utf8(document).expect("serde_json writes UTF-8"),
-        sources: list
-            .list
-            .sources
-            .iter()
-            .map(|(d, s)| (d.to_string(), s.clone()))
-            .collect(),
-        artifact_files: list
-            .list
-            .artifact_files
-            .iter()
-            .map(|(d, files)| (d.to_string(), files.clone()))
-            .collect(),
-    };
-    Ok(serde_json::to_vec(&record).expect("records always serialise"))
 }
 
 fn is_list_id(id: &str) -> bool {

@@ -8,7 +8,6 @@ use crate::list::{EntryEdit, PlatformWanted};
 use crate::platform::PlatformFilter;
 use crate::resolve::{parse_image_arg, read_image_arg, BareName};
 use crate::source::Selection;
-use crate::store::STORE_SOURCE;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -123,8 +122,7 @@ fn add_artifact(ctx: &mut Ctx, args: AddArgs) -> Result<()> {
     edit.apply(&mut entry);
     let digest = entry.digest.clone();
     let id = store.update(&args.list, &made.blobs, |list| {
-        list.list
-            .add_artifact(entry, STORE_SOURCE.to_string(), made.files);
+        list.list.add_artifact(entry, made.files);
         Ok(list.id.clone())
     })?;
     writeln!(ctx.out, "{id}: {digest}")?;

@@ -1,10 +1,10 @@
 //! `manifest apply FILE`
 
-use super::push::{push_options, show_result, verify_pushed};
+use super::push::{push_options, show_result, verify_pushed, StoreInputs};
 use super::{runtime, Ctx};
 use crate::apply::{build, Spec};
 use crate::cli::ApplyArgs;
-use crate::copy::{copy, typed_sources, CopyEnv};
+use crate::copy::{copy, CopyEnv};
 use crate::fsutil::{self, caps};
 use crate::progress::Progress;
 use crate::terminal::escape_controls;
@@ -34,17 +34,17 @@ pub fn run(ctx: &mut Ctx, args: ApplyArgs) -> Result<()> {
     let registries = registry.registries.clone();
     let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
+    let local = StoreInputs::new(&store);
     let env = CopyEnv {
         transports: &transports,
-        store: &store,
+        local: &local,
     };
     let report = runtime()?.block_on(async {
         let list = build(&spec, &transports, &store, &registries).await?;
-        let sources = typed_sources(&list)?;
         copy(
             &env,
             &list.index,
-            &sources,
+            &list.sources,
             &destination,
             &options,
             progress.clone(),

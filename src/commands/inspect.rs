@@ -2,8 +2,9 @@
 
 use super::{runtime, Ctx};
 use crate::cli::{InspectArgs, InspectFormat};
+use crate::list::Source;
 use crate::oci::pretty;
-use crate::reference::{is_explicit_image, normalize_list_name};
+use crate::reference::{is_explicit_image, normalize_list_name, ImageRef};
 use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use crate::store::StoreError;
 use anyhow::{bail, Context, Result};
@@ -19,7 +20,7 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
                 .list
                 .sources
                 .values()
-                .filter(|source| source.starts_with("containers-storage:"))
+                .filter(|source| matches!(source, Source::Image(ImageRef::Storage(_))))
                 .count();
             if local > 0 {
                 // On stderr, so that stdout stays the document scripts parse.

@@ -3,18 +3,23 @@
 use super::{runtime, Ctx};
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use crate::compress::{AddedCompression, Algorithm, Compression};
-use crate::copy::{copy, typed_sources, CopyEnv, PushOptions, PushReport};
+use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
+use crate::digest::Digest;
+use crate::layer_cache::LayerCache;
+use crate::oci::Descriptor;
 use crate::oci::ListFormat;
 use crate::platform::PlatformFilter;
 use crate::progress::Progress;
 use crate::reference::parse_image;
 use crate::reference::ImageRef;
 use crate::retry::RetryPolicy;
-use crate::store::Deletion;
+use crate::store::{Deletion, Store};
 use crate::transport::open::Transports;
-use crate::transport::ManifestRef;
+use crate::transport::store_blobs::StoreBlobs;
+use crate::transport::{ManifestRef, Transport, TransportError};
 use crate::verify::{verify, Subject, VerifyOptions};
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -39,17 +44,17 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
         None => parse_image(&format!("docker://{}", list.name))?,
     };
     let options = push_options(&args.copy, args.all, registry.retry)?;
-    let sources = typed_sources(&list.list)?;
     let transports = ctx.transports(registry);
     let progress = Arc::new(Progress::new(args.copy.quiet));
+    let local = StoreInputs::new(&store);
     let env = CopyEnv {
         transports: &transports,
-        store: &store,
+        local: &local,
     };
     let report = runtime()?.block_on(copy(
         &env,
         &list.list.index,
-        &sources,
+        &list.list.sources,
         &destination,
         &options,
         progress.clone(),
@@ -71,6 +76,45 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the copy engine (and `verify`, for the sources of a list) reads from the store: the
+/// kept manifests and configs, its own blob area, and one layer cache for the whole command.
+pub(super) struct StoreInputs<'a> {
+    store: &'a Store,
+    layers: LayerCache,
+}
+
+impl<'a> StoreInputs<'a> {
+    pub(super) fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            layers: LayerCache::new(store.root()),
+        }
+    }
+}
+
+impl LocalStore for StoreInputs<'_> {
+    fn kept(&self, digest: &Digest) -> Option<Bytes> {
+        self.store.get_blob(digest)
+    }
+
+    fn own_blobs(&self) -> Result<Arc<dyn Transport>, TransportError> {
+        StoreBlobs::open(self.store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
+    }
+
+    fn compressed(&self, uncompressed: &Digest, compression: &Compression) -> Option<Descriptor> {
+        self.layers.get(uncompressed, compression)
+    }
+
+    fn record_compressed(
+        &self,
+        uncompressed: &Digest,
+        compression: &Compression,
+        compressed: &Descriptor,
+    ) {
+        self.layers.put(uncompressed, compression, compressed);
+    }
 }
 
 /// The copy engine's options from the flags `push` and `apply` share.

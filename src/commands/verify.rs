@@ -1,8 +1,8 @@
 //! `manifest verify IMAGE_OR_LIST`
 
+use super::push::StoreInputs;
 use super::{runtime, Ctx};
 use crate::cli::{VerifyArgs, VerifyFormat};
-use crate::copy::typed_sources;
 use crate::platform::PlatformFilter;
 use crate::progress::Progress;
 use crate::reference::{is_explicit_image, parse_image, ImageRef};
@@ -54,16 +54,13 @@ fn check(ctx: &mut Ctx, args: &VerifyArgs) -> Result<Report> {
     let transports = ctx.transports(registry);
     let rt = runtime()?;
     let subject = match store.find(&args.target) {
-        Ok(list) => {
-            let sources = typed_sources(&list.list)?;
-            rt.block_on(Subject::of_list(
-                &transports,
-                &store,
-                &list.name,
-                &list.list.index,
-                &sources,
-            ))?
-        }
+        Ok(list) => rt.block_on(Subject::of_list(
+            &transports,
+            &StoreInputs::new(&store),
+            &list.name,
+            &list.list.index,
+            &list.list.sources,
+        ))?,
         Err(StoreError::NotFound(name)) => {
             if !is_explicit_image(&args.target) {
                 bail!(

@@ -1,10 +1,12 @@
-//! Moving one blob as the plan decided: mounted (copied when the registry refuses the mount)
-//! or streamed from its source, verified on the way, restarted from the source on a retryable
-//! failure.
+//! Sending one blob as the plan decided: mounted (copied when the registry refuses the mount),
+//! streamed from its source, or (a layer) compressed on its way; verified on the way, and
+//! restarted from the source on a retryable failure.
 
-use super::plan::BlobStep;
+use super::error::PushError;
+use super::inputs::{LocalStore, Observer, PushOptions};
 use super::report::BlobAction;
-use super::{Observer, PushError, PushOptions};
+use super::steps::{BlobStep, CompressJob, LayerKey};
+use crate::oci::Descriptor;
 use crate::transport::resume::TransportSource;
 use crate::transport::{verified, BlobStream, Transport, TransportError};
 use futures_util::StreamExt;
@@ -69,9 +71,50 @@ pub(super) async fn send_blob(
     }
 }
 
+/// Compresses one layer on its way to the destination, which hashes it; the compressed
+/// descriptor is recorded for later pushes. A retryable failure starts again from the source.
+pub(super) async fn send_layer(
+    job: CompressJob,
+    dest: Arc<dyn Transport>,
+    local: &dyn LocalStore,
+    options: &PushOptions,
+    progress: Arc<dyn Observer>,
+) -> Result<(LayerKey, Descriptor), PushError> {
+    let compression = job.compression;
+    let media_type = compression
+        .layer_media_type(crate::oci::OCI_MANIFEST)
+        .expect("OCI manifests name every compression");
+    let (result, attempts) = with_retries(options, || async {
+        let mut stream = counted(job.source.blob_get(&job.descriptor).await?, &progress);
+        if let Some(algorithm) = job.decompress {
+            // The compressed bytes are checked against their digest before they are trusted.
+            stream = crate::compress::decompress(verified(stream, &job.descriptor), algorithm);
+        }
+        dest.blob_put_hashed(media_type, compression.compress(stream))
+            .await
+    })
+    .await;
+    match result {
+        Ok(stored) => {
+            local.record_compressed(&job.uncompressed, &compression, &stored);
+            progress.blob_done();
+            Ok((job.key(), stored))
+        }
+        Err(source) => Err(PushError::Transport {
+            context: format!(
+                "copying layer {} from {} ({})",
+                job.uncompressed,
+                job.source.describe(),
+                gave_up(attempts)
+            ),
+            source,
+        }),
+    }
+}
+
 /// Runs `attempt` under the push's retry policy (streams are restarted from their source by
 /// each attempt); the last result and how many attempts were made.
-pub(super) async fn with_retries<T, F, Fut>(
+async fn with_retries<T, F, Fut>(
     options: &PushOptions,
     attempt: F,
 ) -> (Result<T, TransportError>, u32)
@@ -87,7 +130,7 @@ where
 }
 
 /// `gave up after N attempts`, for errors after [`with_retries`].
-pub(super) fn gave_up(attempts: u32) -> String {
+fn gave_up(attempts: u32) -> String {
     format!(
         "gave up after {attempts} attempt{}",
         if attempts == 1 { "" } else { "s" }
@@ -95,7 +138,7 @@ pub(super) fn gave_up(attempts: u32) -> String {
 }
 
 /// The stream, counting its bytes into the observer as they pass.
-pub(super) fn counted(stream: BlobStream, progress: &Arc<dyn Observer>) -> BlobStream {
+fn counted(stream: BlobStream, progress: &Arc<dyn Observer>) -> BlobStream {
     let counter = progress.clone();
     Box::pin(stream.inspect(move |chunk| {
         if let Ok(bytes) = chunk {

@@ -1,90 +1,29 @@
-//! Reading what a push must bring: each child manifest (from the store's cache or its source,
-//! converted when `--format` asks), and everything below it (nested indexes are followed), each
-//! digest gathered once across all children.
+//! Planning the children of the list: each child manifest read (from the store's kept copy or
+//! its source) and brought to the format asked for, the destination asked whether it has it
+//! (`jobs` at once), and what the missing ones need gathered. Children whose layers are
+//! compressed on the way are planned as rewrites.
 
-use super::recompress::{ChildBlob, CompressJob, LayerKey, Recompressed};
-use super::report::VariantDecision;
+use super::error::PushError;
+use super::format::{pushed_child, Pushed};
+use super::gather::{read_manifest, Gathered};
+use super::inputs::{open_source, CopyEnv, PushOptions};
+use super::recompress::plan_rewrite;
 use super::report::{ChildAction, ChildDecision};
-use super::variants::{plan_variants, Candidate, Variant};
-use super::{CopyEnv, PushError, PushOptions, Sources};
-use crate::convert::{convert_manifest, Converted};
-use crate::digest::Digest;
-use crate::oci::{self, Descriptor, ImageManifest, Index};
-use crate::store::Store;
-use crate::transport::{ManifestRef, RawManifest, Transport};
+use super::steps::Recompressed;
+use crate::list::Sources;
+use crate::oci::{self, Descriptor, Index};
+use crate::transport::{RawManifest, Transport};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Manifests and blobs to bring, in the order they were found, each digest once.
-#[derive(Default)]
-pub(super) struct Gathered {
-    /// Manifests to write by digest (children, nested manifests, referrers).
-    pub(super) manifests: Vec<RawManifest>,
-    /// Blobs to bring, with the transport each can be read from.
-    pub(super) blobs: Vec<(Descriptor, Arc<dyn Transport>)>,
-    /// Layers to compress while sending, each (uncompressed digest, compression) once.
-    pub(super) layers: Vec<CompressJob>,
-    seen_manifests: HashSet<Digest>,
-    seen_blobs: HashSet<Digest>,
-    seen_layers: HashSet<LayerKey>,
-}
-
-impl Gathered {
-    pub(super) fn add_blob(&mut self, descriptor: &Descriptor, source: &Arc<dyn Transport>) {
-        if self.seen_blobs.insert(descriptor.digest.clone()) {
-            self.blobs.push((descriptor.clone(), source.clone()));
-        }
-    }
-
-    fn add_layer(&mut self, job: CompressJob) {
-        if self.seen_layers.insert(job.key()) {
-            self.layers.push(job);
-        }
-    }
-
-    /// Adds what a child rewritten with compressed layers needs: its config as it is, and each
-    /// layer as a compression job.
-    pub(super) fn add_child_blobs(&mut self, child: &Recompressed, source: &Arc<dyn Transport>) {
-        for blob in child.jobs(source) {
-            match blob {
-                ChildBlob::Compress(job) => self.add_layer(job),
-                ChildBlob::Plain(descriptor) => self.add_blob(&descriptor, source),
-            }
-        }
-    }
-
-    /// Adds a manifest and everything below it; nested indexes are followed so the
-    /// destination never holds an index with unknown children.
-    pub(super) async fn gather(
-        &mut self,
-        store: &Store,
-        source: &Arc<dyn Transport>,
-        root: RawManifest,
-    ) -> Result<(), PushError> {
-        let mut pending = vec![root];
-        while let Some(raw) = pending.pop() {
-            if !self.seen_manifests.insert(raw.digest.clone()) {
-                continue;
-            }
-            if oci::is_index_type(&raw.media_type) {
-                let nested = Index::parse(&raw.bytes)?;
-                for child in nested.manifests {
-                    pending.push(read_manifest(store, source.as_ref(), &child.digest).await?);
-                }
-            } else {
-                let image = ImageManifest::parse(&raw.bytes)?;
-                for blob in image.blobs() {
-                    // Foreign layers (with URLs) are not copied by registries or by buildah.
-                    if blob.urls.is_empty() {
-                        self.add_blob(blob, source);
-                    }
-                }
-            }
-            self.manifests.push(raw);
-        }
-        Ok(())
-    }
+/// A pushed child that may get variants (`--add-compression`): its entry, where it is read
+/// from, its manifest as pushed, and whether its layers are compressed on the way (read
+/// uncompressed).
+pub(super) struct Candidate {
+    pub(super) position: usize,
+    pub(super) source: Arc<dyn Transport>,
+    pub(super) raw: RawManifest,
+    pub(super) recompressed: bool,
 }
 
 /// What planning the children found.
@@ -95,11 +34,10 @@ pub(super) struct Children {
     pub(super) recompressed: Vec<Recompressed>,
     /// The transport each child was read from, in the order of `decisions`.
     pub(super) sources: Vec<Arc<dyn Transport>>,
-    /// The fields `--allow-lossy` let the conversion drop, per child (its original digest).
-    pub(super) dropped: Vec<(Digest, Vec<String>)>,
-    /// Compression variants to add (`--add-compression`), and the decision for each image.
-    pub(super) variants: Vec<Variant>,
-    pub(super) variant_decisions: Vec<VariantDecision>,
+    /// What `--allow-lossy` let the conversions drop, one note per child that lost anything.
+    pub(super) notes: Vec<String>,
+    /// The children that may get variants (with `--add-compression`).
+    pub(super) candidates: Vec<Candidate>,
 }
 
 /// Reads every child manifest, converts it when asked, asks the destination whether it has
@@ -112,7 +50,7 @@ pub(super) async fn plan_children(
     options: &PushOptions,
     dest: &Arc<dyn Transport>,
 ) -> Result<Children, PushError> {
-    let mut prepared: Vec<(usize, Arc<dyn Transport>, Converted, bool)> =
+    let mut prepared: Vec<(usize, Arc<dyn Transport>, Pushed, bool)> =
         stream::iter(index.manifests.iter().enumerate())
             .map(|(position, entry)| async move {
                 let (source, child) = read_child(env, sources, entry, options).await?;
@@ -137,22 +75,18 @@ pub(super) async fn plan_children(
         gathered: Gathered::default(),
         recompressed: Vec::new(),
         sources: Vec::new(),
-        dropped: Vec::new(),
-        variants: Vec::new(),
-        variant_decisions: Vec::new(),
+        notes: Vec::new(),
+        candidates: Vec::new(),
     };
-    let mut candidates = Vec::new();
     for (position, source, child, present) in prepared {
         let entry = &mut index.manifests[position];
         let mut decision = ChildDecision::of(entry);
         let raw = child.manifest;
-        if !child.dropped.is_empty() {
-            children.dropped.push((entry.digest.clone(), child.dropped));
-        }
+        children.notes.extend(child.note);
         let recompressed =
             source.serves_uncompressed_layers() && !oci::is_index_type(&raw.media_type);
         if !options.add_compression.is_empty() {
-            candidates.push(Candidate {
+            children.candidates.push(Candidate {
                 position,
                 source: source.clone(),
                 raw: raw.clone(),
@@ -161,7 +95,7 @@ pub(super) async fn plan_children(
         }
         if recompressed {
             let child =
-                Recompressed::plan(env.store, &source, raw, position, options.compression).await?;
+                plan_rewrite(env.local, &source, raw, position, options.compression).await?;
             child.check(options.format)?;
             children.gathered.add_child_blobs(&child, &source);
             children.recompressed.push(child);
@@ -182,32 +116,29 @@ pub(super) async fn plan_children(
             decision.action = ChildAction::Skip;
         } else {
             decision.action = ChildAction::Copy;
-            children.gathered.gather(env.store, &source, raw).await?;
+            children.gathered.gather(env.local, &source, raw).await?;
         }
         children.decisions.push(decision);
     }
-    (children.variants, children.variant_decisions) =
-        plan_variants(env, candidates, index, options, &mut children.gathered).await?;
     Ok(children)
 }
 
-/// One entry's manifest, read from the store's cache or its recorded source, converted to
-/// `options.format` when asked (except children that are rewritten later, converted then), and
+/// One entry's manifest, read from the store's kept copy or its recorded source, as pushed
+/// (except a child rewritten later, brought to the format asked for once it is rewritten), and
 /// the transport its blobs can be read from.
 async fn read_child(
     env: &CopyEnv<'_>,
     sources: &Sources,
     entry: &Descriptor,
     options: &PushOptions,
-) -> Result<(Arc<dyn Transport>, Converted), PushError> {
+) -> Result<(Arc<dyn Transport>, Pushed), PushError> {
     let opened = match sources.get(&entry.digest) {
         None => {
             return Err(PushError::NoSource {
                 digest: entry.digest.clone(),
             })
         }
-        Some(source) => source
-            .open(env.transports, env.store)
+        Some(source) => open_source(source, env.transports, env.local)
             .await
             .map_err(|e| (source.to_string(), e)),
     };
@@ -215,37 +146,14 @@ async fn read_child(
         context: format!("opening the source of {} ({image})", entry.digest),
         source,
     })?;
-    let raw = read_manifest(env.store, source.as_ref(), &entry.digest).await?;
-    let unconverted = |manifest| Converted {
-        manifest,
-        dropped: Vec::new(),
-    };
+    let raw = read_manifest(env.local, source.as_ref(), &entry.digest).await?;
     if source.serves_uncompressed_layers() {
-        return Ok((source, unconverted(raw)));
+        let unconverted = Pushed {
+            manifest: raw,
+            note: None,
+        };
+        return Ok((source, unconverted));
     }
-    let converted = match options.format {
-        Some(format) => convert_manifest(&raw, format, options.allow_lossy)?,
-        None => None,
-    };
-    Ok((source, converted.unwrap_or_else(|| unconverted(raw))))
-}
-
-/// A manifest by digest: the store's cached copy, else read from `source`.
-pub(super) async fn read_manifest(
-    store: &Store,
-    source: &dyn Transport,
-    digest: &Digest,
-) -> Result<RawManifest, PushError> {
-    if let Some(bytes) = store.get_blob(digest) {
-        let mut raw = RawManifest::from_bytes(bytes);
-        raw.digest = digest.clone();
-        return Ok(raw);
-    }
-    source
-        .manifest_get(&ManifestRef::Digest(digest.clone()))
-        .await
-        .map_err(|e| PushError::Transport {
-            context: format!("reading manifest {digest} from {}", source.describe()),
-            source: e,
-        })
+    let pushed = pushed_child(raw, &entry.digest, options)?;
+    Ok((source, pushed))
 }

@@ -1,65 +1,30 @@
 //! Every decision of a push, made once and with read-only requests before anything is written:
-//! which entries are pushed (`--platform`), which children the destination already has, and
-//! for every blob whether it is there, can be mounted from another repository of the same
-//! registry, or must be copied. A dry run shows this plan ([`Plan::report`]); a real run hands
-//! it to [`super::run::execute`], which does exactly what it says.
+//! which entries are pushed (`--platform`), in which format, which children the destination
+//! already has, and for every blob whether it is there, can be mounted from another repository
+//! of the same registry, or must be copied. The result is a [`Plan`]: the steps a dry run shows
+//! and a real run carries out.
 
-use super::children::{plan_children, Gathered};
-use super::recompress::{CompressJob, Recompressed};
-use super::referrers::{plan_referrers, ReferrerWrites};
-use super::report::{
-    BlobAction, BlobDecision, ChildAction, ChildDecision, Counts, PushReport, VariantDecision,
-};
-use super::tags::{index_manifest, Target};
-use super::variants::Variant;
-use super::{CopyEnv, Observer, PushError, PushOptions, Source, Sources};
+use super::children::plan_children;
+use super::error::PushError;
+use super::format::pushed_format;
+use super::gather::Gathered;
+use super::inputs::{CopyEnv, LocalStore, Observer, PushOptions};
+use super::referrers::plan_referrers;
+use super::report::{BlobAction, ChildAction, ChildDecision};
+use super::steps::{BlobStep, CompressJob, LayerStep, Plan, ReferrerWrites};
+use super::tags::Target;
+use super::variants::plan_variants;
 use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
+use crate::list::{Source, Sources};
 use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
 use crate::reference::ImageRef;
-use crate::transport::{RawManifest, Transport};
+use crate::transport::Transport;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
 
-/// A blob to bring, where it is read from, and what to do with it.
-pub(super) struct BlobStep {
-    pub(super) descriptor: Descriptor,
-    pub(super) source: Arc<dyn Transport>,
-    pub(super) action: BlobAction,
-    /// The repository to mount from (with [`BlobAction::Mount`]).
-    pub(super) from: Option<String>,
-}
-
-/// A layer to compress on the way, or the compressed layer an earlier push left at the
-/// destination.
-pub(super) struct LayerStep {
-    pub(super) job: CompressJob,
-    pub(super) present_as: Option<Descriptor>,
-}
-
-/// A push, decided.
-pub(crate) struct Plan {
-    pub(super) dest: Arc<dyn Transport>,
-    pub(super) target: Target,
-    pub(super) format: ListFormat,
-    /// The index as pushed (children converted; rewritten children take their digests later).
-    pub(super) index: Index,
-    pub(super) children: Vec<ChildDecision>,
-    pub(super) blobs: Vec<BlobStep>,
-    pub(super) layers: Vec<LayerStep>,
-    /// Child and nested manifests to write by digest.
-    pub(super) manifests: Vec<RawManifest>,
-    pub(super) recompressed: Vec<Recompressed>,
-    /// Compression variants to add (`--add-compression`), and the decision for each image.
-    pub(super) variants: Vec<Variant>,
-    pub(super) variant_decisions: Vec<VariantDecision>,
-    pub(super) referrers: ReferrerWrites,
-    pub(super) notes: Vec<String>,
-}
-
 /// Decides a push of `index` (read from `sources`) to `destination`. Only reads: a dry run
 /// opens the destination for reading and treats a layout that does not exist yet as empty.
-pub(crate) async fn plan(
+pub(super) async fn plan(
     env: &CopyEnv<'_>,
     index: &Index,
     sources: &Sources,
@@ -73,7 +38,7 @@ pub(crate) async fn plan(
         ));
     }
     let mut index = pushed_entries(index, options)?;
-    let artifacts = artifacts_in(&index, sources, env.store);
+    let artifacts = artifacts_in(&index, sources, env.local);
     let (format, mut notes) = pushed_format(&mut index, &artifacts, options)?;
     if !options.add_compression.is_empty() && format == ListFormat::Docker {
         return Err(PushError::AddCompression(
@@ -121,14 +86,25 @@ pub(crate) async fn plan(
         return Ok(plan);
     }
     let mut children = plan_children(env, sources, &mut plan.index, options, &dest).await?;
-    for (digest, dropped) in &children.dropped {
-        notes.push(format!(
-            "Dropping {} from {digest} (--allow-lossy)",
-            dropped.join(", ")
-        ));
-    }
+    notes.append(&mut children.notes);
+    (plan.variants, plan.variant_decisions) = plan_variants(
+        env,
+        children.candidates,
+        &mut plan.index,
+        options,
+        &mut children.gathered,
+    )
+    .await?;
     if options.referrers {
-        plan.referrers = plan_referrers(env, &mut children, &dest, &mut notes).await?;
+        plan.referrers = plan_referrers(
+            env,
+            &children.decisions,
+            &children.sources,
+            &mut children.gathered,
+            &dest,
+            &mut notes,
+        )
+        .await?;
     }
     for note in &notes {
         progress.note(note);
@@ -141,8 +117,6 @@ pub(crate) async fn plan(
     } = children.gathered;
     plan.children = children.decisions;
     plan.recompressed = children.recompressed;
-    plan.variants = children.variants;
-    plan.variant_decisions = children.variant_decisions;
     plan.manifests = manifests;
     plan.blobs = decide_blobs(blobs, &dest, options.jobs).await?;
     plan.layers = decide_layers(layers, &dest, env).await;
@@ -181,48 +155,6 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
     Ok(index)
 }
 
-/// The format the index is written in, and what `--allow-lossy` drops to get there: fields
-/// the format cannot hold and, in a Docker list, whole artifact entries (`artifacts`).
-fn pushed_format(
-    index: &mut Index,
-    artifacts: &[(Digest, Option<String>)],
-    options: &PushOptions,
-) -> Result<(ListFormat, Vec<String>), PushError> {
-    let Some(format) = options.format else {
-        return Ok((index.auto_format()?, Vec::new()));
-    };
-    let mut kept = index.clone();
-    let mut lost = Vec::new();
-    if format == ListFormat::Docker && !artifacts.is_empty() {
-        kept.manifests
-            .retain(|entry| !artifacts.iter().any(|(d, _)| *d == entry.digest));
-        lost.extend(
-            artifacts
-                .iter()
-                .map(|(digest, artifact_type)| match artifact_type {
-                    Some(t) => format!("artifact {digest} ({t}), which a Docker list cannot hold"),
-                    None => format!("artifact {digest}, which a Docker list cannot hold"),
-                }),
-        );
-    }
-    lost.extend(kept.loss_in(format));
-    if lost.is_empty() {
-        return Ok((format, Vec::new()));
-    }
-    let lost = lost.join(", ");
-    if options.allow_lossy {
-        *index = kept;
-        return Ok((format, vec![format!("Dropping {lost} (--allow-lossy)")]));
-    }
-    Err(PushError::Lossy {
-        format: match format {
-            ListFormat::Oci => "an OCI index (--format oci)",
-            ListFormat::Docker => "a Docker manifest list (--format v2s2)",
-        },
-        lost,
-    })
-}
-
 /// The entries that are artifacts rather than images, with their artifactType when known:
 /// those whose manifest (as the store keeps it) has an artifactType or a config that is not an
 /// image config; without a kept manifest, those made by `add --artifact` or whose entry has an
@@ -230,15 +162,15 @@ fn pushed_format(
 fn artifacts_in(
     index: &Index,
     sources: &Sources,
-    store: &crate::store::Store,
+    local: &dyn LocalStore,
 ) -> Vec<(Digest, Option<String>)> {
     index
         .manifests
         .iter()
         .filter_map(|entry| {
             let declared = entry.artifact_type.clone().filter(|t| !t.is_empty());
-            let manifest = store
-                .get_blob(&entry.digest)
+            let manifest = local
+                .kept(&entry.digest)
                 .and_then(|bytes| ImageManifest::parse(&bytes).ok());
             let artifact = match &manifest {
                 Some(m) => {
@@ -339,10 +271,9 @@ async fn decide_layers(
     dest: &Arc<dyn Transport>,
     env: &CopyEnv<'_>,
 ) -> Vec<LayerStep> {
-    let cache = LayerCache::new(env.store.root());
     let mut steps = Vec::new();
     for job in layers {
-        let known = cache.get(job.uncompressed(), &job.compression());
+        let known = env.local.compressed(&job.uncompressed, &job.compression);
         let present_as = match known {
             Some(known) if matches!(dest.blob_exists(&known).await, Ok(true)) => Some(known),
             _ => None,
@@ -350,91 +281,4 @@ async fn decide_layers(
         steps.push(LayerStep { job, present_as });
     }
     steps
-}
-
-impl Plan {
-    /// What the plan decided, as a report of a dry run.
-    pub(crate) fn report(&self) -> PushReport {
-        let index = (self.recompressed.is_empty() && self.variants.is_empty())
-            .then(|| index_manifest(&self.index, self.format));
-        PushReport {
-            digest: index.as_ref().map(|m| m.digest.clone()),
-            media_type: self.format.media_type().to_string(),
-            index: index.map(|m| m.bytes.to_vec()),
-            destination: self.target.image.to_string(),
-            tags: self.target.tag_names(),
-            references: self.target.references(),
-            decisions: self.decisions(),
-            counts: self.planned_counts(),
-            dry_run: true,
-            notes: self.notes.clone(),
-        }
-    }
-
-    /// Every decision, in the form both a dry run and a real run report.
-    pub(crate) fn decisions(&self) -> super::report::Decisions {
-        let compress = self.layers.iter().map(|step| BlobDecision {
-            digest: step.job.uncompressed().clone(),
-            size: step.job.source_size(),
-            action: match step.present_as {
-                Some(_) => BlobAction::Present,
-                None => BlobAction::Copy,
-            },
-            from: None,
-            compress: Some(step.job.compression().algorithm.name().to_string()),
-            stored_as: step.present_as.as_ref().map(|d| d.digest.clone()),
-        });
-        super::report::Decisions {
-            manifests: self.children.clone(),
-            blobs: self
-                .blobs
-                .iter()
-                .map(|step| BlobDecision {
-                    digest: step.descriptor.digest.clone(),
-                    size: step.descriptor.size,
-                    action: step.action,
-                    from: step.from.clone(),
-                    compress: None,
-                    stored_as: None,
-                })
-                .chain(compress)
-                .collect(),
-            referrers: self.referrers.decisions.clone(),
-            referrer_tags: self.referrers.tag_names(),
-            variants: self.variant_decisions.clone(),
-        }
-    }
-
-    /// The counts the plan expects (a refused mount becomes a copy when it runs).
-    fn planned_counts(&self) -> Counts {
-        let mut counts = Counts {
-            manifests: (self.manifests.len()
-                + self.recompressed.len()
-                + self.variants.len()
-                + self.referrers.manifests.len()) as u64,
-            images_present: self
-                .children
-                .iter()
-                .filter(|c| c.action == ChildAction::Skip)
-                .count() as u64,
-            ..Counts::default()
-        };
-        for blob in self.decisions().blobs {
-            match blob.action {
-                BlobAction::Present => {
-                    counts.blobs_present += 1;
-                    counts.bytes_skipped += blob.size;
-                }
-                BlobAction::Mount => {
-                    counts.blobs_mounted += 1;
-                    counts.bytes_mounted += blob.size;
-                }
-                BlobAction::Copy => {
-                    counts.blobs_copied += 1;
-                    counts.bytes_copied += blob.size;
-                }
-            }
-        }
-        counts
-    }
 }

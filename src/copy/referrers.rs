@@ -13,9 +13,12 @@
 //! index lists nothing. Whether the destination has the referrers API is a question that never
 //! fails the push: an answer that says nothing (an error) counts as "no API".
 
-use super::children::{read_manifest, Children, Gathered};
-use super::report::{ChildAction, ReferrerDecision};
-use super::{CopyEnv, PushError};
+use super::error::PushError;
+use super::gather::{read_manifest, Gathered};
+use super::inputs::CopyEnv;
+use super::report::{ChildAction, ChildDecision, ReferrerDecision};
+use super::steps::ReferrerWrites;
+use super::tags::index_manifest;
 use crate::digest::Digest;
 use crate::oci::{Descriptor, ListFormat};
 use crate::transport::referrers::{fallback_index, fallback_tag, referrers_of};
@@ -30,23 +33,6 @@ const MAX_DEPTH: usize = 3;
 /// naming this limit.
 pub(crate) const MAX_REFERRERS_PER_PUSH: usize = 1024;
 
-/// What `--referrers` adds to a push.
-#[derive(Default)]
-pub(super) struct ReferrerWrites {
-    pub(super) decisions: Vec<ReferrerDecision>,
-    /// Referrer manifests to write by digest, after the children.
-    pub(super) manifests: Vec<RawManifest>,
-    /// Fallback tags to write at the destination, with the index each lists.
-    pub(super) tags: Vec<(String, RawManifest)>,
-}
-
-impl ReferrerWrites {
-    /// The fallback tags written.
-    pub(super) fn tag_names(&self) -> Vec<String> {
-        self.tags.iter().map(|(tag, _)| tag.clone()).collect()
-    }
-}
-
 /// One subject's listing, found in the first pass.
 struct Listing {
     subject: Digest,
@@ -54,19 +40,21 @@ struct Listing {
     source: Arc<dyn Transport>,
 }
 
-/// Plans the referrers of every child copied as it is; their blobs join the children's. A child
+/// Plans the referrers of every child (`children`, each read from the transport at the same
+/// place in `sources`) copied as it is; their blobs join the children's (`blobs`). A child
 /// pushed under a new digest (rewritten or converted) keeps its referrers behind: they sign or
 /// describe the old digest.
 pub(super) async fn plan_referrers(
     env: &CopyEnv<'_>,
-    children: &mut Children,
+    children: &[ChildDecision],
+    sources: &[Arc<dyn Transport>],
+    blobs: &mut Gathered,
     dest: &Arc<dyn Transport>,
     notes: &mut Vec<String>,
 ) -> Result<ReferrerWrites, PushError> {
     let subjects: Vec<(Digest, bool, Arc<dyn Transport>)> = children
-        .decisions
         .iter()
-        .zip(&children.sources)
+        .zip(sources)
         .map(|(child, source)| {
             let changed = child.action == ChildAction::Rewrite || child.pushed.is_some();
             (child.digest.clone(), changed, source.clone())
@@ -141,8 +129,8 @@ pub(super) async fn plan_referrers(
                 },
             });
             if !present {
-                let raw = read_manifest(env.store, source.as_ref(), &referrer.digest).await?;
-                gathered.gather(env.store, &source, raw).await?;
+                let raw = read_manifest(env.local, source.as_ref(), &referrer.digest).await?;
+                gathered.gather(env.local, &source, raw).await?;
             }
         }
         if let Some(tag) = fallback_update(env, dest.as_ref(), &subject, &listed).await? {
@@ -150,7 +138,7 @@ pub(super) async fn plan_referrers(
         }
     }
     for (descriptor, source) in &gathered.blobs {
-        children.gathered.add_blob(descriptor, source);
+        blobs.add_blob(descriptor, source);
     }
     writes.manifests = gathered.manifests;
     Ok(writes)
@@ -218,7 +206,7 @@ async fn fallback_update(
     }
     Ok(Some((
         fallback_tag(subject),
-        super::tags::index_manifest(&index, ListFormat::Oci),
+        index_manifest(&index, ListFormat::Oci),
     )))
 }
 

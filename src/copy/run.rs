@@ -2,15 +2,14 @@
 //! rewritten children, the child manifests (images before the indexes that name them), the
 //! referrers and their fallback tags, and last the index, to every tag.
 
-use super::blobs::{send_blob, BlobOutcome};
-use super::plan::Plan;
-use super::recompress::{send_layer, LayerKey};
-use super::report::{ChildAction, Counts, PushReport};
+use super::blobs::{send_blob, send_layer, BlobOutcome};
+use super::error::PushError;
+use super::format::pushed_child;
+use super::inputs::{CopyEnv, Observer, PushOptions};
+use super::report::{BlobAction, ChildAction, Counts, PushReport};
+use super::steps::{zstd_last, LayerKey, Plan};
 use super::tags::write_index;
-use super::variants::{variant_entry, zstd_last};
-use super::{CopyEnv, Observer, PushError, PushOptions};
 use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
 use crate::oci::{self, Descriptor};
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
@@ -18,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Does what `plan` decided; returns what was done.
-pub(crate) async fn execute(
+pub(super) async fn execute(
     mut plan: Plan,
     env: &CopyEnv<'_>,
     options: &PushOptions,
@@ -46,13 +45,9 @@ pub(crate) async fn execute(
     let compressed = send_blobs(&mut plan, env, options, &progress, &mut report.counts).await?;
     let mut manifests = std::mem::take(&mut plan.manifests);
     for child in std::mem::take(&mut plan.recompressed) {
-        let rewritten = child.rewrite(&compressed, options.format, options.allow_lossy)?;
-        if !rewritten.dropped.is_empty() {
-            progress.note(&format!(
-                "Dropping {} from {} (--allow-lossy)",
-                rewritten.dropped.join(", "),
-                child.digest()
-            ));
+        let rewritten = pushed_child(child.rewrite(&compressed)?, child.digest(), options)?;
+        if let Some(note) = &rewritten.note {
+            progress.note(note);
         }
         let rewritten = rewritten.manifest;
         let entry = &mut plan.index.manifests[child.position];
@@ -67,10 +62,14 @@ pub(crate) async fn execute(
     }
     let mut variants = Vec::new();
     for variant in std::mem::take(&mut plan.variants) {
-        let rewritten = variant
-            .child
-            .rewrite(&compressed, options.format, options.allow_lossy)?
-            .manifest;
+        // A variant is its original with other layers: what the format drops, the original's
+        // note names already.
+        let rewritten = pushed_child(
+            variant.child.rewrite(&compressed)?,
+            variant.child.digest(),
+            options,
+        )?
+        .manifest;
         let original = &plan.index.manifests[variant.child.position];
         progress.note(&format!(
             "Added a {} variant of {} as {}",
@@ -78,11 +77,7 @@ pub(crate) async fn execute(
             original.digest,
             rewritten.digest
         ));
-        variants.push(variant_entry(
-            original,
-            &rewritten,
-            variant.child.compression().algorithm,
-        ));
+        variants.push(variant.entry(original, &rewritten));
         manifests.push(rewritten);
     }
     if !variants.is_empty() {
@@ -146,7 +141,6 @@ async fn send_blobs(
     progress: &Arc<dyn Observer>,
     counts: &mut Counts,
 ) -> Result<HashMap<LayerKey, Descriptor>, PushError> {
-    use super::report::BlobAction;
     let dest = plan.dest.clone();
     let mut compressed = HashMap::new();
     let (present, blobs): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.blobs)
@@ -174,14 +168,13 @@ async fn send_blobs(
         blobs.iter().map(|b| b.descriptor.size).sum::<u64>()
             + layers.iter().map(|l| l.source_size()).sum::<u64>(),
     );
-    let cache = LayerCache::new(env.store.root());
     let blob_jobs = stream::iter(blobs).map(|step| {
         send_blob(step, dest.clone(), options, progress.clone())
             .map(|r| r.map(|outcome| (outcome, None)))
             .boxed()
     });
     let layer_jobs = stream::iter(layers).map(|job| {
-        send_layer(job, dest.clone(), &cache, options, progress.clone())
+        send_layer(job, dest.clone(), env.local, options, progress.clone())
             .map(|r| {
                 r.map(|(key, stored)| {
                     let size = stored.size;

@@ -2,7 +2,8 @@
 //! there. The index is written to each tag last, after every child is in place; a registry
 //! that refuses an OCI index gets the same list as a Docker manifest list, for every tag.
 
-use super::{Observer, PushError};
+use super::error::PushError;
+use super::inputs::Observer;
 use crate::digest::Digest;
 use crate::oci::{self, Index, ListFormat};
 use crate::reference::{parse_image, ImageRef, LayoutRef, RegistryRef};

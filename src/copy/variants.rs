@@ -1,39 +1,22 @@
-//! `push --add-compression`: besides each image, a variant whose layers use another compression,
-//! added to the index as podman adds it (containers/image `copy/multiple.go`): same platform,
-//! annotations and artifactType, `io.github.containers.compression.zstd: true` on zstd
-//! images, after the originals, and none for a platform that already has an image of that
-//! compression. Layers are read from the image's source, decompressed when they are gzip or
-//! zstd, and compressed the other way while they are sent.
+//! Planning `push --add-compression`: besides each image, a variant whose layers use another
+//! compression, added to the index as podman adds it (containers/image `copy/multiple.go`):
+//! same platform, annotations and artifactType, `io.github.containers.compression.zstd: true`
+//! on zstd images, after the originals, and none for a platform that already has an image of
+//! that compression. Each variant is a rewrite step: its layers are read from the image's
+//! source, decompressed when they are gzip or zstd, and compressed the other way while they are
+//! sent.
 
-use super::children::Gathered;
-use super::recompress::Recompressed;
+use super::children::Candidate;
+use super::error::PushError;
+use super::format::as_oci;
+use super::gather::Gathered;
+use super::inputs::{CopyEnv, PushOptions};
+use super::recompress::plan_rewrite;
 use super::report::{VariantAction, VariantDecision};
-use super::{CopyEnv, PushError, PushOptions};
-use crate::compress::{layer_compression, AddedCompression, Algorithm, Compression};
-use crate::convert::convert_manifest;
-use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
-use crate::transport::{RawManifest, Transport};
+use super::steps::{is_zstd, Recompressed, Variant, ZSTD_ANNOTATION};
+use crate::compress::{layer_compression, Algorithm, Compression};
+use crate::oci::{self, Descriptor, ImageManifest, Index};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
-/// The annotation containers/image puts on an index entry whose layers are zstd; clients that
-/// read zstd may prefer that entry, the others skip it.
-pub(crate) const ZSTD_ANNOTATION: &str = "io.github.containers.compression.zstd";
-
-/// A pushed child that may get variants: its entry, where it is read from, its manifest as
-/// pushed, and whether its layers are compressed on the way (read uncompressed).
-pub(super) struct Candidate {
-    pub(super) position: usize,
-    pub(super) source: Arc<dyn Transport>,
-    pub(super) raw: RawManifest,
-    pub(super) recompressed: bool,
-}
-
-/// A variant to make: the child rewritten with other layers, and what it was asked as.
-pub(super) struct Variant {
-    pub(super) child: Recompressed,
-    pub(super) added: AddedCompression,
-}
 
 /// Decides the variants of every candidate, gathers what they need, and marks the originals
 /// whose pushed layers are zstd (podman marks them too, so that clients can choose).
@@ -166,12 +149,10 @@ async fn variant_of(
     let compression = Compression::new(algorithm, None).expect("default levels are in range");
     let mut raw = candidate.raw.clone();
     if algorithm == Algorithm::Zstd && raw.media_type == oci::DOCKER_MANIFEST {
-        if let Some(converted) = convert_manifest(&raw, ListFormat::Oci, false)? {
-            raw = converted.manifest;
-        }
+        raw = as_oci(raw)?;
     }
-    let child = Recompressed::plan(
-        env.store,
+    let child = plan_rewrite(
+        env.local,
         &candidate.source,
         raw,
         candidate.position,
@@ -197,85 +178,4 @@ fn platform_key(entry: &Descriptor) -> String {
             features.join(",")
         )
     })
-}
-
-fn is_zstd(entry: &Descriptor) -> bool {
-    entry.annotations.get(ZSTD_ANNOTATION).map(String::as_str) == Some("true")
-}
-
-/// The index entry of a variant: the original's, naming the variant's manifest, marked as zstd
-/// (or unmarked, for gzip).
-pub(super) fn variant_entry(
-    original: &Descriptor,
-    manifest: &RawManifest,
-    algorithm: Algorithm,
-) -> Descriptor {
-    let mut entry = original.clone();
-    entry.media_type = manifest.media_type.clone();
-    entry.digest = manifest.digest.clone();
-    entry.size = manifest.bytes.len() as u64;
-    match algorithm {
-        Algorithm::Zstd => {
-            entry
-                .annotations
-                .insert(ZSTD_ANNOTATION.into(), "true".into());
-        }
-        Algorithm::Gzip => {
-            entry.annotations.remove(ZSTD_ANNOTATION);
-        }
-    }
-    entry
-}
-
-/// Entries marked zstd after the others, each group in its order (containers/image sorts an
-/// index so when it adds variants).
-pub(super) fn zstd_last(entries: &mut [Descriptor]) {
-    entries.sort_by_key(is_zstd);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::digest::Digest;
-
-    #[test]
-    fn zstd_entries_go_last_in_their_order_and_variants_keep_the_rest() {
-        let entry = |n: u8, zstd: bool| {
-            let mut d = Descriptor::new(oci::OCI_MANIFEST, Digest::sha256_of(&[n]), 1);
-            if zstd {
-                d.annotations.insert(ZSTD_ANNOTATION.into(), "true".into());
-            }
-            d
-        };
-        let mut entries = vec![
-            entry(1, true),
-            entry(2, false),
-            entry(3, true),
-            entry(4, false),
-        ];
-        zstd_last(&mut entries);
-        let order: Vec<_> = entries.iter().map(|e| e.digest.clone()).collect();
-        let expected: Vec<_> = [2u8, 4, 1, 3]
-            .iter()
-            .map(|n| Digest::sha256_of(&[*n]))
-            .collect();
-        assert_eq!(order, expected);
-
-        let mut original = entry(5, true);
-        original.annotations.insert("k".into(), "v".into());
-        original.artifact_type = Some("application/x".into());
-        let manifest = RawManifest::from_bytes(bytes::Bytes::from_static(
-            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#,
-        ));
-        let gzip = variant_entry(&original, &manifest, Algorithm::Gzip);
-        assert_eq!(gzip.digest, manifest.digest);
-        assert_eq!(gzip.annotations.get("k").map(String::as_str), Some("v"));
-        assert!(!gzip.annotations.contains_key(ZSTD_ANNOTATION));
-        assert_eq!(gzip.artifact_type.as_deref(), Some("application/x"));
-        assert!(is_zstd(&variant_entry(
-            &entry(6, false),
-            &manifest,
-            Algorithm::Zstd
-        )));
-    }
 }

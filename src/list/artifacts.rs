@@ -1,15 +1,16 @@
 //! Artifact entries of a list (`add --artifact`): the files each was made from, so that
 //! `annotate LIST FILE` finds it as buildah does.
 
-use super::ManifestList;
+use super::{ManifestList, Source};
 use crate::digest::Digest;
 use crate::oci::Descriptor;
 
 impl ManifestList {
-    /// Appends an artifact entry made from `files` (absolute paths), as [`ManifestList::add`].
-    pub fn add_artifact(&mut self, entry: Descriptor, source: String, files: Vec<String>) {
+    /// Appends an artifact entry made from `files` (absolute paths), as [`ManifestList::add`];
+    /// its content is read from the store itself.
+    pub fn add_artifact(&mut self, entry: Descriptor, files: Vec<String>) {
         let digest = entry.digest.clone();
-        self.add(entry, source);
+        self.add(entry, Source::Store);
         self.artifact_files.insert(digest, files);
     }
 
@@ -39,18 +40,14 @@ mod tests {
         let entry = |n: u8| Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 1);
         let mut list = ManifestList::default();
         let artifact = entry(1);
-        list.add(entry(2), "docker://b".into());
-        list.add_artifact(
-            artifact.clone(),
-            "s".into(),
-            vec!["/a/f".into(), "/a/g".into()],
-        );
+        list.add(entry(2), Source::image("docker://b"));
+        list.add_artifact(artifact.clone(), vec!["/a/f".into(), "/a/g".into()]);
         assert_eq!(list.instance_by_file("/a/g"), Some(artifact.digest.clone()));
         assert_eq!(list.instance_by_file("/a/h"), None);
         // Re-added as an image, it no longer stands for the files; removed, nothing is kept.
-        list.add(artifact.clone(), "docker://a".into());
+        list.add(artifact.clone(), Source::image("docker://a"));
         assert_eq!(list.instance_by_file("/a/f"), None);
-        list.add_artifact(artifact.clone(), "s".into(), vec!["/a/f".into()]);
+        list.add_artifact(artifact.clone(), vec!["/a/f".into()]);
         list.remove(&artifact.digest, "l").unwrap();
         assert!(list.artifact_files.is_empty() && list.instance_by_file("/a/f").is_none());
     }

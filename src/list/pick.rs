@@ -41,6 +41,7 @@ impl ManifestList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list::Source;
     use crate::oci::{Descriptor, Platform, OCI_MANIFEST};
     use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
 
@@ -69,7 +70,7 @@ mod tests {
             .annotations
             .insert(REFERENCE_DIGEST.into(), amd64.digest.to_string());
         for e in [&amd64, &armv7, &armv6, &attestation] {
-            list.add(e.clone(), "s".into());
+            list.add(e.clone(), Source::Store);
         }
         let pick = |p: &str| {
             list.image_for_platform(&PlatformFilter::parse(&[p.to_string()]).unwrap(), "l")

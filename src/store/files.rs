@@ -9,10 +9,6 @@ use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-/// The source recorded for an entry whose manifest and blobs are kept in the store itself (an
-/// artifact made by `add --artifact`): push reads them from the store's blob area.
-pub const STORE_SOURCE: &str = "store:";
-
 /// The lock of the blob area, beside the store's own `lock`.
 pub(super) const BLOBS_LOCK: &str = "blobs.lock";
 

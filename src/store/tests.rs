@@ -1,6 +1,7 @@
 //! Unit tests of `store`.
 
 use super::*;
+use crate::list::Source;
 
 #[test]
 fn create_save_load_delete() {
@@ -112,6 +113,40 @@ fn corrupt_list_is_named_and_others_work() {
 }
 
 #[test]
+fn a_record_whose_source_does_not_parse_is_a_corrupt_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let lock = store.lock().unwrap();
+    let mut content = ManifestList::default();
+    content.add(entry(1), Source::image("oci:/src/1"));
+    content.add(entry(2), Source::Store);
+    let list = store
+        .create("localhost/a:latest", content, &[], &lock)
+        .unwrap();
+    let path = dir.path().join("lists").join(&list.id).join("list.json");
+    let record = fs::read_to_string(&path).unwrap();
+    assert!(record.contains("\"oci:/src/1\"") && record.contains("\"store:\""));
+    assert_eq!(
+        store.load(&list.id).unwrap().list.sources,
+        list.list.sources
+    );
+    for (bad, says) in [
+        ("dir:/src/1", "unknown transport \"dir\""),
+        ("oci:", "the layout path is empty"),
+        ("docker://r/UPPER", "invalid"),
+    ] {
+        fs::write(&path, record.replace("oci:/src/1", bad)).unwrap();
+        let err = store.load(&list.id).unwrap_err().to_string();
+        assert!(
+            err.contains("list.json is corrupt")
+                && err.contains(&format!("the source of entry {}", entry(1).digest))
+                && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn future_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("version"), "7\n").unwrap();
@@ -162,7 +197,8 @@ fn update_finds_the_list_once_edits_and_saves() {
     {
         let id = store
             .update(name_or_id, &[], |list| {
-                list.list.add(entry(n as u8), format!("oci:/src/{n}"));
+                list.list
+                    .add(entry(n as u8), Source::image(&format!("oci:/src/{n}")));
                 Ok(list.id.clone())
             })
             .unwrap();
@@ -170,7 +206,10 @@ fn update_finds_the_list_once_edits_and_saves() {
     }
     let saved = store.find("a").unwrap();
     assert_eq!(saved.list.index.manifests.len(), 4);
-    assert_eq!(saved.list.sources[&entry(2).digest], "oci:/src/2");
+    assert_eq!(
+        saved.list.sources[&entry(2).digest],
+        Source::image("oci:/src/2")
+    );
 }
 
 #[test]
@@ -183,7 +222,7 @@ fn update_writes_nothing_when_the_edit_or_the_save_is_refused() {
     // A refused edit: what it changed before failing is not saved, its blobs not kept.
     let error = store
         .update("a", &blobs, |list| -> Result<(), StoreError> {
-            list.list.add(entry(1), "s".into());
+            list.list.add(entry(1), Source::Store);
             list.list.remove(&entry(2).digest, &list.name)?;
             Ok(())
         })
@@ -225,7 +264,7 @@ fn update_keeps_the_lists_identity_and_saves_blobs_with_it() {
         .update("a", &[(digest.clone(), blob.clone())], |list| {
             list.id = "0".repeat(64);
             list.name = "localhost/b:latest".into();
-            list.list.add(entry(1), "s".into());
+            list.list.add(entry(1), Source::Store);
             Ok(())
         })
         .unwrap();
@@ -242,12 +281,12 @@ fn update_or_create_amends_or_starts_the_list() {
     let store = Store::open(dir.path()).unwrap();
     let created = store
         .update_or_create("localhost/a:latest", &[], |list| {
-            list.add(entry(1), "s".into())
+            list.add(entry(1), Source::Store)
         })
         .unwrap();
     let amended = store
         .update_or_create("localhost/a:latest", &[], |list| {
-            list.add(entry(2), "s".into())
+            list.add(entry(2), Source::Store)
         })
         .unwrap();
     assert_eq!(amended.id, created.id);

@@ -3,10 +3,10 @@
 //! of the index otherwise.
 
 use super::{Problem, ProblemKind, VerifyError};
-use crate::copy::Sources;
+use crate::copy::{open_source, LocalStore};
 use crate::digest::Digest;
+use crate::list::Sources;
 use crate::oci::{self, Descriptor, Index};
-use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::{ManifestRef, RawManifest, Transport, TransportError};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ impl Subject {
     /// A local list: each entry read from its recorded source.
     pub async fn of_list(
         transports: &Transports,
-        store: &Store,
+        local: &dyn LocalStore,
         label: &str,
         index: &Index,
         sources: &Sources,
@@ -65,7 +65,7 @@ impl Subject {
                     ));
                     None
                 }
-                Some(image) => match image.open(transports, store).await {
+                Some(image) => match open_source(image, transports, local).await {
                     Ok(transport) => Some(transport),
                     Err(TransportError::NotFound { what, location }) => {
                         subject.problems.push(Problem::new(

@@ -19,7 +19,7 @@ fn an_image_is_added_with_the_platform_of_its_config() {
     );
     // What push reads it from, and the manifest and config, are kept with the list.
     let list = env.store().find(&id).unwrap();
-    assert!(list.list.sources[&digest].starts_with("oci:"));
+    assert!(list.list.sources[&digest].to_string().starts_with("oci:"));
     assert!(env.store().get_blob(&digest).is_some());
 
     // Adding it again replaces the entry instead of adding a second one.
@@ -167,7 +167,7 @@ fn files_become_one_artifact_entry() {
     );
     assert_eq!(entry.platform.as_ref().unwrap().display(), "linux/amd64");
     assert_eq!(entry.annotations["k"], "v");
-    assert_eq!(list.list.sources[&entry.digest], crate::store::STORE_SOURCE);
+    assert_eq!(list.list.sources[&entry.digest], crate::list::Source::Store);
     assert_eq!(
         list.list.instance_by_file(weights),
         Some(entry.digest.clone())

@@ -10,7 +10,9 @@ use crate::support::image::{
 };
 use crate::support::{manifest_std_cmd, TestEnv};
 use manifest::digest::Digest;
+use manifest::list::Source;
 use manifest::oci::Descriptor;
+use manifest::reference::parse_image;
 use manifest::store::Store;
 use serde_json::json;
 use std::fs;
@@ -213,7 +215,8 @@ fn push_rm_keeps_a_list_that_changed_while_it_was_pushed() {
     let dest = format!("{}:t", oci(&env.path("out")));
     let (stderr, ok) = push_rm_with(&env, &dest, |store, lock| {
         let mut list = store.resolve(Some("localhost/l:latest"), "l").unwrap();
-        list.list.add(added.clone(), source.clone());
+        list.list
+            .add(added.clone(), Source::Image(parse_image(&source).unwrap()));
         store.save(&list, lock).unwrap();
     });
     assert!(ok, "{stderr}");
