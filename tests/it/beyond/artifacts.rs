@@ -2,8 +2,8 @@
 //! to the real registry and read back by skopeo; `--format v2s2` refusing what a Docker list
 //! cannot hold, and `--allow-lossy` dropping it by name.
 
-use super::read_json;
 use crate::support::buildah::skopeo_to_layout;
+use crate::support::documents::read_json;
 use crate::support::five_platforms;
 use crate::support::image::read_blob;
 use crate::support::push::{manifest_status, seed_images};

@@ -1,9 +1,12 @@
 //! `push --dry-run` writes nothing and decides what the real push then does; `--metadata-file`
 //! matches the schema the repository ships.
 
-use super::{assert_valid_metadata, list_of, read_json, writes};
+use crate::support::documents::assert_valid_metadata;
+use crate::support::documents::read_json;
 use crate::support::image::write_image_layout;
+use crate::support::list_of;
 use crate::support::push::{list_tags, push_layout_image, seed_images};
+use crate::support::registry::writes;
 use crate::support::registry::Registry;
 use crate::support::{five_platforms, TestEnv};
 
@@ -129,7 +132,7 @@ fn a_dry_run_writes_nothing_and_decides_what_the_push_does() {
         "{pushed:#}"
     );
     assert_eq!(
-        super::resolved(&registry, "dst/app", "v2"),
+        crate::support::push::resolved(&registry, "dst/app", "v2"),
         pushed["digest"].as_str().unwrap()
     );
 

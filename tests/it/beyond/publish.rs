@@ -2,9 +2,11 @@
 //! any write, `--sort` giving one digest for one set of images, `push --verify`, and the index
 //! of one image (and its attestation) a per-arch CI job pushes, taken without `--all`.
 
-use super::{list_of, resolved, writes};
 use crate::support::image::{write_attested_index_layout, write_image_layout, ImageSpec};
+use crate::support::list_of;
+use crate::support::push::resolved;
 use crate::support::push::{delete_blob, list_tags, push_layout_image, seed_images};
+use crate::support::registry::writes;
 use crate::support::registry::Registry;
 use crate::support::{five_platforms, TestEnv};
 

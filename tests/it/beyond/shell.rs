@@ -1,8 +1,8 @@
 //! Completions load in bash, man pages render with `man -l`, and a terminal gets a live bar
 //! with the rate and the time left.
 
-use super::list_of;
 use crate::support::image::write_image_layout;
+use crate::support::list_of;
 use crate::support::{five_platforms, manifest_std_cmd, TestEnv};
 use std::process::Command;
 

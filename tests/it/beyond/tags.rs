@@ -1,7 +1,8 @@
 //! Several tags from one push: children and blobs copied once, every tag written last.
 
-use super::{list_of, resolved};
 use crate::support::five_platforms;
+use crate::support::list_of;
+use crate::support::push::resolved;
 use crate::support::push::seed_images;
 use crate::support::registry::Registry;
 use crate::support::TestEnv;

@@ -7,8 +7,9 @@
 //! that pulls by platform gets the gzip image, and the zstd variant is pulled by its digest into
 //! a podman store of its own: it must give the same files.
 
-use super::{assert_valid_metadata, read_json};
 use crate::support::buildah::Podman;
+use crate::support::documents::assert_valid_metadata;
+use crate::support::documents::read_json;
 use crate::support::five_platforms;
 use crate::support::push::{manifest_status, seed_images};
 use crate::support::registry::Registry;

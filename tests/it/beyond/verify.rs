@@ -2,15 +2,15 @@
 //! machine found by `--deep` (whiteouts honoured), missing and resized blobs, configs that
 //! disagree with their entries, required referrers, and the JSON document against its schema.
 
-use super::{list_of, read_json};
+use crate::support::documents::schema_errors;
 use crate::support::image::{
     find_ref, write_files_image, write_index_layout, BuiltImage, LayerFile,
 };
+use crate::support::list_of;
 use crate::support::push::{delete_blob, push_signature, seed_images, SIGNATURE_ARTIFACT_TYPE};
 use crate::support::registry::{free_port, Registry};
 use crate::support::{five_platforms, TestEnv};
 use serde_json::Value;
-use std::path::Path;
 
 /// This machine's architecture and another one, in OCI names.
 fn host_and_other() -> (&'static str, &'static str) {
@@ -33,13 +33,7 @@ fn verify(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
 
 /// Checks a `verify --format json` document against schemas/verify.json.
 fn assert_valid(document: &Value) {
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/verify.json");
-    let schema = read_json(&schema_path);
-    let validator = jsonschema::validator_for(&schema).expect("the shipped schema is valid");
-    let errors: Vec<String> = validator
-        .iter_errors(document)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
+    let errors = schema_errors("verify.json", document);
     assert!(errors.is_empty(), "{errors:?}\n{document:#}");
 }
 

@@ -2,7 +2,8 @@
 //! directories), truncated or special archive files, and reading and writing as a user that is
 //! not root: nothing is ever unpacked, and nothing is left in TMPDIR.
 
-use super::{image_layout, refused, succeeds};
+use crate::support::expect::{refused, succeeds};
+use crate::support::hostile::image_layout;
 use crate::support::hostile::{
     chown_tree, make_fifo, make_symlink, make_zero_device, nobody, tar_entry, tar_layout,
 };

@@ -6,9 +6,10 @@
 //! the file and the rule; none hangs or reads without bound. A symlink to a regular file is
 //! followed (these are files users and distributions link).
 
-use super::{image_layout, oci, refused, refused_cmd, succeeds};
 use crate::support::certs::write_stray_client_identity;
+use crate::support::expect::{refused, refused_cmd, succeeds};
 use crate::support::hostile::{damages, make_dir, undamage};
+use crate::support::hostile::{image_layout, oci};
 use crate::support::registry::free_port;
 use crate::support::TestEnv;
 use std::fs;

@@ -3,7 +3,7 @@
 //! that is not a credential. Each ends in an error naming the helper, quickly (the helper
 //! killed at `--helper-timeout` or at its output cap), never with its stdout (secrets) quoted.
 
-use super::refused_cmd;
+use crate::support::expect::refused_cmd;
 use crate::support::hostile::{credential_helper, path_with};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
@@ -116,7 +116,10 @@ fn an_answer_that_is_not_a_credential_is_refused_unquoted() {
         &registry,
         "echo 'credentials not found in native keychain'; exit 1",
     );
-    let output = command.timeout(super::HANG_LIMIT).output().unwrap();
+    let output = command
+        .timeout(crate::support::hostile::HANG_LIMIT)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("docker-credential"), "{stderr}");
 }

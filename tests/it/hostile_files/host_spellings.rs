@@ -3,8 +3,9 @@
 //! under an odd spelling. And bombs in configuration: a registries.conf whose TOML error would
 //! quote a 400 kB line, an `apply` spec of aliases or nesting that would expand without bound.
 
-use super::{image_layout, oci, refused, succeeds};
+use crate::support::expect::{refused, succeeds};
 use crate::support::hostile::HANG_LIMIT;
+use crate::support::hostile::{image_layout, oci};
 use crate::support::push::manifest_status;
 use crate::support::registry::Registry;
 use crate::support::{registries_conf, TestEnv};

@@ -2,7 +2,8 @@
 //! devices), FIFOs, device nodes, directories, sparse or truncated files, in place of a layer,
 //! a manifest, a config, `index.json`, `oci-layout` or a `blobs/` directory.
 
-use super::{image_layout, oci, refused, succeeds, HUGE};
+use crate::support::expect::{refused, succeeds};
+use crate::support::hostile::{image_layout, oci, HUGE};
 use crate::support::hostile::{make_fifo, make_sparse, make_symlink, make_zero_device};
 use crate::support::image::{blob_path, BuiltImage};
 use crate::support::push::blob_status;

@@ -3,9 +3,10 @@
 //! stderr after about a second naming the lock file and the process holding it; one held past
 //! `--lock-timeout` ends in an error that says the same, and nothing is changed.
 
-use super::{image_layout, oci, refused, succeeds};
 use crate::support::buildah::{content_tree, hold_write_lock};
+use crate::support::expect::{refused, succeeds};
 use crate::support::hostile::HANG_LIMIT;
+use crate::support::hostile::{image_layout, oci};
 use crate::support::local::Local;
 use crate::support::TestEnv;
 use std::fs::File;

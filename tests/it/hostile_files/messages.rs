@@ -2,8 +2,9 @@
 //! progress, inspect's JSON), long lists of names cut short, media types decided by the body,
 //! and annotation flags that say what is missing.
 
-use super::{image_layout, oci, refused, succeeds};
+use crate::support::expect::{refused, succeeds};
 use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::hostile::{image_layout, oci};
 use crate::support::image::{
     blob_path, descriptor, write_document, write_image_blobs, write_index_layout, ImageSpec,
     OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION,

@@ -1,7 +1,8 @@
 //! The store's own files, damaged: a `version` that is no version, list records and names and
 //! cached blobs that are FIFOs, devices, symlinks to `/dev/zero` or 8 GiB sparse files.
 
-use super::{image_layout, oci, refused, succeeds, HUGE};
+use crate::support::expect::{refused, succeeds};
+use crate::support::hostile::{image_layout, oci, HUGE};
 use crate::support::hostile::{make_fifo, make_sparse, make_symlink, make_zero_device};
 use crate::support::TestEnv;
 use std::fs;

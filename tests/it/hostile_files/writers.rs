@@ -2,8 +2,9 @@
 //! directories), `push --rm` while the list changes, and edits that would build an index too
 //! large to push.
 
-use super::{image_layout, oci, refused, succeeds};
+use crate::support::expect::{refused, succeeds};
 use crate::support::hostile::{assert_ok, run_all_at_once, skopeo_inspect_raw};
+use crate::support::hostile::{image_layout, oci};
 use crate::support::image::{
     blob_path, descriptor, find_ref, sha256_digest, write_document, write_image_blobs, ImageSpec,
     OCI_INDEX, OCI_MANIFEST,

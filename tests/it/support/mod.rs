@@ -17,6 +17,8 @@
 
 pub mod buildah;
 pub mod certs;
+pub mod documents;
+pub mod expect;
 pub mod fake_http;
 pub mod faults;
 pub mod hostile;
@@ -199,6 +201,14 @@ impl TestEnv {
 impl Default for TestEnv {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A list `l` made of the images `references` (added from a registry, plain HTTP).
+pub fn list_of(env: &TestEnv, references: &[String]) {
+    env.run(&["create", "l"]);
+    for reference in references {
+        env.run(&["add", "--tls-verify=false", "l", reference]);
     }
 }
 

@@ -493,3 +493,11 @@ pub fn delete_blob(registry: &Registry, repo: &str, digest: &str) -> u16 {
             .as_u16()
     })
 }
+
+/// The digest `repo:tag` resolves to at `registry` (checked against the bytes served).
+pub fn resolved(registry: &Registry, repo: &str, tag: &str) -> String {
+    let (bytes, _, digest) = get_manifest(registry, repo, tag);
+    let digest = digest.expect("Docker-Content-Digest");
+    assert_eq!(image::sha256_digest(&bytes), digest);
+    digest
+}

@@ -411,6 +411,13 @@ pub fn bcrypt_entry(password: &str) -> String {
         .format_for_version(bcrypt::Version::TwoY)
 }
 
+/// The requests that change something at a registry.
+pub fn writes(log: &[AccessLogEntry]) -> Vec<&AccessLogEntry> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+        .collect()
+}
+
 /// `127.0.0.1 - - [27/Nov/2026:23:29:08 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`
 fn parse_access_line(line: &str) -> Option<AccessLogEntry> {
     if line.starts_with("time=") {
