@@ -1,6 +1,6 @@
 //! buildah's own manifest tests (`tests/lists.bats` at v1.30.0, the buildah sealos vendors, and
 //! at v1.44.0, the newest tag) that read registry images only, one test each, with the same
-//! command lines and outcomes (the cases with local images are in `upstream_buildah_storage`).
+//! command lines and outcomes (the cases with local images are in `upstream::buildah_storage`).
 //!
 //! Where upstream differs from these, on purpose (the README's coverage table has the list):
 //! - `registry.k8s.io/pause:3.1` is a five-platform index the harness pushes to a registry on

@@ -423,8 +423,8 @@ async fn tls_and_basic_auth() {
 }
 
 #[tokio::test]
-/// Client certificates are used (see tls_config); a pair that is not PEM is an error that names
-/// the file, before any connection.
+/// Client certificates are used (see `credentials::tls`); a pair that is not PEM is an error
+/// that names the file, before any connection.
 async fn a_broken_client_certificate_is_named() {
     let certs = tempfile::tempdir().unwrap();
     std::fs::write(certs.path().join("client.cert"), "x").unwrap();

@@ -1,5 +1,5 @@
 //! Registries in the wild, emulated one quirk at a time by the fault proxy in front of the real
-//! registry (see ../../shared/spec/registry-quirks.md for who does what): each test makes the
+//! registry (the README's "Registries in the wild" says who does what): each test makes the
 //! quirk happen and checks that `push --all` of a 3-arch list still completes, or fails saying
 //! what the registry said and what to do. Neighbours of each quirk are tested too.
 
