@@ -2,10 +2,8 @@
 //! as it is; the extensions (any transport, entry annotations) and `--dry-run` too.
 
 use crate::support::image::write_image_layout;
-use crate::support::push::resolved;
-use crate::support::push::{get_manifest, list_tags, push_layout_image};
-use crate::support::registry::writes;
-use crate::support::registry::Registry;
+use crate::support::push::{get_manifest, list_tags, push_layout_image, resolved};
+use crate::support::registry::{writes, Registry};
 use crate::support::{five_platforms, ImageSpec, TestEnv};
 use serde_json::Value;
 

@@ -4,11 +4,10 @@
 
 use crate::support::buildah::skopeo_to_layout;
 use crate::support::documents::read_json;
-use crate::support::five_platforms;
 use crate::support::image::read_blob;
 use crate::support::push::{manifest_status, seed_images};
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{five_platforms, TestEnv};
 use predicates::prelude::*;
 use serde_json::Value;
 

@@ -1,14 +1,11 @@
 //! `push --dry-run` writes nothing and decides what the real push then does; `--metadata-file`
 //! matches the schema the repository ships.
 
-use crate::support::documents::assert_valid_metadata;
-use crate::support::documents::read_json;
+use crate::support::documents::{assert_valid_metadata, read_json};
 use crate::support::image::write_image_layout;
-use crate::support::list_of;
-use crate::support::push::{list_tags, push_layout_image, seed_images};
-use crate::support::registry::writes;
-use crate::support::registry::Registry;
-use crate::support::{five_platforms, TestEnv};
+use crate::support::push::{list_tags, push_layout_image, resolved, seed_images};
+use crate::support::registry::{writes, Registry};
+use crate::support::{five_platforms, list_of, TestEnv};
 
 #[test]
 fn a_dry_run_writes_nothing_and_decides_what_the_push_does() {
@@ -132,7 +129,7 @@ fn a_dry_run_writes_nothing_and_decides_what_the_push_does() {
         "{pushed:#}"
     );
     assert_eq!(
-        crate::support::push::resolved(&registry, "dst/app", "v2"),
+        resolved(&registry, "dst/app", "v2"),
         pushed["digest"].as_str().unwrap()
     );
 

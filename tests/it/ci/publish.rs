@@ -3,12 +3,9 @@
 //! of one image (and its attestation) a per-arch CI job pushes, taken without `--all`.
 
 use crate::support::image::{write_attested_index_layout, write_image_layout, ImageSpec};
-use crate::support::list_of;
-use crate::support::push::resolved;
-use crate::support::push::{delete_blob, list_tags, push_layout_image, seed_images};
-use crate::support::registry::writes;
-use crate::support::registry::Registry;
-use crate::support::{five_platforms, TestEnv};
+use crate::support::push::{delete_blob, list_tags, push_layout_image, resolved, seed_images};
+use crate::support::registry::{writes, Registry};
+use crate::support::{five_platforms, list_of, TestEnv};
 
 #[test]
 fn a_missing_or_doubled_platform_is_refused_before_any_write() {

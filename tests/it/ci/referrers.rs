@@ -2,14 +2,13 @@
 //! registry without the referrers API (distribution 2.8), arrives at the destination and is
 //! listed there the same way.
 
-use crate::support::documents::read_json;
+use crate::support::documents::{assert_valid_metadata, read_json};
 use crate::support::image::{sha256_digest, OCI_MANIFEST};
-use crate::support::list_of;
 use crate::support::push::{
     get_blob, get_manifest, list_tags, push_signature, seed_images, SIGNATURE_ARTIFACT_TYPE,
 };
 use crate::support::registry::Registry;
-use crate::support::{five_platforms, TestEnv};
+use crate::support::{five_platforms, list_of, TestEnv};
 use serde_json::Value;
 
 #[test]
@@ -90,7 +89,7 @@ fn referrers_of_a_child_arrive_at_the_destination() {
         SIGNATURE_ARTIFACT_TYPE
     );
     let metadata = read_json(&metadata);
-    crate::support::documents::assert_valid_metadata(&metadata);
+    assert_valid_metadata(&metadata);
     assert_eq!(metadata["referrers"][0]["action"], "copy");
     assert_eq!(metadata["referrerTags"], serde_json::json!([fallback]));
 

@@ -2,8 +2,7 @@
 //! with the rate and the time left.
 
 use crate::support::image::write_image_layout;
-use crate::support::list_of;
-use crate::support::{five_platforms, manifest_std_cmd, TestEnv};
+use crate::support::{five_platforms, list_of, manifest_std_cmd, TestEnv};
 use std::process::Command;
 
 fn tool(name: &str, package: &str) -> std::path::PathBuf {

@@ -1,11 +1,8 @@
 //! Several tags from one push: children and blobs copied once, every tag written last.
 
-use crate::support::five_platforms;
-use crate::support::list_of;
-use crate::support::push::resolved;
-use crate::support::push::seed_images;
+use crate::support::push::{resolved, seed_images};
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{five_platforms, list_of, TestEnv};
 
 #[test]
 fn three_tags_from_one_push_copy_each_child_once_and_tag_last() {

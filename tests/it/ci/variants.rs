@@ -8,12 +8,10 @@
 //! a podman store of its own: it must give the same files.
 
 use crate::support::buildah::Podman;
-use crate::support::documents::assert_valid_metadata;
-use crate::support::documents::read_json;
-use crate::support::five_platforms;
+use crate::support::documents::{assert_valid_metadata, read_json};
 use crate::support::push::{manifest_status, seed_images};
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{five_platforms, TestEnv};
 use serde_json::Value;
 
 const ZSTD: &str = "io.github.containers.compression.zstd";

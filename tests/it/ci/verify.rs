@@ -6,10 +6,9 @@ use crate::support::documents::schema_errors;
 use crate::support::image::{
     find_ref, write_files_image, write_index_layout, BuiltImage, LayerFile,
 };
-use crate::support::list_of;
 use crate::support::push::{delete_blob, push_signature, seed_images, SIGNATURE_ARTIFACT_TYPE};
 use crate::support::registry::{free_port, Registry};
-use crate::support::{five_platforms, TestEnv};
+use crate::support::{five_platforms, list_of, TestEnv};
 use serde_json::Value;
 
 /// This machine's architecture and another one, in OCI names.

@@ -1,31 +1,11 @@
-//! The whole offline flow on generated OCI layouts, and bad input leaving the store untouched.
+//! The list commands end to end on generated OCI layouts (create, add, annotate, inspect, push
+//! to a layout or an archive and read back, rm, exists, `--version`), and bad input leaving the
+//! store untouched.
 
-use crate::support::image::{five_platforms, write_image_layout, write_index_layout, ImageSpec};
-use crate::support::{manifest_cmd, store_snapshot};
+use crate::support::expect::refused_with;
+use crate::support::image::{five_platforms, make_images, write_index_layout};
+use crate::support::{manifest_cmd, stdout_of};
 use predicates::prelude::*;
-use std::path::Path;
-
-fn stdout_of(store: &Path, args: &[&str]) -> String {
-    let out = manifest_cmd(store)
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
-/// Five per-arch layouts under `dir`, named `img-N`; returns their manifest digests.
-fn make_images(dir: &Path) -> Vec<String> {
-    five_platforms()
-        .iter()
-        .enumerate()
-        .map(|(n, spec)| {
-            write_image_layout(&dir.join(format!("img-{n}")), spec, "latest").manifest_digest
-        })
-        .collect()
-}
 
 #[test]
 fn create_add_annotate_inspect_push_and_read_back() {
@@ -217,18 +197,6 @@ fn oci_archive_round_trip() {
     assert_eq!(raw, back);
 }
 
-/// Runs a command that must fail with `message` and leave the store byte-identical.
-fn refused(store: &Path, args: &[&str], message: &str) {
-    let before = store_snapshot(store);
-    manifest_cmd(store)
-        .args(args)
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::starts_with("Error: ").and(predicate::str::contains(message)));
-    assert_eq!(store_snapshot(store), before, "store changed by {args:?}");
-}
-
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -249,20 +217,20 @@ fn bad_input_is_refused_and_changes_nothing() {
         "a\u{1}b",
         long.as_str(),
     ] {
-        refused(&store, &["create", bad], "invalid list name");
+        refused_with(&store, &["create", bad], "invalid list name");
     }
-    refused(&store, &["create", "base"], "already in use");
-    refused(
+    refused_with(&store, &["create", "base"], "already in use");
+    refused_with(
         &store,
         &["add", "base", "docker-daemon:alpine:latest"],
         "unknown transport \"docker-daemon\"",
     );
-    refused(
+    refused_with(
         &store,
         &["add", "base", "ftp://example/x"],
         "unknown transport",
     );
-    refused(
+    refused_with(
         &store,
         &[
             "add",
@@ -271,22 +239,22 @@ fn bad_input_is_refused_and_changes_nothing() {
         ],
         "tag and digest",
     );
-    refused(
+    refused_with(
         &store,
         &["add", "--annotation", "foo", "base", &img0],
         "no value given for annotation \"foo\"",
     );
-    refused(
+    refused_with(
         &store,
         &["annotate", "base", &unknown, "--arch", "arm"],
         &unknown,
     );
-    refused(
+    refused_with(
         &store,
         &["remove", "base", &unknown],
         "localhost/base:latest",
     );
-    refused(
+    refused_with(
         &store,
         &["remove", "base", "sha256:nothex"],
         "invalid instance \"sha256:nothex\"",
@@ -299,7 +267,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         vec!["remove", "missing", digests[0].as_str()],
         vec!["rm", "missing"],
     ] {
-        refused(&store, &args, "Error: missing: image not known");
+        refused_with(&store, &args, "Error: missing: image not known");
     }
     // A corrupt layout: a missing blob, then a blob whose bytes do not match its name.
     let broken = tmp.path().join("img-1");
@@ -312,22 +280,22 @@ fn bad_input_is_refused_and_changes_nothing() {
     let saved = std::fs::read(&config).unwrap();
     std::fs::remove_file(&config).unwrap();
     let src = format!("oci:{}", broken.display());
-    refused(&store, &["add", "base", &src], "not found");
+    refused_with(&store, &["add", "base", &src], "not found");
     let mut tampered = saved.clone();
     tampered[1] ^= 0x20;
     std::fs::write(&config, tampered).unwrap();
-    refused(&store, &["add", "base", &src], "does not match its digest");
+    refused_with(&store, &["add", "base", &src], "does not match its digest");
     std::fs::write(&config, saved).unwrap();
     // Something that is not an image at all.
     let notimage = tmp.path().join("notimage");
     std::fs::create_dir_all(&notimage).unwrap();
     std::fs::write(notimage.join("readme"), "hello").unwrap();
-    refused(
+    refused_with(
         &store,
         &["add", "base", &format!("oci:{}", notimage.display())],
         "not an OCI image layout",
     );
-    refused(
+    refused_with(
         &store,
         &[
             "annotate",
@@ -361,220 +329,6 @@ fn rm_reports_every_missing_list_and_deletes_the_others() {
                 .and(predicate::str::contains("y: image not known")),
         );
     manifest_cmd(&store).args(["exists", "a"]).assert().code(1);
-}
-
-#[test]
-fn concurrent_adds_lose_no_entry() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let specs: Vec<ImageSpec> = (0..16)
-        .map(|n| ImageSpec {
-            seed: 1000 + n,
-            layer_size: 256,
-            layers: 1,
-            ..five_platforms()[0].clone()
-        })
-        .collect();
-    for (n, spec) in specs.iter().enumerate() {
-        write_image_layout(&tmp.path().join(format!("c-{n}")), spec, "latest");
-    }
-    stdout_of(&store, &["create", "busy"]);
-    let bin = assert_cmd::cargo::cargo_bin("manifest");
-    let children: Vec<_> = (0..16)
-        .map(|n| {
-            std::process::Command::new(&bin)
-                .env("MANIFEST_STORE", &store)
-                .args([
-                    "add",
-                    "busy",
-                    &format!("oci:{}", tmp.path().join(format!("c-{n}")).display()),
-                ])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
-    }
-    assert_eq!(
-        stdout_of(&store, &["inspect", "busy"])
-            .matches("\"digest\"")
-            .count(),
-        16
-    );
-}
-
-#[test]
-fn concurrent_commands_on_different_lists_all_land() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    make_images(tmp.path());
-    let bin = assert_cmd::cargo::cargo_bin("manifest");
-    let spawn = |args: Vec<String>| {
-        std::process::Command::new(&bin)
-            .env("MANIFEST_STORE", &store)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    // Eight lists created at once, each with an image, then an add to each at once.
-    let creating: Vec<_> = (0..8)
-        .map(|n| {
-            let src = format!(
-                "oci:{}",
-                tmp.path().join(format!("img-{}", n % 5)).display()
-            );
-            spawn(vec!["create".into(), format!("l{n}"), src])
-        })
-        .collect();
-    for mut child in creating {
-        assert!(child.wait().unwrap().success());
-    }
-    let adding: Vec<_> = (0..8)
-        .map(|n| {
-            let src = format!(
-                "oci:{}",
-                tmp.path().join(format!("img-{}", (n + 1) % 5)).display()
-            );
-            spawn(vec!["add".into(), format!("l{n}"), src])
-        })
-        .collect();
-    for mut child in adding {
-        assert!(child.wait().unwrap().success());
-    }
-    for n in 0..8 {
-        let inspected = stdout_of(&store, &["inspect", &format!("l{n}")]);
-        assert_eq!(inspected.matches("\"digest\"").count(), 2, "list l{n}");
-    }
-}
-
-#[test]
-fn sigkill_during_every_kind_of_write_leaves_lists_readable() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let digests = make_images(tmp.path());
-    stdout_of(&store, &["create", "crash"]);
-    let bin = assert_cmd::cargo::cargo_bin("manifest");
-    for round in 0..30u64 {
-        let n = (round % 5) as usize;
-        let src = format!("oci:{}", tmp.path().join(format!("img-{n}")).display());
-        let args: Vec<String> = match round % 5 {
-            0 | 1 => vec!["add".into(), "crash".into(), src],
-            2 => vec![
-                "annotate".into(),
-                "crash".into(),
-                digests[0].clone(),
-                "--annotation".into(),
-                format!("round={round}"),
-            ],
-            3 => vec!["create".into(), format!("side{round}"), src],
-            _ => vec!["rm".into(), format!("side{}", round - 1)],
-        };
-        let mut child = std::process::Command::new(&bin)
-            .env("MANIFEST_STORE", &store)
-            .args(&args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // Kill at a different moment each round, from before the read to after the save.
-        std::thread::sleep(std::time::Duration::from_micros(round * 400));
-        let _ = child.kill();
-        let _ = child.wait();
-        // Every list that exists is whole.
-        for entry in std::fs::read_dir(store.join("lists")).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().to_string();
-            if name.len() == 64 {
-                let inspected = stdout_of(&store, &["inspect", &name]);
-                serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
-            }
-        }
-    }
-    // The first add may have been killed before it saved; the list works either way, and the
-    // next write sweeps away half-made or half-removed list directories.
-    stdout_of(
-        &store,
-        &[
-            "add",
-            "crash",
-            &format!("oci:{}", tmp.path().join("img-0").display()),
-        ],
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(store.join("lists"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-/// Writes a layout whose index.json names `manifest` (raw bytes, stored under its digest).
-fn hostile_layout(dir: &Path, index_json: &str, blobs: &[&[u8]]) {
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    std::fs::write(dir.join("index.json"), index_json).unwrap();
-    for blob in blobs {
-        let digest = sha256(blob);
-        std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), blob).unwrap();
-    }
-}
-
-#[test]
-fn hostile_layouts_cannot_escape_or_exhaust() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    stdout_of(&store, &["create", "victim"]);
-    // A digest that is a path.
-    let evil = tmp.path().join("evil");
-    hostile_layout(
-        &evil,
-        r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../../../etc/passwd","size":10}]}"#,
-        &[],
-    );
-    refused(
-        &store,
-        &["add", "victim", &format!("oci:{}", evil.display())],
-        "invalid digest",
-    );
-    // An absurd size for the manifest.
-    let huge = tmp.path().join("huge");
-    hostile_layout(
-        &huge,
-        &format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1000000000000000}}]}}"#,
-            "a".repeat(64)
-        ),
-        &[],
-    );
-    refused(
-        &store,
-        &["add", "victim", &format!("oci:{}", huge.display())],
-        "over the limit",
-    );
-    // A config that claims to be enormous.
-    let config_digest = format!("sha256:{}", "b".repeat(64));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":99999999999}},"layers":[]}}"#
-    );
-    let big_config = tmp.path().join("bigconfig");
-    hostile_layout(
-        &big_config,
-        &format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}}"#,
-            sha256(manifest.as_bytes()),
-            manifest.len()
-        ),
-        &[manifest.as_bytes()],
-    );
-    refused(
-        &store,
-        &["add", "victim", &format!("oci:{}", big_config.display())],
-        "over the limit",
-    );
-    // Pushing to a layout never writes outside it, whatever the list holds.
-    assert!(!tmp.path().join("etc").exists());
 }
 
 /// `--version` is answered before the command line is built, as clap would answer it.

@@ -1,9 +1,8 @@
 //! The main job against the real distribution registry: add from a registry, push --all to the
 //! same registry (mounts), to another registry (copies), with TLS and htpasswd auth.
 
-use crate::support::image::sha256_digest;
+use crate::support::image::{five_platforms, sha256_digest, write_index_layout, ImageSpec};
 
-use crate::support::image::{five_platforms, write_index_layout, ImageSpec};
 use crate::support::push::{
     blob_status, get_manifest, push_layout_image, seed_images, verify_pushed_index,
 };

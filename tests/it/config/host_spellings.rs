@@ -4,8 +4,7 @@
 //! quote a 400 kB line, an `apply` spec of aliases or nesting that would expand without bound.
 
 use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::HANG_LIMIT;
-use crate::support::hostile::{image_layout, oci};
+use crate::support::hostile::{image_layout, oci, HANG_LIMIT};
 use crate::support::push::manifest_status;
 use crate::support::registry::Registry;
 use crate::support::{registries_conf, TestEnv};

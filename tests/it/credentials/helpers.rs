@@ -4,7 +4,7 @@
 //! killed at `--helper-timeout` or at its output cap), never with its stdout (secrets) quoted.
 
 use crate::support::expect::refused_cmd;
-use crate::support::hostile::{credential_helper, path_with};
+use crate::support::hostile::{credential_helper, path_with, HANG_LIMIT};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
 use std::fs;
@@ -116,10 +116,7 @@ fn an_answer_that_is_not_a_credential_is_refused_unquoted() {
         &registry,
         "echo 'credentials not found in native keychain'; exit 1",
     );
-    let output = command
-        .timeout(crate::support::hostile::HANG_LIMIT)
-        .output()
-        .unwrap();
+    let output = command.timeout(HANG_LIMIT).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("docker-credential"), "{stderr}");
 }

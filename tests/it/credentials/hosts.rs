@@ -5,14 +5,13 @@
 //! its issuer. Real registries behind the recording proxy; scripted HTTPS servers where the
 //! presented client certificate must be seen.
 
-use crate::support::certs;
 use crate::support::fake_http::{Action, FakeServer, FakeTls, Reply};
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::image::{write_image_layout, ImageSpec, OCI_MANIFEST};
 use crate::support::push::push_layout_image;
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::token::TokenServer;
-use crate::support::{registries_conf, TestEnv};
+use crate::support::{certs, registries_conf, TestEnv};
 use base64::Engine as _;
 use std::path::Path;
 

@@ -8,8 +8,7 @@
 
 use crate::support::certs::write_stray_client_identity;
 use crate::support::expect::{refused, refused_cmd, succeeds};
-use crate::support::hostile::{damages, make_dir, undamage};
-use crate::support::hostile::{image_layout, oci};
+use crate::support::hostile::{damages, image_layout, make_dir, oci, undamage};
 use crate::support::registry::free_port;
 use crate::support::TestEnv;
 use std::fs;

@@ -1,14 +1,16 @@
 //! `oci:` layouts whose files are not what they seem: symlinks (to outside, to inside, to
 //! devices), FIFOs, device nodes, directories, sparse or truncated files, in place of a layer,
-//! a manifest, a config, `index.json`, `oci-layout` or a `blobs/` directory.
+//! a manifest, a config, `index.json`, `oci-layout` or a `blobs/` directory; digests that are
+//! paths and sizes that would exhaust memory.
 
-use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::{image_layout, oci, HUGE};
-use crate::support::hostile::{make_fifo, make_sparse, make_symlink, make_zero_device};
-use crate::support::image::{blob_path, BuiltImage};
+use crate::support::expect::{refused, refused_with, succeeds};
+use crate::support::hostile::{
+    image_layout, make_fifo, make_sparse, make_symlink, make_zero_device, oci, HUGE,
+};
+use crate::support::image::{blob_path, sha256_digest, BuiltImage};
 use crate::support::push::blob_status;
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{stdout_of, TestEnv};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -306,4 +308,71 @@ fn pushing_never_writes_through_a_symlink_in_the_destination() {
         fs::read(&written).unwrap(),
         fs::read(blob_path(&layout, layer)).unwrap()
     );
+}
+
+/// Writes a layout whose index.json names `manifest` (raw bytes, stored under its digest).
+fn hostile_layout(dir: &Path, index_json: &str, blobs: &[&[u8]]) {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(dir.join("index.json"), index_json).unwrap();
+    for blob in blobs {
+        let digest = sha256_digest(blob);
+        std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), blob).unwrap();
+    }
+}
+
+#[test]
+fn hostile_layouts_cannot_escape_or_exhaust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    stdout_of(&store, &["create", "victim"]);
+    // A digest that is a path.
+    let evil = tmp.path().join("evil");
+    hostile_layout(
+        &evil,
+        r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../../../etc/passwd","size":10}]}"#,
+        &[],
+    );
+    refused_with(
+        &store,
+        &["add", "victim", &format!("oci:{}", evil.display())],
+        "invalid digest",
+    );
+    // An absurd size for the manifest.
+    let huge = tmp.path().join("huge");
+    hostile_layout(
+        &huge,
+        &format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1000000000000000}}]}}"#,
+            "a".repeat(64)
+        ),
+        &[],
+    );
+    refused_with(
+        &store,
+        &["add", "victim", &format!("oci:{}", huge.display())],
+        "over the limit",
+    );
+    // A config that claims to be enormous.
+    let config_digest = format!("sha256:{}", "b".repeat(64));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":99999999999}},"layers":[]}}"#
+    );
+    let big_config = tmp.path().join("bigconfig");
+    hostile_layout(
+        &big_config,
+        &format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}}"#,
+            sha256_digest(manifest.as_bytes()),
+            manifest.len()
+        ),
+        &[manifest.as_bytes()],
+    );
+    refused_with(
+        &store,
+        &["add", "victim", &format!("oci:{}", big_config.display())],
+        "over the limit",
+    );
+    // Pushing to a layout never writes outside it, whatever the list holds.
+    assert!(!tmp.path().join("etc").exists());
 }

@@ -5,8 +5,7 @@
 
 use crate::support::buildah::{content_tree, hold_write_lock};
 use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::HANG_LIMIT;
-use crate::support::hostile::{image_layout, oci};
+use crate::support::hostile::{image_layout, oci, HANG_LIMIT};
 use crate::support::local::Local;
 use crate::support::TestEnv;
 use std::fs::File;

@@ -2,8 +2,9 @@
 //! cached blobs that are FIFOs, devices, symlinks to `/dev/zero` or 8 GiB sparse files.
 
 use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::{image_layout, oci, HUGE};
-use crate::support::hostile::{make_fifo, make_sparse, make_symlink, make_zero_device};
+use crate::support::hostile::{
+    image_layout, make_fifo, make_sparse, make_symlink, make_zero_device, oci, HUGE,
+};
 use crate::support::TestEnv;
 use std::fs;
 use std::path::{Path, PathBuf};

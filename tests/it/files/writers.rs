@@ -1,15 +1,14 @@
-//! Writers that race: pushes of one layout or archive at once (existing, empty, missing
-//! directories), `push --rm` while the list changes, and edits that would build an index too
-//! large to push.
+//! Writers that race or die: pushes of one layout or archive at once (existing, empty, missing
+//! directories), `push --rm` while the list changes, edits that would build an index too large
+//! to push, commands on one store at once, and commands killed in the middle of a write.
 
 use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::{assert_ok, run_all_at_once, skopeo_inspect_raw};
-use crate::support::hostile::{image_layout, oci};
+use crate::support::hostile::{assert_ok, image_layout, oci, run_all_at_once, skopeo_inspect_raw};
 use crate::support::image::{
-    blob_path, descriptor, find_ref, sha256_digest, write_document, write_image_blobs, ImageSpec,
-    OCI_INDEX, OCI_MANIFEST,
+    blob_path, descriptor, find_ref, five_platforms, make_images, sha256_digest, write_document,
+    write_image_blobs, write_image_layout, ImageSpec, OCI_INDEX, OCI_MANIFEST,
 };
-use crate::support::{manifest_std_cmd, TestEnv};
+use crate::support::{manifest_std_cmd, stdout_of, TestEnv};
 use manifest::digest::Digest;
 use manifest::oci::Descriptor;
 use manifest::store::Store;
@@ -358,4 +357,151 @@ fn an_index_over_the_manifest_limit_is_never_built() {
         &env,
         &["push", "-q", "big", &format!("{}:t", oci(&env.path("out")))],
     );
+}
+
+#[test]
+fn concurrent_adds_lose_no_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let specs: Vec<ImageSpec> = (0..16)
+        .map(|n| ImageSpec {
+            seed: 1000 + n,
+            layer_size: 256,
+            layers: 1,
+            ..five_platforms()[0].clone()
+        })
+        .collect();
+    for (n, spec) in specs.iter().enumerate() {
+        write_image_layout(&tmp.path().join(format!("c-{n}")), spec, "latest");
+    }
+    stdout_of(&store, &["create", "busy"]);
+    let bin = assert_cmd::cargo::cargo_bin("manifest");
+    let children: Vec<_> = (0..16)
+        .map(|n| {
+            std::process::Command::new(&bin)
+                .env("MANIFEST_STORE", &store)
+                .args([
+                    "add",
+                    "busy",
+                    &format!("oci:{}", tmp.path().join(format!("c-{n}")).display()),
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(
+        stdout_of(&store, &["inspect", "busy"])
+            .matches("\"digest\"")
+            .count(),
+        16
+    );
+}
+
+#[test]
+fn concurrent_commands_on_different_lists_all_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_images(tmp.path());
+    let bin = assert_cmd::cargo::cargo_bin("manifest");
+    let spawn = |args: Vec<String>| {
+        std::process::Command::new(&bin)
+            .env("MANIFEST_STORE", &store)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Eight lists created at once, each with an image, then an add to each at once.
+    let creating: Vec<_> = (0..8)
+        .map(|n| {
+            let src = format!(
+                "oci:{}",
+                tmp.path().join(format!("img-{}", n % 5)).display()
+            );
+            spawn(vec!["create".into(), format!("l{n}"), src])
+        })
+        .collect();
+    for mut child in creating {
+        assert!(child.wait().unwrap().success());
+    }
+    let adding: Vec<_> = (0..8)
+        .map(|n| {
+            let src = format!(
+                "oci:{}",
+                tmp.path().join(format!("img-{}", (n + 1) % 5)).display()
+            );
+            spawn(vec!["add".into(), format!("l{n}"), src])
+        })
+        .collect();
+    for mut child in adding {
+        assert!(child.wait().unwrap().success());
+    }
+    for n in 0..8 {
+        let inspected = stdout_of(&store, &["inspect", &format!("l{n}")]);
+        assert_eq!(inspected.matches("\"digest\"").count(), 2, "list l{n}");
+    }
+}
+
+#[test]
+fn sigkill_during_every_kind_of_write_leaves_lists_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let digests = make_images(tmp.path());
+    stdout_of(&store, &["create", "crash"]);
+    let bin = assert_cmd::cargo::cargo_bin("manifest");
+    for round in 0..30u64 {
+        let n = (round % 5) as usize;
+        let src = format!("oci:{}", tmp.path().join(format!("img-{n}")).display());
+        let args: Vec<String> = match round % 5 {
+            0 | 1 => vec!["add".into(), "crash".into(), src],
+            2 => vec![
+                "annotate".into(),
+                "crash".into(),
+                digests[0].clone(),
+                "--annotation".into(),
+                format!("round={round}"),
+            ],
+            3 => vec!["create".into(), format!("side{round}"), src],
+            _ => vec!["rm".into(), format!("side{}", round - 1)],
+        };
+        let mut child = std::process::Command::new(&bin)
+            .env("MANIFEST_STORE", &store)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill at a different moment each round, from before the read to after the save.
+        std::thread::sleep(std::time::Duration::from_micros(round * 400));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Every list that exists is whole.
+        for entry in std::fs::read_dir(store.join("lists")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            if name.len() == 64 {
+                let inspected = stdout_of(&store, &["inspect", &name]);
+                serde_json::from_str::<serde_json::Value>(&inspected).unwrap();
+            }
+        }
+    }
+    // The first add may have been killed before it saved; the list works either way, and the
+    // next write sweeps away half-made or half-removed list directories.
+    stdout_of(
+        &store,
+        &[
+            "add",
+            "crash",
+            &format!("oci:{}", tmp.path().join("img-0").display()),
+        ],
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

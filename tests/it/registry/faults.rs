@@ -1,10 +1,9 @@
 //! Faults on purpose: each test injects one failure between `manifest` and a real registry and
 //! checks what the tool did, its exit code, and what the destination holds afterwards.
 
-use crate::support::image::sha256_digest;
+use crate::support::image::{five_platforms, sha256_digest, write_image_layout, ImageSpec};
 
 use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::image::{five_platforms, write_image_layout, ImageSpec};
 use crate::support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;

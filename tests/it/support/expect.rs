@@ -1,9 +1,10 @@
-//! Commands that must be refused or must succeed, each killed at the hang limit: a refusal
-//! exits 1 with an `Error:` line holding every expected word and leaves the store
-//! byte-identical.
+//! Commands that must be refused or must succeed: a refusal exits 1 with an `Error:` line
+//! holding every expected word and leaves the store byte-identical.
 
 use super::hostile::HANG_LIMIT;
-use super::{store_snapshot, TestEnv};
+use super::{manifest_cmd, store_snapshot, TestEnv};
+use predicates::prelude::*;
+use std::path::Path;
 
 /// Runs `args`, which must fail with an `Error:` line that holds every needle and leave the
 /// store byte-identical; returns stderr.
@@ -47,4 +48,16 @@ pub fn succeeds(env: &TestEnv, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command on `store` that must fail with `message` and leave the store byte-identical.
+pub fn refused_with(store: &Path, args: &[&str], message: &str) {
+    let before = store_snapshot(store);
+    manifest_cmd(store)
+        .args(args)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with("Error: ").and(predicate::str::contains(message)));
+    assert_eq!(store_snapshot(store), before, "store changed by {args:?}");
 }

@@ -117,6 +117,18 @@ pub fn write_image_layout(dir: &Path, spec: &ImageSpec, ref_name: &str) -> Built
     built
 }
 
+/// Five per-arch layouts under `dir` (the [`five_platforms`]), named `img-N`; returns their
+/// manifest digests.
+pub fn make_images(dir: &Path) -> Vec<String> {
+    five_platforms()
+        .iter()
+        .enumerate()
+        .map(|(n, spec)| {
+            write_image_layout(&dir.join(format!("img-{n}")), spec, "latest").manifest_digest
+        })
+        .collect()
+}
+
 /// Writes every spec's blobs plus one OCI image index listing them (with platforms) and points
 /// `index.json`'s `ref_name` entry at that index. Returns the index digest and the images.
 pub fn write_index_layout(

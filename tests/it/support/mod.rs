@@ -101,6 +101,18 @@ pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
     cmd
 }
 
+/// Runs a command on `store` that must succeed and returns its stdout.
+pub fn stdout_of(store: &Path, args: &[&str]) -> String {
+    let output = manifest_cmd(store)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(output).expect("manifest prints UTF-8")
+}
+
 /// The registries.conf every [`manifest_cmd`] reads (`<home>/registries.conf`, created empty
 /// if missing); a test writes to it to configure registries.
 pub fn registries_conf(home: &Path) -> PathBuf {
@@ -164,15 +176,7 @@ impl TestEnv {
 
     /// Runs a command that must succeed and returns its stdout.
     pub fn run(&self, args: &[&str]) -> String {
-        let output = self
-            .cmd()
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(output).expect("manifest prints UTF-8")
+        stdout_of(&self.store, args)
     }
 
     /// Runs a command that must fail and returns its stderr.
