@@ -8,5 +8,4 @@ mod config_files;
 mod layouts;
 mod locks;
 mod store;
-mod store_safety;
 mod writers;
