@@ -5,36 +5,17 @@
 //! The target is buildah's: adding a single-arch image costs one `GET /v2/` per registry per
 //! process, then the manifest and the config; a push never pings between its requests.
 
-use crate::support::fake_http::{Action, FakeRequest, FakeServer, Reply};
+use crate::support::client::{
+    client, fake_repository, fake_repository_with, is_ping, reply, BARE_MANIFEST, DOCKER_MANIFEST,
+};
+use crate::support::fake_http::FakeServer;
 use crate::support::registry::AccessLogEntry;
 use crate::support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
-use manifest::auth::AuthSources;
 use manifest::digest::Digest;
 use manifest::oci::{Descriptor, ImageManifest};
-use manifest::reference::RegistryRef;
-use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
+use manifest::transport::registry::{RegistryOptions, RegistryTransport};
 use manifest::transport::{read_blob, ManifestRef, Transport, TransportError};
 use std::time::{Duration, Instant};
-
-async fn client(options: RegistryOptions, creds: Option<String>) -> RegistryClient {
-    // Explicit sources: the test never reads the real ~/.docker or auth.json files.
-    let sources = AuthSources {
-        creds,
-        ..Default::default()
-    };
-    RegistryClient::with_auth_sources(options, sources)
-        .await
-        .unwrap()
-}
-
-fn reference(registry: &Registry, repository: &str) -> RegistryRef {
-    RegistryRef {
-        registry: registry.addr.clone(),
-        repository: repository.to_string(),
-        tag: None,
-        digest: None,
-    }
-}
 
 /// Pushes one linux/amd64 image to `repo:v1` with the harness's own client; returns its
 /// manifest digest and blob digests (config first).
@@ -108,7 +89,7 @@ async fn add_without_auth_is_ping_manifest_config() {
     };
     let client = client(options, None).await;
     let repo = client
-        .repository(&reference(&registry, "src/app"))
+        .repository(&registry.reference("src/app"))
         .await
         .unwrap();
     add_like(&repo).await;
@@ -136,7 +117,7 @@ async fn add_without_auth_is_ping_manifest_config() {
     seed(&registry, "src/other");
     let skip = entries_after(&registry, 0).len();
     let other = client
-        .repository(&reference(&registry, "src/other"))
+        .repository(&registry.reference("src/other"))
         .await
         .unwrap();
     add_like(&other).await;
@@ -160,9 +141,9 @@ async fn add_with_basic_auth_costs_at_most_four_requests() {
         cert_dir: registry.ca_dir.clone(),
         ..Default::default()
     };
-    let client = client(options, Some(registry.creds())).await;
+    let client = client(options, Some(&registry.creds())).await;
     let repo = client
-        .repository(&reference(&registry, "src/app"))
+        .repository(&registry.reference("src/app"))
         .await
         .unwrap();
     add_like(&repo).await;
@@ -194,9 +175,9 @@ async fn a_push_does_not_ping_between_requests() {
             tls_verify: Some(false),
             ..Default::default()
         };
-        let client = client(options, htpasswd.map(|_| registry.creds())).await;
+        let client = client(options, htpasswd.map(|_| registry.creds()).as_deref()).await;
         let repo = client
-            .repository(&reference(&registry, "src/app"))
+            .repository(&registry.reference("src/app"))
             .await
             .unwrap();
         // The manifest is already there by digest; tagging it again is a PUT like a push's last.
@@ -231,7 +212,7 @@ async fn a_push_does_not_ping_between_requests() {
             Box::pin(futures_util::stream::iter([Ok(blob)]));
         repo.blob_put(&descriptor, stream).await.unwrap();
         let other = client
-            .repository(&reference(&registry, "src/other"))
+            .repository(&registry.reference("src/other"))
             .await
             .unwrap();
         assert!(other.blob_mount(&descriptor, "src/app").await.unwrap());
@@ -246,51 +227,6 @@ async fn a_push_does_not_ping_between_requests() {
         );
     }
 }
-
-/// An answer of a fake registry.
-fn reply(status: u16, headers: &[(&str, String)], body: &[u8]) -> Action {
-    let mut reply = Reply::new(status).body(body.to_vec());
-    for (name, value) in headers {
-        reply = reply.header(name, value);
-    }
-    Action::Reply(reply)
-}
-
-/// Repository `app` of a fake registry over plain HTTP, without retries.
-async fn fake_repository(server: &FakeServer) -> RegistryTransport {
-    let options = RegistryOptions {
-        tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
-            retries: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    fake_repository_with(server, options).await
-}
-
-/// Repository `app` of a fake registry, reached with `options`.
-async fn fake_repository_with(server: &FakeServer, options: RegistryOptions) -> RegistryTransport {
-    client(options, None)
-        .await
-        .repository(&RegistryRef {
-            registry: server.addr.clone(),
-            repository: "app".into(),
-            tag: None,
-            digest: None,
-        })
-        .await
-        .unwrap()
-}
-
-/// `GET /v2/`?
-fn is_ping(req: &FakeRequest) -> bool {
-    req.method == "GET" && req.target == "/v2/"
-}
-
-/// A manifest without `mediaType` (legal for OCI): its type must come from the Content-Type.
-const BARE_MANIFEST: &[u8] = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 #[tokio::test]
 async fn retry_after_is_honoured() {

@@ -2,135 +2,20 @@
 //! over plain HTTP, over TLS with htpasswd (Basic) authentication, and with token (Bearer)
 //! authentication from the harness's token server.
 
+use crate::support::client::{
+    client, fast_options, generated_descriptor, generated_stream, plain_http_options, push_image,
+    read_all,
+};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::token::TokenServer;
-use bytes::Bytes;
-use futures_util::StreamExt;
-use manifest::auth::AuthSources;
-use manifest::digest::{Digest, Verifier};
+use manifest::digest::Digest;
 use manifest::oci::{self, Descriptor};
 use manifest::reference::RegistryRef;
-use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
-use manifest::transport::{
-    verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
-};
+use manifest::transport::registry::RegistryOptions;
+use manifest::transport::{verified, ManifestRef, Transport, TransportError};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Deterministic, incompressible-looking bytes: `size` bytes in 64 KiB chunks.
-fn generated_chunks(size: usize, seed: u64) -> impl Iterator<Item = Bytes> {
-    let mut state = seed | 1;
-    let mut left = size;
-    std::iter::from_fn(move || {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(64 * 1024);
-        left -= n;
-        let mut chunk = Vec::with_capacity(n);
-        while chunk.len() < n {
-            // xorshift64
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.extend_from_slice(&state.to_le_bytes());
-        }
-        chunk.truncate(n);
-        Some(Bytes::from(chunk))
-    })
-}
-
-fn generated_descriptor(size: usize, seed: u64, media_type: &str) -> Descriptor {
-    let sha = Digest::sha256_of(b"");
-    let mut verifier = Verifier::new(&sha);
-    for chunk in generated_chunks(size, seed) {
-        verifier.update(&chunk);
-    }
-    Descriptor::new(media_type, verifier.finish(), size as u64)
-}
-
-fn generated_stream(size: usize, seed: u64) -> BlobStream {
-    Box::pin(futures_util::stream::iter(
-        generated_chunks(size, seed).map(Ok::<_, TransportError>),
-    ))
-}
-
-fn bytes_stream(bytes: Bytes) -> BlobStream {
-    Box::pin(futures_util::stream::iter([Ok::<_, TransportError>(bytes)]))
-}
-
-async fn client(options: RegistryOptions, creds: Option<&str>) -> RegistryClient {
-    // Explicit sources: the test never reads the real ~/.docker or auth.json files.
-    let sources = AuthSources {
-        creds: creds.map(str::to_string),
-        ..Default::default()
-    };
-    RegistryClient::with_auth_sources(options, sources)
-        .await
-        .unwrap()
-}
-
-fn fast_options() -> RegistryOptions {
-    RegistryOptions {
-        retry: manifest::retry::RetryPolicy {
-            retries: 1,
-            base: Duration::from_millis(10),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn plain_http_options() -> RegistryOptions {
-    RegistryOptions {
-        tls_verify: Some(false),
-        ..fast_options()
-    }
-}
-
-/// Pushes a config and a layer and an OCI manifest for them; returns the manifest.
-async fn push_image(repo: &RegistryTransport, layer_size: usize) -> (RawManifest, Descriptor) {
-    let layer = generated_descriptor(layer_size, 42, oci::OCI_LAYER_GZIP);
-    repo.blob_put(&layer, verified(generated_stream(layer_size, 42), &layer))
-        .await
-        .unwrap();
-    let config_bytes = Bytes::from_static(
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
-    );
-    let config = Descriptor::new(
-        oci::OCI_CONFIG,
-        Digest::sha256_of(&config_bytes),
-        config_bytes.len() as u64,
-    );
-    repo.blob_put(&config, bytes_stream(config_bytes))
-        .await
-        .unwrap();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
-        oci::OCI_MANIFEST,
-        oci::OCI_CONFIG,
-        config.digest,
-        config.size,
-        oci::OCI_LAYER_GZIP,
-        layer.digest,
-        layer.size
-    );
-    let raw = RawManifest::from_bytes(Bytes::from(manifest));
-    repo.manifest_put(&ManifestRef::Digest(raw.digest.clone()), &raw)
-        .await
-        .unwrap();
-    (raw, layer)
-}
-
-async fn read_all(stream: BlobStream) -> Result<Vec<u8>, TransportError> {
-    let mut stream = stream;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk?);
-    }
-    Ok(out)
-}
 
 #[tokio::test]
 async fn plain_http_round_trip() {

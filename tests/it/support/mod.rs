@@ -6,17 +6,20 @@
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
 //! - [`buildah`]: the real buildah and skopeo on a store of the test's own, and file trees to copy.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
-//! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
+//! - [`client`]: the library's own registry client, driven directly (no binary).
 //! - [`fake_http`]: a scripted HTTP server for misbehaviour a real registry will not produce.
 //! - [`faults`]: a fault-injecting proxy in front of a real registry.
 //! - [`token`]: bearer tokens the real registry accepts.
 //! - [`hostile`]: FIFOs, device nodes, sparse files, odd tar entries, another user, runs at once.
 //! - [`local`]: a list store beside a buildah store, and what an image pulled back holds.
 //! - [`upstream`]: buildah's `lists.bats` fixtures: its `IMAGE_LIST` in a registry, its store.
+//! - [`documents`]: JSON the tool writes, read and checked against the shipped schemas.
+//! - [`expect`]: commands that must be refused (store unchanged) or must succeed.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
 pub mod certs;
+pub mod client;
 pub mod documents;
 pub mod expect;
 pub mod fake_http;
