@@ -1,16 +1,13 @@
 //! The main job against the real distribution registry: add from a registry, push --all to the
-//! same registry (mounts), to another registry (copies), with TLS and htpasswd auth.
+//! same registry (mounts), to another registry (copies with flat memory), `add --all` with a
+//! platform choice, and v2s2 round trips.
 
 use crate::support::image::{five_platforms, sha256_digest, write_index_layout, ImageSpec};
 
-use crate::support::push::{
-    blob_status, get_manifest, push_layout_image, seed_images, verify_pushed_index,
-};
-use crate::support::registry::{Registry, RegistryConfig};
+use crate::support::push::{get_manifest, push_layout_image, seed_images, verify_pushed_index};
+use crate::support::registry::Registry;
 use crate::support::TestEnv;
 use predicates::prelude::*;
-
-const USER: (&str, &str) = ("ci-user", "s3cret-pass");
 
 /// Seeds `registry` with one image per spec as `src/app:<arch><variant>`; returns the references.
 fn seed(env: &TestEnv, registry: &Registry, specs: &[ImageSpec]) -> Vec<(String, String)> {
@@ -342,112 +339,4 @@ fn add_all_platform_choice_and_v2s2_round_trip() {
         crate::support::push::manifest_status(&registry, "v2/app", "v2"),
         404
     );
-}
-
-#[test]
-fn tls_and_htpasswd_registry() {
-    let env = TestEnv::new();
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        htpasswd: Some(USER),
-        ..Default::default()
-    });
-    let sources = seed(&env, &registry, &five_platforms()[..2]);
-    let cert_dir = registry.ca_dir.clone().unwrap();
-    let cert_dir = cert_dir.to_str().unwrap();
-    env.run(&["create", "secure"]);
-    for (reference, _) in &sources {
-        env.run(&[
-            "add",
-            "--cert-dir",
-            cert_dir,
-            "--creds",
-            &registry.creds(),
-            "secure",
-            reference,
-        ]);
-    }
-    // --creds
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            cert_dir,
-            "--creds",
-            &registry.creds(),
-            "secure",
-            &registry.docker_ref("a/app:v1"),
-        ])
-        .assert()
-        .success();
-    verify_pushed_index(&registry, "a/app", "v1");
-    // --authfile
-    let authfile = env.path("auth.json");
-    registry.write_auth_json(&authfile);
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            cert_dir,
-            "--authfile",
-            authfile.to_str().unwrap(),
-            "secure",
-            &registry.docker_ref("b/app:v1"),
-        ])
-        .assert()
-        .success();
-    // docker config.json in $DOCKER_CONFIG
-    registry.write_auth_json(&env.home().join(".docker/config.json"));
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            cert_dir,
-            "secure",
-            &registry.docker_ref("c/app:v1"),
-        ])
-        .assert()
-        .success();
-    std::fs::remove_file(env.home().join(".docker/config.json")).unwrap();
-
-    // Wrong password: exit 1, a clear message, the password never printed, nothing pushed.
-    let wrong = format!("{}:not-the-password", USER.0);
-    env.cmd()
-        .args([
-            "push",
-            "--cert-dir",
-            cert_dir,
-            "--creds",
-            &wrong,
-            "secure",
-            &registry.docker_ref("d/app:v1"),
-        ])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains(&registry.addr)
-                .and(predicate::str::contains("not-the-password").not())
-                .and(predicate::str::is_match("(?i)auth|unauthorized|credentials").unwrap()),
-        );
-    assert_eq!(
-        crate::support::push::manifest_status(&registry, "d/app", "v1"),
-        404
-    );
-    assert_eq!(blob_status(&registry, "d/app", &sources[0].1), 404);
-
-    // No CA: a TLS error that says how to fix it.
-    env.cmd()
-        .args([
-            "push",
-            "--creds",
-            &registry.creds(),
-            "secure",
-            &registry.docker_ref("e/app:v1"),
-        ])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("--cert-dir")
-                .and(predicate::str::contains("--tls-verify=false")),
-        );
 }

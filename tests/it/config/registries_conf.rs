@@ -1,10 +1,10 @@
 //! The configuration podman and buildah users already have, read by the binary: registries.conf
-//! (insecure per registry, blocked, mirrors, short names) and certs.d (CA certificates, client
-//! certificates, the one-line self-signed certificate), against real registries on 127.0.0.1.
+//! (insecure per registry, blocked, mirrors, short names) and certs.d CA certificates, against
+//! real registries on 127.0.0.1.
 
 use crate::support::image::{write_image_layout, ImageSpec};
 use crate::support::push::{manifest_status, push_layout_image};
-use crate::support::registry::{Registry, RegistryConfig, ServerCert};
+use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::{registries_conf, TestEnv};
 use predicates::prelude::*;
 use std::path::Path;
@@ -32,27 +32,6 @@ fn trust_in_certs_d(env: &TestEnv, host: &str, ca_dir: &Path) {
     let dir = env.home().join(".config/containers/certs.d").join(host);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(ca_dir.join("ca.crt"), dir.join("ca.crt")).unwrap();
-}
-
-/// List `l` with one small image of `platform`, added from an OCI layout.
-fn list_of_one_layout_image(env: &TestEnv, platform: &str, seed: u64) {
-    let image = env.path("img");
-    write_image_layout(&image, &ImageSpec::new(platform, 1, 4096, seed), "latest");
-    env.run(&["create", "l"]);
-    env.run(&["add", "l", &format!("oci:{}", image.display())]);
-}
-
-/// `push --cert-dir DIR l` to `reference` on `registry`.
-fn push_with_cert_dir(
-    env: &TestEnv,
-    cert_dir: &Path,
-    registry: &Registry,
-    reference: &str,
-) -> assert_cmd::assert::Assert {
-    env.cmd()
-        .args(["push", "--cert-dir", cert_dir.to_str().unwrap(), "l"])
-        .arg(registry.docker_ref(reference))
-        .assert()
 }
 
 fn request_count(registry: &Registry) -> usize {
@@ -121,47 +100,6 @@ fn one_push_from_a_plain_http_source_to_a_verified_tls_destination() {
                 .and(predicate::str::contains("certs.d")),
         );
     assert_eq!(manifest_status(&dest, "dst/app", "v2"), 404);
-}
-
-#[test]
-fn a_registry_that_requires_a_client_certificate() {
-    let env = TestEnv::new();
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        client_ca: true,
-        ..Default::default()
-    });
-    list_of_one_layout_image(&env, "linux/arm64", 5);
-    let with_identity = registry.client_cert_dir.clone().unwrap();
-    push_with_cert_dir(&env, &with_identity, &registry, "app/x:v1").success();
-    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
-    let ca_only = registry.ca_dir.clone().unwrap();
-    push_with_cert_dir(&env, &ca_only, &registry, "app/x:v2")
-        .failure()
-        .stderr(predicate::str::contains("requires a client certificate"));
-}
-
-#[test]
-fn the_one_line_self_signed_certificate_from_cert_dir() {
-    let env = TestEnv::new();
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        server_cert: ServerCert::OneLineSelfSigned,
-        ..Default::default()
-    });
-    let impostor = Registry::start(RegistryConfig {
-        tls: true,
-        server_cert: ServerCert::OneLineSelfSigned,
-        ..Default::default()
-    });
-    list_of_one_layout_image(&env, "linux/amd64", 6);
-    let own = registry.ca_dir.clone().unwrap();
-    push_with_cert_dir(&env, &own, &registry, "app/x:v1").success();
-    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
-    // Another self-signed certificate for the same address is not the one trusted.
-    push_with_cert_dir(&env, &own, &impostor, "app/x:v1")
-        .failure()
-        .stderr(predicate::str::contains("x509"));
 }
 
 #[test]

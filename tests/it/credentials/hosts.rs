@@ -1,17 +1,18 @@
 //! Which credentials and which client certificate reach which host: `--creds` only the registry
 //! a reference names, a mirror or a remapped location its own auth-file entry or nothing (its
-//! token realm likewise), a redirect on the same origin the registry's own, and a certs.d
-//! client certificate only the host whose directory holds it, and only when the server names
-//! its issuer. Real registries behind the recording proxy; scripted HTTPS servers where the
-//! presented client certificate must be seen.
+//! token realm likewise), a redirect on the same origin the registry's own and a redirect or an
+//! upload location elsewhere none (nor a challenge from there), and a certs.d client
+//! certificate only the host whose directory holds it, and only when the server names its
+//! issuer. Real registries behind the recording proxy; scripted servers where a real registry
+//! will not play the part or the presented client certificate must be seen.
 
 use crate::support::fake_http::{Action, FakeServer, FakeTls, Reply};
 use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::image::{write_image_layout, ImageSpec, OCI_MANIFEST};
-use crate::support::push::push_layout_image;
+use crate::support::image::{five_platforms, write_image_layout, ImageSpec, OCI_MANIFEST};
+use crate::support::push::{complete, push_layout_image};
 use crate::support::registry::{Registry, RegistryConfig};
-use crate::support::token::TokenServer;
-use crate::support::{certs, registries_conf, TestEnv};
+use crate::support::token::{token_answer, TokenServer};
+use crate::support::{certs, local_list, registries_conf, TestEnv};
 use base64::Engine as _;
 use std::path::Path;
 
@@ -390,69 +391,171 @@ fn a_client_certificate_is_offered_only_to_a_server_that_names_its_issuer() {
     assert!(presented(&naming_its_issuer));
 }
 
-/// A token that expires in the middle of an upload (Docker Hub's last 300 s, GitLab's 5 min):
-/// the streamed PATCH answered 401 `invalid_token` cannot be sent twice, so a new token is
-/// fetched and the blob goes again; a chunk the same way, resumed where the registry stands.
-/// Every request takes the session's one path, so uploads get the same 401 handling as reads.
 #[test]
-fn a_token_refused_in_the_middle_of_an_upload_is_renewed_and_the_upload_goes_on() {
-    for (layer_size, refused_range) in [(4096usize, None), (22 << 20, Some("4194304-"))] {
-        let env = TestEnv::new();
-        let tokens = TokenServer::start(ALICE.0, ALICE.1, 0);
-        let registry = Registry::start(RegistryConfig {
-            token: Some((&tokens.realm, tokens.root_pem())),
-            ..Default::default()
-        });
-        let proxy = FaultProxy::start(&registry);
-        let layout = env.path("img");
-        write_image_layout(
-            &layout,
-            &ImageSpec::new("linux/amd64", 1, layer_size, 62),
-            "latest",
-        );
-        env.run(&["create", "l"]);
-        env.run(&["add", "l", &format!("oci:{}", layout.display())]);
-        let challenge = format!(
-            r#"Bearer realm="{}",service="{}",error="invalid_token""#,
-            tokens.realm,
-            crate::support::token::SERVICE
-        );
-        proxy.add(Rule {
-            method: "PATCH",
-            path_contains: "/blobs/uploads/".into(),
-            fault: Fault::Reply {
-                status: 401,
-                headers: vec![("WWW-Authenticate".into(), challenge)],
-                body: r#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.into(),
-            },
-            times: 1,
-            when: Some(std::sync::Arc::new(move |head| match refused_range {
-                Some(prefix) => head
-                    .header("content-range")
-                    .is_some_and(|r| r.starts_with(prefix)),
-                None => true,
-            })),
-            ..Rule::default()
-        });
-        let asked_before = tokens.requests();
-        env.cmd()
-            .args(["push", "--tls-verify=false", "--debug", "--creds", &creds()])
-            .args(["--retry-delay", "10ms", "--upload-chunk-size", "4", "l"])
-            .arg(proxy.docker_ref("dst/app:v1"))
-            .assert()
-            .success();
-        // The registry wants tokens: read the index back with this tool.
-        env.run(&[
-            "inspect",
+fn a_redirect_to_another_host_gets_no_credentials() {
+    let env = TestEnv::new();
+    // The registry needs credentials; its blobs are served by a "storage host" that does not.
+    let source = Registry::start(crate::support::registry::RegistryConfig {
+        tls: false,
+        htpasswd: Some(("u", "p4ss")),
+        ..Default::default()
+    });
+    let mirror = Registry::plain();
+    let layout = env.path("img");
+    let built = write_image_layout(&layout, &five_platforms()[0], "latest");
+    push_layout_image(&layout, "latest", &source, "src/app", "v1");
+    push_layout_image(&layout, "latest", &mirror, "src/app", "v1");
+    let storage = FaultProxy::start_to(mirror.url());
+    // "localhost" is another host than "127.0.0.1" for credential purposes.
+    let storage_base = format!(
+        "http://localhost:{}",
+        storage.addr.rsplit(':').next().unwrap()
+    );
+    let front = FaultProxy::start_to(source.url());
+    let layer = built.layer_digests[0].clone();
+    front.add(Rule {
+        method: "GET",
+        path_contains: layer.clone(),
+        fault: Fault::RedirectTo(storage_base),
+        times: 100,
+        ..Rule::default()
+    });
+    let dest = Registry::plain();
+    env.run(&["create", "redir"]);
+    env.run(&[
+        "add",
+        "--tls-verify=false",
+        "--creds",
+        "u:p4ss",
+        "redir",
+        &front.docker_ref("src/app:v1"),
+    ]);
+    env.cmd()
+        .args([
+            "push",
             "--tls-verify=false",
             "--creds",
-            &creds(),
-            &proxy.docker_ref("dst/app:v1"),
-        ]);
-        assert!(
-            tokens.requests() > asked_before + 1,
-            "{layer_size}: no new token after the 401"
-        );
-        assert_eq!(proxy.seen().iter().filter(|r| r.faulted).count(), 1);
+            "u:p4ss",
+            "redir",
+            &dest.docker_ref("dst/app:v1"),
+        ])
+        .assert()
+        .success();
+    complete(&dest, "v1");
+    assert!(
+        front.seen().iter().any(|r| r.had_authorization),
+        "the registry itself received credentials"
+    );
+    let at_storage = storage.seen();
+    assert!(
+        at_storage.iter().any(|r| r.path.contains(&layer)),
+        "the redirect was followed"
+    );
+    let leaked: Vec<_> = at_storage
+        .into_iter()
+        .filter(|r| r.had_authorization)
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "credentials were sent to the redirect target: {leaked:?}"
+    );
+}
+
+#[test]
+fn a_challenge_from_a_redirect_target_is_not_adopted() {
+    let env = TestEnv::new();
+    let source = Registry::plain();
+    let layout = env.path("src");
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 1, 4096, 3),
+        "latest",
+    );
+    push_layout_image(&layout, "latest", &source, "src/app", "v1");
+    let token = FakeServer::start(|_| Action::Reply(token_answer("stolen")));
+    let realm = format!("{}/token", token.url());
+    // The CDN blob reads are redirected to asks for a token of its own.
+    let cdn = FakeServer::start(move |_| {
+        Action::Reply(Reply::new(401).header(
+            "WWW-Authenticate",
+            &format!(r#"Bearer realm="{realm}",service="cdn""#),
+        ))
+    });
+    let proxy = FaultProxy::start(&source);
+    for method in ["GET", "HEAD"] {
+        proxy.add(Rule {
+            method,
+            path_contains: "/blobs/sha256:".into(),
+            fault: Fault::RedirectTo(cdn.url()),
+            times: usize::MAX,
+            ..Rule::default()
+        });
     }
+    env.run(&["create", "l"]);
+    env.cmd()
+        .args([
+            "add",
+            "--creds",
+            "alice:s3cret",
+            "--tls-verify=false",
+            "l",
+            &proxy.docker_ref("src/app:v1"),
+        ])
+        .assert()
+        .failure();
+    assert!(token.seen().is_empty(), "the token server was asked");
+    let cdn_seen = cdn.seen();
+    assert!(!cdn_seen.is_empty(), "the blob read reached the CDN");
+    assert!(
+        cdn_seen.iter().all(|r| r.authorization.is_none()),
+        "{cdn_seen:?}"
+    );
+}
+
+/// Upload locations on another host (a storage front end, or a hostile registry) get the data
+/// but never the registry's credentials.
+#[test]
+fn an_upload_location_on_another_host_gets_no_credentials() {
+    let env = TestEnv::new();
+    let storage = FakeServer::start(|req| match req.method.as_str() {
+        "PATCH" => Action::Reply(Reply::new(202).header("Location", "/upload/1?step=2")),
+        _ => Action::Reply(Reply::new(201)),
+    });
+    let storage_url = storage.url();
+    let registry = FakeServer::start(move |req| {
+        if req.authorization.is_none() {
+            return Action::Reply(
+                Reply::new(401).header("WWW-Authenticate", r#"Basic realm="fake""#),
+            );
+        }
+        match req.method.as_str() {
+            "GET" => Action::Reply(Reply::new(200)),
+            "HEAD" => Action::Reply(Reply::new(404)),
+            "POST" => Action::Reply(
+                Reply::new(202).header("Location", &format!("{storage_url}/upload/1?step=1")),
+            ),
+            _ => Action::Reply(Reply::new(201)),
+        }
+    });
+    local_list(&env);
+    env.run(&[
+        "push",
+        "--creds",
+        "alice:s3cret",
+        "--tls-verify=false",
+        "l",
+        &format!("docker://{}/app:v1", registry.addr),
+    ]);
+    let seen = storage.seen();
+    let patch = seen.iter().find(|r| r.method == "PATCH").expect("a PATCH");
+    // A blob smaller than a chunk goes in one PATCH with its length and no Content-Range (with
+    // one, registries take it for a chunk; GHCR refuses chunks over 4 MiB).
+    assert!(patch.header("Content-Range").is_none(), "{patch:?}");
+    assert!(patch.header("Content-Length").is_some(), "{patch:?}");
+    assert!(seen.iter().any(|r| r.method == "PUT"), "{seen:?}");
+    assert!(seen.iter().all(|r| r.authorization.is_none()), "{seen:?}");
+    // The manifests went to the registry itself, with credentials.
+    assert!(registry.seen().iter().any(|r| r.method == "PUT"
+        && r.target.contains("/manifests/")
+        && r.authorization.is_some()));
 }

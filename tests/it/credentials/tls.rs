@@ -1,12 +1,23 @@
-//! Per-host TLS trust (`manifest::config::trust`) against real registries: the rustls
-//! configuration is plugged into reqwest as the registry layer does
-//! (`use_preconfigured_tls`) and `GET /v2/` is sent over it.
+//! TLS trust per host and client certificates. Through the library
+//! (`manifest::config::trust`) against real registries: the rustls configuration is plugged
+//! into reqwest as the registry layer does (`use_preconfigured_tls`) and `GET /v2/` is sent
+//! over it; verified TLS never falls back to plain HTTP; a broken client certificate is named.
+//! Through the binary: `--cert-dir` with a client certificate, and the one-line self-signed
+//! certificate.
 
 use crate::support::certs;
+use crate::support::client::{client, fast_options};
+use crate::support::image::{write_image_layout, ImageSpec};
+use crate::support::push::manifest_status;
 use crate::support::registry::{Registry, RegistryConfig, ServerCert};
+use crate::support::TestEnv;
 use manifest::config::certs::CertDirs;
 use manifest::config::tls_failure::{TlsFailure, TlsFailureKind};
 use manifest::config::trust::{host_tls, HostTls};
+use manifest::reference::RegistryRef;
+use manifest::transport::registry::RegistryOptions;
+use manifest::transport::{ManifestRef, Transport, TransportError};
+use predicates::prelude::*;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -242,4 +253,114 @@ fn verification_off_accepts_any_certificate_and_still_offers_the_client_certific
     let nothing = CertDirs::default();
     let tls = host_tls(&nothing, &self_signed.addr, false).unwrap();
     assert_eq!(get_v2(&self_signed, Some("wrong.test"), tls).unwrap(), 200);
+}
+
+#[tokio::test]
+async fn verified_tls_refuses_a_plain_http_registry() {
+    let registry = Registry::plain();
+    // tls_verify defaults to true: no fallback to HTTP, not even on 127.0.0.1.
+    let client = client(fast_options(), None).await;
+    let repo = client.repository(&registry.reference("app")).await.unwrap();
+    let err = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap_err();
+    match &err {
+        TransportError::Tls {
+            registry: r,
+            detail,
+        } => {
+            assert_eq!(r, &registry.addr);
+            assert!(detail.contains("--tls-verify=false"), "{detail}");
+        }
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+/// Client certificates are used (see `credentials::tls`); a pair that is not PEM is an error
+/// that names the file, before any connection.
+async fn a_broken_client_certificate_is_named() {
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::write(certs.path().join("client.cert"), "x").unwrap();
+    std::fs::write(certs.path().join("client.key"), "x").unwrap();
+    let client = client(
+        RegistryOptions {
+            cert_dir: Some(PathBuf::from(certs.path())),
+            ..fast_options()
+        },
+        None,
+    )
+    .await;
+    let reference = RegistryRef {
+        registry: "127.0.0.1:1".into(),
+        repository: "app".into(),
+        tag: None,
+        digest: None,
+    };
+    let err = client.repository(&reference).await.unwrap_err();
+    assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("client.cert"), "{err}");
+}
+
+/// List `l` with one small image of `platform`, added from an OCI layout.
+fn list_of_one_layout_image(env: &TestEnv, platform: &str, seed: u64) {
+    let image = env.path("img");
+    write_image_layout(&image, &ImageSpec::new(platform, 1, 4096, seed), "latest");
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &format!("oci:{}", image.display())]);
+}
+
+/// `push --cert-dir DIR l` to `reference` on `registry`.
+fn push_with_cert_dir(
+    env: &TestEnv,
+    cert_dir: &Path,
+    registry: &Registry,
+    reference: &str,
+) -> assert_cmd::assert::Assert {
+    env.cmd()
+        .args(["push", "--cert-dir", cert_dir.to_str().unwrap(), "l"])
+        .arg(registry.docker_ref(reference))
+        .assert()
+}
+
+#[test]
+fn a_registry_that_requires_a_client_certificate() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        client_ca: true,
+        ..Default::default()
+    });
+    list_of_one_layout_image(&env, "linux/arm64", 5);
+    let with_identity = registry.client_cert_dir.clone().unwrap();
+    push_with_cert_dir(&env, &with_identity, &registry, "app/x:v1").success();
+    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
+    let ca_only = registry.ca_dir.clone().unwrap();
+    push_with_cert_dir(&env, &ca_only, &registry, "app/x:v2")
+        .failure()
+        .stderr(predicate::str::contains("requires a client certificate"));
+}
+
+#[test]
+fn the_one_line_self_signed_certificate_from_cert_dir() {
+    let env = TestEnv::new();
+    let registry = Registry::start(RegistryConfig {
+        tls: true,
+        server_cert: ServerCert::OneLineSelfSigned,
+        ..Default::default()
+    });
+    let impostor = Registry::start(RegistryConfig {
+        tls: true,
+        server_cert: ServerCert::OneLineSelfSigned,
+        ..Default::default()
+    });
+    list_of_one_layout_image(&env, "linux/amd64", 6);
+    let own = registry.ca_dir.clone().unwrap();
+    push_with_cert_dir(&env, &own, &registry, "app/x:v1").success();
+    assert_eq!(manifest_status(&registry, "app/x", "v1"), 200);
+    // Another self-signed certificate for the same address is not the one trusted.
+    push_with_cert_dir(&env, &own, &impostor, "app/x:v1")
+        .failure()
+        .stderr(predicate::str::contains("x509"));
 }

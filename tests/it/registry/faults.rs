@@ -1,13 +1,22 @@
 //! Faults on purpose: each test injects one failure between `manifest` and a real registry and
-//! checks what the tool did, its exit code, and what the destination holds afterwards.
+//! checks what the tool did, its exit code, and what the destination holds afterwards; and
+//! `Retry-After` through the library against a scripted registry (a real registry will not
+//! answer 429 on demand).
 
-use crate::support::image::{five_platforms, sha256_digest, write_image_layout, ImageSpec};
-
+use crate::support::client::{
+    fake_repository_with, is_ping, reply, BARE_MANIFEST, DOCKER_MANIFEST,
+};
+use crate::support::fake_http::FakeServer;
 use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::push::{get_blob, get_manifest, manifest_status, push_layout_image};
+use crate::support::image::{five_platforms, sha256_digest, write_image_layout, ImageSpec};
+use crate::support::push::{complete, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
+use manifest::digest::Digest;
+use manifest::transport::registry::RegistryOptions;
+use manifest::transport::{ManifestRef, Transport};
 use predicates::prelude::*;
+use std::time::Duration;
 
 /// A source registry with `specs` pushed as src/app:N, a proxy in front of it, and a list
 /// `faulty` whose entries were added through the proxy. Returns the layer digests too.
@@ -57,21 +66,6 @@ fn push(setup: &Setup, extra: &[&str], tag: &str) -> assert_cmd::assert::Assert 
         .args(extra)
         .args(["faulty", &dest])
         .assert()
-}
-
-/// The destination tag holds a complete, verified index.
-fn complete(dest: &Registry, tag: &str) {
-    let (index, _, digest) = get_manifest(dest, "dst/app", tag);
-    assert_eq!(digest.unwrap(), sha256_digest(&index));
-    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
-    for child in index["manifests"].as_array().unwrap() {
-        let (bytes, _, _) = get_manifest(dest, "dst/app", child["digest"].as_str().unwrap());
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        for layer in manifest["layers"].as_array().unwrap() {
-            let digest = layer["digest"].as_str().unwrap();
-            assert_eq!(sha256_digest(&get_blob(dest, "dst/app", digest)), digest);
-        }
-    }
 }
 
 /// How many requests for `path` the proxy has seen.
@@ -244,76 +238,6 @@ fn a_source_serving_wrong_bytes_fails_naming_the_digest_and_writes_no_index() {
 }
 
 #[test]
-fn a_redirect_to_another_host_gets_no_credentials() {
-    let env = TestEnv::new();
-    // The registry needs credentials; its blobs are served by a "storage host" that does not.
-    let source = Registry::start(crate::support::registry::RegistryConfig {
-        tls: false,
-        htpasswd: Some(("u", "p4ss")),
-        ..Default::default()
-    });
-    let mirror = Registry::plain();
-    let layout = env.path("img");
-    let built = write_image_layout(&layout, &five_platforms()[0], "latest");
-    push_layout_image(&layout, "latest", &source, "src/app", "v1");
-    push_layout_image(&layout, "latest", &mirror, "src/app", "v1");
-    let storage = FaultProxy::start_to(mirror.url());
-    // "localhost" is another host than "127.0.0.1" for credential purposes.
-    let storage_base = format!(
-        "http://localhost:{}",
-        storage.addr.rsplit(':').next().unwrap()
-    );
-    let front = FaultProxy::start_to(source.url());
-    let layer = built.layer_digests[0].clone();
-    front.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::RedirectTo(storage_base),
-        times: 100,
-        ..Rule::default()
-    });
-    let dest = Registry::plain();
-    env.run(&["create", "redir"]);
-    env.run(&[
-        "add",
-        "--tls-verify=false",
-        "--creds",
-        "u:p4ss",
-        "redir",
-        &front.docker_ref("src/app:v1"),
-    ]);
-    env.cmd()
-        .args([
-            "push",
-            "--tls-verify=false",
-            "--creds",
-            "u:p4ss",
-            "redir",
-            &dest.docker_ref("dst/app:v1"),
-        ])
-        .assert()
-        .success();
-    complete(&dest, "v1");
-    assert!(
-        front.seen().iter().any(|r| r.had_authorization),
-        "the registry itself received credentials"
-    );
-    let at_storage = storage.seen();
-    assert!(
-        at_storage.iter().any(|r| r.path.contains(&layer)),
-        "the redirect was followed"
-    );
-    let leaked: Vec<_> = at_storage
-        .into_iter()
-        .filter(|r| r.had_authorization)
-        .collect();
-    assert!(
-        leaked.is_empty(),
-        "credentials were sent to the redirect target: {leaked:?}"
-    );
-}
-
-#[test]
 fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
     let s = setup(&five_platforms());
     let dest = s.dest.docker_ref("dst/app:v1");
@@ -347,90 +271,10 @@ fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
     complete(&s.dest, "v1");
 }
 
-#[test]
-fn credentials_never_show_in_the_process_title_output_or_debug_log() {
-    // A "registry" that accepts connections and never answers keeps the process alive.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let env = TestEnv::new();
-    let mut cmd = crate::support::manifest_std_cmd(&env.store);
-    cmd.args([
-        "--debug",
-        "inspect",
-        "--retry",
-        "0",
-        "--tls-verify=false",
-        "--creds",
-        "bob:hunter2-secret",
-    ])
-    .arg(format!("docker://{addr}/x/y:z"))
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    // Once it connects, the arguments have been parsed (and the password hidden).
-    let (_held, _) = listener.accept().unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
-    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    assert!(cmdline.contains("--creds bob:"), "{cmdline}");
-    assert!(
-        !cmdline.contains("hunter2"),
-        "the password is visible to ps: {cmdline}"
-    );
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(!printed.contains("hunter2"), "{printed}");
-}
-
-#[test]
-fn a_wrong_password_error_and_debug_log_do_not_show_it() {
-    let env = TestEnv::new();
-    let registry = Registry::start(crate::support::registry::RegistryConfig {
-        tls: false,
-        htpasswd: Some(("u", "right-pass")),
-        ..Default::default()
-    });
-    let out = env
-        .cmd()
-        .args([
-            "--debug",
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            "u:wrong-pass-123",
-        ])
-        .arg(registry.docker_ref("x/y:z"))
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        printed.contains("->"),
-        "the debug log shows requests: {printed}"
-    );
-    assert!(
-        !printed.contains("wrong-pass-123") && !printed.contains("right-pass"),
-        "{printed}"
-    );
-    assert!(
-        !printed.to_lowercase().contains("authorization:"),
-        "{printed}"
-    );
-}
-
 /// A destination registry restarting in the middle of a push (its port refuses connections
 /// for a moment) is waited for by `--retry`: a refused connection to a registry that answered
 /// earlier in the command is retried. (Refused on first contact is one error at once:
-/// `registry_transport::a_refused_connection_is_one_fast_error`.)
+/// `registry::transport::a_refused_connection_is_one_fast_error`.)
 #[test]
 fn a_registry_restarting_in_the_middle_of_a_push_is_waited_for() {
     use crate::support::faults::Gate;
@@ -518,4 +362,70 @@ fn a_host_name_that_does_not_resolve_fails_at_once_naming_it() {
                     .and(predicate::str::contains("gave up").not()),
             );
     }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let digest = Digest::sha256_of(BARE_MANIFEST).to_string();
+    let server = FakeServer::start(move |req| {
+        if is_ping(req) {
+            return reply(200, &[], b"{}");
+        }
+        static MANIFEST_REQUESTS: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+        if MANIFEST_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let body = br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
+            return reply(
+                429,
+                &[
+                    ("Retry-After", "1".into()),
+                    ("Content-Type", "application/json".into()),
+                ],
+                body,
+            );
+        }
+        reply(
+            200,
+            &[
+                ("Content-Type", DOCKER_MANIFEST.into()),
+                ("Docker-Content-Digest", digest.clone()),
+            ],
+            BARE_MANIFEST,
+        )
+    });
+
+    // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
+    let options = RegistryOptions {
+        tls_verify: Some(false),
+        retry: manifest::retry::RetryPolicy {
+            retries: 2,
+            base: Duration::from_millis(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let repo = fake_repository_with(&server, options).await;
+    let manifest = repo
+        .manifest_get(&ManifestRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
+    assert_eq!(
+        manifest.media_type, DOCKER_MANIFEST,
+        "from the Content-Type"
+    );
+
+    let requests = server.seen();
+    let manifest_requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.target == "/v2/app/manifests/v1")
+        .collect();
+    assert_eq!(manifest_requests.len(), 2, "{requests:?}");
+    let waited = manifest_requests[1].at - manifest_requests[0].at;
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
+    assert_eq!(
+        requests.iter().filter(|r| is_ping(r)).count(),
+        1,
+        "{requests:?}"
+    );
 }

@@ -1,20 +1,20 @@
-//! The registry transport, through the library API, against the real distribution registry:
-//! over plain HTTP, over TLS with htpasswd (Basic) authentication, and with token (Bearer)
-//! authentication from the harness's token server.
+//! The registry transport, through the library API: round trips against the real distribution
+//! registry over plain HTTP (streams, tags and digests, absent blobs and manifests, mounts), a
+//! corrupt stream never committed, a `Docker-Content-Digest` that lies refused, and a refused
+//! connection said once, at once.
 
 use crate::support::client::{
-    client, fast_options, generated_descriptor, generated_stream, plain_http_options, push_image,
-    read_all,
+    client, fake_repository, generated_descriptor, generated_stream, is_ping, plain_http_options,
+    push_image, read_all, reply, BARE_MANIFEST, DOCKER_MANIFEST,
 };
-use crate::support::registry::{Registry, RegistryConfig};
-use crate::support::token::TokenServer;
+use crate::support::fake_http::FakeServer;
+use crate::support::registry::Registry;
 use manifest::digest::Digest;
 use manifest::oci::{self, Descriptor};
 use manifest::reference::RegistryRef;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::{verified, ManifestRef, Transport, TransportError};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[tokio::test]
@@ -118,28 +118,6 @@ async fn a_corrupt_stream_is_not_committed() {
     assert!(!repo.blob_exists(&layer).await.unwrap());
 }
 
-#[tokio::test]
-async fn verified_tls_refuses_a_plain_http_registry() {
-    let registry = Registry::plain();
-    // tls_verify defaults to true: no fallback to HTTP, not even on 127.0.0.1.
-    let client = client(fast_options(), None).await;
-    let repo = client.repository(&registry.reference("app")).await.unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
-    match &err {
-        TransportError::Tls {
-            registry: r,
-            detail,
-        } => {
-            assert_eq!(r, &registry.addr);
-            assert!(detail.contains("--tls-verify=false"), "{detail}");
-        }
-        other => panic!("expected a TLS error, got {other:?}"),
-    }
-}
-
 /// A refused connection is one error, at once: nothing listens there, and asking again will
 /// not change that (no retries, whatever `--retry` says).
 #[tokio::test]
@@ -186,296 +164,28 @@ async fn a_refused_connection_is_one_fast_error() {
 }
 
 #[tokio::test]
-async fn tls_and_basic_auth() {
-    let registry = Registry::start(RegistryConfig {
-        tls: true,
-        htpasswd: Some(("alice", "s3cret")),
-        ..Default::default()
+async fn a_wrong_docker_content_digest_is_refused() {
+    let wrong = Digest::sha256_of(b"something else").to_string();
+    let server = FakeServer::start(move |req| {
+        if is_ping(req) {
+            return reply(200, &[], b"{}");
+        }
+        reply(
+            200,
+            &[
+                ("Content-Type", DOCKER_MANIFEST.into()),
+                ("Docker-Content-Digest", wrong.clone()),
+            ],
+            BARE_MANIFEST,
+        )
     });
-    let with_ca = RegistryOptions {
-        cert_dir: registry.ca_dir.clone(),
-        ..fast_options()
-    };
-
-    // Right CA and right password: a full round trip.
-    let good = client(with_ca.clone(), Some("alice:s3cret")).await;
-    let repo = good
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    assert_eq!(repo.credential_sources(), "--creds (used)");
-    let (manifest, layer) = push_image(&repo, 512 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    let got = repo
+    let repo = fake_repository(&server).await;
+    let err = repo
         .manifest_get(&ManifestRef::Tag("v1".into()))
         .await
-        .unwrap();
-    assert_eq!(got.bytes, manifest.bytes);
-    let body = read_all(verified(repo.blob_get(&layer).await.unwrap(), &layer))
-        .await
-        .unwrap();
-    assert!(layer.digest.matches(&body));
-    let other = good
-        .repository(&registry.reference("secure/other"))
-        .await
-        .unwrap();
-    assert!(other.blob_mount(&layer, "secure/app").await.unwrap());
-
-    // Wrong password.
-    let bad = client(with_ca.clone(), Some("alice:wrong")).await;
-    let repo = bad
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    match repo.manifest_get(&ManifestRef::Tag("v1".into())).await {
-        Err(TransportError::Unauthorized {
-            registry: r,
-            searched,
-            ..
-        }) => {
-            assert_eq!(r, registry.addr);
-            assert_eq!(searched, "--creds (used)");
-        }
-        other => panic!("expected Unauthorized, got {other:?}"),
-    }
-    let err = repo.blob_exists(&layer).await.unwrap_err();
+        .unwrap_err();
     assert!(
-        matches!(err, TransportError::Unauthorized { .. }),
+        matches!(err, TransportError::DigestMismatch { .. }),
         "{err:?}"
     );
-    let err = repo
-        .blob_put(&layer, verified(generated_stream(512 * 1024, 42), &layer))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, TransportError::Unauthorized { .. }),
-        "{err:?}"
-    );
-
-    // No credentials at all: the message lists where they were looked for.
-    let anonymous = client(with_ca, None).await;
-    let repo = anonymous
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, TransportError::Unauthorized { .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("--creds"), "{err}");
-
-    // The CA is not trusted without --cert-dir.
-    let no_ca = client(fast_options(), Some("alice:s3cret")).await;
-    let repo = no_ca
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
-    match &err {
-        TransportError::Tls { detail, .. } => {
-            assert!(detail.contains("--cert-dir"), "{detail}");
-        }
-        other => panic!("expected a TLS error, got {other:?}"),
-    }
-
-    // --tls-verify=false talks HTTPS without verifying, and still authenticates.
-    let insecure = client(
-        RegistryOptions {
-            tls_verify: Some(false),
-            ..fast_options()
-        },
-        Some("alice:s3cret"),
-    )
-    .await;
-    let repo = insecure
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
-    assert_eq!(got.bytes, manifest.bytes);
-}
-
-#[tokio::test]
-/// Client certificates are used (see `credentials::tls`); a pair that is not PEM is an error
-/// that names the file, before any connection.
-async fn a_broken_client_certificate_is_named() {
-    let certs = tempfile::tempdir().unwrap();
-    std::fs::write(certs.path().join("client.cert"), "x").unwrap();
-    std::fs::write(certs.path().join("client.key"), "x").unwrap();
-    let client = client(
-        RegistryOptions {
-            cert_dir: Some(PathBuf::from(certs.path())),
-            ..fast_options()
-        },
-        None,
-    )
-    .await;
-    let reference = RegistryRef {
-        registry: "127.0.0.1:1".into(),
-        repository: "app".into(),
-        tag: None,
-        digest: None,
-    };
-    let err = client.repository(&reference).await.unwrap_err();
-    assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
-    assert!(err.to_string().contains("client.cert"), "{err}");
-}
-
-/// A minimal docker token server (the protocol of distribution's `auth: token`): checks Basic
-/// credentials and returns an ES256 JWT whose `x5c` header carries a self-signed certificate
-/// that the registry trusts through `rootcertbundle`. Grants every action asked for to `alice`,
-/// nothing to anonymous callers, and refuses a wrong password with 401.
-#[tokio::test]
-async fn bearer_token_auth() {
-    let (tokens, registry) = token_registry(0).await;
-
-    let good = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = good
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, layer) = push_image(&repo, 300 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
-    assert_eq!(got.bytes, manifest.bytes);
-    assert!(repo.blob_exists(&layer).await.unwrap());
-    let body = read_all(verified(repo.blob_get(&layer).await.unwrap(), &layer))
-        .await
-        .unwrap();
-    assert!(layer.digest.matches(&body));
-
-    // A fresh destination: checks, mount, then the blob is there.
-    let dst = good
-        .repository(&registry.reference("team/other"))
-        .await
-        .unwrap();
-    assert!(!dst.blob_exists(&layer).await.unwrap());
-    let mounted = dst.blob_mount(&layer, "team/app").await.unwrap();
-    assert_eq!(mounted, dst.blob_exists(&layer).await.unwrap());
-    assert!(
-        mounted,
-        "the mount token must cover pull on the source repository"
-    );
-    assert!(tokens.requests() > 0);
-
-    // Wrong password: the token server's answer is reported, not a bare 401.
-    let bad = client(plain_http_options(), Some("alice:wrong")).await;
-    let repo = bad
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
-    match &err {
-        TransportError::Unauthorized {
-            detail, searched, ..
-        } => {
-            assert!(detail.contains("invalid username or password"), "{detail}");
-            assert_eq!(searched, "--creds (used)");
-        }
-        other => panic!("expected Unauthorized, got {other:?}"),
-    }
-
-    // Anonymous: a token with no access, then 401 from the registry.
-    let anonymous = client(plain_http_options(), None).await;
-    let repo = anonymous
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, TransportError::Unauthorized { .. }),
-        "{err:?}"
-    );
-}
-
-/// A registry that trusts the test token server, whose first `failures` answers are 503s.
-async fn token_registry(failures: usize) -> (TokenServer, Registry) {
-    let tokens = TokenServer::start("alice", "s3cret", failures);
-    let registry = Registry::start(RegistryConfig {
-        token: Some((&tokens.realm, tokens.root_pem())),
-        ..Default::default()
-    });
-    (tokens, registry)
-}
-
-/// A token server that answers 503 once: the token request is retried, the push goes on.
-#[tokio::test]
-async fn a_token_endpoint_failing_once_is_retried() {
-    let (tokens, registry) = token_registry(1).await;
-    let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = pusher
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, _) = push_image(&repo, 16 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    assert_eq!(
-        tokens.requests(),
-        2,
-        "one failed token request, then one that worked"
-    );
-}
-
-/// One token per repository and operation: a push (uploads, manifest, checks) needs one
-/// pull,push token, which serves its reads too; a reader needs one pull token.
-#[tokio::test]
-async fn bearer_tokens_are_asked_for_once() {
-    let (tokens, registry) = token_registry(0).await;
-
-    let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = pusher
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, layer) = push_image(&repo, 64 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    assert!(repo.blob_exists(&layer).await.unwrap());
-    repo.manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
-    assert_eq!(tokens.requests(), 1);
-
-    // Another process (a fresh client) reading the image: one pull token.
-    let reader = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = reader
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
-    let parsed = oci::ImageManifest::parse(&got.bytes).unwrap();
-    manifest::transport::read_blob(&repo, &parsed.config, 1 << 20)
-        .await
-        .unwrap();
-    assert!(repo.blob_exists(&layer).await.unwrap());
-    assert_eq!(tokens.requests(), 2);
 }

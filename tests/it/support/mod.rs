@@ -219,6 +219,23 @@ pub fn list_of(env: &TestEnv, references: &[String]) {
     }
 }
 
+/// `oci:DIR` of a one-layer linux/amd64 image written to `env.path(name)`.
+pub fn small_image(env: &TestEnv, name: &str, seed: u64) -> String {
+    let layout = env.path(name);
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 1, 4096, seed),
+        "latest",
+    );
+    format!("oci:{}", layout.display())
+}
+
+/// A list `l` holding one small image from a local layout.
+pub fn local_list(env: &TestEnv) {
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &small_image(env, "img", 1)]);
+}
+
 /// Every regular file below `dir` (paths relative to `dir`) with its bytes; empty if `dir` does
 /// not exist. Compare two snapshots to assert that a command left the store byte-identical.
 /// Symlinks are recorded as their target path's bytes prefixed by `symlink:`; FIFOs, devices

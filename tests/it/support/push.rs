@@ -501,3 +501,22 @@ pub fn resolved(registry: &Registry, repo: &str, tag: &str) -> String {
     assert_eq!(image::sha256_digest(&bytes), digest);
     digest
 }
+
+/// The destination tag `dst/app:TAG` holds a complete, verified index: every layer of every
+/// child is there and matches its digest.
+pub fn complete(dest: &Registry, tag: &str) {
+    let (index, _, digest) = get_manifest(dest, "dst/app", tag);
+    assert_eq!(digest.unwrap(), image::sha256_digest(&index));
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    for child in index["manifests"].as_array().unwrap() {
+        let (bytes, _, _) = get_manifest(dest, "dst/app", child["digest"].as_str().unwrap());
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let digest = layer["digest"].as_str().unwrap();
+            assert_eq!(
+                image::sha256_digest(&get_blob(dest, "dst/app", digest)),
+                digest
+            );
+        }
+    }
+}
