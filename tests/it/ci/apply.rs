@@ -1,11 +1,14 @@
 //! `manifest apply`: manifest-tool's documented spec, adapted only to a local registry, works
-//! as it is; the extensions (any transport, entry annotations) and `--dry-run` too.
+//! as it is; the extensions (any transport, entry annotations) and `--dry-run` too; a spec of
+//! aliases or nesting that would expand without bound is refused.
 
+use crate::support::hostile::HANG_LIMIT;
 use crate::support::image::write_image_layout;
 use crate::support::push::{get_manifest, list_tags, push_layout_image, resolved};
 use crate::support::registry::{writes, Registry};
 use crate::support::{five_platforms, ImageSpec, TestEnv};
 use serde_json::Value;
+use std::fs;
 
 /// manifest-tool's README example, with `myprivreg:5000` replaced by the test registry.
 fn manifest_tool_example(registry: &str) -> String {
@@ -153,4 +156,43 @@ fn json_specs_extensions_and_errors() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("two manifests are for platform linux/arm/v7"));
     assert!(!list_tags(&registry, "app").contains(&"dup".to_string()));
+}
+
+#[test]
+fn apply_specs_that_would_expand_without_bound_are_refused() {
+    let env = TestEnv::new();
+    let spec = env.path("bomb.yaml");
+    let head = "image: reg.io/app:v1\nmanifests: [{image: reg.io/app:amd64}]\n";
+    // The shape, scaled to the 1 MiB cap: a big anchor aliased under an unknown key.
+    let aliased = format!(
+        "{head}unknown:\n  - &big {}\n{}",
+        "x".repeat(512 * 1024),
+        "  - *big\n".repeat(50_000)
+    );
+    let mut laughs = format!("{head}l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for n in 1..12 {
+        laughs += &format!(
+            "l{n}: &l{n} [{}]\n",
+            vec![format!("*l{}", n - 1); 10].join(", ")
+        );
+    }
+    let deep = format!("{head}d: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+    for (text, says) in [
+        (aliased, "bytes of text, aliases expanded"),
+        (laughs, "the most a spec file may have"),
+        (deep, "levels of nesting"),
+    ] {
+        fs::write(&spec, text).unwrap();
+        let mut command = env.cmd();
+        command.args(["apply", "--dry-run", spec.to_str().unwrap()]);
+        let output = command.timeout(HANG_LIMIT).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("Error: "), "{stderr}");
+        assert!(
+            stderr.contains("bomb.yaml") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(stderr.len() < 2000, "{stderr}");
+    }
 }

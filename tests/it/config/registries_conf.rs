@@ -1,12 +1,18 @@
 //! The configuration podman and buildah users already have, read by the binary: registries.conf
 //! (insecure per registry, blocked, mirrors, short names) and certs.d CA certificates, against
-//! real registries on 127.0.0.1.
+//! real registries on 127.0.0.1. Every spelling of a blocked registry is blocked (hosts are
+//! compared in one canonical form) and a push to each is refused before any request, the same
+//! registry unblocked takes a push under an odd spelling; a TOML error on a 400 kB line is
+//! quoted short.
 
+use crate::support::expect::{refused, succeeds};
+use crate::support::hostile::{image_layout, oci};
 use crate::support::image::{write_image_layout, ImageSpec};
 use crate::support::push::{manifest_status, push_layout_image};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::{registries_conf, TestEnv};
 use predicates::prelude::*;
+use std::fs;
 use std::path::Path;
 
 const USER: (&str, &str) = ("ci-user", "s3cret-pass");
@@ -263,4 +269,90 @@ fn short_names_with_a_search_list_an_alias_and_an_ambiguity() {
                 ))),
         );
     assert_eq!((request_count(&registry), request_count(&other)), before);
+}
+
+#[test]
+fn every_spelling_of_a_blocked_host_is_refused_and_an_odd_spelling_reaches_the_registry() {
+    let env = TestEnv::new();
+    let registry = Registry::plain();
+    let port = registry.addr.rsplit(':').next().unwrap().to_string();
+    let (layout, _) = image_layout(&env, "img", 42);
+    succeeds(&env, &["create", "l", &oci(&layout)]);
+
+    // Unblocked, an odd spelling of the registry's own host works (the same origin).
+    let odd = format!("docker://127.0.0.01:0{port}/odd/app:v1");
+    succeeds(&env, &["push", "-q", "--tls-verify=false", "l", &odd]);
+    assert_eq!(manifest_status(&registry, "odd/app", "v1"), 200);
+
+    let conf = registries_conf(&env.home());
+    fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = 'localhost:{port}'\nblocked = true\n\
+             [[registry]]\nlocation = '127.0.0.1:{port}'\nblocked = true\n\
+             [[registry]]\nlocation = '[::1]:{port}'\nblocked = true\n"
+        ),
+    )
+    .unwrap();
+    let spellings = [
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("Localhost:{port}"),
+        format!("localhost.:{port}"),
+        format!("localhost:0{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:0{port}"),
+        format!("127.000.000.001:{port}"),
+        format!("127.1:{port}"),
+        format!("[::1]:{port}"),
+        format!("[0:0::1]:{port}"),
+        format!("[0000:0000:0000:0000:0000:0000:0000:0001]:{port}"),
+    ];
+    let before = registry.access_log().len();
+    for host in &spellings {
+        let dest = format!("docker://{host}/blocked/app:v1");
+        refused(
+            &env,
+            &["push", "-q", "--tls-verify=false", "l", &dest],
+            &["is blocked (blocked = true in"],
+        );
+        refused(
+            &env,
+            &["inspect", "--tls-verify=false", &dest],
+            &["is blocked"],
+        );
+    }
+    assert_eq!(
+        registry.access_log().len(),
+        before,
+        "no request reached the registry"
+    );
+    assert_eq!(manifest_status(&registry, "blocked/app", "v1"), 404);
+}
+
+#[test]
+fn a_toml_error_on_a_400_kb_line_is_quoted_short() {
+    let env = TestEnv::new();
+    let conf = registries_conf(&env.home());
+    fs::write(
+        &conf,
+        format!(
+            "unqualified-search-registries = ['{}'\n",
+            "a".repeat(400_000)
+        ),
+    )
+    .unwrap();
+    let stderr = refused(
+        &env,
+        &["inspect", "docker://reg.io/app:v1"],
+        &["characters cut]", "registries.conf"],
+    );
+    assert!(stderr.len() < 5000, "{} bytes of error", stderr.len());
+    // Over the cap of a configuration file: refused unread.
+    fs::File::create(&conf).unwrap().set_len(5 << 20).unwrap();
+    refused(
+        &env,
+        &["inspect", "docker://reg.io/app:v1"],
+        &["5242880 bytes, over the limit of 4194304 bytes for a configuration file"],
+    );
 }
