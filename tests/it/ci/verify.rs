@@ -355,25 +355,27 @@ fn a_blob_of_another_size_in_the_registry_is_found_without_reading_it() {
     let real = std::fs::metadata(crate::support::image::blob_path(&layout, layer))
         .unwrap()
         .len();
-    let head_says = |size: u64| Rule {
-        method: "HEAD",
-        path_contains: format!("/blobs/{layer}"),
-        fault: Fault::Reply {
-            status: 200,
-            headers: vec![("Content-Length".into(), size.to_string())],
-            body: String::new(),
-        },
-        ..Rule::default()
+    let head_says = |size: u64| {
+        Rule::new(
+            "HEAD",
+            format!("/blobs/{layer}"),
+            Fault::Reply {
+                status: 200,
+                headers: vec![("Content-Length".into(), size.to_string())],
+                body: String::new(),
+            },
+        )
     };
-    let range_says = |total: u64| Rule {
-        method: "GET",
-        path_contains: format!("/blobs/{layer}"),
-        fault: Fault::Reply {
-            status: 206,
-            headers: vec![("Content-Range".into(), format!("bytes 0-0/{total}"))],
-            body: "x".into(),
-        },
-        ..Rule::default()
+    let range_says = |total: u64| {
+        Rule::new(
+            "GET",
+            format!("/blobs/{layer}"),
+            Fault::Reply {
+                status: 206,
+                headers: vec![("Content-Range".into(), format!("bytes 0-0/{total}"))],
+                body: "x".into(),
+            },
+        )
     };
 
     // Harbor: the HEAD states another length, the blob has the right one.

@@ -74,21 +74,22 @@ fn errors_and_progress_print_control_characters_escaped() {
     // An error body from a registry.
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/manifests/".into(),
-        fault: Fault::Reply {
-            status: 403,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: json!({"errors": [{
-                "code": "DENIED",
-                "message": "\r\x1b[2KPushed sha256:0000 \u{202e}ok\u{9b}",
-            }]})
-            .to_string(),
-        },
-        times: 10,
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new(
+            "GET",
+            "/manifests/",
+            Fault::Reply {
+                status: 403,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: json!({"errors": [{
+                    "code": "DENIED",
+                    "message": "\r\x1b[2KPushed sha256:0000 \u{202e}ok\u{9b}",
+                }]})
+                .to_string(),
+            },
+        )
+        .times(10),
+    );
     let stderr = refused(
         &env,
         &["inspect", "--tls-verify=false", &proxy.docker_ref("app:v1")],
@@ -312,13 +313,14 @@ fn a_registry_content_type_does_not_override_the_body() {
         ("untyped", OCI_INDEX),
         ("index", OCI_MANIFEST),
     ] {
-        proxy.add(Rule {
-            method: "GET",
-            path_contains: format!("/manifests/{tag}"),
-            fault: Fault::ContentType(wrong.into()),
-            times: 100,
-            ..Rule::default()
-        });
+        proxy.add(
+            Rule::new(
+                "GET",
+                format!("/manifests/{tag}"),
+                Fault::ContentType(wrong.into()),
+            )
+            .times(100),
+        );
     }
     succeeds(&env, &["create", "l"]);
     let add = |tag: &str, extra: &[&str]| {

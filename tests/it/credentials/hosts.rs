@@ -202,13 +202,14 @@ fn a_redirect_on_the_registrys_own_origin_keeps_its_credentials() {
     let registry = htpasswd(ALICE.0, ALICE.1);
     seed(&env, &registry, "src/app");
     let proxy = FaultProxy::start(&registry);
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/manifests/v1".into(),
-        fault: Fault::RedirectTo(format!("http://{}", proxy.addr)),
-        times: 1,
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new(
+            "GET",
+            "/manifests/v1",
+            Fault::RedirectTo(format!("http://{}", proxy.addr)),
+        )
+        .times(1),
+    );
     env.run(&[
         "inspect",
         "--tls-verify=false",
@@ -413,13 +414,7 @@ fn a_redirect_to_another_host_gets_no_credentials() {
     );
     let front = FaultProxy::start_to(source.url());
     let layer = built.layer_digests[0].clone();
-    front.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::RedirectTo(storage_base),
-        times: 100,
-        ..Rule::default()
-    });
+    front.add(Rule::new("GET", layer.clone(), Fault::RedirectTo(storage_base)).times(100));
     let dest = Registry::plain();
     env.run(&["create", "redir"]);
     env.run(&[
@@ -483,13 +478,11 @@ fn a_challenge_from_a_redirect_target_is_not_adopted() {
     });
     let proxy = FaultProxy::start(&source);
     for method in ["GET", "HEAD"] {
-        proxy.add(Rule {
+        proxy.add(Rule::new(
             method,
-            path_contains: "/blobs/sha256:".into(),
-            fault: Fault::RedirectTo(cdn.url()),
-            times: usize::MAX,
-            ..Rule::default()
-        });
+            "/blobs/sha256:",
+            Fault::RedirectTo(cdn.url()),
+        ));
     }
     env.run(&["create", "l"]);
     env.cmd()

@@ -2,13 +2,15 @@
 //! the library and the binary, over TLS: a wrong or missing one is named with where it was
 //! looked for, and a password never shows in output, the debug log or the process title.
 
-use crate::support::client::{client, fast_options, generated_stream, push_image, read_all};
+use crate::support::client::{
+    by_tag, client, fast_options, generated_stream, push_tagged, read_all, repository,
+};
 use crate::support::image::{five_platforms, ImageSpec};
 use crate::support::push::{blob_status, seed_images, verify_pushed_index};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::TestEnv;
 use manifest::transport::registry::RegistryOptions;
-use manifest::transport::{verified, ManifestRef, Transport, TransportError};
+use manifest::transport::{verified, Transport, TransportError};
 use predicates::prelude::*;
 
 const USER: (&str, &str) = ("ci-user", "s3cret-pass");
@@ -32,37 +34,22 @@ async fn tls_and_basic_auth() {
 
     // Right CA and right password: a full round trip.
     let good = client(with_ca.clone(), Some("alice:s3cret")).await;
-    let repo = good
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
+    let repo = repository(&good, &registry, "secure/app").await;
     assert_eq!(repo.credential_sources(), "--creds (used)");
-    let (manifest, layer) = push_image(&repo, 512 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let (manifest, layer) = push_tagged(&repo, 512 * 1024, "v1").await;
+    let got = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(got.bytes, manifest.bytes);
     let body = read_all(verified(repo.blob_get(&layer).await.unwrap(), &layer))
         .await
         .unwrap();
     assert!(layer.digest.matches(&body));
-    let other = good
-        .repository(&registry.reference("secure/other"))
-        .await
-        .unwrap();
+    let other = repository(&good, &registry, "secure/other").await;
     assert!(other.blob_mount(&layer, "secure/app").await.unwrap());
 
     // Wrong password.
     let bad = client(with_ca.clone(), Some("alice:wrong")).await;
-    let repo = bad
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    match repo.manifest_get(&ManifestRef::Tag("v1".into())).await {
+    let repo = repository(&bad, &registry, "secure/app").await;
+    match repo.manifest_get(&by_tag("v1")).await {
         Err(TransportError::Unauthorized {
             registry: r,
             searched,
@@ -89,14 +76,8 @@ async fn tls_and_basic_auth() {
 
     // No credentials at all: the message lists where they were looked for.
     let anonymous = client(with_ca, None).await;
-    let repo = anonymous
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let repo = repository(&anonymous, &registry, "secure/app").await;
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     assert!(
         matches!(err, TransportError::Unauthorized { .. }),
         "{err:?}"
@@ -105,14 +86,8 @@ async fn tls_and_basic_auth() {
 
     // The CA is not trusted without --cert-dir.
     let no_ca = client(fast_options(), Some("alice:s3cret")).await;
-    let repo = no_ca
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let repo = repository(&no_ca, &registry, "secure/app").await;
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     match &err {
         TransportError::Tls { detail, .. } => {
             assert!(detail.contains("--cert-dir"), "{detail}");
@@ -129,14 +104,8 @@ async fn tls_and_basic_auth() {
         Some("alice:s3cret"),
     )
     .await;
-    let repo = insecure
-        .repository(&registry.reference("secure/app"))
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let repo = repository(&insecure, &registry, "secure/app").await;
+    let got = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(got.bytes, manifest.bytes);
 }
 

@@ -6,7 +6,7 @@
 //! certificate.
 
 use crate::support::certs;
-use crate::support::client::{client, fast_options};
+use crate::support::client::{by_tag, client, fast_options, repository};
 use crate::support::image::{write_image_layout, ImageSpec};
 use crate::support::push::manifest_status;
 use crate::support::registry::{Registry, RegistryConfig, ServerCert};
@@ -16,7 +16,7 @@ use manifest::config::tls_failure::{TlsFailure, TlsFailureKind};
 use manifest::config::trust::{host_tls, HostTls};
 use manifest::reference::RegistryRef;
 use manifest::transport::registry::RegistryOptions;
-use manifest::transport::{ManifestRef, Transport, TransportError};
+use manifest::transport::{Transport, TransportError};
 use predicates::prelude::*;
 use std::fs;
 use std::net::SocketAddr;
@@ -260,11 +260,8 @@ async fn verified_tls_refuses_a_plain_http_registry() {
     let registry = Registry::plain();
     // tls_verify defaults to true: no fallback to HTTP, not even on 127.0.0.1.
     let client = client(fast_options(), None).await;
-    let repo = client.repository(&registry.reference("app")).await.unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let repo = repository(&client, &registry, "app").await;
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     match &err {
         TransportError::Tls {
             registry: r,

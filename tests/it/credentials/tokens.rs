@@ -4,8 +4,8 @@
 //! an absurd lifetime clamped, an endless answer cut off.
 
 use crate::support::client::{
-    client, fake_repository, is_ping, plain_http_options, push_image, read_all, reply,
-    BARE_MANIFEST, DOCKER_MANIFEST,
+    by_tag, client, fake_repository, is_ping, plain_http_options, push_tagged, read_all, reply,
+    repository, BARE_MANIFEST, DOCKER_MANIFEST,
 };
 use crate::support::fake_http::{Action, FakeServer, Reply};
 use crate::support::faults::{Fault, FaultProxy, Rule};
@@ -15,7 +15,7 @@ use crate::support::token::{token_answer, TokenServer, TokenSigner};
 use crate::support::{local_list, TestEnv};
 use manifest::digest::Digest;
 use manifest::oci;
-use manifest::transport::{verified, ManifestRef, Transport, TransportError};
+use manifest::transport::{verified, Transport, TransportError};
 use predicates::prelude::*;
 use std::time::Duration;
 
@@ -34,18 +34,9 @@ async fn bearer_token_auth() {
     let (tokens, registry) = token_registry(0).await;
 
     let good = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = good
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, layer) = push_image(&repo, 300 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let repo = repository(&good, &registry, "team/app").await;
+    let (manifest, layer) = push_tagged(&repo, 300 * 1024, "v1").await;
+    let got = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(got.bytes, manifest.bytes);
     assert!(repo.blob_exists(&layer).await.unwrap());
     let body = read_all(verified(repo.blob_get(&layer).await.unwrap(), &layer))
@@ -54,10 +45,7 @@ async fn bearer_token_auth() {
     assert!(layer.digest.matches(&body));
 
     // A fresh destination: checks, mount, then the blob is there.
-    let dst = good
-        .repository(&registry.reference("team/other"))
-        .await
-        .unwrap();
+    let dst = repository(&good, &registry, "team/other").await;
     assert!(!dst.blob_exists(&layer).await.unwrap());
     let mounted = dst.blob_mount(&layer, "team/app").await.unwrap();
     assert_eq!(mounted, dst.blob_exists(&layer).await.unwrap());
@@ -69,14 +57,8 @@ async fn bearer_token_auth() {
 
     // Wrong password: the token server's answer is reported, not a bare 401.
     let bad = client(plain_http_options(), Some("alice:wrong")).await;
-    let repo = bad
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let repo = repository(&bad, &registry, "team/app").await;
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     match &err {
         TransportError::Unauthorized {
             detail, searched, ..
@@ -89,14 +71,8 @@ async fn bearer_token_auth() {
 
     // Anonymous: a token with no access, then 401 from the registry.
     let anonymous = client(plain_http_options(), None).await;
-    let repo = anonymous
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let repo = repository(&anonymous, &registry, "team/app").await;
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     assert!(
         matches!(err, TransportError::Unauthorized { .. }),
         "{err:?}"
@@ -118,14 +94,8 @@ async fn token_registry(failures: usize) -> (TokenServer, Registry) {
 async fn a_token_endpoint_failing_once_is_retried() {
     let (tokens, registry) = token_registry(1).await;
     let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = pusher
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, _) = push_image(&repo, 16 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
+    let repo = repository(&pusher, &registry, "team/app").await;
+    push_tagged(&repo, 16 * 1024, "v1").await;
     assert_eq!(
         tokens.requests(),
         2,
@@ -140,30 +110,16 @@ async fn bearer_tokens_are_asked_for_once() {
     let (tokens, registry) = token_registry(0).await;
 
     let pusher = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = pusher
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let (manifest, layer) = push_image(&repo, 64 * 1024).await;
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
+    let repo = repository(&pusher, &registry, "team/app").await;
+    let (_, layer) = push_tagged(&repo, 64 * 1024, "v1").await;
     assert!(repo.blob_exists(&layer).await.unwrap());
-    repo.manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(tokens.requests(), 1);
 
     // Another process (a fresh client) reading the image: one pull token.
     let reader = client(plain_http_options(), Some("alice:s3cret")).await;
-    let repo = reader
-        .repository(&registry.reference("team/app"))
-        .await
-        .unwrap();
-    let got = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let repo = repository(&reader, &registry, "team/app").await;
+    let got = repo.manifest_get(&by_tag("v1")).await.unwrap();
     let parsed = oci::ImageManifest::parse(&got.bytes).unwrap();
     manifest::transport::read_blob(&repo, &parsed.config, 1 << 20)
         .await
@@ -223,19 +179,13 @@ async fn an_expired_token_is_renewed_once() {
     server_addr.set(server.addr.clone()).unwrap();
 
     let repo = fake_repository(&server).await;
-    let manifest = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let manifest = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
     assert_eq!(tokens.load(Ordering::SeqCst), 2, "one token, then one more");
 
     // t2 grants nothing else: a 401 with insufficient_scope is final for the pull token. The
     // pull,push token (t3) is tried once for a read, as on a push destination, then it fails.
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("other".into()))
-        .await
-        .unwrap_err();
+    let err = repo.manifest_get(&by_tag("other")).await.unwrap_err();
     assert!(
         matches!(err, TransportError::Unauthorized { .. }),
         "{err:?}"
@@ -279,10 +229,7 @@ async fn a_challenge_met_after_the_ping_is_answered() {
     });
     server_addr.set(server.addr.clone()).unwrap();
     let repo = fake_repository(&server).await;
-    let manifest = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let manifest = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
     let lines: Vec<String> = server
         .seen()
@@ -328,23 +275,25 @@ fn a_token_refused_in_the_middle_of_an_upload_is_renewed_and_the_upload_goes_on(
             tokens.realm,
             crate::support::token::SERVICE
         );
-        proxy.add(Rule {
-            method: "PATCH",
-            path_contains: "/blobs/uploads/".into(),
-            fault: Fault::Reply {
-                status: 401,
-                headers: vec![("WWW-Authenticate".into(), challenge)],
-                body: r#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.into(),
-            },
-            times: 1,
-            when: Some(std::sync::Arc::new(move |head| match refused_range {
+        proxy.add(
+            Rule::new(
+                "PATCH",
+                "/blobs/uploads/",
+                Fault::Reply {
+                    status: 401,
+                    headers: vec![("WWW-Authenticate".into(), challenge)],
+                    body: r#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#
+                        .into(),
+                },
+            )
+            .times(1)
+            .when(move |head| match refused_range {
                 Some(prefix) => head
                     .header("content-range")
                     .is_some_and(|r| r.starts_with(prefix)),
                 None => true,
-            })),
-            ..Rule::default()
-        });
+            }),
+        );
         let asked_before = tokens.requests();
         env.cmd()
             .args(["push", "--tls-verify=false", "--debug", "--creds", &creds()])

@@ -9,7 +9,6 @@ use crate::support::push::{get_blob, verify_pushed_index};
 use crate::support::registry::Registry;
 use crate::support::TestEnv;
 use predicates::prelude::*;
-use std::sync::Arc;
 
 const MIB: u64 = 1 << 20;
 const CHUNK_MIB: u64 = 4;
@@ -31,17 +30,14 @@ fn big_list(env: &TestEnv) -> String {
 /// Cuts the PATCH whose chunk starts at `start` once, after `after` bytes of it.
 fn cut_chunk(proxy: &FaultProxy, start: u64, after: u64) {
     let prefix = format!("{start}-");
-    proxy.add(Rule {
-        method: "PATCH",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::CutRequestAfter(after),
-        times: 1,
-        when: Some(Arc::new(move |head| {
-            head.header("content-range")
-                .is_some_and(|r| r.starts_with(&prefix))
-        })),
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new("PATCH", "/blobs/uploads/", Fault::CutRequestAfter(after))
+            .times(1)
+            .when(move |head| {
+                head.header("content-range")
+                    .is_some_and(|r| r.starts_with(&prefix))
+            }),
+    );
 }
 
 fn push(env: &TestEnv, proxy: &FaultProxy, extra: &[&str]) -> assert_cmd::assert::Assert {
@@ -99,17 +95,16 @@ fn a_registry_that_lost_the_session_gets_a_fresh_upload() {
     cut_chunk(&proxy, 12 * MIB, MIB);
     // The status request of the session finds nothing (distribution cancels a session whose
     // PATCH broke part-way when nothing buffered it).
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::error(
+    proxy.add(Rule::new(
+        "GET",
+        "/blobs/uploads/",
+        Fault::error(
             404,
             "BLOB_UPLOAD_UNKNOWN",
             "blob upload unknown to registry",
             "",
         ),
-        ..Rule::default()
-    });
+    ));
     push(&env, &proxy, &[])
         .success()
         .stderr(predicate::str::contains("starting again"));
@@ -134,12 +129,11 @@ fn a_source_that_ignores_range_is_read_from_the_start() {
         &source.docker_ref("src/app:v1"),
     ]);
     let source_proxy = FaultProxy::start(&source);
-    source_proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/sha256:".into(),
-        fault: Fault::WithoutHeader("range"),
-        ..Rule::default()
-    });
+    source_proxy.add(Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        Fault::WithoutHeader("range"),
+    ));
     env.run(&["create", "remote"]);
     env.run(&[
         "add",
@@ -185,18 +179,19 @@ fn a_registry_that_refuses_chunks_gets_one_streamed_patch() {
     let layer = big_list(&env);
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
-    proxy.add(Rule {
-        method: "PATCH",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::error(
-            416,
-            "BLOB_UPLOAD_INVALID",
-            "request body is too large",
-            "4.00MiB",
-        ),
-        when: Some(Arc::new(|head| head.header("content-range").is_some())),
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::error(
+                416,
+                "BLOB_UPLOAD_INVALID",
+                "request body is too large",
+                "4.00MiB",
+            ),
+        )
+        .when(|head| head.header("content-range").is_some()),
+    );
     push(&env, &proxy, &[])
         .success()
         .stderr(predicate::str::contains("refuses chunks"));
@@ -221,16 +216,12 @@ fn two_big_layers(env: &TestEnv) {
 /// Answers the PATCH whose chunk starts at `start` with `fault`, every time.
 fn refuse_chunk_at(proxy: &FaultProxy, start: u64, fault: Fault) {
     let prefix = format!("{start}-");
-    proxy.add(Rule {
-        method: "PATCH",
-        path_contains: "/blobs/uploads/".into(),
-        fault,
-        when: Some(Arc::new(move |head| {
+    proxy.add(
+        Rule::new("PATCH", "/blobs/uploads/", fault).when(move |head| {
             head.header("content-range")
                 .is_some_and(|r| r.starts_with(&prefix))
-        })),
-        ..Rule::default()
-    });
+        }),
+    );
 }
 
 /// The PATCHes the proxy saw with a `Content-Range` (chunks), in order.
@@ -348,17 +339,18 @@ fn break_and_answer_range(
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     cut_chunk(&proxy, 8 * MIB, MIB);
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::Reply {
-            status: 204,
-            headers: vec![("Range".into(), range.into())],
-            body: String::new(),
-        },
-        times,
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new(
+            "GET",
+            "/blobs/uploads/",
+            Fault::Reply {
+                status: 204,
+                headers: vec![("Range".into(), range.into())],
+                body: String::new(),
+            },
+        )
+        .times(times),
+    );
     (push(&env, &proxy, &[]), registry, layer)
 }
 
@@ -372,12 +364,11 @@ fn the_registrys_smallest_chunk_is_honoured_or_the_blob_is_streamed() {
         let layer = big_list(&env);
         let registry = Registry::plain();
         let proxy = FaultProxy::start(&registry);
-        proxy.add(Rule {
-            method: "POST",
-            path_contains: "/blobs/uploads/".into(),
-            fault: Fault::AddHeader("OCI-Chunk-Min-Length".into(), minimum.into()),
-            ..Rule::default()
-        });
+        proxy.add(Rule::new(
+            "POST",
+            "/blobs/uploads/",
+            Fault::AddHeader("OCI-Chunk-Min-Length".into(), minimum.into()),
+        ));
         let stderr = push(&env, &proxy, &[])
             .success()
             .get_output()

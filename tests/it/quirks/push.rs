@@ -9,7 +9,6 @@ use crate::support::push::{get_manifest, manifest_status, verify_pushed_index};
 use crate::support::registry::{Registry, RegistryConfig};
 use crate::support::TestEnv;
 use predicates::prelude::*;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -63,12 +62,7 @@ impl Quirk {
     }
 
     fn rule(&self, method: &'static str, path: &str, fault: Fault) {
-        self.proxy.add(Rule {
-            method,
-            path_contains: path.into(),
-            fault,
-            ..Rule::default()
-        });
+        self.proxy.add(Rule::new(method, path, fault));
     }
 
     fn rule_when(
@@ -78,13 +72,7 @@ impl Quirk {
         fault: Fault,
         when: impl Fn(&Head) -> bool + Send + Sync + 'static,
     ) {
-        self.proxy.add(Rule {
-            method,
-            path_contains: path.into(),
-            fault,
-            when: Some(Arc::new(when)),
-            ..Rule::default()
-        });
+        self.proxy.add(Rule::new(method, path, fault).when(when));
     }
 
     fn seen(&self, method: &str, path: &str) -> usize {
@@ -172,22 +160,8 @@ fn a_403_on_an_existence_check_means_absent() {
 #[test]
 fn a_405_on_head_falls_back_to_get() {
     let q = quirk();
-    q.rule(
-        "HEAD",
-        "/manifests/",
-        Fault::Status {
-            status: 405,
-            retry_after: None,
-        },
-    );
-    q.rule(
-        "HEAD",
-        "/blobs/",
-        Fault::Status {
-            status: 405,
-            retry_after: None,
-        },
-    );
+    q.rule("HEAD", "/manifests/", Fault::status(405));
+    q.rule("HEAD", "/blobs/", Fault::status(405));
     q.push("l", "v1", &[]).success();
     verify_pushed_index(&q.dest, "dst/app", "v1");
     assert!(q.seen("GET", "/manifests/sha256:") > 0);
@@ -202,13 +176,14 @@ fn a_405_on_head_falls_back_to_get() {
 fn a_transient_blob_unknown_on_a_manifest_put_is_retried_a_bounded_number_of_times() {
     let q = quirk();
     for (code, times) in [("MANIFEST_BLOB_UNKNOWN", 2), ("BLOB_UNKNOWN", 1)] {
-        q.proxy.add(Rule {
-            method: "PUT",
-            path_contains: "/manifests/".into(),
-            fault: Fault::error(400, code, "blob unknown to registry", "sha256:…"),
-            times,
-            ..Rule::default()
-        });
+        q.proxy.add(
+            Rule::new(
+                "PUT",
+                "/manifests/",
+                Fault::error(400, code, "blob unknown to registry", "sha256:…"),
+            )
+            .times(times),
+        );
     }
     q.push("l", "v1", &[]).success();
     verify_pushed_index(&q.dest, "dst/app", "v1");
@@ -237,29 +212,14 @@ fn a_burst_of_429s_is_waited_out_and_a_refused_post_is_called_a_post() {
     let q = quirk();
     let until = Instant::now() + Duration::from_millis(1500);
     for method in ["POST", "HEAD", "PUT"] {
-        q.proxy.add(Rule {
-            method,
-            path_contains: "/v2/dst/".into(),
-            fault: Fault::Status {
-                status: 429,
-                retry_after: None,
-            },
-            until: Some(until),
-            ..Rule::default()
-        });
+        q.proxy
+            .add(Rule::new(method, "/v2/dst/", Fault::status(429)).until(until));
     }
     // 0.5 + 1 + 2 s of backoff at the least: longer than the burst.
     q.push("l", "v1", &["--retry-delay", "500ms"]).success();
     verify_pushed_index(&q.dest, "dst/app", "v1");
 
-    q.rule(
-        "POST",
-        "/blobs/uploads/",
-        Fault::Status {
-            status: 429,
-            retry_after: None,
-        },
-    );
+    q.rule("POST", "/blobs/uploads/", Fault::status(429));
     // A fresh repository needs uploads again; their POST is refused for good this time.
     q.env
         .cmd()
@@ -383,18 +343,12 @@ fn an_immutable_tag_that_already_holds_the_index_is_done() {
     q.push("l", "v1", &[]).success();
     for (status, code) in [(400, "TAG_INVALID"), (412, "PRECONDITION")] {
         let q2 = &q;
-        q2.proxy.add(Rule {
-            method: "PUT",
-            path_contains: "/manifests/v1".into(),
-            fault: Fault::error(
+        q2.proxy.add(Rule::new("PUT", "/manifests/v1", Fault::error(
                 status,
                 code,
                 "The image tag 'v1' already exists and cannot be overwritten because the repository is immutable",
                 "",
-            ),
-            times: 1,
-            ..Rule::default()
-        });
+            )).times(1));
         q2.push("l", "v1", &[]).success();
     }
     // Another manifest under the immutable tag: refused, with the registry's words.
@@ -474,13 +428,8 @@ fn quota_and_permission_refusals_are_not_called_wrong_passwords() {
 #[test]
 fn a_blob_commit_whose_answer_was_lost_is_looked_for_then_done_or_sent_again() {
     let commit = |q: &Quirk, fault: Fault| {
-        q.proxy.add(Rule {
-            method: "PUT",
-            path_contains: "digest=sha256".into(),
-            fault,
-            times: 1,
-            ..Rule::default()
-        });
+        q.proxy
+            .add(Rule::new("PUT", "digest=sha256", fault).times(1));
     };
     let commits = |q: &Quirk| {
         q.proxy
@@ -501,13 +450,7 @@ fn a_blob_commit_whose_answer_was_lost_is_looked_for_then_done_or_sent_again() {
     // Not committed, and the registry says so either way: the blob goes again.
     for code in ["BLOB_UNKNOWN", "BLOB_UPLOAD_UNKNOWN"] {
         let q = quirk();
-        commit(
-            &q,
-            Fault::Status {
-                status: 504,
-                retry_after: None,
-            },
-        );
+        commit(&q, Fault::status(504));
         commit(&q, Fault::error(404, code, "blob unknown to registry", ""));
         q.push("l", "v1", &[]).success();
         verify_pushed_index(&q.dest, "dst/app", "v1");

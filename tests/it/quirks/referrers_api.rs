@@ -91,24 +91,8 @@ impl Setup {
     }
 }
 
-fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Fault {
-    Fault::Reply {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.into(),
-    }
-}
-
 fn on_referrers(proxy: &FaultProxy, fault: Fault) {
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/referrers/".into(),
-        fault,
-        ..Rule::default()
-    });
+    proxy.add(Rule::new("GET", "/referrers/", fault));
 }
 
 /// An index listing `digests`, as a referrers answer.
@@ -131,12 +115,12 @@ fn answers_that_are_no_referrers_api_send_the_push_to_the_fallback_tag() {
     let web = FakeServer::start(|_| Action::Reply(Reply::new(200).body("<html>sign in</html>")));
     let page = format!("{}/login", web.url());
     let cases = [
-        answer(303, &[("Location", &page)], ""),
-        answer(302, &[("Location", &page)], ""),
-        answer(401, &[], r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
-        answer(403, &[], ""),
-        answer(200, &[("Content-Type", "text/html")], "<html>hello</html>"),
-        answer(
+        Fault::reply(303, &[("Location", &page)], ""),
+        Fault::reply(302, &[("Location", &page)], ""),
+        Fault::reply(401, &[], r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
+        Fault::reply(403, &[], ""),
+        Fault::reply(200, &[("Content-Type", "text/html")], "<html>hello</html>"),
+        Fault::reply(
             200,
             &[("Content-Type", "application/json")],
             r#"{"hello":"world"}"#,
@@ -172,10 +156,10 @@ fn the_destinations_referrers_api_check_never_fails_the_push() {
     let s = setup();
     let signature = s.sign(0);
     let cases = [
-        answer(500, &[], "broken"),
-        answer(303, &[("Location", "http://127.0.0.1:9/x")], ""),
-        answer(401, &[], ""),
-        answer(200, &[("Content-Type", "text/html")], "<html>"),
+        Fault::reply(500, &[], "broken"),
+        Fault::reply(303, &[("Location", "http://127.0.0.1:9/x")], ""),
+        Fault::reply(401, &[], ""),
+        Fault::reply(200, &[("Content-Type", "text/html")], "<html>"),
     ];
     for (n, case) in cases.into_iter().enumerate() {
         let front = FaultProxy::start(&s.dest);

@@ -4,7 +4,7 @@
 //! answer 429 on demand).
 
 use crate::support::client::{
-    fake_repository_with, is_ping, reply, BARE_MANIFEST, DOCKER_MANIFEST,
+    by_tag, fake_repository_with, is_ping, reply, BARE_MANIFEST, DOCKER_MANIFEST,
 };
 use crate::support::fake_http::FakeServer;
 use crate::support::faults::{Fault, FaultProxy, Rule};
@@ -14,7 +14,7 @@ use crate::support::registry::Registry;
 use crate::support::TestEnv;
 use manifest::digest::Digest;
 use manifest::transport::registry::RegistryOptions;
-use manifest::transport::{ManifestRef, Transport};
+use manifest::transport::Transport;
 use predicates::prelude::*;
 use std::time::Duration;
 
@@ -85,16 +85,8 @@ fn small() -> Vec<ImageSpec> {
 fn a_500_once_on_a_blob_read_is_retried() {
     let s = setup(&small());
     // Manifests were cached at `add`; the blob reads at push time always go to the source.
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/sha256:".into(),
-        fault: Fault::Status {
-            status: 500,
-            retry_after: None,
-        },
-        times: 1,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", "/blobs/sha256:", Fault::status(500)).times(1));
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
     assert_eq!(s.proxy.seen().iter().filter(|r| r.faulted).count(), 1);
@@ -104,16 +96,8 @@ fn a_500_once_on_a_blob_read_is_retried() {
 fn a_503_three_times_then_success() {
     let s = setup(&small());
     let layer = s.layers[0].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::Status {
-            status: 503,
-            retry_after: None,
-        },
-        times: 3,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", layer.clone(), Fault::status(503)).times(3));
     push(&s, &["--retry", "3"], "v1").success();
     complete(&s.dest, "v1");
     let tries = s
@@ -129,16 +113,8 @@ fn a_503_three_times_then_success() {
 fn persistent_5xx_gives_up_with_a_clear_error_and_no_index() {
     let s = setup(&small());
     let layer = s.layers[1].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::Status {
-            status: 502,
-            retry_after: None,
-        },
-        times: 100,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", layer.clone(), Fault::status(502)).times(100));
     push(&s, &["--retry", "2"], "v1").code(1).stderr(
         predicate::str::contains(layer.as_str())
             .and(predicate::str::contains("502"))
@@ -153,16 +129,17 @@ fn persistent_5xx_gives_up_with_a_clear_error_and_no_index() {
 fn a_429_with_retry_after_is_honoured() {
     let s = setup(&small());
     let layer = s.layers[0].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::Status {
-            status: 429,
-            retry_after: Some(1),
-        },
-        times: 1,
-        ..Rule::default()
-    });
+    s.proxy.add(
+        Rule::new(
+            "GET",
+            layer.clone(),
+            Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            },
+        )
+        .times(1),
+    );
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
     let hits: Vec<_> = s
@@ -189,13 +166,8 @@ fn a_connection_dropped_in_the_middle_of_a_64_mib_blob_restarts_it() {
     }];
     let s = setup(&specs);
     let layer = s.layers[0].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::DropAfter(20 << 20),
-        times: 1,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", layer.clone(), Fault::DropAfter(20 << 20)).times(1));
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
     assert_eq!(hits(&s.proxy, &layer), 2);
@@ -205,13 +177,8 @@ fn a_connection_dropped_in_the_middle_of_a_64_mib_blob_restarts_it() {
 fn a_truncated_body_is_detected_and_read_again() {
     let s = setup(&small());
     let layer = s.layers[1].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::DropAfter(100),
-        times: 1,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", layer.clone(), Fault::DropAfter(100)).times(1));
     push(&s, &[], "v1").success();
     complete(&s.dest, "v1");
 }
@@ -220,13 +187,8 @@ fn a_truncated_body_is_detected_and_read_again() {
 fn a_source_serving_wrong_bytes_fails_naming_the_digest_and_writes_no_index() {
     let s = setup(&small());
     let layer = s.layers[0].clone();
-    s.proxy.add(Rule {
-        method: "GET",
-        path_contains: layer.clone(),
-        fault: Fault::Corrupt,
-        times: 100,
-        ..Rule::default()
-    });
+    s.proxy
+        .add(Rule::new("GET", layer.clone(), Fault::Corrupt).times(100));
     push(&s, &[], "v1").code(1).stderr(
         predicate::str::contains(layer.as_str()).and(predicate::str::contains("does not match")),
     );
@@ -299,12 +261,11 @@ fn a_registry_restarting_in_the_middle_of_a_push_is_waited_for() {
     ]);
     // The first blob read waits at the proxy until the destination is down.
     let gate = Gate::default();
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/sha256:".into(),
-        fault: Fault::Hold(gate.clone()),
-        ..Rule::default()
-    });
+    proxy.add(Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        Fault::Hold(gate.clone()),
+    ));
     let mut push = crate::support::manifest_std_cmd(&env.store)
         .args(["push", "--tls-verify=false", "--debug", "--jobs", "1"])
         .args(["--retry", "10", "--retry-delay", "200ms", "l"])
@@ -405,10 +366,7 @@ async fn retry_after_is_honoured() {
         ..Default::default()
     };
     let repo = fake_repository_with(&server, options).await;
-    let manifest = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let manifest = repo.manifest_get(&by_tag("v1")).await.unwrap();
     assert_eq!(manifest.bytes.as_ref(), BARE_MANIFEST);
     assert_eq!(
         manifest.media_type, DOCKER_MANIFEST,

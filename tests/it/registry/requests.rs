@@ -3,7 +3,7 @@
 //! The target is buildah's: adding a single-arch image costs one `GET /v2/` per registry per
 //! process, then the manifest and the config; a push never pings between its requests.
 
-use crate::support::client::client;
+use crate::support::client::{by_tag, client, repository};
 use crate::support::registry::AccessLogEntry;
 use crate::support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
 use manifest::digest::Digest;
@@ -61,10 +61,7 @@ fn show(entries: &[AccessLogEntry]) -> String {
 
 /// What `manifest add` does with a single-arch image: the manifest by tag, then its config.
 async fn add_like(repo: &RegistryTransport) {
-    let manifest = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap();
+    let manifest = repo.manifest_get(&by_tag("v1")).await.unwrap();
     let parsed = ImageManifest::parse(&manifest.bytes).unwrap();
     let config = read_blob(repo, &parsed.config, 1 << 20).await.unwrap();
     assert!(parsed.config.digest.matches(&config));
@@ -83,10 +80,7 @@ async fn add_without_auth_is_ping_manifest_config() {
         ..Default::default()
     };
     let client = client(options, None).await;
-    let repo = client
-        .repository(&registry.reference("src/app"))
-        .await
-        .unwrap();
+    let repo = repository(&client, &registry, "src/app").await;
     add_like(&repo).await;
 
     let entries = entries_after(&registry, skip);
@@ -111,10 +105,7 @@ async fn add_without_auth_is_ping_manifest_config() {
     // Another repository of the same registry in the same process: no ping at all.
     seed(&registry, "src/other");
     let skip = entries_after(&registry, 0).len();
-    let other = client
-        .repository(&registry.reference("src/other"))
-        .await
-        .unwrap();
+    let other = repository(&client, &registry, "src/other").await;
     add_like(&other).await;
     let entries = entries_after(&registry, skip);
     assert_eq!(entries.len(), 2, "{}", show(&entries));
@@ -137,10 +128,7 @@ async fn add_with_basic_auth_costs_at_most_four_requests() {
         ..Default::default()
     };
     let client = client(options, Some(&registry.creds())).await;
-    let repo = client
-        .repository(&registry.reference("src/app"))
-        .await
-        .unwrap();
+    let repo = repository(&client, &registry, "src/app").await;
     add_like(&repo).await;
 
     let entries = entries_after(&registry, skip);
@@ -171,18 +159,13 @@ async fn a_push_does_not_ping_between_requests() {
             ..Default::default()
         };
         let client = client(options, htpasswd.map(|_| registry.creds()).as_deref()).await;
-        let repo = client
-            .repository(&registry.reference("src/app"))
-            .await
-            .unwrap();
+        let repo = repository(&client, &registry, "src/app").await;
         // The manifest is already there by digest; tagging it again is a PUT like a push's last.
         let manifest = repo
             .manifest_get(&ManifestRef::Digest(Digest::parse(&digest).unwrap()))
             .await
             .unwrap();
-        repo.manifest_put(&ManifestRef::Tag("v2".into()), &manifest)
-            .await
-            .unwrap();
+        repo.manifest_put(&by_tag("v2"), &manifest).await.unwrap();
         for i in 0..10 {
             let digest = if i < blobs.len() {
                 Digest::parse(&blobs[i]).unwrap()
@@ -206,10 +189,7 @@ async fn a_push_does_not_ping_between_requests() {
         let stream: manifest::transport::BlobStream =
             Box::pin(futures_util::stream::iter([Ok(blob)]));
         repo.blob_put(&descriptor, stream).await.unwrap();
-        let other = client
-            .repository(&registry.reference("src/other"))
-            .await
-            .unwrap();
+        let other = repository(&client, &registry, "src/other").await;
         assert!(other.blob_mount(&descriptor, "src/app").await.unwrap());
 
         let entries = entries_after(&registry, skip);

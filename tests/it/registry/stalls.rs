@@ -33,16 +33,14 @@ fn a_blob_served_at_a_trickle_is_abandoned() {
         &proxy.docker_ref("src/app:v1"),
     ]);
     // 16 bytes every 100 ms: 160 bytes/s, under the 1 KiB/s floor.
-    proxy.add(Rule {
-        method: "GET",
-        path_contains: "/blobs/sha256:".into(),
-        fault: Fault::Trickle {
+    proxy.add(Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        Fault::Trickle {
             bytes: 16,
             every: Duration::from_millis(100),
         },
-        times: usize::MAX,
-        ..Rule::default()
-    });
+    ));
     env.cmd()
         .args([
             "push",

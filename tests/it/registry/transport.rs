@@ -4,8 +4,8 @@
 //! connection said once, at once.
 
 use crate::support::client::{
-    client, fake_repository, generated_descriptor, generated_stream, is_ping, plain_http_options,
-    push_image, read_all, reply, BARE_MANIFEST, DOCKER_MANIFEST,
+    by_tag, client, fake_repository, generated_descriptor, generated_stream, is_ping,
+    plain_http_options, push_image, read_all, reply, repository, BARE_MANIFEST, DOCKER_MANIFEST,
 };
 use crate::support::fake_http::FakeServer;
 use crate::support::registry::Registry;
@@ -21,10 +21,7 @@ use std::time::Duration;
 async fn plain_http_round_trip() {
     let registry = Registry::plain();
     let client = client(plain_http_options(), None).await;
-    let repo = client
-        .repository(&registry.reference("src/app"))
-        .await
-        .unwrap();
+    let repo = repository(&client, &registry, "src/app").await;
     assert_eq!(repo.describe(), format!("{}/src/app", registry.addr));
     assert_eq!(
         repo.registry_repository(),
@@ -51,13 +48,8 @@ async fn plain_http_round_trip() {
     }
 
     // By tag too, and both read back byte-identical.
-    repo.manifest_put(&ManifestRef::Tag("v1".into()), &manifest)
-        .await
-        .unwrap();
-    for reference in [
-        ManifestRef::Tag("v1".into()),
-        ManifestRef::Digest(manifest.digest.clone()),
-    ] {
+    repo.manifest_put(&by_tag("v1"), &manifest).await.unwrap();
+    for reference in [by_tag("v1"), ManifestRef::Digest(manifest.digest.clone())] {
         let got = repo.manifest_get(&reference).await.unwrap();
         assert_eq!(got.bytes, manifest.bytes, "{reference}");
         assert_eq!(got.digest, manifest.digest);
@@ -65,7 +57,7 @@ async fn plain_http_round_trip() {
     }
 
     // Missing tag and missing digest.
-    match repo.manifest_get(&ManifestRef::Tag("missing".into())).await {
+    match repo.manifest_get(&by_tag("missing")).await {
         Err(TransportError::NotFound { what, location }) => {
             assert!(what.contains("missing"), "{what}");
             assert!(location.ends_with("/src/app"), "{location}");
@@ -83,10 +75,7 @@ async fn plain_http_round_trip() {
     assert!(matches!(err, TransportError::Invalid(_)), "{err:?}");
 
     // Mount into another repository of the same registry.
-    let dst = client
-        .repository(&registry.reference("dst/app"))
-        .await
-        .unwrap();
+    let dst = repository(&client, &registry, "dst/app").await;
     assert!(!dst.blob_exists(&layer).await.unwrap());
     assert!(dst.blob_mount(&layer, "src/app").await.unwrap());
     assert!(dst.blob_exists(&layer).await.unwrap());
@@ -99,10 +88,7 @@ async fn plain_http_round_trip() {
 async fn a_corrupt_stream_is_not_committed() {
     let registry = Registry::plain();
     let client = client(plain_http_options(), None).await;
-    let repo = client
-        .repository(&registry.reference("corrupt"))
-        .await
-        .unwrap();
+    let repo = repository(&client, &registry, "corrupt").await;
     let size = 256 * 1024;
     let mut layer = generated_descriptor(size, 7, oci::OCI_LAYER_GZIP);
     // Claim a different digest for the same bytes: the verified stream fails at its end.
@@ -180,10 +166,7 @@ async fn a_wrong_docker_content_digest_is_refused() {
         )
     });
     let repo = fake_repository(&server).await;
-    let err = repo
-        .manifest_get(&ManifestRef::Tag("v1".into()))
-        .await
-        .unwrap_err();
+    let err = repo.manifest_get(&by_tag("v1")).await.unwrap_err();
     assert!(
         matches!(err, TransportError::DigestMismatch { .. }),
         "{err:?}"

@@ -205,16 +205,15 @@ fn a_cut_local_layer_upload_is_made_again_from_the_store_without_a_temporary_cop
         .build("localhost/streamed", "linux/amd64", &tree.root);
     local.run(&["create", "streamed", "localhost/streamed"]);
     // The layer's PATCH is the one with no Content-Length: its size is known only at the end.
-    proxy.add(Rule {
-        method: "PATCH",
-        path_contains: "/blobs/uploads/".into(),
-        fault: Fault::CutRequestAfter(256 * 1024),
-        times: 1,
-        when: Some(std::sync::Arc::new(|head| {
-            head.header("content-length").is_none()
-        })),
-        ..Rule::default()
-    });
+    proxy.add(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::CutRequestAfter(256 * 1024),
+        )
+        .times(1)
+        .when(|head| head.header("content-length").is_none()),
+    );
     local
         .manifest(&[
             "push",

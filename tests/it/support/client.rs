@@ -3,6 +3,7 @@
 //! and an image pushed through the transport.
 
 use super::fake_http::{Action, FakeRequest, FakeServer, Reply};
+use super::registry::Registry;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use manifest::auth::AuthSources;
@@ -124,6 +125,31 @@ pub async fn push_image(repo: &RegistryTransport, layer_size: usize) -> (RawMani
         .await
         .unwrap();
     (raw, layer)
+}
+
+/// Pushes [`push_image`] and tags its manifest `name`; returns the manifest and the layer.
+pub async fn push_tagged(
+    repo: &RegistryTransport,
+    layer_size: usize,
+    name: &str,
+) -> (RawManifest, Descriptor) {
+    let (manifest, layer) = push_image(repo, layer_size).await;
+    repo.manifest_put(&by_tag(name), &manifest).await.unwrap();
+    (manifest, layer)
+}
+
+/// Repository `path` of `registry`, opened by `client`.
+pub async fn repository(
+    client: &RegistryClient,
+    registry: &Registry,
+    path: &str,
+) -> RegistryTransport {
+    client.repository(&registry.reference(path)).await.unwrap()
+}
+
+/// The manifest reference of tag `name`.
+pub fn by_tag(name: &str) -> ManifestRef {
+    ManifestRef::Tag(name.into())
 }
 
 /// Every byte of `stream`, or its first error.

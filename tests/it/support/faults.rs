@@ -98,6 +98,26 @@ impl Gate {
 }
 
 impl Fault {
+    /// Answer with `status` (no `Retry-After`) without forwarding.
+    pub fn status(status: u16) -> Fault {
+        Fault::Status {
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// Answer this without forwarding: `status`, `headers` and `body`.
+    pub fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Fault {
+        Fault::Reply {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        }
+    }
+
     /// A registry-style error answer: `{"errors":[{"code","message","detail"}]}`.
     pub fn error(status: u16, code: &str, message: &str, detail: &str) -> Fault {
         Fault::Reply {
@@ -142,17 +162,35 @@ pub struct Rule {
     pub until: Option<Instant>,
 }
 
-impl Default for Rule {
-    /// Every request, forever, forwarded (set at least `method` and `fault`).
-    fn default() -> Rule {
+impl Rule {
+    /// `fault` for every `method` request whose path (and query) holds `path`, forever.
+    pub fn new(method: &'static str, path: impl Into<String>, fault: Fault) -> Rule {
         Rule {
-            method: "GET",
-            path_contains: String::new(),
-            fault: Fault::RewriteStatus(0),
+            method,
+            path_contains: path.into(),
+            fault,
             times: usize::MAX,
             when: None,
             until: None,
         }
+    }
+
+    /// Only the first `times` matching requests get the fault; later ones are forwarded.
+    pub fn times(mut self, times: usize) -> Rule {
+        self.times = times;
+        self
+    }
+
+    /// Only requests `when` accepts (it sees their headers).
+    pub fn when(mut self, when: impl Fn(&Head) -> bool + Send + Sync + 'static) -> Rule {
+        self.when = Some(Arc::new(when));
+        self
+    }
+
+    /// Only until `until`.
+    pub fn until(mut self, until: Instant) -> Rule {
+        self.until = Some(until);
+        self
     }
 }
 
