@@ -3,7 +3,7 @@
 //! stderr after about a second naming the lock file and the process holding it; one held past
 //! `--lock-timeout` ends in an error that says the same, and nothing is changed.
 
-use crate::support::buildah::{content_tree, hold_write_lock};
+use crate::support::buildah::hold_write_lock;
 use crate::support::expect::{refused, succeeds};
 use crate::support::hostile::{image_layout, oci, HANG_LIMIT};
 use crate::support::local::Local;
@@ -19,10 +19,7 @@ fn holder() -> String {
 #[test]
 fn a_containers_storage_lock_is_waited_for_within_the_limit() {
     let local = Local::new("vfs");
-    let tree = content_tree(local.env.tmp.path(), 21, 0);
-    local
-        .buildah
-        .build("localhost/locked", "linux/amd64", &tree.root);
+    local.build_tree("localhost/locked", "linux/amd64", 21, 0);
     let image = local.buildah.reference("localhost/locked");
     let lock = local.buildah.root.join("storage.lock");
 

@@ -7,7 +7,7 @@ use crate::support::client::{
     by_tag, fake_repository_with, is_ping, reply, BARE_MANIFEST, DOCKER_MANIFEST,
 };
 use crate::support::fake_http::FakeServer;
-use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::faults::{list_through_proxy, Fault, FaultProxy, Rule};
 use crate::support::image::{five_platforms, sha256_digest, write_image_layout, ImageSpec};
 use crate::support::push::{complete, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
@@ -244,21 +244,11 @@ fn a_registry_restarting_in_the_middle_of_a_push_is_waited_for() {
     let env = TestEnv::new();
     let source = Registry::plain();
     let mut dest = Registry::plain();
-    let layout = env.path("img");
-    write_image_layout(
-        &layout,
+    let proxy = list_through_proxy(
+        &env,
+        &source,
         &ImageSpec::new("linux/amd64", 2, 64 * 1024, 71),
-        "latest",
     );
-    push_layout_image(&layout, "latest", &source, "src/app", "v1");
-    let proxy = FaultProxy::start(&source);
-    env.run(&["create", "l"]);
-    env.run(&[
-        "add",
-        "--tls-verify=false",
-        "l",
-        &proxy.docker_ref("src/app:v1"),
-    ]);
     // The first blob read waits at the proxy until the destination is down.
     let gate = Gate::default();
     proxy.add(Rule::new(

@@ -4,9 +4,9 @@
 //! registry will not do.
 
 use crate::support::fake_http::{Action, FakeServer, Reply};
-use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::image::{write_image_layout, ImageSpec};
-use crate::support::push::{manifest_status, push_layout_image};
+use crate::support::faults::{list_through_proxy, Fault, Rule};
+use crate::support::image::ImageSpec;
+use crate::support::push::manifest_status;
 use crate::support::registry::Registry;
 use crate::support::{local_list, TestEnv};
 use predicates::prelude::*;
@@ -17,21 +17,11 @@ fn a_blob_served_at_a_trickle_is_abandoned() {
     let env = TestEnv::new();
     let source = Registry::plain();
     let dest = Registry::plain();
-    let layout = env.path("src");
-    write_image_layout(
-        &layout,
+    let proxy = list_through_proxy(
+        &env,
+        &source,
         &ImageSpec::new("linux/amd64", 1, 64 * 1024, 4),
-        "latest",
     );
-    push_layout_image(&layout, "latest", &source, "src/app", "v1");
-    let proxy = FaultProxy::start(&source);
-    env.run(&["create", "l"]);
-    env.run(&[
-        "add",
-        "--tls-verify=false",
-        "l",
-        &proxy.docker_ref("src/app:v1"),
-    ]);
     // 16 bytes every 100 ms: 160 bytes/s, under the 1 KiB/s floor.
     proxy.add(Rule::new(
         "GET",

@@ -3,7 +3,7 @@
 //! image, and the destination tag (or the list store) stays as it was. And a local layer's
 //! upload cut part-way: made again from the store, never from a copy on disk.
 
-use crate::support::buildah::{content_tree, hold_write_lock, skopeo_to_layout, BIG};
+use crate::support::buildah::{hold_write_lock, skopeo_to_layout, BIG};
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::local::{pull_first_child, read_pulled, tar_entries, tree_entries, Local};
 use crate::support::push::{get_manifest, manifest_status};
@@ -18,14 +18,8 @@ fn removed_or_changed_layer_fails_and_leaves_the_tag() {
     let local = Local::new("vfs");
     let registry = Registry::plain();
     let destination = registry.docker_ref("dst/gone:v1");
-    let tree = content_tree(local.env.tmp.path(), 5, 0);
-    local
-        .buildah
-        .build("localhost/gone", "linux/amd64", &tree.root);
-    let other = content_tree(local.env.tmp.path(), 6, 0);
-    local
-        .buildah
-        .build("localhost/kept", "linux/amd64", &other.root);
+    local.build_tree("localhost/gone", "linux/amd64", 5, 0);
+    local.build_tree("localhost/kept", "linux/amd64", 6, 0);
     local.run(&[
         "create",
         "earlier",
@@ -76,10 +70,7 @@ fn removed_or_changed_layer_fails_and_leaves_the_tag() {
 fn rmi_during_push_never_yields_a_broken_push() {
     let local = Local::new("vfs");
     let registry = Registry::plain();
-    let tree = content_tree(local.env.tmp.path(), 7, BIG);
-    local
-        .buildah
-        .build("localhost/busy", "linux/amd64", &tree.root);
+    let (tree, _) = local.build_tree("localhost/busy", "linux/amd64", 7, BIG);
     local.run(&["create", "busy", "localhost/busy"]);
     let push = local.spawn_push("busy", &registry.docker_ref("dst/busy:v1"));
     let rmi = local
@@ -119,10 +110,7 @@ fn rmi_during_push_never_yields_a_broken_push() {
 fn a_layer_being_removed_under_the_store_lock_is_a_clear_error() {
     let local = Local::new("vfs");
     let registry = Registry::plain();
-    let tree = content_tree(local.env.tmp.path(), 11, 0);
-    local
-        .buildah
-        .build("localhost/going", "linux/amd64", &tree.root);
+    local.build_tree("localhost/going", "linux/amd64", 11, 0);
     local.run(&["create", "going", "localhost/going"]);
     let layers_dir = local.buildah.root.join("vfs-layers");
     let writer = hold_write_lock(&layers_dir.join("layers.lock"));
@@ -149,10 +137,7 @@ fn a_layer_being_removed_under_the_store_lock_is_a_clear_error() {
 #[test]
 fn bad_local_references_are_clear_errors() {
     let local = Local::new("vfs");
-    let tree = content_tree(local.env.tmp.path(), 10, 0);
-    local
-        .buildah
-        .build("localhost/real", "linux/amd64", &tree.root);
+    local.build_tree("localhost/real", "linux/amd64", 10, 0);
     local.run(&["create", "mylist"]);
     let before = store_snapshot(&local.env.store);
     for (args, wanted) in [
@@ -199,10 +184,7 @@ fn a_cut_local_layer_upload_is_made_again_from_the_store_without_a_temporary_cop
     let local = Local::new("vfs");
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
-    let tree = content_tree(local.env.tmp.path(), 7, BIG / 8);
-    local
-        .buildah
-        .build("localhost/streamed", "linux/amd64", &tree.root);
+    let (tree, _) = local.build_tree("localhost/streamed", "linux/amd64", 7, BIG / 8);
     local.run(&["create", "streamed", "localhost/streamed"]);
     // The layer's PATCH is the one with no Content-Length: its size is known only at the end.
     proxy.add(

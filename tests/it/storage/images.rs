@@ -395,10 +395,7 @@ fn seed_example_add_localhost_list_localhost_image() {
 fn buildah_list_is_read_with_create_all() {
     let local = Local::new("vfs");
     let registry = Registry::plain();
-    let tree = content_tree(local.env.tmp.path(), 4, 0);
-    let id = local
-        .buildah
-        .build("localhost/one", "linux/arm64/v8", &tree.root);
+    let (_, id) = local.build_tree("localhost/one", "linux/arm64/v8", 4, 0);
     local
         .buildah
         .run(&["manifest", "create", "localhost/thatlist"]);
@@ -467,10 +464,7 @@ fn buildah_list_is_read_with_create_all() {
 #[test]
 fn inspect_prints_the_stored_manifest() {
     let local = Local::new("vfs");
-    let tree = content_tree(local.env.tmp.path(), 8, 0);
-    let id = local
-        .buildah
-        .build("localhost/shown", "linux/amd64", &tree.root);
+    let (_, id) = local.build_tree("localhost/shown", "linux/amd64", 8, 0);
     let stored = local.buildah.manifest_of("localhost/shown");
     for reference in [
         local.buildah.reference("localhost/shown"),
@@ -503,10 +497,7 @@ fn inspect_prints_the_stored_manifest() {
 fn zstd_push_and_repush_skips_known_layers() {
     let local = Local::new("vfs");
     let registry = Registry::plain();
-    let tree = content_tree(local.env.tmp.path(), 9, 1024 * 1024);
-    local
-        .buildah
-        .build("localhost/z", "linux/arm64/v8", &tree.root);
+    local.build_tree("localhost/z", "linux/arm64/v8", 9, 1024 * 1024);
     local.run(&["create", "z", "localhost/z"]);
     let push = |tag: &str| {
         let out = local

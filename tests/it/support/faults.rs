@@ -3,7 +3,10 @@
 //! registry quirk (a status rewritten, a scripted answer, a dropped connection). Only for
 //! faults and quirks the real registry will not produce on demand.
 
+use super::image::{write_image_layout, ImageSpec};
+use super::push::push_layout_image;
 use super::registry::Registry;
+use super::TestEnv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -298,6 +301,23 @@ impl FaultProxy {
     pub fn docker_ref(&self, path: &str) -> String {
         format!("docker://{}/{}", self.addr, path)
     }
+}
+
+/// A list `l` of one image (`spec`) that `source` holds as `src/app:v1`, added through a new
+/// proxy in front of `source`; returns the proxy, whose rules then apply to what a push reads.
+pub fn list_through_proxy(env: &TestEnv, source: &Registry, spec: &ImageSpec) -> FaultProxy {
+    let layout = env.path("img");
+    write_image_layout(&layout, spec, "latest");
+    push_layout_image(&layout, "latest", source, "src/app", "v1");
+    let proxy = FaultProxy::start(source);
+    env.run(&["create", "l"]);
+    env.run(&[
+        "add",
+        "--tls-verify=false",
+        "l",
+        &proxy.docker_ref("src/app:v1"),
+    ]);
+    proxy
 }
 
 type Shared = (Arc<Mutex<State>>, reqwest::Client, String, String);

@@ -162,14 +162,7 @@ fn write_images(dir: &Path, specs: &[ImageSpec]) -> (Vec<BuiltImage>, Vec<Value>
 /// its digest.
 fn write_index(dir: &Path, entries: Vec<Value>, ref_name: &str) -> String {
     let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = write_blob_bytes(dir, &bytes);
-    set_ref(
-        dir,
-        descriptor(OCI_INDEX, &digest, bytes.len() as u64),
-        ref_name,
-    );
-    digest
+    write_document(dir, OCI_INDEX, &index, ref_name)
 }
 
 /// Like [`write_index_layout`], with a buildx-style attestation entry after the images, one per

@@ -1,7 +1,7 @@
 //! Local images end to end: a test's list store beside a buildah store (`manifest` run with
 //! that store's flags), and what an image pulled back holds, to compare with what was copied in.
 
-use super::buildah::Buildah;
+use super::buildah::{content_tree, Buildah, ContentTree};
 use super::image::{read_blob, read_index_json, sha256_digest};
 use super::TestEnv;
 use serde_json::Value;
@@ -20,6 +20,20 @@ impl Local {
         let env = TestEnv::new();
         let buildah = Buildah::new(env.tmp.path(), driver);
         Local { env, buildah }
+    }
+
+    /// A content tree of `seed` (with a file of `big_bytes`, see [`content_tree`]) that buildah
+    /// builds from scratch as image `name` for `platform`; the tree and the image's ID.
+    pub fn build_tree(
+        &self,
+        name: &str,
+        platform: &str,
+        seed: u8,
+        big_bytes: usize,
+    ) -> (ContentTree, String) {
+        let tree = content_tree(self.env.tmp.path(), seed, big_bytes);
+        let id = self.buildah.build(name, platform, &tree.root);
+        (tree, id)
     }
 
     /// `manifest` with this store's flags and `args`.

@@ -331,12 +331,17 @@ pub fn list_tags(registry: &Registry, repo: &str) -> Vec<String> {
 
 /// `DELETE /v2/<repo>/manifests/<digest>`; returns the status (202 deleted, 404 unknown).
 pub fn delete_manifest(registry: &Registry, repo: &str, digest: &str) -> u16 {
+    delete(
+        registry,
+        &format!("{}/v2/{repo}/manifests/{digest}", registry.url()),
+    )
+}
+
+/// `DELETE url` at `registry`; returns the status.
+fn delete(registry: &Registry, url: &str) -> u16 {
     off_runtime(|| {
         let c = client(registry);
-        let url = format!("{}/v2/{repo}/manifests/{digest}", registry.url());
-        send(authed(registry, c.delete(&url)), &url)
-            .status()
-            .as_u16()
+        send(authed(registry, c.delete(url)), url).status().as_u16()
     })
 }
 
@@ -485,13 +490,10 @@ pub fn verify_pushed_index(registry: &Registry, repo: &str, tag: &str) -> Vec<u8
 /// `DELETE /v2/<repo>/blobs/<digest>` (the registry has `delete: enabled`); returns the status
 /// (202 deleted, 404 unknown).
 pub fn delete_blob(registry: &Registry, repo: &str, digest: &str) -> u16 {
-    off_runtime(|| {
-        let c = client(registry);
-        let url = format!("{}/v2/{repo}/blobs/{digest}", registry.url());
-        send(authed(registry, c.delete(&url)), &url)
-            .status()
-            .as_u16()
-    })
+    delete(
+        registry,
+        &format!("{}/v2/{repo}/blobs/{digest}", registry.url()),
+    )
 }
 
 /// The digest `repo:tag` resolves to at `registry` (checked against the bytes served).

@@ -149,24 +149,26 @@ fn manifest_push_all_default_true() {
     );
 }
 
-/// Mirrors `manifest-push-purge`.
-#[test]
-fn manifest_push_purge() {
+/// `manifest-push-purge` and `manifest-push-rm`, which differ in the flag only: after a push
+/// with `flag` the list is gone.
+fn push_and_remove(flag: &str) {
     let f = Upstream::new();
     f.foo_from_image_list(&["--arch=arm64"]);
     f.ok(&["inspect", "foo"]);
-    f.push_foo_to_layout(&["--purge"]);
+    f.push_foo_to_layout(&[flag]);
     f.fails(&["inspect", "foo"]);
+}
+
+/// Mirrors `manifest-push-purge`.
+#[test]
+fn manifest_push_purge() {
+    push_and_remove("--purge");
 }
 
 /// Mirrors `manifest-push-rm`.
 #[test]
 fn manifest_push_rm() {
-    let f = Upstream::new();
-    f.foo_from_image_list(&["--arch=arm64"]);
-    f.ok(&["inspect", "foo"]);
-    f.push_foo_to_layout(&["--rm"]);
-    f.fails(&["inspect", "foo"]);
+    push_and_remove("--rm");
 }
 
 /// Mirrors `manifest-push should fail with nonexistent authfile`; the list (despite `--purge`)
