@@ -10,7 +10,6 @@ use crate::support::push::{get_manifest, manifest_status};
 use crate::support::registry::Registry;
 use crate::support::store_snapshot;
 use serde_json::Value;
-
 /// A layer removed or changed between add and push: a clear error naming the image, and the
 /// destination tag untouched (still the earlier push).
 #[test]
@@ -101,36 +100,6 @@ fn rmi_during_push_never_yields_a_broken_push() {
         );
         assert_eq!(manifest_status(&registry, "dst/busy", "v1"), 404);
     }
-}
-
-/// A writer holds `layers.lock` (as c/storage does while it deletes a layer) and marks the
-/// layer incomplete before letting go: the push, which cannot read the layers while the lock is
-/// held, sees the layer as being removed and fails clearly; the tag is never written.
-#[test]
-fn a_layer_being_removed_under_the_store_lock_is_a_clear_error() {
-    let local = Local::new("vfs");
-    let registry = Registry::plain();
-    local.build_tree("localhost/going", "linux/amd64", 11, 0);
-    local.run(&["create", "going", "localhost/going"]);
-    let layers_dir = local.buildah.root.join("vfs-layers");
-    let writer = hold_write_lock(&layers_dir.join("layers.lock"));
-    let push = local.spawn_push("going", &registry.docker_ref("dst/going:v1"));
-    let layers_json = layers_dir.join("layers.json");
-    let mut layers: Value = serde_json::from_slice(&std::fs::read(&layers_json).unwrap()).unwrap();
-    for layer in layers.as_array_mut().unwrap() {
-        layer["flags"] = serde_json::json!({"incomplete": true});
-    }
-    std::fs::write(&layers_json, serde_json::to_vec(&layers).unwrap()).unwrap();
-    drop(writer);
-    let output = push.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("being created or removed"), "{stderr}");
-    assert!(
-        stderr.contains("localhost/going"),
-        "names the image: {stderr}"
-    );
-    assert_eq!(manifest_status(&registry, "dst/going", "v1"), 404);
 }
 
 /// Bad local references are clear errors that change nothing in the list store.
@@ -229,4 +198,34 @@ fn a_cut_local_layer_upload_is_made_again_from_the_store_without_a_temporary_cop
         pulled.config["rootfs"]["diff_ids"][0]
     );
     assert_eq!(tar_entries(&layer.2).0, tree_entries(&tree.root));
+}
+
+/// A writer holds `layers.lock` (as c/storage does while it deletes a layer) and marks the
+/// layer incomplete before letting go: the push, which cannot read the layers while the lock is
+/// held, sees the layer as being removed and fails clearly; the tag is never written.
+#[test]
+fn a_layer_being_removed_under_the_store_lock_is_a_clear_error() {
+    let local = Local::new("vfs");
+    let registry = Registry::plain();
+    local.build_tree("localhost/going", "linux/amd64", 11, 0);
+    local.run(&["create", "going", "localhost/going"]);
+    let layers_dir = local.buildah.root.join("vfs-layers");
+    let writer = hold_write_lock(&layers_dir.join("layers.lock"));
+    let push = local.spawn_push("going", &registry.docker_ref("dst/going:v1"));
+    let layers_json = layers_dir.join("layers.json");
+    let mut layers: Value = serde_json::from_slice(&std::fs::read(&layers_json).unwrap()).unwrap();
+    for layer in layers.as_array_mut().unwrap() {
+        layer["flags"] = serde_json::json!({"incomplete": true});
+    }
+    std::fs::write(&layers_json, serde_json::to_vec(&layers).unwrap()).unwrap();
+    drop(writer);
+    let output = push.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("being created or removed"), "{stderr}");
+    assert!(
+        stderr.contains("localhost/going"),
+        "names the image: {stderr}"
+    );
+    assert_eq!(manifest_status(&registry, "dst/going", "v1"), 404);
 }
