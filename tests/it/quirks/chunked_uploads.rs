@@ -27,6 +27,16 @@ fn big_list(env: &TestEnv) -> String {
     built.layer_digests[0].clone()
 }
 
+/// [`big_list`] in a test env of its own, and a registry behind a fresh proxy to push it to;
+/// returns the env, the layer's digest, the registry and the proxy.
+fn big_push() -> (TestEnv, String, Registry, FaultProxy) {
+    let env = TestEnv::new();
+    let layer = big_list(&env);
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    (env, layer, registry, proxy)
+}
+
 /// Cuts the PATCH whose chunk starts at `start` once, after `after` bytes of it.
 fn cut_chunk(proxy: &FaultProxy, start: u64, after: u64) {
     let prefix = format!("{start}-");
@@ -61,10 +71,7 @@ fn push(env: &TestEnv, proxy: &FaultProxy, extra: &[&str]) -> assert_cmd::assert
 
 #[test]
 fn drops_in_the_middle_of_a_big_blob_cost_at_most_a_chunk_each() {
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
+    let (env, layer, registry, proxy) = big_push();
     // Three drops: early, in the middle, and in the last full chunk.
     for (start_mib, after) in [(0, MIB), (8, 3 * MIB), (16, 2 * MIB)] {
         cut_chunk(&proxy, start_mib * MIB, after);
@@ -88,10 +95,7 @@ fn drops_in_the_middle_of_a_big_blob_cost_at_most_a_chunk_each() {
 
 #[test]
 fn a_registry_that_lost_the_session_gets_a_fresh_upload() {
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
+    let (env, layer, registry, proxy) = big_push();
     cut_chunk(&proxy, 12 * MIB, MIB);
     // The status request of the session finds nothing (distribution cancels a session whose
     // PATCH broke part-way when nothing buffered it).
@@ -175,10 +179,7 @@ fn a_source_that_ignores_range_is_read_from_the_start() {
 /// streamed PATCH instead, and every later blob too.
 #[test]
 fn a_registry_that_refuses_chunks_gets_one_streamed_patch() {
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
+    let (env, layer, registry, proxy) = big_push();
     proxy.add(
         Rule::new(
             "PATCH",
@@ -284,10 +285,7 @@ fn a_chunk_refused_at_any_offset_sends_the_blob_and_the_next_in_one_patch() {
 #[test]
 fn the_registrys_range_after_a_break_is_believed_only_when_it_can_be_true() {
     // 0: the proxy cut the first chunk before the registry saw any of it.
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
+    let (env, layer, registry, proxy) = big_push();
     cut_chunk(&proxy, 0, MIB);
     push(&env, &proxy, &[])
         .success()
@@ -334,10 +332,7 @@ fn break_and_answer_range(
     range: &str,
     times: usize,
 ) -> (assert_cmd::assert::Assert, Registry, String) {
-    let env = TestEnv::new();
-    let layer = big_list(&env);
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
+    let (env, layer, registry, proxy) = big_push();
     cut_chunk(&proxy, 8 * MIB, MIB);
     proxy.add(
         Rule::new(
@@ -360,10 +355,7 @@ fn break_and_answer_range(
 #[test]
 fn the_registrys_smallest_chunk_is_honoured_or_the_blob_is_streamed() {
     let with_minimum = |minimum: &str| {
-        let env = TestEnv::new();
-        let layer = big_list(&env);
-        let registry = Registry::plain();
-        let proxy = FaultProxy::start(&registry);
+        let (env, layer, registry, proxy) = big_push();
         proxy.add(Rule::new(
             "POST",
             "/blobs/uploads/",
