@@ -6,7 +6,7 @@
 use crate::support::expect::refused_cmd;
 use crate::support::hostile::{credential_helper, path_with, HANG_LIMIT};
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{wait, TestEnv};
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,14 +33,9 @@ fn with_store(env: &TestEnv, registry: &Registry, script: &str) -> assert_cmd::C
 /// Whether the process `pid` is gone (or a zombie waiting to be reaped), within a few seconds.
 fn gone(pid: &str) -> bool {
     let status = Path::new("/proc").join(pid).join("status");
-    for _ in 0..100 {
-        match fs::read_to_string(&status) {
-            Err(_) => return true,
-            Ok(text) if text.contains("State:\tZ") => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-    false
+    wait::poll(Duration::from_secs(5), || {
+        fs::read_to_string(&status).map_or(true, |text| text.contains("State:\tZ"))
+    })
 }
 
 #[test]

@@ -5,11 +5,12 @@
 
 use crate::support::buildah::hold_write_lock;
 use crate::support::expect::{refused, succeeds};
-use crate::support::hostile::{image_layout, oci, HANG_LIMIT};
+use crate::support::hostile::{image_layout, oci};
 use crate::support::local::Local;
+use crate::support::wait::Lines;
 use crate::support::TestEnv;
 use std::fs::File;
-use std::time::Duration;
+use std::process::Output;
 
 /// This test process, as the error and the waiting line name it (its command name follows).
 fn holder() -> String {
@@ -23,18 +24,24 @@ fn a_containers_storage_lock_is_waited_for_within_the_limit() {
     let image = local.buildah.reference("localhost/locked");
     let lock = local.buildah.root.join("storage.lock");
 
-    // Held for 2s: waited out, with the line.
+    // Held until the command says it waits for it: waited out, with the line.
     let held = hold_write_lock(&lock);
-    let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        drop(held);
+    let mut inspect = local.spawn(&["inspect", &image]);
+    let mut lines = Lines::of(inspect.stderr.take().unwrap());
+    lines.until("a line saying the command waits", |line| {
+        line.starts_with("Waiting for")
     });
-    let output = local
-        .manifest(&["inspect", &image])
-        .timeout(HANG_LIMIT)
-        .output()
-        .unwrap();
-    release.join().unwrap();
+    drop(held);
+    let output = Output {
+        stderr: lines
+            .rest()
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+            .into(),
+        stdout: Vec::new(),
+        status: inspect.wait().unwrap(),
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let waiting = format!("Waiting for {}, {}", lock.display(), holder());

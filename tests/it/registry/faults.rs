@@ -11,7 +11,7 @@ use crate::support::faults::{list_through_proxy, Fault, FaultProxy, Rule};
 use crate::support::image::{five_platforms, sha256_digest, write_image_layout, ImageSpec};
 use crate::support::push::{complete, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
-use crate::support::TestEnv;
+use crate::support::{wait, TestEnv};
 use manifest::digest::Digest;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::Transport;
@@ -203,18 +203,27 @@ fn a_source_serving_wrong_bytes_fails_naming_the_digest_and_writes_no_index() {
 fn sigkill_during_push_leaves_the_tag_untouched_and_a_rerun_completes() {
     let s = setup(&five_platforms());
     let dest = s.dest.docker_ref("dst/app:v1");
-    // How long a whole push takes here, to spread the kills over all of it.
-    let started = std::time::Instant::now();
     push(&s, &["-q"], "probe").success();
-    let whole = started.elapsed();
-    for round in 0..20u32 {
+    // How many requests a push makes once the blobs are there, as in every round below (reads
+    // at the source, through the proxy, and everything at the destination), to spread the
+    // kills over all of it.
+    let requests = || s.proxy.seen().len() + s.dest.access_log().len();
+    let before = requests();
+    push(&s, &["-q"], "probe-again").success();
+    let whole = requests() - before;
+    for round in 0..20usize {
         let mut cmd = crate::support::manifest_std_cmd(&s.env.store);
         cmd.args(["push", "-q", "--tls-verify=false", "faulty", &dest])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let mut child = cmd.spawn().unwrap();
-        // From "not started yet" to "nearly done", a different moment each round.
-        std::thread::sleep(whole * round / 20);
+        // From "not started yet" to "done": after a different share of its requests each
+        // round (or once it is over).
+        let enough = requests() + whole * round / 19;
+        wait::until(
+            &format!("round {round}: {enough} requests or the push's end"),
+            || requests() >= enough || child.try_wait().unwrap().is_some(),
+        );
         let _ = child.kill();
         let _ = child.wait();
         let status = manifest_status(&s.dest, "dst/app", "v1");
@@ -264,15 +273,10 @@ fn a_registry_restarting_in_the_middle_of_a_push_is_waited_for() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // (Reads of `add` went through the proxy before the rule: only a held read counts.)
-    while !proxy.seen().iter().any(|r| r.faulted) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the push never read a blob"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait::until("the push reading a blob", || {
+        proxy.seen().iter().any(|r| r.faulted)
+    });
     dest.stop();
     gate.open();
     // Up again once the push has met the closed port.

@@ -10,7 +10,6 @@ use manifest::digest::Digest;
 use manifest::oci::{Descriptor, ImageManifest};
 use manifest::transport::registry::{RegistryOptions, RegistryTransport};
 use manifest::transport::{read_blob, ManifestRef, Transport};
-use std::time::{Duration, Instant};
 
 /// Pushes one linux/amd64 image to `repo:v1` with the harness's own client; returns its
 /// manifest digest and blob digests (config first).
@@ -27,21 +26,13 @@ fn seed(registry: &Registry, repo: &str) -> (String, Vec<String>) {
     (built.manifest_digest, blobs)
 }
 
-/// The access-log entries after the first `skip`, once the log has stopped growing (the
-/// registry writes an entry after it answered, so the last one can lag behind the response).
+/// The access-log entries after the first `skip`, once every request answered so far is logged.
 fn entries_after(registry: &Registry, skip: usize) -> Vec<AccessLogEntry> {
-    let mut last = registry.access_log().len();
-    let mut stable_since = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while stable_since.elapsed() < Duration::from_millis(300) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(25));
-        let now = registry.access_log().len();
-        if now != last {
-            last = now;
-            stable_since = Instant::now();
-        }
-    }
-    registry.access_log().into_iter().skip(skip).collect()
+    registry
+        .settled_access_log()
+        .into_iter()
+        .skip(skip)
+        .collect()
 }
 
 fn pings(entries: &[AccessLogEntry]) -> usize {

@@ -87,16 +87,26 @@ impl std::fmt::Debug for Responder {
 }
 
 /// Holds requests ([`Fault::Hold`]) until it is opened.
-#[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
 
 impl Gate {
+    /// Lets every held request (and every later one) through.
     pub fn open(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.send_replace(true);
     }
 
-    fn is_open(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    /// Returns once the gate is open.
+    async fn opened(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = open.wait_for(|open| *open).await;
     }
 }
 
@@ -407,11 +417,7 @@ async fn handle(
             }
             return response.body(full(body)).unwrap();
         }
-        Some(Fault::Hold(gate)) => {
-            while !gate.is_open() {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
+        Some(Fault::Hold(gate)) => gate.opened().await,
         Some(Fault::RedirectTo(base)) => {
             return Response::builder()
                 .status(307)

@@ -51,13 +51,18 @@ impl Local {
 
     /// Starts `manifest push -q LIST DEST` in the background, stderr piped.
     pub fn spawn_push(&self, list: &str, destination: &str) -> std::process::Child {
+        self.spawn(&["push", "--tls-verify=false", "-q", list, destination])
+    }
+
+    /// Starts `manifest` with this store's flags and `args` in the background, stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         super::manifest_std_cmd(&self.env.store)
             .args(self.buildah.global_args())
-            .args(["push", "--tls-verify=false", "-q", list, destination])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("starting manifest push")
+            .expect("starting manifest")
     }
 
     /// Runs a command that must succeed; returns its stdout.

@@ -15,6 +15,7 @@
 //! - [`upstream`]: buildah's `lists.bats` fixtures: its `IMAGE_LIST` in a registry, its store.
 //! - [`documents`]: JSON the tool writes, read and checked against the shipped schemas.
 //! - [`expect`]: commands that must be refused (store unchanged) or must succeed.
+//! - [`wait`]: waiting for a state (a condition, a line of output) with a bounded deadline.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
@@ -31,6 +32,7 @@ pub mod push;
 pub mod registry;
 pub mod token;
 pub mod upstream;
+pub mod wait;
 
 // Shortcuts; a given test binary may use none of them.
 #[allow(unused_imports)]

@@ -26,9 +26,17 @@ pub fn poll(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Polls `condition` until it holds; panics saying that `what` did not happen within
+/// [`WAIT_LIMIT`].
+pub fn until(what: &str, condition: impl FnMut() -> bool) {
+    if !poll(WAIT_LIMIT, condition) {
+        panic!("{what} did not happen within {WAIT_LIMIT:?}");
+    }
+}
+
 /// Polls `condition` until it gives a value, and returns it; panics saying that `what` did not
 /// happen within [`WAIT_LIMIT`].
-pub fn until<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+pub fn until_some<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
     let mut found = None;
     if poll(WAIT_LIMIT, || {
         found = condition();
@@ -81,18 +89,37 @@ impl Lines {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("{what} did not happen within {WAIT_LIMIT:?}: {:?}", self.seen)
+                    panic!(
+                        "{what} did not happen within {WAIT_LIMIT:?}: {:?}",
+                        self.seen
+                    )
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!("{what} did not happen before the output ended: {:?}", self.seen)
+                    panic!(
+                        "{what} did not happen before the output ended: {:?}",
+                        self.seen
+                    )
                 }
             }
         }
     }
 
-    /// Every line from here to the end of the stream, after those seen.
+    /// Every line, those seen and the rest to the end of the stream; panics when the stream has
+    /// not ended within [`WAIT_LIMIT`].
     pub fn rest(mut self) -> Vec<String> {
-        self.seen.extend(self.lines.iter());
-        self.seen
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => return self.seen,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "the output did not end within {WAIT_LIMIT:?}: {:?}",
+                        self.seen
+                    )
+                }
+            }
+        }
     }
 }
