@@ -3,7 +3,10 @@
 //! registry quirk (a status rewritten, a scripted answer, a dropped connection). Only for
 //! faults and quirks the real registry will not produce on demand.
 
+use super::image::{write_image_layout, ImageSpec};
+use super::push::push_layout_image;
 use super::registry::Registry;
+use super::TestEnv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -84,20 +87,50 @@ impl std::fmt::Debug for Responder {
 }
 
 /// Holds requests ([`Fault::Hold`]) until it is opened.
-#[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
 
 impl Gate {
+    /// Lets every held request (and every later one) through.
     pub fn open(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.send_replace(true);
     }
 
-    fn is_open(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    /// Returns once the gate is open.
+    async fn opened(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = open.wait_for(|open| *open).await;
     }
 }
 
 impl Fault {
+    /// Answer with `status` (no `Retry-After`) without forwarding.
+    pub fn status(status: u16) -> Fault {
+        Fault::Status {
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// Answer this without forwarding: `status`, `headers` and `body`.
+    pub fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Fault {
+        Fault::Reply {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        }
+    }
+
     /// A registry-style error answer: `{"errors":[{"code","message","detail"}]}`.
     pub fn error(status: u16, code: &str, message: &str, detail: &str) -> Fault {
         Fault::Reply {
@@ -142,17 +175,35 @@ pub struct Rule {
     pub until: Option<Instant>,
 }
 
-impl Default for Rule {
-    /// Every request, forever, forwarded (set at least `method` and `fault`).
-    fn default() -> Rule {
+impl Rule {
+    /// `fault` for every `method` request whose path (and query) holds `path`, forever.
+    pub fn new(method: &'static str, path: impl Into<String>, fault: Fault) -> Rule {
         Rule {
-            method: "GET",
-            path_contains: String::new(),
-            fault: Fault::RewriteStatus(0),
+            method,
+            path_contains: path.into(),
+            fault,
             times: usize::MAX,
             when: None,
             until: None,
         }
+    }
+
+    /// Only the first `times` matching requests get the fault; later ones are forwarded.
+    pub fn times(mut self, times: usize) -> Rule {
+        self.times = times;
+        self
+    }
+
+    /// Only requests `when` accepts (it sees their headers).
+    pub fn when(mut self, when: impl Fn(&Head) -> bool + Send + Sync + 'static) -> Rule {
+        self.when = Some(Arc::new(when));
+        self
+    }
+
+    /// Only until `until`.
+    pub fn until(mut self, until: Instant) -> Rule {
+        self.until = Some(until);
+        self
     }
 }
 
@@ -262,6 +313,23 @@ impl FaultProxy {
     }
 }
 
+/// A list `l` of one image (`spec`) that `source` holds as `src/app:v1`, added through a new
+/// proxy in front of `source`; returns the proxy, whose rules then apply to what a push reads.
+pub fn list_through_proxy(env: &TestEnv, source: &Registry, spec: &ImageSpec) -> FaultProxy {
+    let layout = env.path("img");
+    write_image_layout(&layout, spec, "latest");
+    push_layout_image(&layout, "latest", source, "src/app", "v1");
+    let proxy = FaultProxy::start(source);
+    env.run(&["create", "l"]);
+    env.run(&[
+        "add",
+        "--tls-verify=false",
+        "l",
+        &proxy.docker_ref("src/app:v1"),
+    ]);
+    proxy
+}
+
 type Shared = (Arc<Mutex<State>>, reqwest::Client, String, String);
 
 async fn handle(
@@ -349,11 +417,7 @@ async fn handle(
             }
             return response.body(full(body)).unwrap();
         }
-        Some(Fault::Hold(gate)) => {
-            while !gate.is_open() {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
+        Some(Fault::Hold(gate)) => gate.opened().await,
         Some(Fault::RedirectTo(base)) => {
             return Response::builder()
                 .status(307)

@@ -1,10 +1,12 @@
 //! Hostile file fixtures and process helpers: FIFOs, device nodes, sparse files, tar archives
 //! with odd entries, running the binary as another user, and starting several runs at once.
 
+use super::image::{write_image_layout, BuiltImage, ImageSpec};
+use super::TestEnv;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Barrier;
 use std::time::Duration;
@@ -12,6 +14,26 @@ use std::time::Duration;
 /// A run that takes longer than this is killed and reported as hung. It turns a hang into a
 /// failure; no test asserts on how long anything took.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// Eight GiB: a sparse file this long costs no disk and must never be read.
+pub const HUGE: u64 = 8 << 30;
+
+/// A one-image layout at `env.path(name)`, its image tagged `latest`: the image most cases
+/// start from (one 64 KiB layer; the seed makes its blobs unique).
+pub fn image_layout(env: &TestEnv, name: &str, seed: u64) -> (PathBuf, BuiltImage) {
+    let dir = env.path(name);
+    let built = write_image_layout(
+        &dir,
+        &ImageSpec::new("linux/amd64", 1, 64 * 1024, seed),
+        "latest",
+    );
+    (dir, built)
+}
+
+/// `oci:DIR` for a path.
+pub fn oci(dir: &Path) -> String {
+    format!("oci:{}", dir.display())
+}
 
 fn c_path(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("paths have no NUL")

@@ -117,6 +117,18 @@ pub fn write_image_layout(dir: &Path, spec: &ImageSpec, ref_name: &str) -> Built
     built
 }
 
+/// Five per-arch layouts under `dir` (the [`five_platforms`]), named `img-N`; returns their
+/// manifest digests.
+pub fn make_images(dir: &Path) -> Vec<String> {
+    five_platforms()
+        .iter()
+        .enumerate()
+        .map(|(n, spec)| {
+            write_image_layout(&dir.join(format!("img-{n}")), spec, "latest").manifest_digest
+        })
+        .collect()
+}
+
 /// Writes every spec's blobs plus one OCI image index listing them (with platforms) and points
 /// `index.json`'s `ref_name` entry at that index. Returns the index digest and the images.
 pub fn write_index_layout(
@@ -150,14 +162,7 @@ fn write_images(dir: &Path, specs: &[ImageSpec]) -> (Vec<BuiltImage>, Vec<Value>
 /// its digest.
 fn write_index(dir: &Path, entries: Vec<Value>, ref_name: &str) -> String {
     let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = write_blob_bytes(dir, &bytes);
-    set_ref(
-        dir,
-        descriptor(OCI_INDEX, &digest, bytes.len() as u64),
-        ref_name,
-    );
-    digest
+    write_document(dir, OCI_INDEX, &index, ref_name)
 }
 
 /// Like [`write_index_layout`], with a buildx-style attestation entry after the images, one per

@@ -1,7 +1,7 @@
 //! Local images end to end: a test's list store beside a buildah store (`manifest` run with
 //! that store's flags), and what an image pulled back holds, to compare with what was copied in.
 
-use super::buildah::Buildah;
+use super::buildah::{content_tree, Buildah, ContentTree};
 use super::image::{read_blob, read_index_json, sha256_digest};
 use super::TestEnv;
 use serde_json::Value;
@@ -22,6 +22,20 @@ impl Local {
         Local { env, buildah }
     }
 
+    /// A content tree of `seed` (with a file of `big_bytes`, see [`content_tree`]) that buildah
+    /// builds from scratch as image `name` for `platform`; the tree and the image's ID.
+    pub fn build_tree(
+        &self,
+        name: &str,
+        platform: &str,
+        seed: u8,
+        big_bytes: usize,
+    ) -> (ContentTree, String) {
+        let tree = content_tree(self.env.tmp.path(), seed, big_bytes);
+        let id = self.buildah.build(name, platform, &tree.root);
+        (tree, id)
+    }
+
     /// `manifest` with this store's flags and `args`.
     pub fn manifest(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = self.env.cmd();
@@ -37,13 +51,18 @@ impl Local {
 
     /// Starts `manifest push -q LIST DEST` in the background, stderr piped.
     pub fn spawn_push(&self, list: &str, destination: &str) -> std::process::Child {
+        self.spawn(&["push", "--tls-verify=false", "-q", list, destination])
+    }
+
+    /// Starts `manifest` with this store's flags and `args` in the background, stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         super::manifest_std_cmd(&self.env.store)
             .args(self.buildah.global_args())
-            .args(["push", "--tls-verify=false", "-q", list, destination])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("starting manifest push")
+            .expect("starting manifest")
     }
 
     /// Runs a command that must succeed; returns its stdout.

@@ -6,17 +6,23 @@
 //! - [`image`]: deterministic OCI image layouts (single images and indexes), no external tools.
 //! - [`buildah`]: the real buildah and skopeo on a store of the test's own, and file trees to copy.
 //! - [`push`]: a tiny independent registry client to seed a registry and check what was pushed.
-//! - [`buildah`]: images built by the real buildah, pushed to OCI layouts.
+//! - [`client`]: the library's own registry client, driven directly (no binary).
 //! - [`fake_http`]: a scripted HTTP server for misbehaviour a real registry will not produce.
 //! - [`faults`]: a fault-injecting proxy in front of a real registry.
 //! - [`token`]: bearer tokens the real registry accepts.
 //! - [`hostile`]: FIFOs, device nodes, sparse files, odd tar entries, another user, runs at once.
 //! - [`local`]: a list store beside a buildah store, and what an image pulled back holds.
 //! - [`upstream`]: buildah's `lists.bats` fixtures: its `IMAGE_LIST` in a registry, its store.
+//! - [`documents`]: JSON the tool writes, read and checked against the shipped schemas.
+//! - [`expect`]: commands that must be refused (store unchanged) or must succeed.
+//! - [`wait`]: waiting for a state (a condition, a line of output) with a bounded deadline.
 //! - here: running the `manifest` binary in an isolated environment, and store snapshots.
 
 pub mod buildah;
 pub mod certs;
+pub mod client;
+pub mod documents;
+pub mod expect;
 pub mod fake_http;
 pub mod faults;
 pub mod hostile;
@@ -26,6 +32,7 @@ pub mod push;
 pub mod registry;
 pub mod token;
 pub mod upstream;
+pub mod wait;
 
 // Shortcuts; a given test binary may use none of them.
 #[allow(unused_imports)]
@@ -99,6 +106,18 @@ pub fn manifest_std_cmd(store: &Path) -> std::process::Command {
     cmd
 }
 
+/// Runs a command on `store` that must succeed and returns its stdout.
+pub fn stdout_of(store: &Path, args: &[&str]) -> String {
+    let output = manifest_cmd(store)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(output).expect("manifest prints UTF-8")
+}
+
 /// The registries.conf every [`manifest_cmd`] reads (`<home>/registries.conf`, created empty
 /// if missing); a test writes to it to configure registries.
 pub fn registries_conf(home: &Path) -> PathBuf {
@@ -162,15 +181,7 @@ impl TestEnv {
 
     /// Runs a command that must succeed and returns its stdout.
     pub fn run(&self, args: &[&str]) -> String {
-        let output = self
-            .cmd()
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(output).expect("manifest prints UTF-8")
+        stdout_of(&self.store, args)
     }
 
     /// Runs a command that must fail and returns its stderr.
@@ -200,6 +211,31 @@ impl Default for TestEnv {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A list `l` made of the images `references` (added from a registry, plain HTTP).
+pub fn list_of(env: &TestEnv, references: &[String]) {
+    env.run(&["create", "l"]);
+    for reference in references {
+        env.run(&["add", "--tls-verify=false", "l", reference]);
+    }
+}
+
+/// `oci:DIR` of a one-layer linux/amd64 image written to `env.path(name)`.
+pub fn small_image(env: &TestEnv, name: &str, seed: u64) -> String {
+    let layout = env.path(name);
+    write_image_layout(
+        &layout,
+        &ImageSpec::new("linux/amd64", 1, 4096, seed),
+        "latest",
+    );
+    format!("oci:{}", layout.display())
+}
+
+/// A list `l` holding one small image from a local layout.
+pub fn local_list(env: &TestEnv) {
+    env.run(&["create", "l"]);
+    env.run(&["add", "l", &small_image(env, "img", 1)]);
 }
 
 /// Every regular file below `dir` (paths relative to `dir`) with its bytes; empty if `dir` does

@@ -331,12 +331,17 @@ pub fn list_tags(registry: &Registry, repo: &str) -> Vec<String> {
 
 /// `DELETE /v2/<repo>/manifests/<digest>`; returns the status (202 deleted, 404 unknown).
 pub fn delete_manifest(registry: &Registry, repo: &str, digest: &str) -> u16 {
+    delete(
+        registry,
+        &format!("{}/v2/{repo}/manifests/{digest}", registry.url()),
+    )
+}
+
+/// `DELETE url` at `registry`; returns the status.
+fn delete(registry: &Registry, url: &str) -> u16 {
     off_runtime(|| {
         let c = client(registry);
-        let url = format!("{}/v2/{repo}/manifests/{digest}", registry.url());
-        send(authed(registry, c.delete(&url)), &url)
-            .status()
-            .as_u16()
+        send(authed(registry, c.delete(url)), url).status().as_u16()
     })
 }
 
@@ -485,11 +490,35 @@ pub fn verify_pushed_index(registry: &Registry, repo: &str, tag: &str) -> Vec<u8
 /// `DELETE /v2/<repo>/blobs/<digest>` (the registry has `delete: enabled`); returns the status
 /// (202 deleted, 404 unknown).
 pub fn delete_blob(registry: &Registry, repo: &str, digest: &str) -> u16 {
-    off_runtime(|| {
-        let c = client(registry);
-        let url = format!("{}/v2/{repo}/blobs/{digest}", registry.url());
-        send(authed(registry, c.delete(&url)), &url)
-            .status()
-            .as_u16()
-    })
+    delete(
+        registry,
+        &format!("{}/v2/{repo}/blobs/{digest}", registry.url()),
+    )
+}
+
+/// The digest `repo:tag` resolves to at `registry` (checked against the bytes served).
+pub fn resolved(registry: &Registry, repo: &str, tag: &str) -> String {
+    let (bytes, _, digest) = get_manifest(registry, repo, tag);
+    let digest = digest.expect("Docker-Content-Digest");
+    assert_eq!(image::sha256_digest(&bytes), digest);
+    digest
+}
+
+/// The destination tag `dst/app:TAG` holds a complete, verified index: every layer of every
+/// child is there and matches its digest.
+pub fn complete(dest: &Registry, tag: &str) {
+    let (index, _, digest) = get_manifest(dest, "dst/app", tag);
+    assert_eq!(digest.unwrap(), image::sha256_digest(&index));
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    for child in index["manifests"].as_array().unwrap() {
+        let (bytes, _, _) = get_manifest(dest, "dst/app", child["digest"].as_str().unwrap());
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let digest = layer["digest"].as_str().unwrap();
+            assert_eq!(
+                image::sha256_digest(&get_blob(dest, "dst/app", digest)),
+                digest
+            );
+        }
+    }
 }

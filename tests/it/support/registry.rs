@@ -21,9 +21,12 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const REGISTRY_BIN: &str = "docker-registry";
+/// The start of the harness's marker requests ([`Registry::settled_access_log`]).
+const SETTLED: &str = "/v2/?settled=";
 const MISSING: &str =
     "docker-registry not found: install it with `apt-get install -y docker-registry` (Debian package)";
 
@@ -332,6 +335,25 @@ impl Registry {
     pub fn access_log(&self) -> Vec<AccessLogEntry> {
         self.log().lines().filter_map(parse_access_line).collect()
     }
+
+    /// [`Registry::access_log`] once every request answered so far is in it. The registry
+    /// writes a request's line when it has answered, so the last ones can lag behind a client
+    /// that is done: the harness sends a request of its own, a marker, and waits until the log
+    /// shows it. Markers are left out.
+    pub fn settled_access_log(&self) -> Vec<AccessLogEntry> {
+        static MARKERS: AtomicUsize = AtomicUsize::new(0);
+        let marker = format!("{SETTLED}{}", MARKERS.fetch_add(1, Ordering::SeqCst));
+        let client = super::push::client_with(self.harness_tls());
+        let url = format!("{}{marker}", self.url());
+        super::push::status_of(&client, &url, None).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let log = super::wait::until_some(&format!("the access log's line for {marker}"), || {
+            let log = self.access_log();
+            log.iter().any(|e| e.uri == marker).then_some(log)
+        });
+        log.into_iter()
+            .filter(|e| !e.uri.starts_with(SETTLED))
+            .collect()
+    }
 }
 
 impl Drop for Registry {
@@ -409,6 +431,13 @@ pub fn bcrypt_entry(password: &str) -> String {
     bcrypt::hash_with_result(password, 4)
         .expect("bcrypt")
         .format_for_version(bcrypt::Version::TwoY)
+}
+
+/// The requests that change something at a registry.
+pub fn writes(log: &[AccessLogEntry]) -> Vec<&AccessLogEntry> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+        .collect()
 }
 
 /// `127.0.0.1 - - [27/Nov/2026:23:29:08 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`

@@ -183,3 +183,10 @@ fn basic_credentials(authorization: Option<&str>) -> Option<String> {
         .ok()?;
     String::from_utf8(decoded).ok()
 }
+
+/// A token server's answer granting `token`.
+pub fn token_answer(token: &str) -> super::fake_http::Reply {
+    super::fake_http::Reply::new(200)
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({ "token": token }).to_string())
+}

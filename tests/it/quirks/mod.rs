@@ -1,0 +1,7 @@
+//! Registries in the wild (the README's table of their behaviours), each emulated by the fault
+//! proxy in front of the real registry: answers to manifests and uploads, chunked uploads that
+//! break part-way, and the referrers API.
+
+mod chunked_uploads;
+mod push;
+mod referrers_api;
