@@ -214,7 +214,7 @@ pub enum AddedCompression {
     Gzip,
     /// `zstd`
     Zstd,
-    /// `zstd:chunked`, written as plain zstd (see the README): readable by every zstd client.
+    /// `zstd:chunked`, written as plain zstd (see docs/ci.md): readable by every zstd client.
     ZstdChunked,
 }
 

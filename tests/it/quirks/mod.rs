@@ -1,4 +1,4 @@
-//! Registries in the wild (the README's table of their behaviours), each emulated by the fault
+//! Registries in the wild (docs/registries.md has the table of their behaviours), each emulated by the fault
 //! proxy in front of the real registry: answers to manifests and uploads, chunked uploads that
 //! break part-way, and the referrers API.
 

@@ -2,7 +2,7 @@
 //! at v1.44.0, the newest tag) that read registry images only, one test each, with the same
 //! command lines and outcomes (the cases with local images are in `upstream::buildah_storage`).
 //!
-//! Where upstream differs from these, on purpose (the README's coverage table has the list):
+//! Where upstream differs from these, on purpose (docs/testing.md has the table):
 //! - `registry.k8s.io/pause:3.1` is a five-platform index the harness pushes to a registry on
 //!   127.0.0.1 (plain HTTP, so commands that read it carry `--tls-verify=false`);
 //! - `dir:DIR` destinations are `oci:DIR` layouts (the one local destination this tool writes);

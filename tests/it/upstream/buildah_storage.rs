@@ -4,7 +4,7 @@
 //! (`buildah bud`, `buildah commit`) by the real buildah into a store of the test's own, and named
 //! as upstream names them (bare local names, image IDs, `sha256:ID`).
 //!
-//! Where upstream differs from these, on purpose (the README's coverage table has the list):
+//! Where upstream differs from these, on purpose (docs/testing.md has the table):
 //! - `busybox` is `IMAGE_LIST`'s instance for this machine, pulled and tagged
 //!   `docker.io/library/busybox:latest`; `registry.k8s.io/pause` is that index on 127.0.0.1;
 //! - errors exit 1, as sealos does (buildah exits 125);

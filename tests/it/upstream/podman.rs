@@ -119,7 +119,7 @@ fn podman_manifest_tls_verify_and_authfile() {
 /// `containers-storage:localhost/NAME:latest`, pushed `--all --compression-format gzip
 /// --add-compression zstd:chunked`; skopeo sees the two gzip instances, then a zstd variant of
 /// each (annotated `io.github.containers.compression.zstd: true`; written as plain zstd, see
-/// the README), and `manifest inspect` of the pushed index agrees with skopeo field by field.
+/// docs/ci.md), and `manifest inspect` of the pushed index agrees with skopeo field by field.
 #[test]
 fn manifest_list_add_compression_with_zstd_chunked() {
     let local = Local::new("vfs");
