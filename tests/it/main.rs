@@ -9,6 +9,7 @@ mod beyond;
 mod dropin;
 mod faults;
 mod harness;
+mod help_texts;
 mod hostile_files;
 mod hostile_network;
 mod offline;
