@@ -266,9 +266,10 @@ impl RootDir {
         loop {
             let mut random = [0u8; 8];
             getrandom::fill(&mut random).map_err(|e| {
-                io_error("drawing a random temp-file name in", &dir_label.display().to_string())(
-                    e.into(),
-                )
+                io_error(
+                    "drawing a random temp-file name in",
+                    &dir_label.display().to_string(),
+                )(e.into())
             })?;
             let name = format!("{TEMP_PREFIX}{}", hex::encode(random));
             let flags =
