@@ -65,7 +65,7 @@ Examples:
 pub const REMOVE: &str = "\
 Examples:
   manifest remove --platform linux/s390x myapp
-  # or by digest, a unique prefix of it enough: manifest remove myapp 0907f27d";
+  # or by the entry's digest (a unique prefix will do): manifest remove myapp 0907f27d";
 
 /// `manifest inspect --help`.
 pub const INSPECT: &str = "\

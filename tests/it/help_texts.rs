@@ -256,6 +256,18 @@ fn every_command_groups_its_options_under_headings() {
 
 /// The images, layouts, files and store the examples start from, in `work` and `registry`.
 fn prepare_fixtures(work: &Path, registry: &Registry, home: &Path) {
+    // The examples' own tools besides manifest (buildah is checked where it builds).
+    for (tool, package) in [("bash", "bash"), ("man", "man-db")] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        assert!(
+            found,
+            "{tool} is not installed: install it with `apt-get install -y {package}` (the help \
+             examples run it)"
+        );
+    }
     let layouts = tempfile::tempdir().unwrap();
     for (tag, platform, seed) in [("amd64", "linux/amd64", 1), ("arm64", "linux/arm64/v8", 2)] {
         let layout = layouts.path().join(tag);
