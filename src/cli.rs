@@ -54,24 +54,23 @@ where
 indexes and Docker manifest lists), a standalone twin of `sealos manifest` / `buildah manifest`.\n\n\
 Lists live in a local store; `push` copies the list and every image it references to a registry \
 or an OCI layout, children first and the index last.",
-    after_help = "Example:\n  manifest create myapp\n  manifest add myapp docker://registry.example/app:amd64\n  \
-manifest add myapp oci:./arm64-layout\n  manifest annotate myapp sha256:… --variant v8\n  \
-manifest push myapp docker://registry.example/app:v1"
+    after_help = help::MANIFEST
 )]
 pub struct Cli {
-    /// Directory of the local list store [env: MANIFEST_STORE] [default: ~/.local/share/manifest]
-    // Read from the environment by main, not by clap: clap's usage lines list every argument
-    // that came from the environment, which made `--store` look required.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub store: Option<PathBuf>,
-
-    /// Log every registry request to stderr (credentials are never logged)
-    #[arg(long, global = true)]
-    pub debug: bool,
-
+    // Global options come after a command's own in its help, in the order declared here.
     /// Where containers-storage images are read from (`--root`, `--runroot`, `--storage-*`).
     #[command(flatten)]
     pub storage: StorageFlags,
+
+    /// Directory of the local list store [env: MANIFEST_STORE] [default: ~/.local/share/manifest]
+    // Read from the environment by main, not by clap: clap's usage lines list every argument
+    // that came from the environment, which made `--store` look required.
+    #[arg(long, global = true, value_name = "DIR", help_heading = help::GLOBAL)]
+    pub store: Option<PathBuf>,
+
+    /// Log every registry request to stderr (credentials are never logged)
+    #[arg(long, global = true, help_heading = help::GLOBAL)]
+    pub debug: bool,
 
     /// How long locks held by other processes and helper processes are waited for.
     #[command(flatten)]
@@ -86,79 +85,43 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a manifest list, optionally adding images to it; prints the list ID
-    #[command(after_help = "Example:\n  manifest create myapp\n  \
-manifest create --all myapp docker://127.0.0.1:5000/app:v1")]
+    #[command(after_help = help::CREATE)]
     Create(CreateArgs),
     /// Add an image (or every image of an index, with --all) to a list; prints `<id>: <digest>`
-    #[command(
-        after_help = "Example:\n  manifest add myapp docker://127.0.0.1:5000/app:arm64\n  \
-manifest add --arch arm64 --variant v8 myapp oci:./layout:arm64\n  \
-manifest add --all myapp docker://127.0.0.1:5000/base:latest\n  \
-manifest add --all --platform linux/amd64,linux/arm64 myapp docker://127.0.0.1:5000/base:latest\n  \
-manifest add --artifact --artifact-type application/vnd.example.chart.v1 myapp ./chart.tgz ./values.yaml"
-    )]
+    #[command(after_help = help::ADD)]
     Add(AddArgs),
     /// Set platform fields or annotations on an entry (or the index itself, with --index)
-    #[command(
-        after_help = "Example:\n  manifest annotate --variant v8 --annotation org.example.flavor=arm64 myapp sha256:c96d…\n  \
-manifest annotate --index --annotation org.opencontainers.image.source=https://example.org myapp"
-    )]
+    #[command(after_help = help::ANNOTATE)]
     Annotate(AnnotateArgs),
     /// Print a local list as it will be pushed, or a remote/layout image's manifest
-    #[command(after_help = "Example:\n  manifest inspect myapp\n  \
-manifest inspect --format table myapp\n  \
-manifest inspect --raw docker://127.0.0.1:5000/app:v1")]
+    #[command(after_help = help::INSPECT)]
     Inspect(InspectArgs),
     /// Push a list, and by default every image it references, to a registry or an OCI layout
-    #[command(
-        after_help = "Example:\n  manifest push myapp docker://127.0.0.1:5000/app:v1\n  \
-manifest push --format v2s2 --digestfile digest.txt myapp 127.0.0.1:5000/app:v1\n  \
-manifest push myapp oci:./out:v1\n  \
-manifest push --tag v1.2 --tag latest --metadata-file push.json myapp 127.0.0.1:5000/app:v1.2.3\n  \
-manifest push --dry-run --platform linux/amd64,linux/arm64 myapp 127.0.0.1:5000/app:v1"
-    )]
+    #[command(after_help = help::PUSH)]
     Push(PushArgs),
     /// Remove an entry from a list; prints `<id>: <digest>`
-    #[command(after_help = "Example:\n  manifest remove myapp sha256:c96d…\n  \
-manifest remove --platform linux/arm/v7 myapp")]
+    #[command(after_help = help::REMOVE)]
     Remove(RemoveArgs),
     /// Delete lists (never the images they refer to)
-    #[command(after_help = "Example:\n  manifest rm myapp otherlist")]
+    #[command(after_help = help::RM)]
     Rm(RmArgs),
     /// Exit 0 if the list exists, 1 if it does not
-    #[command(after_help = "Example:\n  manifest exists myapp && echo present")]
+    #[command(after_help = help::EXISTS)]
     Exists(ExistsArgs),
     /// Remove the cached manifests and configs no list uses (what `rm` and `remove` leave)
-    #[command(after_help = "Example:\n  manifest rm myapp && manifest prune\n  \
-manifest prune --dry-run")]
+    #[command(after_help = help::PRUNE)]
     Prune(PruneArgs),
     /// Build a list from a spec file (YAML or JSON, manifest-tool's format) and push it
-    #[command(after_help = "Example:\n  manifest apply release.yaml\n  \
-manifest apply --dry-run --metadata-file plan.json release.yaml\n\n\
-release.yaml:\n  image: registry.example/app:1.2.0\n  tags: [\"1.2\", \"latest\"]\n  \
-manifests:\n    - image: registry.example/app:1.2.0-amd64\n    \
-- image: registry.example/app:1.2.0-arm64\n      platform:\n        architecture: arm64\n        \
-os: linux\n        variant: v8")]
+    #[command(after_help = help::APPLY)]
     Apply(ApplyArgs),
     /// Check that a list or a published image is complete and right; exit 1 when it is not
-    #[command(
-        after_help = "Example:\n  manifest verify docker://registry.example/app:1.2.3\n  \
-manifest verify --require-platform linux/amd64,linux/arm64 --format json myapp\n  \
-manifest verify --deep --require-referrer application/vnd.dev.cosign.artifact.sig.v1+json \
-docker://registry.example/app:1.2.3\n\n\
-Exit status: 0 when everything holds, 1 when a problem was found or the check could not finish."
-    )]
+    #[command(after_help = help::VERIFY)]
     Verify(VerifyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
-    #[command(after_help = "Example:\n  source <(manifest completion bash)\n  \
-manifest completion zsh > \"${fpath[1]}/_manifest\"\n  \
-manifest completion fish > ~/.config/fish/completions/manifest.fish")]
+    #[command(after_help = help::COMPLETION)]
     Completion(CompletionArgs),
     /// Write a man page for manifest and each of its commands into a directory
-    #[command(
-        after_help = "Example:\n  manifest man /usr/local/share/man/man1 && mandb -q\n  \
-man -l man1/manifest-push.1"
-    )]
+    #[command(after_help = help::MAN)]
     Man(ManArgs),
 }
 
@@ -166,6 +129,7 @@ man -l man1/manifest-push.1"
 /// (as buildah and sealos spell the flags); a reference's `[DRIVER@ROOT+RUNROOT:OPTS]` part wins,
 /// and storage.conf decides what none of them says.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = help::STORAGE)]
 pub struct StorageFlags {
     /// containers-storage graph root [default: storage.conf, else /var/lib/containers/storage
     /// for root, ~/.local/share/containers/storage otherwise]
@@ -186,6 +150,7 @@ pub struct StorageFlags {
 /// How long the tool waits for other processes: a lock another process holds (containers-storage,
 /// the store, a layout), a credential helper.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = help::GLOBAL)]
 pub struct WaitFlags {
     /// How long to wait for a lock another process holds (containers-storage's locks, the
     /// store's, a layout's); a line on stderr after a second says which [default: 5m]
@@ -211,6 +176,7 @@ impl WaitFlags {
 
 /// Flags shared by every command that talks to a registry.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = help::REGISTRY)]
 pub struct RegistryFlags {
     /// Path of an auth file (containers auth.json or docker config.json) [env: REGISTRY_AUTH_FILE]
     #[arg(long, value_name = "PATH")]
@@ -237,25 +203,25 @@ pub struct RegistryFlags {
     /// How many times a failed request is retried (5xx, 429, dropped connections, refused
     /// connections to a registry that answered earlier in the command; a timeout or stall at
     /// most once; a first refused connection or an unknown host name never)
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, help_heading = help::LIMITS, value_name = "N", default_value_t = 3)]
     pub retry: u32,
     /// Delay before the first retry, doubled after each one (e.g. 500ms, 2s) [default: 1s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, help_heading = help::LIMITS, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
     /// Longest wait for a connection (TCP and TLS handshake) to a registry [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, help_heading = help::LIMITS, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<std::time::Duration>,
     /// Longest wait for a registry to start answering a request (after an upload's last byte,
     /// one more second per 50 MiB sent) [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, help_heading = help::LIMITS, value_name = "DURATION", value_parser = parse_duration)]
     pub response_timeout: Option<std::time::Duration>,
     /// Blobs larger than this many MiB are uploaded in chunks of this size, so that a broken
     /// connection costs at most one chunk again [default: 128]
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, help_heading = help::LIMITS, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub upload_chunk_size: Option<u64>,
     /// A transfer slower than 1 KiB/s for this long is abandoned and retried once
     /// [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, help_heading = help::LIMITS, value_name = "DURATION", value_parser = parse_duration)]
     pub stall_timeout: Option<std::time::Duration>,
 }
 
@@ -286,6 +252,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// sets one (`create` and `add` pick from an index, `add` and `annotate` set an entry's,
 /// `remove` removes by it). A command words the help for what it does with them.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = help::PLATFORM)]
 pub struct PlatformFlags {
     /// Operating system of the entry (e.g. linux)
     #[arg(long, alias = "override-os")]
@@ -328,21 +295,22 @@ fn platform_wording(
 /// Platform and annotation fields of an entry.
 #[derive(Debug, Clone, Args)]
 pub struct EntryFlags {
+    // First: the command's own heading, before the platform flags set theirs.
+    /// Annotation KEY=VALUE (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// The entry's platform (and, for `add`, the one to pick from an index).
     #[command(flatten)]
     pub platform: PlatformFlags,
     /// Operating system version (e.g. 10.0.17763.1879 for Windows)
-    #[arg(long)]
+    #[arg(long, help_heading = help::PLATFORM)]
     pub os_version: Option<String>,
     /// Required OS features (repeatable or comma-separated)
-    #[arg(long, value_name = "FEATURE")]
+    #[arg(long, value_name = "FEATURE", help_heading = help::PLATFORM)]
     pub os_features: Vec<String>,
     /// Required CPU features (repeatable or comma-separated; Docker lists only)
-    #[arg(long, value_name = "FEATURE")]
+    #[arg(long, value_name = "FEATURE", help_heading = help::PLATFORM)]
     pub features: Vec<String>,
-    /// Annotation KEY=VALUE (repeatable)
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub annotation: Vec<String>,
 }
 
 /// Arguments of `manifest create`.
@@ -398,16 +366,17 @@ pub struct AddArgs {
     /// The image is an index: add every entry with its platform
     #[arg(long)]
     pub all: bool,
-    /// The artifact to make from files (`--artifact` and its `--artifact-*` flags).
-    #[command(flatten)]
-    pub artifact: ArtifactFlags,
     /// Add only the entries of these platforms, with their attestations (OS/ARCH[/VARIANT],
     /// comma-separated or repeated); a single image must be one of them
-    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
+    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"],
+          help_heading = help::PLATFORM)]
     pub platform: Vec<String>,
     /// The platform fields and annotations to record on the entry.
     #[command(flatten)]
     pub entry: EntryFlags,
+    /// The artifact to make from files (`--artifact` and its `--artifact-*` flags).
+    #[command(flatten)]
+    pub artifact: ArtifactFlags,
     /// How registries are reached for the image.
     #[command(flatten)]
     pub registry: RegistryFlags,
@@ -422,7 +391,8 @@ pub struct AnnotateArgs {
     /// or an image reference with its registry or transport; omitted with --index or --platform
     pub instance: Option<String>,
     /// Annotate the one image of this platform (OS/ARCH[/VARIANT]) instead of naming INSTANCE
-    #[arg(long, value_name = "PLATFORM", conflicts_with_all = ["instance", "index", "subject"])]
+    #[arg(long, value_name = "PLATFORM", conflicts_with_all = ["instance", "index", "subject"],
+          help_heading = help::PLATFORM)]
     pub platform: Option<String>,
     /// Apply --annotation to the index itself
     #[arg(long)]
@@ -450,13 +420,13 @@ pub struct InspectArgs {
     /// Print the exact bytes instead of re-indenting. They are written as they are, control
     /// characters included (that is what makes them exact); without --raw, every control
     /// character in a string is printed as a JSON escape
-    #[arg(long)]
+    #[arg(long, help_heading = help::OUTPUT)]
     pub raw: bool,
     /// Accepted for podman and docker compatibility; changes nothing
     #[arg(long, short = 'v', hide = true)]
     pub verbose: bool,
     /// json: the document (the default); table: one row per entry for people
-    #[arg(long, value_enum, default_value = "json", conflicts_with = "raw")]
+    #[arg(long, value_enum, default_value = "json", conflicts_with = "raw", help_heading = help::OUTPUT)]
     pub format: InspectFormat,
     /// How registries are reached when the target is an image reference.
     #[command(flatten)]
@@ -522,8 +492,12 @@ pub struct CopyFlags {
     pub tag: Vec<String>,
     /// Push only the images of these platforms, with their attestations (OS/ARCH[/VARIANT],
     /// comma-separated or repeated); the list itself is not changed
-    #[arg(long, value_name = "PLATFORMS")]
+    #[arg(long, value_name = "PLATFORMS", help_heading = help::PLATFORM)]
     pub platform: Vec<String>,
+    /// Refuse the push, before anything is written, unless each of these platforms has exactly
+    /// one image (OS/ARCH[/VARIANT], comma-separated or repeated; attestations do not count)
+    #[arg(long, value_name = "PLATFORMS", help_heading = help::PLATFORM)]
+    pub require_platform: Vec<String>,
     /// Also copy each image's referrers (signatures, SBOMs, attestations) through the referrers
     /// API, or the sha256-<hex> tag where a registry has no such API
     #[arg(long)]
@@ -532,24 +506,6 @@ pub struct CopyFlags {
     /// there, mount or copy with its size), the index and its digest
     #[arg(long)]
     pub dry_run: bool,
-    /// Write the result as JSON to this file (schemas/push-metadata.json): the index digest,
-    /// the tags written, each image's digest and platform, the bytes copied, mounted, skipped
-    #[arg(long, value_name = "FILE")]
-    pub metadata_file: Option<PathBuf>,
-    /// Convert the list and its images to this format; refused when it would lose data
-    #[arg(long, short = 'f', value_enum)]
-    pub format: Option<PushFormat>,
-    /// With --format: drop what the format cannot hold (annotations, subject, artifactType,
-    /// features), naming every dropped field on stderr, instead of refusing the push
-    #[arg(long, requires = "format")]
-    pub allow_lossy: bool,
-    /// Write the pushed list's digest to this file after the push succeeded
-    #[arg(long, value_name = "FILE")]
-    pub digestfile: Option<PathBuf>,
-    /// Refuse the push, before anything is written, unless each of these platforms has exactly
-    /// one image (OS/ARCH[/VARIANT], comma-separated or repeated; attestations do not count)
-    #[arg(long, value_name = "PLATFORMS")]
-    pub require_platform: Vec<String>,
     /// Order the entries by platform (os, architecture, variant, os.version, then digest), each
     /// attestation after its image, so the same images always give the same index digest
     #[arg(long)]
@@ -558,26 +514,40 @@ pub struct CopyFlags {
     /// it names (as `manifest verify` does); exit 1 when it does not
     #[arg(long)]
     pub verify: bool,
-    /// Print no progress
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
     /// How many blobs to transfer at once
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
+    /// Convert the list and its images to this format; refused when it would lose data
+    #[arg(long, help_heading = help::FORMAT, short = 'f', value_enum)]
+    pub format: Option<PushFormat>,
+    /// With --format: drop what the format cannot hold (annotations, subject, artifactType,
+    /// features), naming every dropped field on stderr, instead of refusing the push
+    #[arg(long, help_heading = help::FORMAT, requires = "format")]
+    pub allow_lossy: bool,
     /// Compression of layers read from containers-storage (which keeps them uncompressed); other
     /// layers are pushed as they are
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "gzip")]
+    #[arg(long, help_heading = help::FORMAT, value_enum, value_name = "FORMAT", default_value = "gzip")]
     pub compression_format: CompressionFormat,
     /// Compression level (gzip 0-9, default 6; zstd 1-22, default 3)
-    #[arg(long, value_name = "N")]
+    #[arg(long, help_heading = help::FORMAT, value_name = "N")]
     pub compression_level: Option<i32>,
     /// Also push, beside each image, a variant whose layers use this compression (repeatable
     /// or comma-separated), as podman does: same platform, after the originals, zstd ones
     /// annotated io.github.containers.compression.zstd=true; none for a platform that already
     /// has one. zstd:chunked is written as plain zstd (no chunked table of contents)
-    #[arg(long, value_enum, value_name = "FORMAT", value_delimiter = ',')]
+    #[arg(long, help_heading = help::FORMAT, value_enum, value_name = "FORMAT", value_delimiter = ',')]
     pub add_compression: Vec<AddCompression>,
+    /// Write the result as JSON to this file (schemas/push-metadata.json): the index digest,
+    /// the tags written, each image's digest and platform, the bytes copied, mounted, skipped
+    #[arg(long, value_name = "FILE", help_heading = help::OUTPUT)]
+    pub metadata_file: Option<PathBuf>,
+    /// Write the pushed list's digest to this file after the push succeeded
+    #[arg(long, value_name = "FILE", help_heading = help::OUTPUT)]
+    pub digestfile: Option<PathBuf>,
+    /// Print no progress
+    #[arg(long, short = 'q', help_heading = help::OUTPUT)]
+    pub quiet: bool,
 }
 
 /// Arguments of `manifest apply`.
@@ -616,7 +586,7 @@ pub struct VerifyArgs {
     pub deep: bool,
     /// Fail unless each of these platforms has exactly one image (OS/ARCH[/VARIANT],
     /// comma-separated or repeated)
-    #[arg(long, value_name = "PLATFORMS")]
+    #[arg(long, value_name = "PLATFORMS", help_heading = help::PLATFORM)]
     pub require_platform: Vec<String>,
     /// Fail for each image without a referrer of this artifact type (a signature, an SBOM);
     /// repeatable
@@ -624,14 +594,14 @@ pub struct VerifyArgs {
     pub require_referrer: Vec<String>,
     /// text: one line per problem and a summary; json: one document for scripts
     /// (schemas/verify.json)
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", help_heading = help::OUTPUT)]
     pub format: VerifyFormat,
     /// How many requests (and layers, with --deep) at once
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
     /// Print no progress
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', help_heading = help::OUTPUT)]
     pub quiet: bool,
     /// How registries are reached.
     #[command(flatten)]
@@ -667,7 +637,8 @@ pub struct RemoveArgs {
     pub digest: Option<String>,
     /// Remove the images of these platforms, with their attestations (OS/ARCH[/VARIANT],
     /// comma-separated or repeated)
-    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"])]
+    #[arg(long, value_name = "PLATFORMS", conflicts_with_all = ["os", "arch", "variant"],
+          help_heading = help::PLATFORM)]
     pub platform: Vec<String>,
     /// The platform whose images are removed, field by field.
     #[command(flatten)]
@@ -716,6 +687,7 @@ pub struct PruneArgs {
 
 mod artifact;
 pub use artifact::{AddCompression, ArtifactFlags};
+mod help;
 
 #[cfg(test)]
 mod tests;

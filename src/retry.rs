@@ -66,7 +66,7 @@ impl RetryPolicy {
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponential = self.base.saturating_mul(1u32 << attempt.min(16));
         let jittered = exponential
-            .mul_f64(rand::random_range(1.0..1.5))
+            .mul_f64(1.0 + fastrand::f64() * 0.5)
             .min(self.max);
         match retry_after {
             Some(asked) => jittered.max(asked.min(self.max.saturating_mul(2))),

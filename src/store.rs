@@ -422,7 +422,8 @@ impl Store {
         content: ManifestList,
         blobs: &[(Digest, Bytes)],
     ) -> Result<StoredList, StoreError> {
-        let id = new_list_id();
+        let lists = self.lists_dir();
+        let id = new_list_id().map_err(io_err("drawing a random list ID for", &lists))?;
         let list = StoredList {
             id: id.clone(),
             name: name.to_string(),
@@ -524,9 +525,11 @@ fn is_list_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn new_list_id() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
+/// 256 bits from the operating system's random source, as hex (what buildah's IDs look like).
+fn new_list_id() -> io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix:

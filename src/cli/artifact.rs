@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 /// `add --artifact FILE…`: an OCI artifact manifest made from files, with buildah's and
 /// podman's flags.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = super::help::ARTIFACT)]
 pub struct ArtifactFlags {
     /// Make an OCI artifact of the FILEs (an image manifest with one layer per file, kept in
     /// the store and pushed with the list) and add it, instead of an image

@@ -8,7 +8,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, SignatureScheme};
 use std::sync::Arc;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::Certificate;
 
 /// The host's client certificates; the server's request picks one.
 #[derive(Debug)]
@@ -32,8 +33,9 @@ impl ClientIdentities {
             let key =
                 CertifiedKey::from_der(identity.chain.clone(), identity.key.clone_key(), provider)
                     .map_err(error)?;
-            let issuer = X509Certificate::from_der(&identity.chain[0])
-                .map(|(_, cert)| cert.issuer().as_raw().to_vec())
+            // The issuer's DER encoding, as a server names the CAs it trusts.
+            let issuer = Certificate::from_der(&identity.chain[0])
+                .and_then(|cert| cert.tbs_certificate().issuer().to_der())
                 .map_err(|_| error(CertificateError::BadEncoding.into()))?;
             keys.push((Arc::new(key), issuer));
         }
@@ -73,7 +75,7 @@ mod tests {
 
     #[test]
     fn only_a_client_certificate_issued_by_a_ca_the_server_names_is_offered() {
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = crate::config::trust::crypto_provider();
         let identity = |name: &str| {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
             params.distinguished_name.push(DnType::CommonName, name);

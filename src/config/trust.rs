@@ -23,7 +23,10 @@ use rustls::{
 };
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_cert::der::oid::db::rfc5280::ID_KP_SERVER_AUTH;
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::Certificate;
 
 /// Why a host's TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -97,9 +100,20 @@ pub fn host_tls(dirs: &CertDirs, host: &str, verify: bool) -> Result<HostTls, Tr
     })
 }
 
+/// The crypto provider of every TLS configuration: ring, the only place that builds it.
+///
+/// Chosen on purpose: ring reads the OS random source directly, where aws-lc's entropy
+/// seeding cost about 20 ms of CPU in every process that opened a connection. rustls 0.23.48
+/// deprecates ring's provider because ring has no post-quantum key exchange; registries
+/// negotiate X25519 or the NIST curves, which it has.
+#[allow(deprecated, clippy::disallowed_methods)]
+pub fn crypto_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// The rustls configuration for a host whose certs.d content is `certs`.
 pub(crate) fn client_config(certs: &HostCerts, verify: bool) -> Result<ClientConfig, TrustError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crypto_provider());
     let rustls_error = |reason| TrustError::Rustls {
         host: certs.host.clone(),
         reason,
@@ -192,16 +206,15 @@ impl HostVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let bad_encoding = || rustls::Error::InvalidCertificate(CertificateError::BadEncoding);
-        let (_, cert) = X509Certificate::from_der(end_entity).map_err(|_| bad_encoding())?;
-        let validity = cert.validity();
+        let cert = Certificate::from_der(end_entity).map_err(|_| bad_encoding())?;
+        let tbs = cert.tbs_certificate();
+        let validity = tbs.validity();
         let (not_before, not_after) = (
-            validity.not_before.timestamp(),
-            validity.not_after.timestamp(),
+            validity.not_before.to_unix_duration().as_secs(),
+            validity.not_after.to_unix_duration().as_secs(),
         );
-        let time = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let unix = |secs: i64| {
-            UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs.max(0) as u64))
-        };
+        let time = now.as_secs();
+        let unix = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
         if time < not_before {
             return Err(CertificateError::NotValidYetContext {
                 time: now,
@@ -216,8 +229,11 @@ impl HostVerifier {
             }
             .into());
         }
-        if let Ok(Some(eku)) = cert.extended_key_usage() {
-            if !eku.value.server_auth {
+        let usage = tbs
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(|_| bad_encoding())?;
+        if let Some((_, ExtendedKeyUsage(purposes))) = usage {
+            if !purposes.contains(&ID_KP_SERVER_AUTH) {
                 return Err(CertificateError::InvalidPurpose.into());
             }
         }
@@ -239,7 +255,10 @@ fn is_ca_used_as_end_entity(error: &rustls::Error) -> bool {
 
 /// Whether the certificate names itself as its issuer (a self-signed certificate).
 fn is_self_issued(der: &CertificateDer<'_>) -> bool {
-    X509Certificate::from_der(der).is_ok_and(|(_, cert)| cert.subject() == cert.issuer())
+    Certificate::from_der(der).is_ok_and(|cert| {
+        let tbs = cert.tbs_certificate();
+        tbs.subject() == tbs.issuer()
+    })
 }
 
 impl ServerCertVerifier for HostVerifier {
@@ -383,7 +402,7 @@ mod tests {
         presented: &CertificateDer<'_>,
         name: &str,
     ) -> Result<(), rustls::Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crypto_provider());
         let verifier = HostVerifier::new(certs, &provider).unwrap();
         let name = ServerName::try_from(name.to_string()).unwrap();
         verifier
@@ -431,7 +450,7 @@ mod tests {
             p.not_before = rcgen::date_time_ymd(2030, 1, 1);
             p.not_after = rcgen::date_time_ymd(2031, 1, 1);
         });
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crypto_provider());
         let verifier = HostVerifier::new(&trusting(&[&cert]), &provider).unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let early = verifier.accept_trusted_self(&cert, &name, UnixTime::now());

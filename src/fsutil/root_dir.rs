@@ -264,7 +264,14 @@ impl RootDir {
             self.path.join(rel_dir)
         };
         loop {
-            let name = format!("{TEMP_PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(|e| {
+                io_error(
+                    "drawing a random temp-file name in",
+                    &dir_label.display().to_string(),
+                )(e.into())
+            })?;
+            let name = format!("{TEMP_PREFIX}{}", hex::encode(random));
             let flags =
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o644)) {

@@ -276,7 +276,8 @@ fn big_layer_streams_through() {
 #[test]
 fn one_line_client_certificate_registry_serves_the_harness_client() {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
-    use x509_parser::prelude::{FromDer, X509Certificate};
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::BasicConstraints;
     let reg = Registry::start(RegistryConfig {
         tls: true,
         client_ca: true,
@@ -286,13 +287,14 @@ fn one_line_client_certificate_registry_serves_the_harness_client() {
     // The real openssl recipe marks the certificate CA:TRUE, which is the point of the mode.
     let pem = reg.ca_pem.clone().unwrap();
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
-    let (_, cert) = X509Certificate::from_der(&der).unwrap();
-    let constraints = cert
-        .basic_constraints()
+    let cert = x509_cert::Certificate::from_der(&der).unwrap();
+    let (_, constraints) = cert
+        .tbs_certificate()
+        .get_extension::<BasicConstraints>()
         .unwrap()
         .expect("basic constraints");
     assert!(
-        constraints.value.ca,
+        constraints.ca,
         "openssl req -x509 makes a CA:TRUE certificate"
     );
 

@@ -413,7 +413,7 @@ fn origin(scheme: &str, api_host: &str) -> Result<Url, TransportError> {
 /// bench/); ring reads the OS RNG directly.
 fn install_crypto_provider() {
     // Err means a provider is already installed (a second client, or a test): keep it.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = crate::config::trust::crypto_provider().install_default();
 }
 
 /// The one HTTP client of a host: its TLS configuration (trust, client identity), its time

@@ -171,6 +171,7 @@ pub(crate) fn resolve(
             None => None,
         })
         .unwrap_or_else(|| default_graph_root(env));
+    let graph_root = absolute(graph_root);
     let run_root = spec
         .and_then(|s| s.run_root.clone())
         .or_else(|| flags.run_root.clone())
@@ -181,6 +182,7 @@ pub(crate) fn resolve(
             _ => None,
         })
         .unwrap_or_else(|| default_run_root(env));
+    let run_root = absolute(run_root);
     let driver = spec
         .and_then(|s| s.driver.clone())
         .or_else(|| flags.driver.clone())
@@ -213,16 +215,20 @@ pub(crate) fn resolve(
             })
             .unwrap_or_default(),
     };
-    // A relative `--root ./storage` means the directory it names now: the list records the
-    // store with each local entry, and a later push may run elsewhere (c/storage makes them
-    // absolute too).
-    let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
     Ok(StoreLocation {
         driver,
-        graph_root: absolute(graph_root),
-        run_root: absolute(run_root),
+        graph_root,
+        run_root,
         options,
     })
+}
+
+/// `path` from the working directory, as c/storage takes a relative `--root`: the store is
+/// recorded in each list entry's source, which must name it wherever a later command runs.
+fn absolute(path: PathBuf) -> PathBuf {
+    // Fails only without a working directory; the path as given then names no store and
+    // reading it says so.
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn read_conf(path: &Path) -> Result<ConfFile, ConfigError> {
@@ -324,18 +330,23 @@ mod tests {
         let from_spec = resolve(Some(&spec), &flags, &env).unwrap();
         assert_eq!(from_spec.graph_root, PathBuf::from("/spec/root"));
         assert_eq!(from_spec.run_root, PathBuf::from("/spec/run"));
-        let relative = StoreSpec {
-            driver: Some("vfs".into()),
-            graph_root: "./storage".into(),
-            run_root: Some("run".into()),
-            options: vec![],
-        };
-        let located = resolve(Some(&relative), &StorageOptions::default(), &env).unwrap();
-        let here = std::env::current_dir().unwrap();
-        assert_eq!(located.graph_root, here.join("storage"));
-        assert_eq!(located.run_root, here.join("run"));
         assert_eq!(from_spec.driver, "vfs");
         assert_eq!(from_spec.options, ["overlay.mountopt=nodev"]);
+    }
+
+    #[test]
+    fn a_relative_root_is_taken_from_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_with(dir.path(), 0, Some("[storage]\ndriver = \"vfs\"\n"));
+        let flags = StorageOptions {
+            root: Some("./containers/storage".into()),
+            run_root: Some("run".into()),
+            ..StorageOptions::default()
+        };
+        let located = resolve(None, &flags, &env).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(located.graph_root, cwd.join("containers/storage"));
+        assert_eq!(located.run_root, cwd.join("run"));
     }
 
     #[test]

@@ -201,11 +201,22 @@ impl Transport for StorageTransport {
         Err(read_only())
     }
 
+    /// A config (the image's big data), or a complete layer of the image by its uncompressed
+    /// or compressed digest: what `verify` asks of a local entry's blobs.
     async fn blob_exists(&self, descriptor: &Descriptor) -> Result<bool, TransportError> {
-        Ok(self
-            .image
-            .big_data_names
-            .contains(&descriptor.digest.to_string()))
+        let digest = &descriptor.digest;
+        if self.image.big_data_names.contains(&digest.to_string()) {
+            return Ok(true);
+        }
+        let snapshot = Snapshot::load(&self.paths).map_err(metadata_error)?;
+        let Some(image) = snapshot.images.iter().find(|i| i.id == self.image.id) else {
+            return Ok(false);
+        };
+        Ok(snapshot.chain(image).iter().any(|layer| {
+            !layer.is_incomplete()
+                && (layer.diff_digest.as_ref() == Some(digest)
+                    || layer.compressed_digest.as_ref() == Some(digest))
+        }))
     }
 
     async fn blob_get(&self, descriptor: &Descriptor) -> Result<BlobStream, TransportError> {
