@@ -74,6 +74,16 @@ const SCRUBBED_ENV: &[&str] = &[
     "STORAGE_OPTS",
 ];
 
+/// The harness's own HTTP clients (reqwest without a built-in provider, as the tool itself)
+/// use the tool's rustls provider (ring): installed once per test process.
+pub fn use_tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Another test may have installed the same provider first; either way one is there.
+        let _ = manifest::config::trust::crypto_provider().install_default();
+    });
+}
+
 /// The `manifest` binary with `MANIFEST_STORE=<store>` and a clean, empty environment for
 /// credentials: `HOME`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `XDG_DATA_HOME`
 /// and `CONTAINERS_STORAGE_CONF` (an empty containers-storage store) point into an empty

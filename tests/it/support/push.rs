@@ -56,6 +56,7 @@ pub fn client_for(ca_pem: Option<&str>) -> Client {
 
 /// A blocking client with these TLS settings and no proxy.
 pub fn client_with(tls: ClientTls<'_>) -> Client {
+    super::use_tls_provider();
     off_runtime(|| {
         let mut b = Client::builder()
             .no_proxy()
