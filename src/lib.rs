@@ -25,6 +25,8 @@ pub mod fsutil;
 pub(crate) mod go_flags;
 pub mod helper;
 pub(crate) mod layer_cache;
+#[cfg(test)]
+mod layering;
 pub mod list;
 pub mod manpages;
 pub mod media_type;
