@@ -275,4 +275,5 @@ pub fn absolute(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[path = "artifact_tests.rs"]
 mod tests;

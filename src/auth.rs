@@ -397,4 +397,5 @@ fn decode_entry(
 }
 
 #[cfg(test)]
+#[path = "auth_tests.rs"]
 mod tests;

@@ -360,4 +360,5 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 }
 
 #[cfg(test)]
+#[path = "fsutil_tests.rs"]
 mod tests;

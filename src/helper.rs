@@ -322,4 +322,5 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitSta
 }
 
 #[cfg(test)]
+#[path = "helper_tests.rs"]
 mod tests;

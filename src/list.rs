@@ -351,4 +351,5 @@ mod artifacts;
 pub use crate::platform::PlatformWanted;
 
 #[cfg(test)]
+#[path = "list_tests.rs"]
 mod tests;

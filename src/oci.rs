@@ -537,4 +537,5 @@ impl ImageConfig {
 }
 
 #[cfg(test)]
+#[path = "oci_tests.rs"]
 mod tests;

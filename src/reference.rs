@@ -557,4 +557,5 @@ pub(crate) fn shown(input: &str) -> String {
 }
 
 #[cfg(test)]
+#[path = "reference_tests.rs"]
 mod tests;

@@ -157,4 +157,5 @@ fn refuse_artifact_flags(flags: &ArtifactFlags) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "add_tests.rs"]
 mod tests;

@@ -102,4 +102,5 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "annotate_tests.rs"]
 mod tests;

@@ -86,4 +86,5 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "create_tests.rs"]
 mod tests;

@@ -120,4 +120,5 @@ fn no_list(name: &str, similar: Option<String>) -> String {
 }
 
 #[cfg(test)]
+#[path = "inspect_tests.rs"]
 mod tests;

@@ -245,4 +245,5 @@ pub(super) fn show_result(
 }
 
 #[cfg(test)]
+#[path = "push_tests.rs"]
 mod tests;

@@ -38,4 +38,5 @@ pub fn run(ctx: &mut Ctx, args: RemoveArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "remove_tests.rs"]
 mod tests;

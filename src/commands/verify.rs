@@ -91,4 +91,5 @@ async fn of_image(transports: &Transports, image: &ImageRef) -> Result<Subject> 
 }
 
 #[cfg(test)]
+#[path = "verify_tests.rs"]
 mod tests;

@@ -506,4 +506,5 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[path = "error_tests.rs"]
 mod tests;

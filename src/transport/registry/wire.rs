@@ -527,4 +527,5 @@ pub(super) fn content_digest(headers: &HeaderMap) -> Option<Digest> {
 }
 
 #[cfg(test)]
+#[path = "wire_tests.rs"]
 mod tests;
