@@ -15,9 +15,9 @@
 
 mod docker_config;
 
-use crate::fsutil::{self, caps, FileError};
+use crate::boundary::fsutil::{self, caps, FileError};
+use crate::boundary::terminal::quote;
 use crate::reference::host;
-use crate::terminal::quote;
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt;

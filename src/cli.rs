@@ -166,10 +166,10 @@ impl WaitFlags {
     /// Makes the given limits the process's own (they apply to every wait of the command).
     pub fn install(&self) {
         if let Some(limit) = self.lock_timeout {
-            crate::fsutil::wait::set_limit(limit);
+            crate::boundary::fsutil::wait::set_limit(limit);
         }
         if let Some(limit) = self.helper_timeout {
-            crate::helper::set_timeout(limit);
+            crate::boundary::helper::set_timeout(limit);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! layer's descriptor, kept in the store, so a layer the destination already has is not
 //! regenerated, compressed or sent again.
 
+use crate::boundary::fsutil::{self, caps};
 use crate::compress::Compression;
 use crate::digest::Digest;
-use crate::fsutil::{self, caps};
 use crate::oci::Descriptor;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

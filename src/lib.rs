@@ -11,6 +11,7 @@ pub mod apply;
 pub mod artifact;
 pub mod auth;
 pub(crate) mod blocking_stream;
+pub mod boundary;
 // The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
 // `<hex>` there are what users type, not rustdoc links or HTML.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
@@ -21,9 +22,7 @@ pub mod config;
 pub mod convert;
 pub mod copy;
 pub mod digest;
-pub mod fsutil;
 pub(crate) mod go_flags;
-pub mod helper;
 pub(crate) mod layer_cache;
 #[cfg(test)]
 mod layering;
@@ -35,11 +34,9 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod resolve;
-pub mod retry;
 pub mod source;
 pub mod store;
 pub mod table;
-pub mod terminal;
 pub mod transport;
 pub mod verify;
 

@@ -281,7 +281,7 @@ impl ManifestList {
             return Err(ListError::NoSuchPlatform {
                 wanted: filter.display(),
                 list: list_name.to_string(),
-                available: crate::terminal::shortened_list(crate::platform::platforms(
+                available: crate::boundary::terminal::shortened_list(crate::platform::platforms(
                     &self.index.manifests,
                 )),
             });

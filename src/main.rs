@@ -84,7 +84,10 @@ fn flushed(ctx: &mut Ctx, code: ExitCode) -> ExitCode {
 /// registries: nothing in it may steer the terminal.
 fn report(error: &anyhow::Error) {
     let text = format!("{error:#}");
-    eprintln!("Error: {}", manifest::terminal::escape_controls(&text));
+    eprintln!(
+        "Error: {}",
+        manifest::boundary::terminal::escape_controls(&text)
+    );
 }
 
 fn cli_has_password(cli: &Cli) -> bool {

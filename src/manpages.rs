@@ -32,7 +32,7 @@ fn write_page(dir: &Path, name: &str, command: clap::Command) -> std::io::Result
         .manual("manifest manual")
         .render(&mut page)?;
     let path = dir.join(format!("{name}.1"));
-    crate::fsutil::write_atomic(&path, &page).map_err(std::io::Error::other)?;
+    crate::boundary::fsutil::write_atomic(&path, &page).map_err(std::io::Error::other)?;
     Ok(path)
 }
 

@@ -396,7 +396,7 @@ impl Index {
                 }
             }
         }
-        (!lost.is_empty()).then(|| crate::terminal::shortened_list(lost))
+        (!lost.is_empty()).then(|| crate::boundary::terminal::shortened_list(lost))
     }
 
     pub(crate) fn to_value(&self, format: ListFormat) -> Value {
@@ -447,13 +447,13 @@ pub fn pretty(value: &Value) -> String {
     // terminal shows it as it is.
     if !text
         .chars()
-        .any(|c| c != '\n' && crate::terminal::is_control(c))
+        .any(|c| c != '\n' && crate::boundary::terminal::is_control(c))
     {
         return text;
     }
     let mut escaped = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if c != '\n' && crate::terminal::is_control(c) {
+        if c != '\n' && crate::boundary::terminal::is_control(c) {
             escaped.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             escaped.push(c);

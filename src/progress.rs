@@ -3,7 +3,7 @@
 //! nothing with `--quiet`. Every message passes through [`escape_controls`] here, the one
 //! place this channel writes text.
 
-use crate::terminal::escape_controls;
+use crate::boundary::terminal::escape_controls;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};

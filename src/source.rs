@@ -1,13 +1,13 @@
 //! Reading an image to add: its manifest (once, as raw bytes), its config when the platform must
 //! be filled, and the choice of entries when the image is an index.
 
+use crate::boundary::terminal::shortened_list;
 use crate::digest::Digest;
 use crate::list::{PlatformWanted, Source};
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
 use crate::platform::PlatformFilter;
 use crate::reference::{ImageRef, LayoutRef, RegistryRef};
 use crate::store::Store;
-use crate::terminal::shortened_list;
 use crate::transport::open::Transports;
 use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_CONFIG_BYTES};
 use bytes::Bytes;

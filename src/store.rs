@@ -11,8 +11,8 @@
 //!                              (and manifests) of artifacts made by `add --artifact`
 //! ```
 
+use crate::boundary::fsutil::{self, caps, Cap, FileError};
 use crate::digest::Digest;
-use crate::fsutil::{self, caps, Cap, FileError};
 use crate::list::ManifestList;
 use crate::oci::{DocumentError, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use bytes::Bytes;
@@ -60,7 +60,7 @@ pub enum StoreError {
     )]
     NotFound(String),
     /// A list ID prefix that matches more than one list.
-    #[error("{input:?} matches {} lists: {}", ids.len(), crate::terminal::shortened_list(ids))]
+    #[error("{input:?} matches {} lists: {}", ids.len(), crate::boundary::terminal::shortened_list(ids))]
     Ambiguous {
         /// The prefix, as given.
         input: String,

@@ -2,8 +2,8 @@
 //! type, size, annotations), or per blob of an image manifest (its config and layers). Columns
 //! are aligned; every cell is escaped, since the text may come from a registry.
 
+use crate::boundary::terminal::escape_controls;
 use crate::oci::{self, Descriptor, ImageManifest, Index};
-use crate::terminal::escape_controls;
 
 /// The table of a manifest document (an index, a manifest list or an image manifest).
 pub fn table(document: &[u8]) -> Result<String, oci::DocumentError> {

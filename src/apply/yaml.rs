@@ -1,7 +1,7 @@
 //! YAML (and JSON) of spec files, read within named limits: serde-saphyr with a budget, and
 //! the scalar forms manifest-tool's Go reader accepts.
 
-use crate::terminal::cut_quoted;
+use crate::boundary::terminal::cut_quoted;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 

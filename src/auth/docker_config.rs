@@ -2,13 +2,13 @@
 //! auth.json) and `credsStore` (a helper for every other registry), in the order docker's
 //! credential store uses them. Helpers speak the docker-credential-helpers protocol
 //! (`docker-credential-NAME get`, the server on stdin, `{"Username":…,"Secret":…}` on stdout)
-//! and run through [`crate::helper`]: within a time limit, their output capped, killed and named
+//! and run through [`crate::boundary::helper`]: within a time limit, their output capped, killed and named
 //! when they overrun. Their stdout holds secrets and is never quoted; their stderr is, cut.
 
 use super::{find_in_auths, key_form, AuthError, Credential};
+use crate::boundary::helper::{self, HelperError, Limits};
+use crate::boundary::terminal::quote;
 use crate::error_chain;
-use crate::helper::{self, HelperError, Limits};
-use crate::terminal::quote;
 use serde_json::Value;
 use std::path::Path;
 

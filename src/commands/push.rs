@@ -1,6 +1,7 @@
 //! `manifest push LIST [DEST]`
 
 use super::{runtime, Ctx};
+use crate::boundary::retry::RetryPolicy;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use crate::compress::{AddedCompression, Algorithm, Compression};
 use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
@@ -12,7 +13,6 @@ use crate::platform::PlatformFilter;
 use crate::progress::Progress;
 use crate::reference::parse_image;
 use crate::reference::ImageRef;
-use crate::retry::RetryPolicy;
 use crate::store::{Deletion, Store};
 use crate::transport::open::Transports;
 use crate::transport::store_blobs::StoreBlobs;

@@ -39,7 +39,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// Which rule it breaks, or the operating system's error.
         #[source]
-        source: crate::fsutil::FileError,
+        source: crate::boundary::fsutil::FileError,
     },
     /// More drop-in files than are read.
     #[error(

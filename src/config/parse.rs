@@ -4,8 +4,8 @@
 
 use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
+use crate::boundary::terminal::{cut_quoted, quote};
 use crate::reference::host;
-use crate::terminal::{cut_quoted, quote};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

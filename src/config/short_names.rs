@@ -9,8 +9,8 @@
 
 use super::registries::{Alias, RegistriesConf, ShortNameMode};
 use super::ConfigError;
+use crate::boundary::terminal::{quote, LISTED_ITEMS};
 use crate::reference::{self, ImageRef, ReferenceError, RegistryRef};
-use crate::terminal::{quote, LISTED_ITEMS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

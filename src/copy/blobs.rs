@@ -122,7 +122,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, TransportError>>,
 {
-    use crate::retry::Retryable;
+    use crate::boundary::retry::Retryable;
     options
         .retry
         .run_counted(attempt, TransportError::retry_class)

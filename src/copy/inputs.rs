@@ -2,12 +2,12 @@
 //! transports, and the little it reads from the local store ([`LocalStore`]). Nothing else
 //! outside the engine is reachable from it.
 
+use crate::boundary::retry::RetryPolicy;
 use crate::compress::{AddedCompression, Compression};
 use crate::digest::Digest;
 use crate::list::Source;
 use crate::oci::{Descriptor, ListFormat};
 use crate::platform::PlatformFilter;
-use crate::retry::RetryPolicy;
 use crate::transport::open::Transports;
 use crate::transport::{Transport, TransportError};
 use bytes::Bytes;

@@ -133,7 +133,7 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
         if kept.is_empty() {
             return Err(PushError::NoPlatform {
                 wanted: filter.display(),
-                available: crate::terminal::shortened_list(crate::platform::platforms(
+                available: crate::boundary::terminal::shortened_list(crate::platform::platforms(
                     &index.manifests,
                 )),
             });

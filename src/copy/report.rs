@@ -2,9 +2,9 @@
 //! prints, and the `--metadata-file` document (schemas/push-metadata.json). A dry run and a
 //! real run produce the same [`Decisions`] for the same destination state.
 
+use crate::boundary::terminal::escape_controls;
 use crate::digest::Digest;
 use crate::oci::Descriptor;
-use crate::terminal::escape_controls;
 use serde::Serialize;
 
 /// What happens to one child of the list.

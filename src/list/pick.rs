@@ -25,7 +25,7 @@ impl ManifestList {
             [] => Err(ListError::NoSuchPlatform {
                 wanted: filter.display(),
                 list: list_name.to_string(),
-                available: crate::terminal::shortened_list(crate::platform::platforms(
+                available: crate::boundary::terminal::shortened_list(crate::platform::platforms(
                     &self.index.manifests,
                 )),
             }),

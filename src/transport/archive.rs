@@ -3,7 +3,7 @@
 //! renames it over the old one.
 
 use super::TransportError;
-use crate::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
+use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;

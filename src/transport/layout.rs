@@ -1,14 +1,14 @@
 //! OCI image layouts as a transport: `oci:DIR` read and written in place, `oci-archive:FILE`
 //! read in place and repacked when a push completes. Every file of a layout is read through
-//! [`crate::fsutil`]: regular files inside the layout only, never past their size or a cap.
+//! [`crate::boundary::fsutil`]: regular files inside the layout only, never past their size or a cap.
 
 use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
+use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
+use crate::boundary::terminal::shortened_list;
 use crate::digest::{Digest, Verifier};
-use crate::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
 use crate::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
 use crate::reference::{LayoutKind, LayoutRef};
-use crate::terminal::shortened_list;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
@@ -308,7 +308,7 @@ impl LayoutTransport {
         mut data: BlobStream,
         limit: Option<u64>,
         algorithm_of: &Digest,
-    ) -> Result<(crate::fsutil::TempFile, Digest, u64), TransportError> {
+    ) -> Result<(crate::boundary::fsutil::TempFile, Digest, u64), TransportError> {
         let root = self.files.writable()?;
         let dir = format!("blobs/{}", algorithm_of.algorithm());
         let mut temp = root.temp_file(&dir)?;

@@ -40,7 +40,7 @@ impl Transports {
     /// With `--debug`, a line on stderr about what was decided (not a request).
     pub(crate) fn debug_note(&self, text: &str) {
         if self.options.debug {
-            eprintln!("note: {}", crate::terminal::escape_controls(text));
+            eprintln!("note: {}", crate::boundary::terminal::escape_controls(text));
         }
     }
 

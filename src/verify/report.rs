@@ -111,7 +111,7 @@ impl Report {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for problem in &self.problems {
-            out.push_str(&crate::terminal::escape_controls(&problem.line()));
+            out.push_str(&crate::boundary::terminal::escape_controls(&problem.line()));
             out.push('\n');
         }
         let c = &self.checked;
@@ -134,7 +134,7 @@ impl Report {
             .as_ref()
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
-        out.push_str(&crate::terminal::escape_controls(&format!(
+        out.push_str(&crate::boundary::terminal::escape_controls(&format!(
             "{}{digest}: {verdict} ({looked} checked)",
             self.target
         )));

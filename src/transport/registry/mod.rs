@@ -18,7 +18,7 @@
 //! | `error` | answers and failures as typed errors |
 //! | `challenge` | `WWW-Authenticate`, parsed |
 //!
-//! Every retry goes through [`crate::retry::RetryPolicy`].
+//! Every retry goes through [`crate::boundary::retry::RetryPolicy`].
 
 mod challenge;
 mod chunked;

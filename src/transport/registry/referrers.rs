@@ -132,7 +132,7 @@ async fn page(session: &Session, url: &Url, what: &str) -> Result<Page, Transpor
                 return Ok(Page::NoApi(format!(
                     "answered {} with a redirect to {}",
                     status.as_u16(),
-                    crate::terminal::escape_controls(to)
+                    crate::boundary::terminal::escape_controls(to)
                 )));
             }
             match status {

@@ -17,11 +17,11 @@ use super::exists::{exists, stat, stated_length};
 use super::session::{Access, Session};
 use super::wire::{self, content_digest, Request};
 use super::{chunked, mount, referrers, upload};
+use crate::boundary::retry::{RetryClass, Retryable};
 use crate::config::endpoints::Endpoint;
 use crate::digest::{Digest, Verifier};
 use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
 use crate::reference::RegistryRef;
-use crate::retry::{RetryClass, Retryable};
 use crate::transport::{
     check_manifest, BlobStat, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
     MAX_MANIFEST_BYTES,
@@ -173,7 +173,7 @@ fn check_partial(headers: &HeaderMap, offset: u64, size: u64) -> Result<(), Stri
         }
         _ => Err(format!(
             "asked for bytes {offset}- of {size}, the registry answered Content-Range {:?}",
-            crate::terminal::escape_controls(&range)
+            crate::boundary::terminal::escape_controls(&range)
         )),
     }
 }

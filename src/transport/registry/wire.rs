@@ -205,7 +205,7 @@ impl Wire {
     /// With `--debug`, a line about what the transport decided (not a request).
     pub(super) fn note(&self, text: &str) {
         if self.debug {
-            eprintln!("note: {}", crate::terminal::escape_controls(text));
+            eprintln!("note: {}", crate::boundary::terminal::escape_controls(text));
         }
     }
 
@@ -298,7 +298,7 @@ impl Wire {
         eprintln!(
             "{method} {} -> {} ({} ms)",
             shown_url(url),
-            crate::terminal::escape_controls(&outcome),
+            crate::boundary::terminal::escape_controls(&outcome),
             started.elapsed().as_millis()
         );
     }

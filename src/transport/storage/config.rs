@@ -3,9 +3,9 @@
 //! else c/storage's defaults (root: `/var/lib/containers/storage`; rootless:
 //! `$HOME/.local/share/containers/storage`).
 
-use crate::fsutil::{self, caps, FileError};
+use crate::boundary::fsutil::{self, caps, FileError};
+use crate::boundary::terminal::cut_quoted;
 use crate::reference::StoreSpec;
-use crate::terminal::cut_quoted;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

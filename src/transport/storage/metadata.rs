@@ -4,8 +4,8 @@
 
 use super::config::StoreLocation;
 use super::lock::SharedLock;
+use crate::boundary::fsutil::{caps, FileError, RootDir};
 use crate::digest::Digest;
-use crate::fsutil::{caps, FileError, RootDir};
 use crate::reference::{repository_of, StorageRef};
 use base64::Engine;
 use serde::Deserialize;

@@ -352,7 +352,7 @@ async fn retry_after_is_honoured() {
     // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
     let options = RegistryOptions {
         tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 2,
             base: Duration::from_millis(10),
             ..Default::default()

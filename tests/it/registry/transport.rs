@@ -114,7 +114,7 @@ async fn a_refused_connection_is_one_fast_error() {
         .unwrap()
         .port();
     let options = RegistryOptions {
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 5,
             base: Duration::from_secs(2),
             ..Default::default()

@@ -76,7 +76,7 @@ pub async fn client(options: RegistryOptions, creds: Option<&str>) -> RegistryCl
 /// One retry after 10 ms: failures show at once.
 pub fn fast_options() -> RegistryOptions {
     RegistryOptions {
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 1,
             base: Duration::from_millis(10),
             ..Default::default()
@@ -175,7 +175,7 @@ pub fn reply(status: u16, headers: &[(&str, String)], body: &[u8]) -> Action {
 pub async fn fake_repository(server: &FakeServer) -> RegistryTransport {
     let options = RegistryOptions {
         tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 0,
             ..Default::default()
         },

@@ -3,7 +3,7 @@
 //! and the helper (with every process it started in its process group) killed and named in the
 //! error when it overruns either. `clippy.toml` forbids `std::process::Command::new` elsewhere.
 
-use crate::terminal::cut_quoted;
+use crate::boundary::terminal::cut_quoted;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;

@@ -5,7 +5,7 @@
 //! holds it; after the limit (`--lock-timeout`, default [`DEFAULT_LIMIT`]) the wait ends in an
 //! error that says the same.
 
-use crate::terminal::escape_controls;
+use crate::boundary::terminal::escape_controls;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
