@@ -21,9 +21,9 @@ mod yaml;
 pub use yaml::{limits, Ignored};
 
 use crate::config::registries::RegistriesConf;
-use crate::list::{EntryEdit, ManifestList};
-use crate::platform::{PlatformFilter, PlatformSpec};
-use crate::reference::{parse_image, ImageRef, ReferenceError};
+use crate::model::list::{EntryEdit, ManifestList};
+use crate::model::platform::{PlatformFilter, PlatformSpec};
+use crate::model::reference::{parse_image, ImageRef, ReferenceError};
 use crate::resolve::{parse_image_arg, read_image_arg, BareName};
 use crate::source::{Selection, SourceError};
 use crate::store::Store;
@@ -223,15 +223,17 @@ pub async fn build(
                 fields.variant.as_deref(),
             ) {
                 let descriptors: Vec<_> = entries.iter().map(|e| e.descriptor.clone()).collect();
-                let keep =
-                    crate::platform::selected(&descriptors, &PlatformFilter::of(spec.clone()));
+                let keep = crate::model::platform::selected(
+                    &descriptors,
+                    &PlatformFilter::of(spec.clone()),
+                );
                 if keep.is_empty() {
                     return Err(ApplyError::Platform {
                         image: entry.image.clone(),
                         detail: format!(
                             "the index has no image for {} (it has: {})",
                             spec.display(),
-                            crate::platform::platforms(&descriptors).join(", ")
+                            crate::model::platform::platforms(&descriptors).join(", ")
                         ),
                     });
                 }
@@ -268,9 +270,9 @@ pub async fn build(
 
 /// One image per platform (attestations and entries without a platform aside).
 fn check_platforms(list: &ManifestList) -> Result<(), ApplyError> {
-    let mut seen: BTreeMap<String, &crate::digest::Digest> = BTreeMap::new();
+    let mut seen: BTreeMap<String, &crate::model::digest::Digest> = BTreeMap::new();
     for entry in &list.index.manifests {
-        if crate::platform::is_attestation(entry) {
+        if crate::model::platform::is_attestation(entry) {
             continue;
         }
         let Some(platform) = &entry.platform else {

@@ -5,8 +5,8 @@
 
 mod media_type;
 
-use crate::digest::Digest;
-use crate::oci::{Descriptor, ListFormat, OCI_CONFIG, OCI_MANIFEST};
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, ListFormat, OCI_CONFIG, OCI_MANIFEST};
 use crate::store::{Store, StoreError, StoredFile};
 use base64::Engine as _;
 use bytes::Bytes;

@@ -17,7 +17,7 @@ mod docker_config;
 
 use crate::boundary::fsutil::{self, caps, FileError};
 use crate::boundary::terminal::quote;
-use crate::reference::host;
+use crate::model::reference::host;
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt;

@@ -4,7 +4,7 @@
 mod gzip_parallel;
 
 use crate::blocking_stream::stream_from_blocking;
-use crate::oci;
+use crate::model::oci;
 use crate::transport::{BlobStream, TransportError};
 use futures_util::StreamExt;
 use std::io::Write;

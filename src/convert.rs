@@ -1,7 +1,7 @@
 //! `push --format`: rewriting image manifests between OCI and Docker v2s2, refusing any change
 //! that would lose data. Blobs are never rewritten; only manifest bytes (and so digests) change.
 
-use crate::oci::{self, ListFormat};
+use crate::model::oci::{self, ListFormat};
 use crate::transport::RawManifest;
 use serde_json::{Map, Value};
 
@@ -228,8 +228,8 @@ fn descriptor(format: ListFormat, media_type: &str, from: &Map<String, Value>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
-    use crate::oci::{Descriptor, Index, Platform};
+    use crate::model::digest::Digest;
+    use crate::model::oci::{Descriptor, Index, Platform};
 
     const OCI: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:28c6d11933a06d0262aeef7f59ed339febd303ddd6d5ce9235c9fa9f3e8f0190","size":10},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:db37141a30dfcf3202288364677ca10e11077926ee69f7a444d2f6fd77e1d288","size":20}]}"#;
 

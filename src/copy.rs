@@ -38,9 +38,9 @@ mod steps;
 mod tags;
 mod variants;
 
-use crate::list::Sources;
-use crate::oci;
-use crate::reference::ImageRef;
+use crate::model::list::Sources;
+use crate::model::oci;
+use crate::model::reference::ImageRef;
 use std::sync::Arc;
 
 pub use error::PushError;

@@ -4,8 +4,8 @@
 
 use crate::boundary::fsutil::{self, caps};
 use crate::compress::Compression;
-use crate::digest::Digest;
-use crate::oci::Descriptor;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -20,7 +20,7 @@
 //! in order); with no registries.conf at all, Docker Hub.
 
 use crate::config::registries::RegistriesConf;
-use crate::reference::{parse_image, ImageRef, ReferenceError, StorageRef};
+use crate::model::reference::{parse_image, ImageRef, ReferenceError, StorageRef};
 use crate::source::{read_entries, Added, Selection, SourceError};
 use crate::store::Store;
 use crate::transport::open::Transports;
@@ -96,9 +96,9 @@ pub fn parse_image_arg(
 /// `sha256:ID`: the local image with that full ID, never a registry image (a repository named
 /// `sha256` with the ID as its tag is not what anyone means).
 fn local_id(text: &str, id: &str) -> Result<ImageArg, ReferenceError> {
-    if id.len() != 64 || !crate::reference::is_id_prefix(id) {
+    if id.len() != 64 || !crate::model::reference::is_id_prefix(id) {
         return Err(ReferenceError::InvalidImage {
-            input: crate::reference::shown(text),
+            input: crate::model::reference::shown(text),
             reason: "an image ID after \"sha256:\" must be 64 lowercase hexadecimal characters"
                 .into(),
         });
@@ -118,7 +118,7 @@ fn local_id(text: &str, id: &str) -> Result<ImageArg, ReferenceError> {
 }
 
 fn has_transport(text: &str) -> bool {
-    crate::reference::has_transport_prefix(text)
+    crate::model::reference::has_transport_prefix(text)
         || matches!(
             parse_image(text),
             Err(ReferenceError::UnknownTransport { .. })
@@ -211,7 +211,7 @@ where
         || remote.is_empty()
         || local
             .as_ref()
-            .is_some_and(|_| crate::reference::is_id_prefix(text));
+            .is_some_and(|_| crate::model::reference::is_id_prefix(text));
     let attempts: Vec<ImageRef> = if local_first {
         local.into_iter().chain(remote).collect()
     } else {

@@ -2,11 +2,11 @@
 //! be filled, and the choice of entries when the image is an index.
 
 use crate::boundary::terminal::shortened_list;
-use crate::digest::Digest;
-use crate::list::{PlatformWanted, Source};
-use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
-use crate::platform::PlatformFilter;
-use crate::reference::{ImageRef, LayoutRef, RegistryRef};
+use crate::model::digest::Digest;
+use crate::model::list::{PlatformWanted, Source};
+use crate::model::oci::{self, Descriptor, ImageConfig, ImageManifest, Index};
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::{ImageRef, LayoutRef, RegistryRef};
 use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::{read_blob, ManifestRef, RawManifest, TransportError, MAX_CONFIG_BYTES};
@@ -193,9 +193,9 @@ pub(crate) async fn read_entries(
             image: label.clone(),
             reason: e.to_string(),
         })?;
-        let available = || shortened_list(crate::platform::platforms(&index.manifests));
+        let available = || shortened_list(crate::model::platform::platforms(&index.manifests));
         let chosen: Vec<Descriptor> = if let Some(filter) = &selection.filter {
-            let chosen = crate::platform::selected(&index.manifests, filter);
+            let chosen = crate::model::platform::selected(&index.manifests, filter);
             if chosen.is_empty() {
                 return Err(SourceError::NoMatchingPlatform {
                     image: label.clone(),
@@ -217,7 +217,7 @@ pub(crate) async fn read_entries(
                 .iter()
                 .filter(|entry| {
                     entry.digest == image.digest
-                        || crate::platform::attested(entry).as_ref() == Some(&image.digest)
+                        || crate::model::platform::attested(entry).as_ref() == Some(&image.digest)
                 })
                 .cloned()
                 .collect()
@@ -286,7 +286,7 @@ pub(crate) async fn read_entries(
         if !filter.matches(&descriptor) {
             return Err(SourceError::OtherPlatform {
                 image: label,
-                platform: crate::platform::describe(&descriptor),
+                platform: crate::model::platform::describe(&descriptor),
                 wanted: filter.display(),
             });
         }
@@ -306,7 +306,7 @@ pub(crate) async fn read_entries(
 fn only_image(entries: &[Descriptor]) -> Option<&Descriptor> {
     let mut images = entries
         .iter()
-        .filter(|entry| !crate::platform::is_attestation(entry));
+        .filter(|entry| !crate::model::platform::is_attestation(entry));
     match (images.next(), images.next()) {
         (Some(image), None) => Some(image),
         _ => None,

@@ -12,9 +12,9 @@
 //! ```
 
 use crate::boundary::fsutil::{self, caps, Cap, FileError};
-use crate::digest::Digest;
-use crate::list::ManifestList;
-use crate::oci::{DocumentError, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+use crate::model::digest::Digest;
+use crate::model::list::ManifestList;
+use crate::model::oci::{DocumentError, ListFormat, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use bytes::Bytes;
 use std::fs::{self, File};
 use std::io;
@@ -119,7 +119,7 @@ pub enum StoreError {
     Document(#[from] DocumentError),
     /// An edit of [`Store::update`] refused: the list is left as it was.
     #[error(transparent)]
-    Edit(#[from] crate::list::ListError),
+    Edit(#[from] crate::model::list::ListError),
 }
 
 pub(crate) fn io_err<'a>(
@@ -329,7 +329,7 @@ impl Store {
                 return Ok((id.clone(), name.clone()));
             }
         }
-        if crate::reference::looks_like_list_id_prefix(raw) {
+        if crate::model::reference::looks_like_list_id_prefix(raw) {
             let mut ids: Vec<String> = self.list_ids()?;
             ids.retain(|id| id.starts_with(raw));
             match ids.len() {

@@ -3,7 +3,7 @@
 //! are aligned; every cell is escaped, since the text may come from a registry.
 
 use crate::boundary::terminal::escape_controls;
-use crate::oci::{self, Descriptor, ImageManifest, Index};
+use crate::model::oci::{self, Descriptor, ImageManifest, Index};
 
 /// The table of a manifest document (an index, a manifest list or an image manifest).
 pub fn table(document: &[u8]) -> Result<String, oci::DocumentError> {
@@ -21,7 +21,7 @@ pub fn table(document: &[u8]) -> Result<String, oci::DocumentError> {
         let mut rows = vec![header];
         rows.extend(index.manifests.iter().map(|entry| {
             let mut cells = vec![
-                crate::platform::describe(entry),
+                crate::model::platform::describe(entry),
                 entry.digest.to_string(),
                 entry.media_type.clone(),
                 entry.size.to_string(),
@@ -113,7 +113,7 @@ fn render(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
+    use crate::model::digest::Digest;
 
     #[test]
     fn an_index_has_a_row_per_entry() {

@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use manifest::digest::Digest;
-use manifest::list::{EntryEdit, ManifestList};
-use manifest::oci::{Descriptor, Index, OCI_MANIFEST};
+use manifest::model::digest::Digest;
+use manifest::model::list::{EntryEdit, ManifestList};
+use manifest::model::oci::{Descriptor, Index, OCI_MANIFEST};
 
 fuzz_target!(|data: &[u8]| {
     let mut list = ManifestList::default();

@@ -3,9 +3,9 @@
 use super::{describe, entry_edit, read_failure, runtime, Ctx};
 use crate::artifact::{self, ArtifactSpec};
 use crate::cli::{AddArgs, ArtifactFlags};
-use crate::list::parse_annotations;
-use crate::list::{EntryEdit, PlatformWanted};
-use crate::platform::PlatformFilter;
+use crate::model::list::parse_annotations;
+use crate::model::list::{EntryEdit, PlatformWanted};
+use crate::model::platform::PlatformFilter;
 use crate::resolve::{parse_image_arg, read_image_arg, BareName};
 use crate::source::Selection;
 use anyhow::{bail, Result};

@@ -167,7 +167,10 @@ fn files_become_one_artifact_entry() {
     );
     assert_eq!(entry.platform.as_ref().unwrap().display(), "linux/amd64");
     assert_eq!(entry.annotations["k"], "v");
-    assert_eq!(list.list.sources[&entry.digest], crate::list::Source::Store);
+    assert_eq!(
+        list.list.sources[&entry.digest],
+        crate::model::list::Source::Store
+    );
     assert_eq!(
         list.list.instance_by_file(weights),
         Some(entry.digest.clone())

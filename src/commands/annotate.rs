@@ -2,9 +2,9 @@
 
 use super::{check_artifact_type, describe, entry_edit, Ctx};
 use crate::cli::AnnotateArgs;
-use crate::list::EntryEdit;
-use crate::platform::PlatformFilter;
-use crate::reference::is_explicit_image;
+use crate::model::list::EntryEdit;
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::is_explicit_image;
 use crate::resolve::BareName;
 use anyhow::{bail, Result};
 

@@ -5,7 +5,7 @@ use super::run as annotate;
 use crate::commands::testing::TestEnv;
 
 /// A list `l` holding an amd64 and an arm image: its ID, the images' references and digests.
-fn list_of_two(env: &TestEnv) -> (String, [(String, crate::digest::Digest); 2]) {
+fn list_of_two(env: &TestEnv) -> (String, [(String, crate::model::digest::Digest); 2]) {
     let id = env.create_list("l");
     let amd64 = env.image("layout", "amd64", "linux/amd64");
     let arm = env.image("layout", "arm", "linux/arm");

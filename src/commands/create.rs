@@ -2,8 +2,8 @@
 
 use super::{runtime, Ctx};
 use crate::cli::CreateArgs;
-use crate::list::{parse_annotations, ManifestList, PlatformWanted};
-use crate::reference::normalize_list_name;
+use crate::model::list::{parse_annotations, ManifestList, PlatformWanted};
+use crate::model::reference::normalize_list_name;
 use crate::resolve::{parse_image_arg, read_image_arg, read_image_named_like_list, BareName};
 use crate::source::Selection;
 use crate::store::StoreError;

@@ -58,7 +58,7 @@ fn artifact_type_goes_on_the_index() {
         Some("application/vnd.example.bundle.v1")
     );
     let (document, format) = list.document().unwrap();
-    assert_eq!(format, crate::oci::ListFormat::Oci);
+    assert_eq!(format, crate::model::oci::ListFormat::Oci);
     assert!(String::from_utf8(document)
         .unwrap()
         .contains(r#""artifactType":"application/vnd.example.bundle.v1","manifests":[]"#));

@@ -2,9 +2,9 @@
 
 use super::{runtime, Ctx};
 use crate::cli::{InspectArgs, InspectFormat};
-use crate::list::Source;
-use crate::oci::pretty;
-use crate::reference::{is_explicit_image, normalize_list_name, ImageRef};
+use crate::model::list::Source;
+use crate::model::oci::pretty;
+use crate::model::reference::{is_explicit_image, normalize_list_name, ImageRef};
 use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use crate::store::StoreError;
 use anyhow::{bail, Context, Result};

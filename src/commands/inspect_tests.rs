@@ -16,7 +16,7 @@ fn a_list_is_printed_as_it_will_be_pushed() {
 
     let indented = env.run(inspect, &["l"]);
     let value: serde_json::Value = serde_json::from_slice(&document).unwrap();
-    assert_eq!(indented, crate::oci::pretty(&value));
+    assert_eq!(indented, crate::model::oci::pretty(&value));
 
     let table = env.run(inspect, &["--format", "table", "l"]);
     for (digest, platform) in images.iter().zip(["linux/amd64", "linux/arm64/v8"]) {
@@ -33,7 +33,10 @@ fn a_layout_image_is_read_as_it_is() {
     let env = TestEnv::new();
     let (image, digest) = env.image("layout", "amd64", "linux/amd64");
     let raw = env.run(inspect, &["--raw", &image]);
-    assert_eq!(crate::digest::Digest::sha256_of(raw.as_bytes()), digest);
+    assert_eq!(
+        crate::model::digest::Digest::sha256_of(raw.as_bytes()),
+        digest
+    );
     let indented = env.run(inspect, &[&image]);
     assert!(indented.contains("\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\""));
 }

@@ -23,8 +23,8 @@ pub use ctx::Ctx;
 
 use crate::cli::EntryFlags;
 use crate::config::registries::RegistriesConf;
-use crate::list::{parse_annotations, split_list_flags, EntryEdit};
-use crate::oci::{Descriptor, ImageManifest};
+use crate::model::list::{parse_annotations, split_list_flags, EntryEdit};
+use crate::model::oci::{Descriptor, ImageManifest};
 use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
 use crate::source::SourceError;
 use crate::transport::open::Transports;
@@ -75,7 +75,7 @@ fn describe(
         manifest.digest.clone(),
         manifest.bytes.len() as u64,
     );
-    if !crate::oci::is_index_type(&manifest.media_type) {
+    if !crate::model::oci::is_index_type(&manifest.media_type) {
         descriptor.artifact_type = ImageManifest::parse(&manifest.bytes)
             .ok()
             .and_then(|m| m.artifact_type)

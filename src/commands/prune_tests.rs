@@ -3,7 +3,7 @@
 
 use super::run as prune;
 use crate::commands::testing::TestEnv;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 
 /// The digests of the store's cached blobs.
 fn cached(env: &TestEnv) -> Vec<Digest> {

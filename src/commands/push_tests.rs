@@ -3,7 +3,7 @@
 
 use super::run as push;
 use crate::commands::testing::TestEnv;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 
 /// A list `l` of two images from one layout: the images' digests, the digest the list will
 /// have when pushed, and a destination layout `oci:<env>/out:v1`.

@@ -5,7 +5,7 @@ use super::run as remove;
 use crate::commands::testing::TestEnv;
 
 /// A list `l` of four images from one index: its ID and the images' digests.
-fn list_of_four(env: &TestEnv) -> (String, Vec<crate::digest::Digest>) {
+fn list_of_four(env: &TestEnv) -> (String, Vec<crate::model::digest::Digest>) {
     let platforms = [
         "linux/amd64",
         "linux/arm64/v8",
@@ -18,7 +18,7 @@ fn list_of_four(env: &TestEnv) -> (String, Vec<crate::digest::Digest>) {
     (id, images)
 }
 
-fn digests(env: &TestEnv) -> Vec<crate::digest::Digest> {
+fn digests(env: &TestEnv) -> Vec<crate::model::digest::Digest> {
     env.entries("l").into_iter().map(|e| e.0).collect()
 }
 
@@ -55,7 +55,7 @@ fn entries_are_removed_by_platform() {
 fn refusals_leave_the_list_as_it_was() {
     let env = TestEnv::new();
     let (_, images) = list_of_four(&env);
-    let unknown = crate::digest::Digest::sha256_of(b"not an entry");
+    let unknown = crate::model::digest::Digest::sha256_of(b"not an entry");
     for (line, says) in [
         (
             &["l", "busybox"][..],

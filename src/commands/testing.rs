@@ -3,9 +3,9 @@
 //! binary: each command runs in-process and writes to a buffer.
 
 use super::Ctx;
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Index, ListFormat, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
-use crate::reference::{LayoutKind, LayoutRef};
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Index, ListFormat, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use crate::model::reference::{LayoutKind, LayoutRef};
 use crate::store::Store;
 use crate::transport::layout::LayoutTransport;
 use crate::transport::storage::config::StorageOptions;
@@ -258,7 +258,7 @@ async fn write_image(dir: &Path, platform: &str) -> (Descriptor, Bytes) {
     });
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
     let mut descriptor = put_blob(&layout, OCI_MANIFEST, bytes.clone()).await;
-    descriptor.platform = Some(crate::oci::Platform {
+    descriptor.platform = Some(crate::model::oci::Platform {
         os: os.into(),
         architecture: arch.into(),
         variant: variant.map(str::to_string),

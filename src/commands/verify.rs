@@ -3,9 +3,9 @@
 use super::push::StoreInputs;
 use super::{runtime, Ctx};
 use crate::cli::{VerifyArgs, VerifyFormat};
-use crate::platform::PlatformFilter;
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::{is_explicit_image, parse_image, ImageRef};
 use crate::progress::Progress;
-use crate::reference::{is_explicit_image, parse_image, ImageRef};
 use crate::store::StoreError;
 use crate::transport::open::Transports;
 use crate::verify::{verify, Report, Subject, VerifyOptions};

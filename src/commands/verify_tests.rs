@@ -3,7 +3,7 @@
 
 use super::run as verify;
 use crate::commands::testing::TestEnv;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 
 /// The layer digest of the image `digest` in the layout `layout`.
 fn layer_of(env: &TestEnv, layout: &str, digest: &Digest) -> Digest {

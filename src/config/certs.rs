@@ -9,7 +9,7 @@
 //! order. A `.cert` without its `.key`, or the reverse, is an error naming the file.
 
 use crate::boundary::fsutil::{self, caps, FileError};
-use crate::reference::host;
+use crate::model::reference::host;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;

@@ -16,7 +16,7 @@ pub mod sources;
 pub mod tls_failure;
 pub mod trust;
 
-use crate::reference::ReferenceError;
+use crate::model::reference::ReferenceError;
 use std::path::PathBuf;
 
 /// Why registries.conf could not be read, or refuses what was asked of it.

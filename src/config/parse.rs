@@ -5,7 +5,7 @@
 use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
 use crate::boundary::terminal::{cut_quoted, quote};
-use crate::reference::host;
+use crate::model::reference::host;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -10,7 +10,7 @@
 use super::parse::{parse_file, ParsedFile};
 use super::sources::{ConfFile, ConfSources};
 use super::ConfigError;
-use crate::reference::RegistryRef;
+use crate::model::reference::RegistryRef;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

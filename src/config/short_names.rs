@@ -10,7 +10,7 @@
 use super::registries::{Alias, RegistriesConf, ShortNameMode};
 use super::ConfigError;
 use crate::boundary::terminal::{quote, LISTED_ITEMS};
-use crate::reference::{self, ImageRef, ReferenceError, RegistryRef};
+use crate::model::reference::{self, ImageRef, ReferenceError, RegistryRef};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@ use super::error::PushError;
 use super::inputs::{LocalStore, Observer, PushOptions};
 use super::report::BlobAction;
 use super::steps::{BlobStep, CompressJob, LayerKey};
-use crate::oci::Descriptor;
+use crate::model::oci::Descriptor;
 use crate::transport::resume::TransportSource;
 use crate::transport::{verified, BlobStream, Transport, TransportError};
 use futures_util::StreamExt;
@@ -82,7 +82,7 @@ pub(super) async fn send_layer(
 ) -> Result<(LayerKey, Descriptor), PushError> {
     let compression = job.compression;
     let media_type = compression
-        .layer_media_type(crate::oci::OCI_MANIFEST)
+        .layer_media_type(crate::model::oci::OCI_MANIFEST)
         .expect("OCI manifests name every compression");
     let (result, attempts) = with_retries(options, || async {
         let mut stream = counted(job.source.blob_get(&job.descriptor).await?, &progress);

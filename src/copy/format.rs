@@ -6,8 +6,8 @@
 use super::error::PushError;
 use super::inputs::PushOptions;
 use crate::convert::convert_manifest;
-use crate::digest::Digest;
-use crate::oci::{Index, ListFormat};
+use crate::model::digest::Digest;
+use crate::model::oci::{Index, ListFormat};
 use crate::transport::RawManifest;
 
 /// The format the index is written in, and what `--allow-lossy` drops to get there: fields

@@ -4,10 +4,10 @@
 
 use crate::boundary::retry::RetryPolicy;
 use crate::compress::{AddedCompression, Compression};
-use crate::digest::Digest;
-use crate::list::Source;
-use crate::oci::{Descriptor, ListFormat};
-use crate::platform::PlatformFilter;
+use crate::model::digest::Digest;
+use crate::model::list::Source;
+use crate::model::oci::{Descriptor, ListFormat};
+use crate::model::platform::PlatformFilter;
 use crate::transport::open::Transports;
 use crate::transport::{Transport, TransportError};
 use bytes::Bytes;

@@ -4,7 +4,7 @@
 
 use super::{io_err, Store, StoreError};
 use crate::boundary::fsutil::{self, RootDir};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 use std::path::Path;

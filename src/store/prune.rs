@@ -3,7 +3,7 @@
 
 use super::{io_err, Store, StoreError};
 use crate::boundary::fsutil::{self, caps};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use rustix::fs::FileType;
 use std::collections::HashSet;
 use std::fs;

@@ -1,7 +1,7 @@
 //! How reading or writing images fails, for every transport, and which failures are worth retrying.
 
 use crate::boundary::retry::{RetryClass, Retryable};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 
 /// How a request failed below HTTP, which decides whether it is worth trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
 use crate::boundary::terminal::shortened_list;
-use crate::digest::{Digest, Verifier};
-use crate::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
-use crate::reference::{LayoutKind, LayoutRef};
+use crate::model::digest::{Digest, Verifier};
+use crate::model::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
+use crate::model::reference::{LayoutKind, LayoutRef};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
@@ -343,7 +343,7 @@ impl LayoutTransport {
 
 /// `oci:DIR` or `oci-archive:FILE`, without the image name, for messages.
 fn label_of(reference: &LayoutRef) -> String {
-    crate::reference::ImageRef::Layout(LayoutRef {
+    crate::model::reference::ImageRef::Layout(LayoutRef {
         name: None,
         ..reference.clone()
     })

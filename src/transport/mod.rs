@@ -12,15 +12,15 @@ pub mod resume;
 pub mod storage;
 pub(crate) mod store_blobs;
 
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::reference::ImageRef;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::reference::ImageRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 
-pub(crate) use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+pub(crate) use crate::model::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 
 /// The most referrers one subject may list (over every page of a registry's referrers API, or
 /// under its fallback tag); more is an error that names this limit.
@@ -34,16 +34,16 @@ pub use error::{NetworkFailure, TransportError};
 pub struct RawManifest {
     /// The exact bytes; never re-serialised, so the digest stays the same.
     pub bytes: Bytes,
-    /// The manifest's media type, decided from the body (see [`crate::media_type::manifest_kind`]).
+    /// The manifest's media type, decided from the body (see [`crate::model::media_type::manifest_kind`]).
     pub media_type: String,
     /// The sha256 of `bytes`.
     pub digest: Digest,
 }
 
 impl RawManifest {
-    /// Wraps bytes this program made or already checked, typed by [`crate::media_type::manifest_kind`].
+    /// Wraps bytes this program made or already checked, typed by [`crate::model::media_type::manifest_kind`].
     pub fn from_bytes(bytes: Bytes) -> Self {
-        let media_type = crate::media_type::manifest_kind(&bytes, None).unwrap_or_default();
+        let media_type = crate::model::media_type::manifest_kind(&bytes, None).unwrap_or_default();
         let digest = Digest::sha256_of(&bytes);
         Self {
             bytes,

@@ -5,7 +5,7 @@ use super::registry::{RegistryClient, RegistryOptions};
 use super::storage::config::StorageOptions;
 use super::storage::StorageTransport;
 use super::{ManifestRef, Transport, TransportError};
-use crate::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
+use crate::model::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;

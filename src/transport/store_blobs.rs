@@ -4,8 +4,8 @@
 
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::boundary::fsutil::{Region, RootDir};
-use crate::digest::Digest;
-use crate::oci::Descriptor;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;

@@ -3,7 +3,7 @@
 
 use super::subject::Subject;
 use super::Problem;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use serde::Serialize;
 
 /// How much was looked at.
@@ -104,7 +104,7 @@ impl Report {
             error,
         };
         let value = serde_json::to_value(&document).expect("the report always serialises");
-        crate::oci::pretty(&value)
+        crate::model::oci::pretty(&value)
     }
 
     /// One line per problem, then the summary; every line escaped for a terminal.

@@ -17,7 +17,7 @@ use crate::config::endpoints::Endpoint;
 use crate::config::registries::RegistriesConf;
 use crate::config::ConfigError;
 use crate::error_chain;
-use crate::reference::RegistryRef;
+use crate::model::reference::RegistryRef;
 use crate::transport::{NetworkFailure, TransportError};
 use reqwest::Url;
 use std::collections::HashMap;
@@ -382,11 +382,12 @@ fn cell<T>(map: &ByHost<T>, key: (String, bool)) -> Cell<T> {
 }
 
 /// Whether two registry names are the same registry, compared in the one canonical host form
-/// ([`crate::reference::host::canonical`]: any case, trailing dot, port spelling, IPv6
+/// ([`crate::model::reference::host::canonical`]: any case, trailing dot, port spelling, IPv6
 /// spelling) with Docker Hub by any of its names: where `--creds` may go.
 fn same_registry(a: &str, b: &str) -> bool {
     fn key(name: &str) -> String {
-        let host = crate::reference::host::canonical(name).unwrap_or_else(|| name.to_string());
+        let host =
+            crate::model::reference::host::canonical(name).unwrap_or_else(|| name.to_string());
         match host.as_str() {
             "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
             _ => host,

@@ -4,7 +4,7 @@
 //! Rules:
 //! - Manifests are kept as the bytes read, checked against the digest asked for
 //!   (`check_manifest`) and against `Docker-Content-Digest`; their size is capped while they
-//!   are read. Their media type comes from the body ([`crate::media_type::manifest_kind`]);
+//!   are read. Their media type comes from the body ([`crate::model::media_type::manifest_kind`]);
 //!   the response's Content-Type only chooses between OCI and Docker for a body that does not
 //!   say.
 //! - Blobs are read only by digest from the repository itself, never from a descriptor's
@@ -19,9 +19,9 @@ use super::wire::{self, content_digest, Request};
 use super::{chunked, mount, referrers, upload};
 use crate::boundary::retry::{RetryClass, Retryable};
 use crate::config::endpoints::Endpoint;
-use crate::digest::{Digest, Verifier};
-use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
-use crate::reference::RegistryRef;
+use crate::model::digest::{Digest, Verifier};
+use crate::model::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
+use crate::model::reference::RegistryRef;
 use crate::transport::{
     check_manifest, BlobStat, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
     MAX_MANIFEST_BYTES,
@@ -505,7 +505,7 @@ mod tests {
                 "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"
             ))
             .as_deref(),
-            Some(crate::oci::DOCKER_MANIFEST)
+            Some(crate::model::oci::DOCKER_MANIFEST)
         );
         assert_eq!(manifest_content_type(&headers("application/json")), None);
         assert_eq!(manifest_content_type(&HeaderMap::new()), None);

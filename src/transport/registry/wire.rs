@@ -14,7 +14,7 @@ use super::error::{
     shown_url, BodyError, Errors, Op, Peer, WireError, MAX_ERROR_BODY, STALL_FLOOR_BYTES_PER_SEC,
 };
 use crate::config::certs::HostCerts;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::transport::{BlobStream, TransportError};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};

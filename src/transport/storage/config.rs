@@ -5,7 +5,7 @@
 
 use crate::boundary::fsutil::{self, caps, FileError};
 use crate::boundary::terminal::cut_quoted;
-use crate::reference::StoreSpec;
+use crate::model::reference::StoreSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

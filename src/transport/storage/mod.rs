@@ -13,10 +13,10 @@ pub(crate) mod tarsplit;
 
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use crate::blocking_stream::stream_from_blocking;
-use crate::digest::Digest;
 use crate::error_chain;
-use crate::oci::Descriptor;
-use crate::reference::{parse_image, ImageRef, StorageRef, StoreSpec};
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::reference::{parse_image, ImageRef, StorageRef, StoreSpec};
 use async_trait::async_trait;
 use bytes::Bytes;
 use config::{Environment, StorageOptions, StoreLocation};

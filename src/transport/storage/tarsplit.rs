@@ -9,7 +9,7 @@
 //! never committed).
 
 use crate::boundary::fsutil::{FileError, Region, RootDir};
-use crate::digest::{Digest, Verifier};
+use crate::model::digest::{Digest, Verifier};
 use base64::Engine;
 use serde::Deserialize;
 use std::ffi::{OsStr, OsString};

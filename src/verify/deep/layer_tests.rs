@@ -1,6 +1,6 @@
 use super::*;
-use crate::digest::Digest;
-use crate::oci::Descriptor;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 use crate::transport::verified;
 
 fn elf_x86_64() -> Vec<u8> {

@@ -192,7 +192,7 @@ fn headers_name_their_machine() {
 fn this_machines_own_binary_is_read() {
     let head = std::fs::read("/bin/true").expect("/bin/true");
     let found = machine(&head[..HEADER_BYTES.min(head.len())]).expect("an ELF executable");
-    let host = crate::platform::PlatformWanted::host();
+    let host = crate::model::platform::PlatformWanted::host();
     assert_eq!(found.format, Format::Elf);
     assert_eq!(
         fits(&found, "linux", &host.arch),

@@ -14,7 +14,7 @@ use crate::support::TestEnv;
 use manifest::config::certs::CertDirs;
 use manifest::config::tls_failure::{TlsFailure, TlsFailureKind};
 use manifest::config::trust::{host_tls, HostTls};
-use manifest::reference::RegistryRef;
+use manifest::model::reference::RegistryRef;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::{Transport, TransportError};
 use predicates::prelude::*;

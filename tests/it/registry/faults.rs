@@ -12,7 +12,7 @@ use crate::support::image::{five_platforms, sha256_digest, write_image_layout, I
 use crate::support::push::{complete, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::{wait, TestEnv};
-use manifest::digest::Digest;
+use manifest::model::digest::Digest;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::Transport;
 use predicates::prelude::*;

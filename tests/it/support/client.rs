@@ -7,9 +7,9 @@ use super::registry::Registry;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use manifest::auth::AuthSources;
-use manifest::digest::{Digest, Verifier};
-use manifest::oci::{self, Descriptor};
-use manifest::reference::RegistryRef;
+use manifest::model::digest::{Digest, Verifier};
+use manifest::model::oci::{self, Descriptor};
+use manifest::model::reference::RegistryRef;
 use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
 use manifest::transport::{
     verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,

@@ -2,8 +2,8 @@
 
 use super::*;
 
-const GOLDEN: &[u8] = include_bytes!("../tests/data/skopeo-inspect.out");
-const GOLDEN_DIGEST: &str = include_str!("../tests/data/push-1.digest");
+const GOLDEN: &[u8] = include_bytes!("../../tests/data/skopeo-inspect.out");
+const GOLDEN_DIGEST: &str = include_str!("../../tests/data/push-1.digest");
 
 #[test]
 fn golden_index_round_trips_byte_for_byte() {

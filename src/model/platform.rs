@@ -3,8 +3,8 @@
 //! `unknown/unknown`, annotated `vnd.docker.reference.type: attestation-manifest`) follow the
 //! image they describe and are never a platform of their own. Pure functions only.
 
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Platform};
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Platform};
 
 mod required;
 pub(crate) use required::shortfall;

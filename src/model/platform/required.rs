@@ -3,8 +3,8 @@
 //! `--add-compression` writes beside an image is the same image, not a second one.
 
 use super::{is_attestation, PlatformFilter};
-use crate::digest::Digest;
-use crate::oci::Descriptor;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 
 /// The annotation podman and buildah put on an instance that is a zstd-compressed variant of
 /// another instance of the same platform (containers/image `OCI1InstanceAnnotationCompressionZSTD`).
@@ -68,8 +68,8 @@ pub(crate) fn shortfall(entries: &[Descriptor], required: &PlatformFilter) -> Sh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::{Platform, OCI_MANIFEST};
-    use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    use crate::model::oci::{Platform, OCI_MANIFEST};
+    use crate::model::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
 
     fn image(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
         let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);

@@ -1,9 +1,9 @@
 //! Pure edits of a manifest list: add, replace, remove, annotate, and pick an entry by platform.
 //! No I/O happens here, so every rule is covered by table tests.
 
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Index, Platform};
-use crate::platform::PlatformFilter;
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Index, Platform};
+use crate::model::platform::PlatformFilter;
 use std::collections::BTreeMap;
 
 mod pick;
@@ -276,14 +276,14 @@ impl ManifestList {
         filter: &PlatformFilter,
         list_name: &str,
     ) -> Result<Vec<Digest>, ListError> {
-        let doomed = crate::platform::selected(&self.index.manifests, filter);
+        let doomed = crate::model::platform::selected(&self.index.manifests, filter);
         if doomed.is_empty() {
             return Err(ListError::NoSuchPlatform {
                 wanted: filter.display(),
                 list: list_name.to_string(),
-                available: crate::boundary::terminal::shortened_list(crate::platform::platforms(
-                    &self.index.manifests,
-                )),
+                available: crate::boundary::terminal::shortened_list(
+                    crate::model::platform::platforms(&self.index.manifests),
+                ),
             });
         }
         let removed: Vec<Digest> = doomed
@@ -348,7 +348,7 @@ fn digest_prefix(text: &str) -> Option<(Option<&str>, &str)> {
 mod artifacts;
 
 /// Picking one image out of an index lives with the other platform rules.
-pub use crate::platform::PlatformWanted;
+pub use crate::model::platform::PlatformWanted;
 
 #[cfg(test)]
 #[path = "list_tests.rs"]

@@ -1,7 +1,7 @@
 //! The media type of a manifest, decided in one place for every source (registry, layout,
 //! archive, store cache) from the body first and the claim it came with second.
 
-use crate::oci::{is_index_type, DocumentError, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::model::oci::{is_index_type, DocumentError, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use serde_json::Value;
 
 /// What the body of a manifest is by its shape.
@@ -82,7 +82,7 @@ pub fn manifest_kind(bytes: &[u8], claimed: Option<&str>) -> Result<String, Docu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::DOCKER_LIST;
+    use crate::model::oci::DOCKER_LIST;
 
     const IMAGE: &str = r#""config":{"mediaType":"c","digest":"sha256:e8e5c466ed695669861aa18654f47483f5a9abe4286597f308c0827e12fe9a83","size":1},"layers":[]"#;
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::oci::OCI_MANIFEST;
+use crate::model::oci::OCI_MANIFEST;
 
 fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
     Platform {

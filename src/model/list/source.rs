@@ -1,8 +1,8 @@
 //! Where a list entry's content is read from, as the list holds it: a parsed image reference,
 //! or the store itself. Its text form exists only in the store's record of a list.
 
-use crate::digest::Digest;
-use crate::reference::ImageRef;
+use crate::model::digest::Digest;
+use crate::model::reference::ImageRef;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -32,6 +32,6 @@ pub type Sources = BTreeMap<Digest, Source>;
 impl Source {
     /// The image `reference` names, for tests.
     pub(crate) fn image(reference: &str) -> Self {
-        Source::Image(crate::reference::parse_image(reference).expect("a valid reference"))
+        Source::Image(crate::model::reference::parse_image(reference).expect("a valid reference"))
     }
 }

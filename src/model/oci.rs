@@ -1,7 +1,7 @@
 //! The documents this tool reads and writes: image indexes, Docker manifest lists, descriptors and
 //! platforms, with the exact key order of the specs and every unknown field kept.
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Unit tests of `list`: the pure edits, table-driven.
 
 use super::*;
-use crate::oci::OCI_MANIFEST;
+use crate::model::oci::OCI_MANIFEST;
 
 fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
     let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 500 + n as u64);
@@ -49,7 +49,7 @@ fn re_adding_moves_entry_to_the_end() {
 
 #[test]
 fn remove_platforms_takes_attestations_along() {
-    use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    use crate::model::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
     let mut list = ManifestList::default();
     let images = [
         entry(1, "linux", "amd64", None),

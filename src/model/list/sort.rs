@@ -4,9 +4,9 @@
 //! attestation right after the image it describes; entries without a platform come after the
 //! images, and attestations of no image of the list last, both by digest.
 
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::platform::{attested, is_attestation};
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::platform::{attested, is_attestation};
 
 /// `entries` in platform order, each attestation after its image.
 pub fn sorted_by_platform(entries: &[Descriptor]) -> Vec<Descriptor> {
@@ -62,8 +62,8 @@ fn image_key(entry: &Descriptor) -> (bool, [&str; 4], &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::{Platform, OCI_MANIFEST};
-    use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    use crate::model::oci::{Platform, OCI_MANIFEST};
+    use crate::model::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
 
     fn entry(n: u8, platform: Option<(&str, &str, Option<&str>, Option<&str>)>) -> Descriptor {
         let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);

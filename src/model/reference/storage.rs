@@ -2,7 +2,7 @@
 //! the typed reference and its parser; which image it names is decided by the storage transport.
 
 use super::{is_lower_hex, parse_registry, shown, Defaults, RegistryRef};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use std::fmt;
 use std::path::PathBuf;
 

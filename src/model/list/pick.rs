@@ -2,8 +2,8 @@
 //! imagetools `manifest-descriptor[P]`), never an attestation.
 
 use super::{ListError, ManifestList};
-use crate::digest::Digest;
-use crate::platform::PlatformFilter;
+use crate::model::digest::Digest;
+use crate::model::platform::PlatformFilter;
 
 impl ManifestList {
     /// The digest of the one image of `filter`'s platforms; none or several is an error that
@@ -25,9 +25,9 @@ impl ManifestList {
             [] => Err(ListError::NoSuchPlatform {
                 wanted: filter.display(),
                 list: list_name.to_string(),
-                available: crate::boundary::terminal::shortened_list(crate::platform::platforms(
-                    &self.index.manifests,
-                )),
+                available: crate::boundary::terminal::shortened_list(
+                    crate::model::platform::platforms(&self.index.manifests),
+                ),
             }),
             several => Err(ListError::AmbiguousPlatform {
                 wanted: filter.display(),
@@ -41,9 +41,9 @@ impl ManifestList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::list::Source;
-    use crate::oci::{Descriptor, Platform, OCI_MANIFEST};
-    use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    use crate::model::list::Source;
+    use crate::model::oci::{Descriptor, Platform, OCI_MANIFEST};
+    use crate::model::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
 
     fn entry(n: u8, arch: &str, variant: Option<&str>) -> Descriptor {
         let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);

@@ -2,8 +2,8 @@
 //! `annotate LIST FILE` finds it as buildah does.
 
 use super::{ManifestList, Source};
-use crate::digest::Digest;
-use crate::oci::Descriptor;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 
 impl ManifestList {
     /// Appends an artifact entry made from `files` (absolute paths), as [`ManifestList::add`];
@@ -33,7 +33,7 @@ impl ManifestList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::OCI_MANIFEST;
+    use crate::model::oci::OCI_MANIFEST;
 
     #[test]
     fn artifact_files_follow_their_entry() {

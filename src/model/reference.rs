@@ -8,7 +8,7 @@ mod storage;
 pub(crate) use storage::{is_id_prefix, repository_of};
 pub use storage::{StorageRef, StoreSpec};
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use std::fmt;
 use std::path::PathBuf;
 
