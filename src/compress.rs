@@ -3,8 +3,8 @@
 
 mod gzip_parallel;
 
-use crate::blocking_stream::stream_from_blocking;
 use crate::model::oci;
+use crate::transport::blocking_stream::stream_from_blocking;
 use crate::transport::{BlobStream, TransportError};
 use futures_util::StreamExt;
 use std::io::Write;

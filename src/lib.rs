@@ -9,8 +9,6 @@
 
 pub mod apply;
 pub mod artifact;
-pub mod auth;
-pub(crate) mod blocking_stream;
 pub mod boundary;
 // The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
 // `<hex>` there are what users type, not rustdoc links or HTML.

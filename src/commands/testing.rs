@@ -3,12 +3,12 @@
 //! binary: each command runs in-process and writes to a buffer.
 
 use super::Ctx;
+use crate::config::storage::StorageOptions;
 use crate::model::digest::Digest;
 use crate::model::oci::{Descriptor, Index, ListFormat, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::model::reference::{LayoutKind, LayoutRef};
 use crate::store::Store;
 use crate::transport::layout::LayoutTransport;
-use crate::transport::storage::config::StorageOptions;
 use crate::transport::{BlobStream, ManifestRef, RawManifest, Transport};
 use bytes::Bytes;
 use clap::{Args, FromArgMatches};

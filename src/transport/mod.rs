@@ -2,6 +2,7 @@
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
 pub(crate) mod archive;
+pub(crate) mod blocking_stream;
 mod checked;
 mod error;
 pub(crate) mod layout;
@@ -11,6 +12,7 @@ pub mod registry;
 pub mod resume;
 pub mod storage;
 pub(crate) mod store_blobs;
+pub mod tls;
 
 use crate::model::digest::Digest;
 use crate::model::oci::Descriptor;

@@ -2,9 +2,9 @@
 
 use super::layout::LayoutTransport;
 use super::registry::{RegistryClient, RegistryOptions};
-use super::storage::config::StorageOptions;
 use super::storage::StorageTransport;
 use super::{ManifestRef, Transport, TransportError};
+use crate::config::storage::StorageOptions;
 use crate::model::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
 use std::collections::HashMap;
 use std::sync::Arc;

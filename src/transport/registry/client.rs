@@ -10,8 +10,8 @@ use super::error::{Errors, Unresolved};
 use super::host::{ping, Host, Peers, Pinged};
 use super::session::Session;
 use super::wire::{Timeouts, Wire};
-use crate::auth::{AuthSources, Lookup};
 use crate::boundary::retry::RetryPolicy;
+use crate::config::auth::{AuthSources, Lookup};
 use crate::config::certs::CertDirs;
 use crate::config::endpoints::Endpoint;
 use crate::config::registries::RegistriesConf;
@@ -35,7 +35,7 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 128 * 1024 * 1024;
 /// Registry settings shared by every command that talks to a registry (the registry flags).
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
-    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see [`crate::auth`]).
+    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see [`crate::config::auth`]).
     pub creds: Option<String>,
     /// `--authfile PATH`. Default `None`.
     pub authfile: Option<PathBuf>,
@@ -71,7 +71,7 @@ impl fmt::Debug for RegistryOptions {
         f.debug_struct("RegistryOptions")
             .field(
                 "creds",
-                &self.creds.as_deref().map(crate::auth::redact_creds),
+                &self.creds.as_deref().map(crate::config::auth::redact_creds),
             )
             .field("authfile", &self.authfile)
             .field("cert_dir", &self.cert_dir)
@@ -133,7 +133,8 @@ impl RegistryClient {
     ) -> Result<Self, TransportError> {
         install_crypto_provider();
         if let Some(creds) = &sources.creds {
-            crate::auth::parse_creds(creds).map_err(|e| TransportError::Invalid(e.to_string()))?;
+            crate::config::auth::parse_creds(creds)
+                .map_err(|e| TransportError::Invalid(e.to_string()))?;
         }
         Ok(Self {
             inner: Arc::new(ClientInner {
@@ -314,7 +315,7 @@ impl ClientInner {
             let cert_dirs = self.cert_dirs.clone();
             let owned = name.to_string();
             let tls = tokio::task::spawn_blocking(move || {
-                crate::config::trust::host_tls(&cert_dirs, &owned, !insecure)
+                crate::transport::tls::host_tls(&cert_dirs, &owned, !insecure)
             })
             .await
             .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
@@ -414,7 +415,7 @@ fn origin(scheme: &str, api_host: &str) -> Result<Url, TransportError> {
 /// bench/); ring reads the OS RNG directly.
 fn install_crypto_provider() {
     // Err means a provider is already installed (a second client, or a test): keep it.
-    let _ = crate::config::trust::crypto_provider().install_default();
+    let _ = crate::transport::tls::crypto_provider().install_default();
 }
 
 /// The one HTTP client of a host: its TLS configuration (trust, client identity), its time

@@ -2,9 +2,9 @@
 //! top layer, "big data" items such as the manifest and config), `<driver>-layers/layers.json`
 //! (each layer's parent and digests), read under the store's shared locks.
 
-use super::config::StoreLocation;
 use super::lock::SharedLock;
 use crate::boundary::fsutil::{caps, FileError, RootDir};
+use crate::config::storage::StoreLocation;
 use crate::model::digest::Digest;
 use crate::model::reference::{repository_of, StorageRef};
 use base64::Engine;

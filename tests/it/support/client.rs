@@ -6,7 +6,7 @@ use super::fake_http::{Action, FakeRequest, FakeServer, Reply};
 use super::registry::Registry;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use manifest::auth::AuthSources;
+use manifest::config::auth::AuthSources;
 use manifest::model::digest::{Digest, Verifier};
 use manifest::model::oci::{self, Descriptor};
 use manifest::model::reference::RegistryRef;

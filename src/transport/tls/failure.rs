@@ -2,7 +2,7 @@
 //! signed by unknown authority`), with the certs.d directories that were searched, and rustls'
 //! own reason kept for callers that need it.
 
-use super::certs::HostCerts;
+use crate::config::certs::HostCerts;
 use rustls::{AlertDescription, CertificateError};
 use std::error::Error as StdError;
 use std::fmt;

@@ -9,9 +9,15 @@
 //!   checked, and the handshake signature still proves the server holds its key.
 //! - Verification off (`insecure = true`, `--tls-verify=false`): any certificate is accepted.
 //! - Either way the host's client certificates are offered when the server asks for one.
+//!
+//! The certs.d files it is built from are read by `crate::config::certs`; [`failure`] words a
+//! handshake that failed.
 
-use super::certs::{CertDirs, CertsError, HostCerts};
-use super::client_identity::ClientIdentities;
+mod client_identity;
+pub mod failure;
+
+use crate::config::certs::{CertDirs, CertsError, HostCerts};
+use client_identity::ClientIdentities;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};

@@ -1,8 +1,8 @@
 //! Which client certificate (`NAME.cert` + `NAME.key` of certs.d) to offer when a registry
 //! asks for one.
 
-use super::certs::ClientIdentity;
-use super::trust::TrustError;
+use super::TrustError;
+use crate::config::certs::ClientIdentity;
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn only_a_client_certificate_issued_by_a_ca_the_server_names_is_offered() {
-        let provider = crate::config::trust::crypto_provider();
+        let provider = crate::transport::tls::crypto_provider();
         let identity = |name: &str| {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
             params.distinguished_name.push(DnType::CommonName, name);
