@@ -3,7 +3,7 @@
 //! regenerated, compressed or sent again.
 
 use crate::boundary::fsutil::{self, caps};
-use crate::compress::Compression;
+use crate::copy::compress::Compression;
 use crate::model::digest::Digest;
 use crate::model::oci::Descriptor;
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ impl LayerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::Algorithm;
+    use crate::copy::compress::Algorithm;
 
     #[test]
     fn records_per_algorithm_and_level() {

@@ -15,9 +15,7 @@ pub mod boundary;
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod commands;
-pub mod compress;
 pub mod config;
-pub mod convert;
 pub mod copy;
 pub(crate) mod go_flags;
 pub(crate) mod layer_cache;

@@ -3,7 +3,7 @@
 use super::{runtime, Ctx};
 use crate::boundary::retry::RetryPolicy;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
-use crate::compress::{AddedCompression, Algorithm, Compression};
+use crate::copy::compress::{AddedCompression, Algorithm, Compression};
 use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
 use crate::layer_cache::LayerCache;
 use crate::model::digest::Digest;

@@ -88,7 +88,8 @@ pub(super) async fn send_layer(
         let mut stream = counted(job.source.blob_get(&job.descriptor).await?, &progress);
         if let Some(algorithm) = job.decompress {
             // The compressed bytes are checked against their digest before they are trusted.
-            stream = crate::compress::decompress(verified(stream, &job.descriptor), algorithm);
+            stream =
+                crate::copy::compress::decompress(verified(stream, &job.descriptor), algorithm);
         }
         dest.blob_put_hashed(media_type, compression.compress(stream))
             .await

@@ -1,6 +1,6 @@
 //! Why a push (or its plan) fails: the one error type of the copy engine.
 
-use crate::convert::ConvertError;
+use crate::copy::convert::ConvertError;
 use crate::model::digest::Digest;
 use crate::model::oci;
 use crate::transport::TransportError;

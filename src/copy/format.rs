@@ -5,7 +5,7 @@
 
 use super::error::PushError;
 use super::inputs::PushOptions;
-use crate::convert::convert_manifest;
+use crate::copy::convert::convert_manifest;
 use crate::model::digest::Digest;
 use crate::model::oci::{Index, ListFormat};
 use crate::transport::RawManifest;

@@ -3,7 +3,7 @@
 //! outside the engine is reachable from it.
 
 use crate::boundary::retry::RetryPolicy;
-use crate::compress::{AddedCompression, Compression};
+use crate::copy::compress::{AddedCompression, Compression};
 use crate::model::digest::Digest;
 use crate::model::list::Source;
 use crate::model::oci::{Descriptor, ListFormat};

@@ -17,6 +17,7 @@ const STACK: &[&[&str]] = &[
     &["steps"],
     &["tags", "format"],
     &["report", "inputs", "error"],
+    &["convert", "compress"],
 ];
 
 fn level(module: &str) -> usize {
@@ -109,7 +110,8 @@ fn the_engine_reaches_the_store_only_through_what_it_is_given() {
 fn one_module_converts_children_and_words_what_was_dropped() {
     let mut wrong = Vec::new();
     for (module, file) in sources() {
-        if module == "format" {
+        // `convert` is the conversion; `format` is the one module that calls it.
+        if module == "format" || module == "convert" {
             continue;
         }
         for needle in ["convert_manifest", "(--allow-lossy)", "Dropping "] {

@@ -8,7 +8,7 @@
 use super::error::PushError;
 use super::inputs::LocalStore;
 use super::steps::Recompressed;
-use crate::compress::Compression;
+use crate::copy::compress::Compression;
 use crate::model::digest::Digest;
 use crate::model::oci::ImageManifest;
 use crate::transport::{read_blob, RawManifest, Transport, MAX_CONFIG_BYTES};

@@ -8,7 +8,7 @@ use super::report::{
     ReferrerDecision, VariantDecision,
 };
 use super::tags::{index_manifest, Target};
-use crate::compress::{layer_compression, AddedCompression, Algorithm, Compression};
+use crate::copy::compress::{layer_compression, AddedCompression, Algorithm, Compression};
 use crate::model::digest::Digest;
 use crate::model::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
 use crate::transport::{RawManifest, Transport};

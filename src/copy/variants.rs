@@ -14,7 +14,7 @@ use super::inputs::{CopyEnv, PushOptions};
 use super::recompress::plan_rewrite;
 use super::report::{VariantAction, VariantDecision};
 use super::steps::{is_zstd, Recompressed, Variant, ZSTD_ANNOTATION};
-use crate::compress::{layer_compression, Algorithm, Compression};
+use crate::copy::compress::{layer_compression, Algorithm, Compression};
 use crate::model::oci::{self, Descriptor, ImageManifest, Index};
 use std::collections::{HashMap, HashSet};
 

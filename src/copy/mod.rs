@@ -19,10 +19,14 @@
 //! - `tags` (where the index goes) and `format` (`--format`: the one conversion of a child and
 //!   the one note of what `--allow-lossy` dropped);
 //! - `report` (what was or would be done), `inputs` (what a copy is given: options, observer,
-//!   transports, the little it reads from the store) and `error`.
+//!   transports, the little it reads from the store) and `error`;
+//! - what only the engine uses: [`convert`] (rewriting a manifest between OCI and Docker v2s2)
+//!   and [`compress`] (gzip and zstd while a layer is sent).
 
 mod blobs;
 mod children;
+pub mod compress;
+pub mod convert;
 mod error;
 mod format;
 mod gather;
