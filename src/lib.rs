@@ -7,8 +7,6 @@
 // tests make and inspect their fixtures directly.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
-pub mod apply;
-pub mod artifact;
 pub mod boundary;
 // The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
 // `<hex>` there are what users type, not rustdoc links or HTML.
@@ -18,14 +16,13 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub(crate) mod go_flags;
+pub mod ingest;
 pub(crate) mod layer_cache;
 #[cfg(test)]
 mod layering;
 pub mod manpages;
 pub mod model;
 pub mod progress;
-pub mod resolve;
-pub mod source;
 pub mod store;
 pub mod table;
 pub mod transport;

@@ -2,10 +2,10 @@
 
 use super::{runtime, Ctx};
 use crate::cli::{InspectArgs, InspectFormat};
+use crate::ingest::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use crate::model::list::Source;
 use crate::model::oci::pretty;
 use crate::model::reference::{is_explicit_image, normalize_list_name, ImageRef};
-use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
 use crate::store::StoreError;
 use anyhow::{bail, Context, Result};
 

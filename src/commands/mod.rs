@@ -23,10 +23,10 @@ pub use ctx::Ctx;
 
 use crate::cli::EntryFlags;
 use crate::config::registries::RegistriesConf;
+use crate::ingest::resolve::{parse_image_arg, read_manifest_arg, BareName};
+use crate::ingest::source::SourceError;
 use crate::model::list::{parse_annotations, split_list_flags, EntryEdit};
 use crate::model::oci::{Descriptor, ImageManifest};
-use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
-use crate::source::SourceError;
 use crate::transport::open::Transports;
 use anyhow::{Context as _, Result};
 
@@ -89,7 +89,7 @@ fn describe(
 fn check_artifact_type(value: Option<&str>) -> Result<()> {
     if let Some(reason) = value
         .filter(|v| !v.is_empty())
-        .and_then(crate::artifact::media_type_problem)
+        .and_then(crate::ingest::artifact::media_type_problem)
     {
         anyhow::bail!("--artifact-type: {reason}");
     }

@@ -21,11 +21,11 @@ mod yaml;
 pub use yaml::{limits, Ignored};
 
 use crate::config::registries::RegistriesConf;
+use crate::ingest::resolve::{parse_image_arg, read_image_arg, BareName};
+use crate::ingest::source::{Selection, SourceError};
 use crate::model::list::{EntryEdit, ManifestList};
 use crate::model::platform::{PlatformFilter, PlatformSpec};
 use crate::model::reference::{parse_image, ImageRef, ReferenceError};
-use crate::resolve::{parse_image_arg, read_image_arg, BareName};
-use crate::source::{Selection, SourceError};
 use crate::store::Store;
 use crate::transport::open::Transports;
 use serde::Deserialize;

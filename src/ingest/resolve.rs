@@ -20,8 +20,8 @@
 //! in order); with no registries.conf at all, Docker Hub.
 
 use crate::config::registries::RegistriesConf;
+use crate::ingest::source::{read_entries, Added, Selection, SourceError};
 use crate::model::reference::{parse_image, ImageRef, ReferenceError, StorageRef};
-use crate::source::{read_entries, Added, Selection, SourceError};
 use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::RawManifest;
