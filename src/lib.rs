@@ -15,16 +15,12 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod copy;
-pub(crate) mod go_flags;
 pub mod ingest;
 pub(crate) mod layer_cache;
 #[cfg(test)]
 mod layering;
-pub mod manpages;
 pub mod model;
-pub mod progress;
 pub mod store;
-pub mod table;
 pub mod transport;
 pub mod verify;
 

@@ -4,10 +4,10 @@ use super::push::{push_options, show_result, verify_pushed, StoreInputs};
 use super::{runtime, Ctx};
 use crate::boundary::fsutil::{self, caps};
 use crate::boundary::terminal::escape_controls;
+use crate::cli::progress::Progress;
 use crate::cli::ApplyArgs;
 use crate::copy::{copy, CopyEnv};
 use crate::ingest::apply::{build, Spec};
-use crate::progress::Progress;
 use anyhow::{Context, Result};
 use std::sync::Arc;
 

@@ -91,7 +91,8 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
     if args.raw {
         ctx.out.write_all(&bytes)?;
     } else if args.format == InspectFormat::Table {
-        ctx.out.write_all(crate::table::table(&bytes)?.as_bytes())?;
+        ctx.out
+            .write_all(crate::cli::table::table(&bytes)?.as_bytes())?;
     } else {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).context("the manifest is not JSON")?;

@@ -2,6 +2,7 @@
 
 use super::{runtime, Ctx};
 use crate::boundary::retry::RetryPolicy;
+use crate::cli::progress::Progress;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use crate::copy::compress::{AddedCompression, Algorithm, Compression};
 use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
@@ -12,7 +13,6 @@ use crate::model::oci::ListFormat;
 use crate::model::platform::PlatformFilter;
 use crate::model::reference::parse_image;
 use crate::model::reference::ImageRef;
-use crate::progress::Progress;
 use crate::store::{Deletion, Store};
 use crate::transport::open::Transports;
 use crate::transport::store_blobs::StoreBlobs;

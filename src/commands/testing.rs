@@ -160,8 +160,9 @@ impl TestEnv {
 
     /// The arguments `line` parses to, as `manifest` parses them (Go-style booleans).
     fn parse<A: Args + FromArgMatches>(&self, line: &[&str]) -> A {
-        let command =
-            crate::go_flags::go_style_booleans(A::augment_args(clap::Command::new("manifest")));
+        let command = crate::cli::go_flags::go_style_booleans(A::augment_args(clap::Command::new(
+            "manifest",
+        )));
         let reads_registries_conf = command
             .get_arguments()
             .any(|arg| arg.get_id() == "registries_conf");

@@ -2,10 +2,10 @@
 
 use super::push::StoreInputs;
 use super::{runtime, Ctx};
+use crate::cli::progress::Progress;
 use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::model::platform::PlatformFilter;
 use crate::model::reference::{is_explicit_image, parse_image, ImageRef};
-use crate::progress::Progress;
 use crate::store::StoreError;
 use crate::transport::open::Transports;
 use crate::verify::{verify, Report, Subject, VerifyOptions};

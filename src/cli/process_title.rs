@@ -2,7 +2,7 @@
 //! user of the machine can read, by overwriting it in the process's own argument memory once
 //! clap has copied the arguments.
 
-use manifest::boundary::fsutil;
+use crate::boundary::fsutil;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;

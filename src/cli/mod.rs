@@ -1,13 +1,16 @@
-//! The command line: clap types, help texts and examples. No I/O happens here.
+//! The command line and what people see: the clap types, help texts and examples (no I/O
+//! happens in them), Go-style booleans ([`go_flags`]), progress on stderr ([`progress`]),
+//! `inspect --format table` ([`table`]), man pages and completions ([`manpages`]), and the
+//! password of `--creds` hidden from `ps` ([`process_title`]).
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// The command line as parsed: clap's derive, with every boolean flag made Go-style
-/// (`crate::go_flags`). Use this (or [`try_parse_from`]), never `Cli::parse`.
+/// (`crate::cli::go_flags`). Use this (or [`try_parse_from`]), never `Cli::parse`.
 pub fn command() -> clap::Command {
-    crate::go_flags::go_style_booleans(Cli::command())
+    crate::cli::go_flags::go_style_booleans(Cli::command())
 }
 
 /// Parses the process's arguments; prints help or the usage error and exits on failure.
@@ -24,7 +27,7 @@ where
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut command = command();
     command.build();
-    if let Some(spaced) = crate::go_flags::spaced_boolean_value(&command, &args) {
+    if let Some(spaced) = crate::cli::go_flags::spaced_boolean_value(&command, &args) {
         let message = format!(
             "`{}`: a boolean flag takes its value after `=`, so the next word would be read as \
              an argument; did you mean {}?",
@@ -687,7 +690,12 @@ pub struct PruneArgs {
 
 mod artifact;
 pub use artifact::{AddCompression, ArtifactFlags};
+pub(crate) mod go_flags;
 mod help;
+pub mod manpages;
+pub mod process_title;
+pub mod progress;
+pub mod table;
 
 #[cfg(test)]
 mod tests;
