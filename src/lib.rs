@@ -8,9 +8,6 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod boundary;
-// The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
-// `<hex>` there are what users type, not rustdoc links or HTML.
-#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod commands;
 pub mod config;
