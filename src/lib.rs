@@ -13,7 +13,6 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod ingest;
-pub(crate) mod layer_cache;
 #[cfg(test)]
 mod layering;
 pub mod model;

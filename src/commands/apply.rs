@@ -1,6 +1,7 @@
 //! `manifest apply FILE`
 
-use super::push::{push_options, show_result, verify_pushed, StoreInputs};
+use super::push::{push_options, show_result, verify_pushed};
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
 use crate::boundary::fsutil::{self, caps};
 use crate::boundary::terminal::escape_controls;

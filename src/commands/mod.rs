@@ -1,6 +1,9 @@
 //! One module per verb: typed arguments and a [`Ctx`] in, a library call, the result written to
 //! `ctx.out`. Errors go up as `anyhow` to `main`, which prints them: this layer and `main` are
 //! the only users of `anyhow`.
+//!
+//! Beside the verbs: `ctx` (the [`Ctx`]), and what a command gives the copy engine and `verify`
+//! of the store (`store_inputs`, with the one `layer_cache` of the command).
 
 pub mod add;
 pub mod annotate;
@@ -10,11 +13,13 @@ pub mod create;
 mod ctx;
 pub mod exists;
 pub mod inspect;
+mod layer_cache;
 pub mod man;
 pub mod prune;
 pub mod push;
 pub mod remove;
 pub mod rm;
+mod store_inputs;
 #[cfg(test)]
 mod testing;
 pub mod verify;

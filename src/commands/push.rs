@@ -1,25 +1,21 @@
 //! `manifest push LIST [DEST]`
 
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
 use crate::boundary::retry::RetryPolicy;
 use crate::cli::progress::Progress;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
 use crate::copy::compress::{AddedCompression, Algorithm, Compression};
-use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
-use crate::layer_cache::LayerCache;
-use crate::model::digest::Digest;
-use crate::model::oci::Descriptor;
+use crate::copy::{copy, CopyEnv, PushOptions, PushReport};
 use crate::model::oci::ListFormat;
 use crate::model::platform::PlatformFilter;
 use crate::model::reference::parse_image;
 use crate::model::reference::ImageRef;
-use crate::store::{Deletion, Store};
+use crate::store::Deletion;
 use crate::transport::open::Transports;
-use crate::transport::store_blobs::StoreBlobs;
-use crate::transport::{ManifestRef, Transport, TransportError};
+use crate::transport::ManifestRef;
 use crate::verify::{verify, Subject, VerifyOptions};
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -76,45 +72,6 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// What the copy engine (and `verify`, for the sources of a list) reads from the store: the
-/// kept manifests and configs, its own blob area, and one layer cache for the whole command.
-pub(super) struct StoreInputs<'a> {
-    store: &'a Store,
-    layers: LayerCache,
-}
-
-impl<'a> StoreInputs<'a> {
-    pub(super) fn new(store: &'a Store) -> Self {
-        Self {
-            store,
-            layers: LayerCache::new(store.root()),
-        }
-    }
-}
-
-impl LocalStore for StoreInputs<'_> {
-    fn kept(&self, digest: &Digest) -> Option<Bytes> {
-        self.store.get_blob(digest)
-    }
-
-    fn own_blobs(&self) -> Result<Arc<dyn Transport>, TransportError> {
-        StoreBlobs::open(self.store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
-    }
-
-    fn compressed(&self, uncompressed: &Digest, compression: &Compression) -> Option<Descriptor> {
-        self.layers.get(uncompressed, compression)
-    }
-
-    fn record_compressed(
-        &self,
-        uncompressed: &Digest,
-        compression: &Compression,
-        compressed: &Descriptor,
-    ) {
-        self.layers.put(uncompressed, compression, compressed);
-    }
 }
 
 /// The copy engine's options from the flags `push` and `apply` share.

@@ -1,6 +1,6 @@
 //! `manifest verify IMAGE_OR_LIST`
 
-use super::push::StoreInputs;
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
 use crate::cli::progress::Progress;
 use crate::cli::{VerifyArgs, VerifyFormat};
