@@ -80,7 +80,7 @@ impl LayerCache {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let _ = crate::store::write_atomic(&path, &bytes);
+        let _ = fsutil::write_atomic(&path, &bytes);
     }
 }
 

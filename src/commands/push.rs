@@ -2,6 +2,7 @@
 
 use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
+use crate::boundary::fsutil;
 use crate::boundary::retry::RetryPolicy;
 use crate::cli::progress::Progress;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
@@ -181,7 +182,7 @@ pub(super) fn show_result(
     out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(path) = &flags.metadata_file {
-        crate::store::write_atomic(path, report.metadata_json().as_bytes())
+        fsutil::write_atomic(path, report.metadata_json().as_bytes())
             .with_context(|| format!("writing the metadata file {}", path.display()))?;
     }
     if report.dry_run {
@@ -193,7 +194,7 @@ pub(super) fn show_result(
         .clone()
         .expect("a successful push has a digest");
     if let Some(path) = &flags.digestfile {
-        crate::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
+        fsutil::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
             format!("the push succeeded ({digest}) but the digest file could not be written")
         })?;
     }

@@ -532,9 +532,9 @@ fn new_list_id() -> io::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix:
+/// Writes one of the store's files so that readers see the old file or the new one, never a mix:
 /// a temp file in the same directory, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(fsutil::write_atomic(path, bytes)?)
 }
 
