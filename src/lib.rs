@@ -1,4 +1,11 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
+//!
+//! The folders are layers, each using only those below it (`layering.rs` checks it on the source
+//! tree): [`commands`] (one module per verb) → [`cli`] (the command line and what people see) and
+//! [`verify`] → [`copy`] (the copy engine) and [`ingest`] (what goes into a list) → [`transport`]
+//! (every place images live) → [`config`] (configuration as data) and [`store`] (the local store)
+//! → [`model`] (documents, digests, platforms, references, list edits) → [`boundary`] (files from
+//! outside, helper processes, terminal text, retries).
 
 // Every public item says what it is for, and every type a public item exposes can be named
 // (so it is documented too, and callers can match on it).

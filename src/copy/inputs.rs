@@ -13,7 +13,8 @@ use crate::transport::{Transport, TransportError};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// What a copy reports as it goes; the terminal implementation is [`crate::cli::progress::Progress`].
+/// What a copy reports as it goes; the terminal implementation is
+/// [`crate::cli::progress::Progress`].
 pub trait Observer: Send + Sync {
     /// One line of the log shown when stderr is not a terminal: one per child and one per tag.
     fn line(&self, message: &str);

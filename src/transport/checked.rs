@@ -162,8 +162,8 @@ fn checked(stream: BlobStream, descriptor: &Descriptor, hash: bool) -> BlobStrea
 }
 
 /// Checks manifest bytes read for `reference` against the digest asked for, if any, and types
-/// them with [`crate::model::media_type::manifest_kind`]; `claimed` is the media type the source announced
-/// (a `Content-Type`, a layout's descriptor).
+/// them with [`crate::model::media_type::manifest_kind`]; `claimed` is the media type the source
+/// announced (a `Content-Type`, a layout's descriptor).
 pub(crate) fn check_manifest(
     bytes: Bytes,
     reference: &ManifestRef,

@@ -1,6 +1,7 @@
 //! OCI image layouts as a transport: `oci:DIR` read and written in place, `oci-archive:FILE`
 //! read in place and repacked when a push completes. Every file of a layout is read through
-//! [`crate::boundary::fsutil`]: regular files inside the layout only, never past their size or a cap.
+//! [`crate::boundary::fsutil`]: regular files inside the layout only, never past their size or a
+//! cap.
 
 use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};

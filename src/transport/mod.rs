@@ -36,14 +36,16 @@ pub use error::{NetworkFailure, TransportError};
 pub struct RawManifest {
     /// The exact bytes; never re-serialised, so the digest stays the same.
     pub bytes: Bytes,
-    /// The manifest's media type, decided from the body (see [`crate::model::media_type::manifest_kind`]).
+    /// The manifest's media type, decided from the body (see
+    /// [`crate::model::media_type::manifest_kind`]).
     pub media_type: String,
     /// The sha256 of `bytes`.
     pub digest: Digest,
 }
 
 impl RawManifest {
-    /// Wraps bytes this program made or already checked, typed by [`crate::model::media_type::manifest_kind`].
+    /// Wraps bytes this program made or already checked, typed by
+    /// [`crate::model::media_type::manifest_kind`].
     pub fn from_bytes(bytes: Bytes) -> Self {
         let media_type = crate::model::media_type::manifest_kind(&bytes, None).unwrap_or_default();
         let digest = Digest::sha256_of(&bytes);

@@ -2,8 +2,9 @@
 //! auth.json) and `credsStore` (a helper for every other registry), in the order docker's
 //! credential store uses them. Helpers speak the docker-credential-helpers protocol
 //! (`docker-credential-NAME get`, the server on stdin, `{"Username":…,"Secret":…}` on stdout)
-//! and run through [`crate::boundary::helper`]: within a time limit, their output capped, killed and named
-//! when they overrun. Their stdout holds secrets and is never quoted; their stderr is, cut.
+//! and run through [`crate::boundary::helper`]: within a time limit, their output capped, killed
+//! and named when they overrun. Their stdout holds secrets and is never quoted; their stderr is,
+//! cut.
 
 use super::{find_in_auths, key_form, AuthError, Credential};
 use crate::boundary::helper::{self, HelperError, Limits};

@@ -35,7 +35,8 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 128 * 1024 * 1024;
 /// Registry settings shared by every command that talks to a registry (the registry flags).
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
-    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see [`crate::config::auth`]).
+    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see
+    /// [`crate::config::auth`]).
     pub creds: Option<String>,
     /// `--authfile PATH`. Default `None`.
     pub authfile: Option<PathBuf>,
