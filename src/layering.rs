@@ -85,6 +85,36 @@ pub(crate) fn sources(under: &[&str]) -> Vec<SourceFile> {
     files
 }
 
+/// The files of the folder module `folder`, each as (the name of the module of `folder` it is or
+/// is inside, the file): `mod` is the folder's own file; the folder's own layering test is left
+/// out, as it names every module and is no layer.
+pub(crate) fn modules_of(folder: &[&str]) -> Vec<(String, SourceFile)> {
+    sources(folder)
+        .into_iter()
+        .map(|file| {
+            let module = file.module.get(folder.len()).map_or("mod", String::as_str);
+            (module.to_string(), file)
+        })
+        .filter(|(module, _)| module != "layering")
+        .collect()
+}
+
+/// What the code of `file` names inside the folder module `folder`: the segment after `folder`
+/// of each path, module or not, each once; with `tests`, its unit tests' paths too.
+pub(crate) fn names_used_in(file: &SourceFile, folder: &[&str], tests: bool) -> Vec<String> {
+    let mut used: Vec<String> = Vec::new();
+    for import in file.imports() {
+        let inside = import.path.len() > folder.len() && import.path[..folder.len()] == *folder;
+        if inside && (tests || !import.in_tests) {
+            let name = &import.path[folder.len()];
+            if !used.contains(name) {
+                used.push(name.clone());
+            }
+        }
+    }
+    used
+}
+
 /// The module a file under `src/` is, by the compiler's rules and the project's one for unit
 /// tests (`NAME_tests.rs` is `NAME`'s `tests` module, declared with `#[path]`).
 fn module_of(relative: &Path) -> Vec<String> {

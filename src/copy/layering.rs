@@ -30,29 +30,13 @@ fn level(module: &str) -> usize {
 /// Every file of the engine as (module, file): `mod` is the engine's own file, and a file in a
 /// module's folder counts as that module.
 fn sources() -> Vec<(String, SourceFile)> {
-    crate::layering::sources(&["copy"])
-        .into_iter()
-        .map(|file| {
-            let module = file.module.get(1).map_or("mod", String::as_str).to_string();
-            (module, file)
-        })
-        // This test names every module; it is no layer of the stack.
-        .filter(|(module, _)| module != "layering")
-        .collect()
+    crate::layering::modules_of(&["copy"])
 }
 
 /// What the code of `file` (not its unit tests) uses from the engine: the name after `copy::`
 /// of each path it names, module or not.
 fn uses(file: &SourceFile) -> Vec<String> {
-    let mut used: Vec<String> = Vec::new();
-    for import in file.imports() {
-        if let [first, name, ..] = import.path.as_slice() {
-            if first == "copy" && !import.in_tests && !used.contains(name) {
-                used.push(name.clone());
-            }
-        }
-    }
-    used
+    crate::layering::names_used_in(file, &["copy"], false)
 }
 
 fn is_module(name: &str) -> bool {

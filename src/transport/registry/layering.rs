@@ -31,30 +31,14 @@ fn level(module: &str) -> usize {
 /// Every file of the registry folder as (module, file): a file in a module's folder (its unit
 /// tests) counts as that module.
 fn sources() -> Vec<(String, SourceFile)> {
-    crate::layering::sources(&["transport", "registry"])
-        .into_iter()
-        .map(|file| {
-            let module = file.module.get(2).map_or("mod", String::as_str).to_string();
-            (module, file)
-        })
-        // This test names every module; it is no layer of the stack.
-        .filter(|(module, _)| module != "layering")
-        .collect()
+    crate::layering::modules_of(&["transport", "registry"])
 }
 
-/// The registry modules `file` uses: the name after `transport::registry::` of each path it
-/// names that is a module of the stack.
+/// The registry modules `file` (its unit tests too) uses: the name after
+/// `transport::registry::` of each path it names that is a module of the stack.
 fn uses(file: &SourceFile) -> Vec<String> {
-    let mut used: Vec<String> = Vec::new();
-    for import in file.imports() {
-        if let [transport, registry, name, ..] = import.path.as_slice() {
-            let module = STACK.iter().any(|level| level.contains(&name.as_str()));
-            if transport == "transport" && registry == "registry" && module && !used.contains(name)
-            {
-                used.push(name.clone());
-            }
-        }
-    }
+    let mut used = crate::layering::names_used_in(file, &["transport", "registry"], true);
+    used.retain(|name| STACK.iter().any(|level| level.contains(&name.as_str())));
     used
 }
 
