@@ -8,9 +8,11 @@
 //! [`certs`] what a host's certs.d holds (the TLS verification built from it is
 //! `crate::transport::tls`) and [`auth`] which credentials to offer.
 
+mod aliases;
 pub mod auth;
 pub mod certs;
 pub(crate) mod endpoints;
+mod entries;
 mod parse;
 pub mod registries;
 pub(crate) mod short_names;

@@ -24,6 +24,8 @@ pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.
 pub(crate) const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
+/// The file that marks a directory (or an archive) as an OCI image layout.
+pub(crate) const LAYOUT_FILE: &str = "oci-layout";
 /// `index.json` of a layout larger than this is refused (a hostile layout must not exhaust memory).
 pub(crate) const MAX_INDEX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 /// Manifests larger than this are refused, and no list larger than this is built: real ones

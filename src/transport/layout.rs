@@ -8,7 +8,7 @@ use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, Tra
 use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
 use crate::boundary::terminal::shortened_list;
 use crate::model::digest::{Digest, Verifier};
-use crate::model::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
+use crate::model::oci::{Descriptor, Index, ListFormat, LAYOUT_FILE, MAX_INDEX_JSON_BYTES};
 use crate::model::reference::{LayoutKind, LayoutRef};
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -17,8 +17,6 @@ use tokio::io::AsyncWriteExt;
 
 /// The annotation that names an entry of `index.json` (`oci:DIR:NAME`).
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// The file that marks a directory as an OCI image layout.
-pub(crate) const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Blobs are streamed in chunks of this size.
 const CHUNK: usize = 256 * 1024;
