@@ -1,4 +1,11 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
+//!
+//! The folders are layers, each using only those below it (`layering.rs` checks it on the source
+//! tree): [`commands`] (one module per verb) → [`cli`] (the command line and what people see) and
+//! [`verify`] → [`copy`] (the copy engine) and [`ingest`] (what goes into a list) → [`transport`]
+//! (every place images live) → [`config`] (configuration as data) and [`store`] (the local store)
+//! → [`model`] (documents, digests, platforms, references, list edits) → [`boundary`] (files from
+//! outside, helper processes, terminal text, retries).
 
 // Every public item says what it is for, and every type a public item exposes can be named
 // (so it is documented too, and callers can match on it).
@@ -7,37 +14,16 @@
 // tests make and inspect their fixtures directly.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
-pub mod apply;
-pub mod artifact;
-pub mod auth;
-pub(crate) mod blocking_stream;
-// The field docs of the clap types are help text, written for a terminal: `[:TAG]` and
-// `<hex>` there are what users type, not rustdoc links or HTML.
-#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+pub mod boundary;
 pub mod cli;
 pub mod commands;
-pub mod compress;
 pub mod config;
-pub mod convert;
 pub mod copy;
-pub mod digest;
-pub mod fsutil;
-pub(crate) mod go_flags;
-pub mod helper;
-pub(crate) mod layer_cache;
-pub mod list;
-pub mod manpages;
-pub mod media_type;
-pub mod oci;
-pub mod platform;
-pub mod progress;
-pub mod reference;
-pub mod resolve;
-pub mod retry;
-pub mod source;
+pub mod ingest;
+#[cfg(test)]
+mod layering;
+pub mod model;
 pub mod store;
-pub mod table;
-pub mod terminal;
 pub mod transport;
 pub mod verify;
 

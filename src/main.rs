@@ -1,8 +1,6 @@
 //! The `manifest` binary: parse arguments, build the [`Ctx`], run one command, print the error
 //! chain, exit.
 
-mod process_title;
-
 use manifest::cli::{Cli, Command};
 use manifest::commands::{self, Ctx};
 use std::process::ExitCode;
@@ -18,7 +16,7 @@ fn main() -> ExitCode {
     }
     let cli = manifest::cli::parse();
     if cli_has_password(&cli) {
-        process_title::mask_password();
+        manifest::cli::process_title::mask_password();
     }
     let Cli {
         store,
@@ -84,7 +82,10 @@ fn flushed(ctx: &mut Ctx, code: ExitCode) -> ExitCode {
 /// registries: nothing in it may steer the terminal.
 fn report(error: &anyhow::Error) {
     let text = format!("{error:#}");
-    eprintln!("Error: {}", manifest::terminal::escape_controls(&text));
+    eprintln!(
+        "Error: {}",
+        manifest::boundary::terminal::escape_controls(&text)
+    );
 }
 
 fn cli_has_password(cli: &Cli) -> bool {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use manifest::media_type::manifest_kind;
-use manifest::oci::{ImageManifest, Index, ListFormat};
+use manifest::model::media_type::manifest_kind;
+use manifest::model::oci::{ImageManifest, Index, ListFormat};
 
 fuzz_target!(|data: &[u8]| {
     let _ = manifest_kind(data, None);

@@ -3,9 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use manifest::digest::Digest;
-use manifest::list::{EntryEdit, ManifestList};
-use manifest::oci::{Descriptor, Index, OCI_MANIFEST};
+use manifest::model::digest::Digest;
+use manifest::model::list::{EntryEdit, ManifestList, Source};
+use manifest::model::oci::{Descriptor, Index, OCI_MANIFEST};
+use manifest::model::reference::parse_image;
 
 fuzz_target!(|data: &[u8]| {
     let mut list = ManifestList::default();
@@ -15,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         match kind % 5 {
             0 => list.add(
                 Descriptor::new(OCI_MANIFEST, digest, u64::from(value)),
-                format!("docker://r/x@{}", Digest::sha256_of(&[which % 8])),
+                Source::Image(
+                    parse_image(&format!("docker://r/x@{}", Digest::sha256_of(&[which % 8])))
+                        .expect("a valid reference"),
+                ),
             ),
             1 => {
                 let _ = list.remove(&digest, "l");

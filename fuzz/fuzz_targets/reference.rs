@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use manifest::reference::{normalize_list_name, parse_image};
+use manifest::model::reference::{normalize_list_name, parse_image};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -1,13 +1,13 @@
 //! `manifest add LIST IMAGE`
 
 use super::{describe, entry_edit, read_failure, runtime, Ctx};
-use crate::artifact::{self, ArtifactSpec};
 use crate::cli::{AddArgs, ArtifactFlags};
-use crate::list::parse_annotations;
-use crate::list::{EntryEdit, PlatformWanted};
-use crate::platform::PlatformFilter;
-use crate::resolve::{parse_image_arg, read_image_arg, BareName};
-use crate::source::Selection;
+use crate::ingest::artifact::{self, ArtifactSpec};
+use crate::ingest::resolve::{parse_image_arg, read_image_arg, BareName};
+use crate::ingest::source::Selection;
+use crate::model::list::parse_annotations;
+use crate::model::list::{EntryEdit, PlatformWanted};
+use crate::model::platform::PlatformFilter;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -157,4 +157,5 @@ fn refuse_artifact_flags(flags: &ArtifactFlags) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "add_tests.rs"]
 mod tests;

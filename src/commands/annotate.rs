@@ -2,10 +2,10 @@
 
 use super::{check_artifact_type, describe, entry_edit, Ctx};
 use crate::cli::AnnotateArgs;
-use crate::list::EntryEdit;
-use crate::platform::PlatformFilter;
-use crate::reference::is_explicit_image;
-use crate::resolve::BareName;
+use crate::ingest::resolve::BareName;
+use crate::model::list::EntryEdit;
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::is_explicit_image;
 use anyhow::{bail, Result};
 
 /// Edits one entry (or, with `--index`/`--subject`, the index itself) in one transaction;
@@ -68,7 +68,7 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
     edit.artifact_type = args.artifact_type.clone();
     // A file an artifact was made from names that artifact (buildah); a digest or a digest
     // prefix is looked up in the list itself, never on the network.
-    let by_file = crate::artifact::absolute(std::path::Path::new(instance));
+    let by_file = crate::ingest::artifact::absolute(std::path::Path::new(instance));
     let by_file = by_file
         .to_str()
         .and_then(|path| current.list.instance_by_file(path));
@@ -102,4 +102,5 @@ pub fn run(ctx: &mut Ctx, args: AnnotateArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "annotate_tests.rs"]
 mod tests;

@@ -1,13 +1,14 @@
 //! `manifest apply FILE`
 
-use super::push::{push_options, show_result, verify_pushed, StoreInputs};
+use super::push::{push_options, show_result, verify_pushed};
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
-use crate::apply::{build, Spec};
+use crate::boundary::fsutil::{self, caps};
+use crate::boundary::terminal::escape_controls;
+use crate::cli::progress::Progress;
 use crate::cli::ApplyArgs;
 use crate::copy::{copy, CopyEnv};
-use crate::fsutil::{self, caps};
-use crate::progress::Progress;
-use crate::terminal::escape_controls;
+use crate::ingest::apply::{build, Spec};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 

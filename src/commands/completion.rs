@@ -6,6 +6,6 @@ use anyhow::Result;
 
 /// Writes the completion script for one shell.
 pub fn run(ctx: &mut Ctx, args: CompletionArgs) -> Result<()> {
-    crate::manpages::write_completion(args.shell, ctx.out);
+    crate::cli::manpages::write_completion(args.shell, ctx.out);
     Ok(())
 }

@@ -2,10 +2,12 @@
 
 use super::{runtime, Ctx};
 use crate::cli::CreateArgs;
-use crate::list::{parse_annotations, ManifestList, PlatformWanted};
-use crate::reference::normalize_list_name;
-use crate::resolve::{parse_image_arg, read_image_arg, read_image_named_like_list, BareName};
-use crate::source::Selection;
+use crate::ingest::resolve::{
+    parse_image_arg, read_image_arg, read_image_named_like_list, BareName,
+};
+use crate::ingest::source::Selection;
+use crate::model::list::{parse_annotations, ManifestList, PlatformWanted};
+use crate::model::reference::normalize_list_name;
 use crate::store::StoreError;
 use anyhow::{bail, Result};
 
@@ -86,4 +88,5 @@ pub fn run(ctx: &mut Ctx, args: CreateArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "create_tests.rs"]
 mod tests;

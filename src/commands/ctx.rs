@@ -2,14 +2,14 @@
 //! registry settings of a command's own flags are made here too, so that `--debug` and the
 //! storage flags reach every transport without a global.
 
+use crate::boundary::retry::RetryPolicy;
 use crate::cli::{RegistryFlags, StorageFlags};
 use crate::config::registries::RegistriesConf;
 use crate::config::sources::ConfSources;
-use crate::retry::RetryPolicy;
+use crate::config::storage::StorageOptions;
 use crate::store::Store;
 use crate::transport::open::Transports;
 use crate::transport::registry::{RegistryOptions, Timeouts};
-use crate::transport::storage::config::StorageOptions;
 use anyhow::{bail, Context as _, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};

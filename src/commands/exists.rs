@@ -15,4 +15,5 @@ pub fn run(ctx: &mut Ctx, args: ExistsArgs) -> Result<bool> {
 }
 
 #[cfg(test)]
+#[path = "exists_tests.rs"]
 mod tests;

@@ -2,10 +2,10 @@
 
 use super::{runtime, Ctx};
 use crate::cli::{InspectArgs, InspectFormat};
-use crate::list::Source;
-use crate::oci::pretty;
-use crate::reference::{is_explicit_image, normalize_list_name, ImageRef};
-use crate::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
+use crate::ingest::resolve::{parse_image_arg, read_manifest_arg, BareName, ImageArg};
+use crate::model::list::Source;
+use crate::model::oci::pretty;
+use crate::model::reference::{is_explicit_image, normalize_list_name, ImageRef};
 use crate::store::StoreError;
 use anyhow::{bail, Context, Result};
 
@@ -91,7 +91,8 @@ pub fn run(ctx: &mut Ctx, args: InspectArgs) -> Result<()> {
     if args.raw {
         ctx.out.write_all(&bytes)?;
     } else if args.format == InspectFormat::Table {
-        ctx.out.write_all(crate::table::table(&bytes)?.as_bytes())?;
+        ctx.out
+            .write_all(crate::cli::table::table(&bytes)?.as_bytes())?;
     } else {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).context("the manifest is not JSON")?;
@@ -120,4 +121,5 @@ fn no_list(name: &str, similar: Option<String>) -> String {
 }
 
 #[cfg(test)]
+#[path = "inspect_tests.rs"]
 mod tests;

@@ -1,6 +1,9 @@
 //! One module per verb: typed arguments and a [`Ctx`] in, a library call, the result written to
 //! `ctx.out`. Errors go up as `anyhow` to `main`, which prints them: this layer and `main` are
 //! the only users of `anyhow`.
+//!
+//! Beside the verbs: `ctx` (the [`Ctx`]), and what a command gives the copy engine and `verify`
+//! of the store (`store_inputs`, with the one `layer_cache` of the command).
 
 pub mod add;
 pub mod annotate;
@@ -10,11 +13,13 @@ pub mod create;
 mod ctx;
 pub mod exists;
 pub mod inspect;
+mod layer_cache;
 pub mod man;
 pub mod prune;
 pub mod push;
 pub mod remove;
 pub mod rm;
+mod store_inputs;
 #[cfg(test)]
 mod testing;
 pub mod verify;
@@ -23,10 +28,10 @@ pub use ctx::Ctx;
 
 use crate::cli::EntryFlags;
 use crate::config::registries::RegistriesConf;
-use crate::list::{parse_annotations, split_list_flags, EntryEdit};
-use crate::oci::{Descriptor, ImageManifest};
-use crate::resolve::{parse_image_arg, read_manifest_arg, BareName};
-use crate::source::SourceError;
+use crate::ingest::resolve::{parse_image_arg, read_manifest_arg, BareName};
+use crate::ingest::source::SourceError;
+use crate::model::list::{parse_annotations, split_list_flags, EntryEdit};
+use crate::model::oci::{Descriptor, ImageManifest};
 use crate::transport::open::Transports;
 use anyhow::{Context as _, Result};
 
@@ -75,7 +80,7 @@ fn describe(
         manifest.digest.clone(),
         manifest.bytes.len() as u64,
     );
-    if !crate::oci::is_index_type(&manifest.media_type) {
+    if !crate::model::oci::is_index_type(&manifest.media_type) {
         descriptor.artifact_type = ImageManifest::parse(&manifest.bytes)
             .ok()
             .and_then(|m| m.artifact_type)
@@ -89,7 +94,7 @@ fn describe(
 fn check_artifact_type(value: Option<&str>) -> Result<()> {
     if let Some(reason) = value
         .filter(|v| !v.is_empty())
-        .and_then(crate::artifact::media_type_problem)
+        .and_then(crate::ingest::artifact::media_type_problem)
     {
         anyhow::bail!("--artifact-type: {reason}");
     }

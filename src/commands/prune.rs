@@ -22,4 +22,5 @@ pub fn run(ctx: &mut Ctx, args: PruneArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "prune_tests.rs"]
 mod tests;

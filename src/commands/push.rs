@@ -1,25 +1,22 @@
 //! `manifest push LIST [DEST]`
 
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
+use crate::boundary::fsutil;
+use crate::boundary::retry::RetryPolicy;
+use crate::cli::progress::Progress;
 use crate::cli::{AddCompression, CompressionFormat, CopyFlags, PushArgs, PushFormat};
-use crate::compress::{AddedCompression, Algorithm, Compression};
-use crate::copy::{copy, CopyEnv, LocalStore, PushOptions, PushReport};
-use crate::digest::Digest;
-use crate::layer_cache::LayerCache;
-use crate::oci::Descriptor;
-use crate::oci::ListFormat;
-use crate::platform::PlatformFilter;
-use crate::progress::Progress;
-use crate::reference::parse_image;
-use crate::reference::ImageRef;
-use crate::retry::RetryPolicy;
-use crate::store::{Deletion, Store};
+use crate::copy::compress::{AddedCompression, Algorithm, Compression};
+use crate::copy::{copy, CopyEnv, PushOptions, PushReport};
+use crate::model::oci::ListFormat;
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::parse_image;
+use crate::model::reference::ImageRef;
+use crate::store::Deletion;
 use crate::transport::open::Transports;
-use crate::transport::store_blobs::StoreBlobs;
-use crate::transport::{ManifestRef, Transport, TransportError};
+use crate::transport::ManifestRef;
 use crate::verify::{verify, Subject, VerifyOptions};
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -76,45 +73,6 @@ pub fn run(ctx: &mut Ctx, args: PushArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// What the copy engine (and `verify`, for the sources of a list) reads from the store: the
-/// kept manifests and configs, its own blob area, and one layer cache for the whole command.
-pub(super) struct StoreInputs<'a> {
-    store: &'a Store,
-    layers: LayerCache,
-}
-
-impl<'a> StoreInputs<'a> {
-    pub(super) fn new(store: &'a Store) -> Self {
-        Self {
-            store,
-            layers: LayerCache::new(store.root()),
-        }
-    }
-}
-
-impl LocalStore for StoreInputs<'_> {
-    fn kept(&self, digest: &Digest) -> Option<Bytes> {
-        self.store.get_blob(digest)
-    }
-
-    fn own_blobs(&self) -> Result<Arc<dyn Transport>, TransportError> {
-        StoreBlobs::open(self.store.root()).map(|blobs| Arc::new(blobs) as Arc<dyn Transport>)
-    }
-
-    fn compressed(&self, uncompressed: &Digest, compression: &Compression) -> Option<Descriptor> {
-        self.layers.get(uncompressed, compression)
-    }
-
-    fn record_compressed(
-        &self,
-        uncompressed: &Digest,
-        compression: &Compression,
-        compressed: &Descriptor,
-    ) {
-        self.layers.put(uncompressed, compression, compressed);
-    }
 }
 
 /// The copy engine's options from the flags `push` and `apply` share.
@@ -224,7 +182,7 @@ pub(super) fn show_result(
     out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(path) = &flags.metadata_file {
-        crate::store::write_atomic(path, report.metadata_json().as_bytes())
+        fsutil::write_atomic(path, report.metadata_json().as_bytes())
             .with_context(|| format!("writing the metadata file {}", path.display()))?;
     }
     if report.dry_run {
@@ -236,7 +194,7 @@ pub(super) fn show_result(
         .clone()
         .expect("a successful push has a digest");
     if let Some(path) = &flags.digestfile {
-        crate::store::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
+        fsutil::write_atomic(path, digest.as_str().as_bytes()).with_context(|| {
             format!("the push succeeded ({digest}) but the digest file could not be written")
         })?;
     }
@@ -245,4 +203,5 @@ pub(super) fn show_result(
 }
 
 #[cfg(test)]
+#[path = "push_tests.rs"]
 mod tests;

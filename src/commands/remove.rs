@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::RemoveArgs;
-use crate::platform::{PlatformFilter, PlatformSpec};
+use crate::model::platform::{PlatformFilter, PlatformSpec};
 use anyhow::Result;
 
 /// Removes one entry, or every entry of the platforms asked for, in one transaction; prints
@@ -38,4 +38,5 @@ pub fn run(ctx: &mut Ctx, args: RemoveArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "remove_tests.rs"]
 mod tests;

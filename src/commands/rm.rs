@@ -41,4 +41,5 @@ pub fn run(ctx: &mut Ctx, args: RmArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "rm_tests.rs"]
 mod tests;

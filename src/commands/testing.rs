@@ -3,12 +3,12 @@
 //! binary: each command runs in-process and writes to a buffer.
 
 use super::Ctx;
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Index, ListFormat, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
-use crate::reference::{LayoutKind, LayoutRef};
+use crate::config::storage::StorageOptions;
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Index, ListFormat, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use crate::model::reference::{LayoutKind, LayoutRef};
 use crate::store::Store;
 use crate::transport::layout::LayoutTransport;
-use crate::transport::storage::config::StorageOptions;
 use crate::transport::{BlobStream, ManifestRef, RawManifest, Transport};
 use bytes::Bytes;
 use clap::{Args, FromArgMatches};
@@ -160,8 +160,9 @@ impl TestEnv {
 
     /// The arguments `line` parses to, as `manifest` parses them (Go-style booleans).
     fn parse<A: Args + FromArgMatches>(&self, line: &[&str]) -> A {
-        let command =
-            crate::go_flags::go_style_booleans(A::augment_args(clap::Command::new("manifest")));
+        let command = crate::cli::go_flags::go_style_booleans(A::augment_args(clap::Command::new(
+            "manifest",
+        )));
         let reads_registries_conf = command
             .get_arguments()
             .any(|arg| arg.get_id() == "registries_conf");
@@ -258,7 +259,7 @@ async fn write_image(dir: &Path, platform: &str) -> (Descriptor, Bytes) {
     });
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
     let mut descriptor = put_blob(&layout, OCI_MANIFEST, bytes.clone()).await;
-    descriptor.platform = Some(crate::oci::Platform {
+    descriptor.platform = Some(crate::model::oci::Platform {
         os: os.into(),
         architecture: arch.into(),
         variant: variant.map(str::to_string),

@@ -1,11 +1,11 @@
 //! `manifest verify IMAGE_OR_LIST`
 
-use super::push::StoreInputs;
+use super::store_inputs::StoreInputs;
 use super::{runtime, Ctx};
+use crate::cli::progress::Progress;
 use crate::cli::{VerifyArgs, VerifyFormat};
-use crate::platform::PlatformFilter;
-use crate::progress::Progress;
-use crate::reference::{is_explicit_image, parse_image, ImageRef};
+use crate::model::platform::PlatformFilter;
+use crate::model::reference::{is_explicit_image, parse_image, ImageRef};
 use crate::store::StoreError;
 use crate::transport::open::Transports;
 use crate::verify::{verify, Report, Subject, VerifyOptions};
@@ -91,4 +91,5 @@ async fn of_image(transports: &Transports, image: &ImageRef) -> Result<Subject> 
 }
 
 #[cfg(test)]
+#[path = "verify_tests.rs"]
 mod tests;

@@ -8,8 +8,8 @@
 //! directory that cannot be read for lack of permission is skipped. Files are read in name
 //! order. A `.cert` without its `.key`, or the reverse, is an error naming the file.
 
-use crate::fsutil::{self, caps, FileError};
-use crate::reference::host;
+use crate::boundary::fsutil::{self, caps, FileError};
+use crate::model::reference::host;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;

@@ -10,7 +10,7 @@
 
 use super::registries::{PullFromMirror, RegistriesConf, Registry};
 use super::ConfigError;
-use crate::reference::{self, ImageRef, RegistryRef};
+use crate::model::reference::{self, ImageRef, RegistryRef};
 
 /// One place to send requests for an image.
 #[derive(Debug, Clone, PartialEq, Eq)]

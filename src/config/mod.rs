@@ -1,22 +1,25 @@
 //! Per-registry configuration as podman and buildah users already have it: registries.conf
 //! (which registry is insecure, blocked, remapped or mirrored, and what short names mean),
-//! certs.d directories, and the TLS trust built from them.
+//! certs.d directories, storage.conf, and credentials (auth files, docker's config.json and its
+//! helpers).
 //!
-//! Everything here is pure configuration: nothing opens a network connection. The registry
-//! layer asks [`registries::RegistriesConf`] where to send a request and
-//! [`trust::host_tls`] how to trust the peer.
+//! Everything here is data and its lookup: nothing opens a network connection or verifies a
+//! peer. The registry layer asks [`registries::RegistriesConf`] where to send a request,
+//! [`certs`] what a host's certs.d holds (the TLS verification built from it is
+//! `crate::transport::tls`) and [`auth`] which credentials to offer.
 
+mod aliases;
+pub mod auth;
 pub mod certs;
-mod client_identity;
 pub(crate) mod endpoints;
+mod entries;
 mod parse;
 pub mod registries;
 pub(crate) mod short_names;
 pub mod sources;
-pub mod tls_failure;
-pub mod trust;
+pub mod storage;
 
-use crate::reference::ReferenceError;
+use crate::model::reference::ReferenceError;
 use std::path::PathBuf;
 
 /// Why registries.conf could not be read, or refuses what was asked of it.
@@ -39,7 +42,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// Which rule it breaks, or the operating system's error.
         #[source]
-        source: crate::fsutil::FileError,
+        source: crate::boundary::fsutil::FileError,
     },
     /// More drop-in files than are read.
     #[error(

@@ -2,10 +2,10 @@
 //! loads a file (prefixes, locations, mirrors, conflicting settings, search registries,
 //! short-name mode, aliases). The v1 format is refused.
 
-use super::registries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
+use super::entries::{Alias, Mirror, PullFromMirror, Registry, ShortNameMode};
 use super::ConfigError;
-use crate::reference::host;
-use crate::terminal::{cut_quoted, quote};
+use crate::boundary::terminal::{cut_quoted, quote};
+use crate::model::reference::host;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -122,7 +122,7 @@ pub(super) fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, ConfigEr
             ));
         }
     };
-    let aliases = super::short_names::check_aliases(path, raw.aliases.unwrap_or_default())?;
+    let aliases = super::aliases::check_aliases(path, raw.aliases.unwrap_or_default())?;
     Ok(ParsedFile {
         registries: first_per_prefix(registries),
         unqualified_search,

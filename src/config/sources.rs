@@ -15,7 +15,7 @@
 //! This is the order of containers/image 5.40 (go.podman.io/image, storage's `configfile`).
 
 use super::ConfigError;
-use crate::fsutil::{self, caps};
+use crate::boundary::fsutil::{self, caps};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

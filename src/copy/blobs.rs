@@ -6,7 +6,7 @@ use super::error::PushError;
 use super::inputs::{LocalStore, Observer, PushOptions};
 use super::report::BlobAction;
 use super::steps::{BlobStep, CompressJob, LayerKey};
-use crate::oci::Descriptor;
+use crate::model::oci::Descriptor;
 use crate::transport::resume::TransportSource;
 use crate::transport::{verified, BlobStream, Transport, TransportError};
 use futures_util::StreamExt;
@@ -82,13 +82,14 @@ pub(super) async fn send_layer(
 ) -> Result<(LayerKey, Descriptor), PushError> {
     let compression = job.compression;
     let media_type = compression
-        .layer_media_type(crate::oci::OCI_MANIFEST)
+        .layer_media_type(crate::model::oci::OCI_MANIFEST)
         .expect("OCI manifests name every compression");
     let (result, attempts) = with_retries(options, || async {
         let mut stream = counted(job.source.blob_get(&job.descriptor).await?, &progress);
         if let Some(algorithm) = job.decompress {
             // The compressed bytes are checked against their digest before they are trusted.
-            stream = crate::compress::decompress(verified(stream, &job.descriptor), algorithm);
+            stream =
+                crate::copy::compress::decompress(verified(stream, &job.descriptor), algorithm);
         }
         dest.blob_put_hashed(media_type, compression.compress(stream))
             .await
@@ -122,7 +123,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, TransportError>>,
 {
-    use crate::retry::Retryable;
+    use crate::boundary::retry::Retryable;
     options
         .retry
         .run_counted(attempt, TransportError::retry_class)

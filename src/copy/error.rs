@@ -1,8 +1,8 @@
 //! Why a push (or its plan) fails: the one error type of the copy engine.
 
-use crate::convert::ConvertError;
-use crate::digest::Digest;
-use crate::oci;
+use crate::copy::convert::ConvertError;
+use crate::model::digest::Digest;
+use crate::model::oci;
 use crate::transport::TransportError;
 
 /// Why a push (or its plan) failed.
@@ -61,7 +61,7 @@ pub enum PushError {
     },
     /// `--require-platform` finds a platform missing or doubled; nothing was written.
     #[error("--require-platform: {0}; nothing was pushed")]
-    RequiredPlatforms(crate::platform::Shortfall),
+    RequiredPlatforms(crate::model::platform::Shortfall),
     /// `--add-compression` with options it cannot work with.
     #[error("--add-compression {0}")]
     AddCompression(&'static str),

@@ -5,9 +5,9 @@
 
 use super::error::PushError;
 use super::inputs::PushOptions;
-use crate::convert::convert_manifest;
-use crate::digest::Digest;
-use crate::oci::{Index, ListFormat};
+use crate::copy::convert::convert_manifest;
+use crate::model::digest::Digest;
+use crate::model::oci::{Index, ListFormat};
 use crate::transport::RawManifest;
 
 /// The format the index is written in, and what `--allow-lossy` drops to get there: fields

@@ -5,8 +5,8 @@
 use super::error::PushError;
 use super::inputs::LocalStore;
 use super::steps::{ChildBlob, CompressJob, LayerKey, Recompressed};
-use crate::digest::Digest;
-use crate::oci::{self, Descriptor, ImageManifest, Index};
+use crate::model::digest::Digest;
+use crate::model::oci::{self, Descriptor, ImageManifest, Index};
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -2,18 +2,19 @@
 //! transports, and the little it reads from the local store ([`LocalStore`]). Nothing else
 //! outside the engine is reachable from it.
 
-use crate::compress::{AddedCompression, Compression};
-use crate::digest::Digest;
-use crate::list::Source;
-use crate::oci::{Descriptor, ListFormat};
-use crate::platform::PlatformFilter;
-use crate::retry::RetryPolicy;
+use crate::boundary::retry::RetryPolicy;
+use crate::copy::compress::{AddedCompression, Compression};
+use crate::model::digest::Digest;
+use crate::model::list::Source;
+use crate::model::oci::{Descriptor, ListFormat};
+use crate::model::platform::PlatformFilter;
 use crate::transport::open::Transports;
 use crate::transport::{Transport, TransportError};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// What a copy reports as it goes; the terminal implementation is [`crate::progress::Progress`].
+/// What a copy reports as it goes; the terminal implementation is
+/// [`crate::cli::progress::Progress`].
 pub trait Observer: Send + Sync {
     /// One line of the log shown when stderr is not a terminal: one per child and one per tag.
     fn line(&self, message: &str);

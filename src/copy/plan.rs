@@ -14,10 +14,10 @@ use super::report::{BlobAction, ChildAction, ChildDecision};
 use super::steps::{BlobStep, CompressJob, LayerStep, Plan, ReferrerWrites};
 use super::tags::Target;
 use super::variants::plan_variants;
-use crate::digest::Digest;
-use crate::list::{Source, Sources};
-use crate::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
-use crate::reference::ImageRef;
+use crate::model::digest::Digest;
+use crate::model::list::{Source, Sources};
+use crate::model::oci::{Descriptor, ImageManifest, Index, ListFormat, DOCKER_CONFIG, OCI_CONFIG};
+use crate::model::reference::ImageRef;
 use crate::transport::Transport;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -129,13 +129,13 @@ pub(super) async fn plan(
 fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushError> {
     let mut index = index.clone();
     if let Some(filter) = &options.platforms {
-        let kept = crate::platform::selected(&index.manifests, filter);
+        let kept = crate::model::platform::selected(&index.manifests, filter);
         if kept.is_empty() {
             return Err(PushError::NoPlatform {
                 wanted: filter.display(),
-                available: crate::terminal::shortened_list(crate::platform::platforms(
-                    &index.manifests,
-                )),
+                available: crate::boundary::terminal::shortened_list(
+                    crate::model::platform::platforms(&index.manifests),
+                ),
             });
         }
         index.manifests = kept
@@ -144,10 +144,10 @@ fn pushed_entries(index: &Index, options: &PushOptions) -> Result<Index, PushErr
             .collect();
     }
     if options.sort {
-        index.manifests = crate::list::sorted_by_platform(&index.manifests);
+        index.manifests = crate::model::list::sorted_by_platform(&index.manifests);
     }
     if let Some(required) = &options.required_platforms {
-        let shortfall = crate::platform::shortfall(&index.manifests, required);
+        let shortfall = crate::model::platform::shortfall(&index.manifests, required);
         if !shortfall.is_empty() {
             return Err(PushError::RequiredPlatforms(shortfall));
         }

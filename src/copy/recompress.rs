@@ -8,9 +8,9 @@
 use super::error::PushError;
 use super::inputs::LocalStore;
 use super::steps::Recompressed;
-use crate::compress::Compression;
-use crate::digest::Digest;
-use crate::oci::ImageManifest;
+use crate::copy::compress::Compression;
+use crate::model::digest::Digest;
+use crate::model::oci::ImageManifest;
 use crate::transport::{read_blob, RawManifest, Transport, MAX_CONFIG_BYTES};
 use std::sync::Arc;
 

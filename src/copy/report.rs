@@ -2,9 +2,9 @@
 //! prints, and the `--metadata-file` document (schemas/push-metadata.json). A dry run and a
 //! real run produce the same [`Decisions`] for the same destination state.
 
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::terminal::escape_controls;
+use crate::boundary::terminal::escape_controls;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 use serde::Serialize;
 
 /// What happens to one child of the list.
@@ -56,7 +56,7 @@ pub struct ChildDecision {
 impl ChildDecision {
     /// The decision for `entry`, to be filled in (a copy until found otherwise).
     pub(super) fn of(entry: &Descriptor) -> Self {
-        let attestation_of = crate::platform::attested(entry);
+        let attestation_of = crate::model::platform::attested(entry);
         Self {
             digest: entry.digest.clone(),
             media_type: entry.media_type.clone(),
@@ -250,7 +250,7 @@ impl PushReport {
             counts: &self.counts,
         };
         let value = serde_json::to_value(&metadata).expect("metadata always serialises");
-        crate::oci::pretty(&value)
+        crate::model::oci::pretty(&value)
     }
 
     /// The one-line summary shown after a push.
@@ -362,7 +362,7 @@ impl PushReport {
         }
         if let Some(index) = &self.index {
             if let Ok(value) = serde_json::from_slice::<serde_json::Value>(index) {
-                out.push_str(&crate::oci::pretty(&value));
+                out.push_str(&crate::model::oci::pretty(&value));
             }
         }
         out

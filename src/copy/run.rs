@@ -9,8 +9,8 @@ use super::inputs::{CopyEnv, Observer, PushOptions};
 use super::report::{BlobAction, ChildAction, Counts, PushReport};
 use super::steps::{zstd_last, LayerKey, Plan};
 use super::tags::write_index;
-use crate::digest::Digest;
-use crate::oci::{self, Descriptor};
+use crate::model::digest::Digest;
+use crate::model::oci::{self, Descriptor};
 use crate::transport::{ManifestRef, RawManifest, Transport};
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -237,7 +237,7 @@ async fn write_manifests(
 fn entry_label(entry: &Descriptor) -> String {
     label(
         entry.platform.as_ref().map(|p| p.display()).as_deref(),
-        crate::platform::attested(entry).as_ref(),
+        crate::model::platform::attested(entry).as_ref(),
     )
 }
 

@@ -8,9 +8,9 @@ use super::report::{
     ReferrerDecision, VariantDecision,
 };
 use super::tags::{index_manifest, Target};
-use crate::compress::{layer_compression, AddedCompression, Algorithm, Compression};
-use crate::digest::Digest;
-use crate::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
+use crate::copy::compress::{layer_compression, AddedCompression, Algorithm, Compression};
+use crate::model::digest::Digest;
+use crate::model::oci::{self, Descriptor, ImageManifest, Index, ListFormat};
 use crate::transport::{RawManifest, Transport};
 use serde_json::{Map, Value};
 use std::collections::HashMap;

@@ -4,9 +4,9 @@
 
 use super::error::PushError;
 use super::inputs::Observer;
-use crate::digest::Digest;
-use crate::oci::{self, Index, ListFormat};
-use crate::reference::{parse_image, ImageRef, LayoutRef, RegistryRef};
+use crate::model::digest::Digest;
+use crate::model::oci::{self, Index, ListFormat};
+use crate::model::reference::{parse_image, ImageRef, LayoutRef, RegistryRef};
 use crate::transport::open::manifest_ref;
 use crate::transport::{ManifestRef, RawManifest, Transport};
 

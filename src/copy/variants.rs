@@ -14,8 +14,8 @@ use super::inputs::{CopyEnv, PushOptions};
 use super::recompress::plan_rewrite;
 use super::report::{VariantAction, VariantDecision};
 use super::steps::{is_zstd, Recompressed, Variant, ZSTD_ANNOTATION};
-use crate::compress::{layer_compression, Algorithm, Compression};
-use crate::oci::{self, Descriptor, ImageManifest, Index};
+use crate::copy::compress::{layer_compression, Algorithm, Compression};
+use crate::model::oci::{self, Descriptor, ImageManifest, Index};
 use std::collections::{HashMap, HashSet};
 
 /// Decides the variants of every candidate, gathers what they need, and marks the originals
@@ -96,7 +96,7 @@ fn image_compression(
     entry: &Descriptor,
     options: &PushOptions,
 ) -> Result<Algorithm, String> {
-    if crate::platform::attested(entry).is_some() {
+    if crate::model::platform::attested(entry).is_some() {
         return Err("an attestation, not an image".into());
     }
     if oci::is_index_type(&candidate.raw.media_type) {

@@ -3,8 +3,8 @@
 //! it is written to a temporary file, then renamed to its digest.
 
 use super::{io_err, Store, StoreError};
-use crate::digest::Digest;
-use crate::fsutil::{self, RootDir};
+use crate::boundary::fsutil::{self, RootDir};
+use crate::model::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 use std::path::Path;

@@ -2,8 +2,8 @@
 //! any more (what `rm` and `remove` leave behind).
 
 use super::{io_err, Store, StoreError};
-use crate::digest::Digest;
-use crate::fsutil::{self, caps};
+use crate::boundary::fsutil::{self, caps};
+use crate::model::digest::Digest;
 use rustix::fs::FileType;
 use std::collections::HashSet;
 use std::fs;

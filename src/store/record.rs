@@ -2,10 +2,10 @@
 //! written and parsed here only. It is also the only place an entry's source is text.
 
 use super::{StoreError, StoredList, STORE_VERSION};
-use crate::digest::Digest;
-use crate::list::{ManifestList, Source};
-use crate::oci::{Index, MAX_MANIFEST_BYTES};
-use crate::reference::parse_image;
+use crate::model::digest::Digest;
+use crate::model::list::{ManifestList, Source};
+use crate::model::oci::{Index, MAX_MANIFEST_BYTES};
+use crate::model::reference::parse_image;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

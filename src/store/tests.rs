@@ -1,7 +1,7 @@
 //! Unit tests of `store`.
 
 use super::*;
-use crate::list::Source;
+use crate::model::list::Source;
 
 #[test]
 fn create_save_load_delete() {
@@ -164,8 +164,8 @@ fn blobs_are_verified() {
     assert_eq!(store.get_blob(&digest).unwrap(), Bytes::from_static(b"abc"));
 }
 
-fn entry(n: u8) -> crate::oci::Descriptor {
-    crate::oci::Descriptor::new(crate::oci::OCI_MANIFEST, Digest::sha256_of(&[n]), 10)
+fn entry(n: u8) -> crate::model::oci::Descriptor {
+    crate::model::oci::Descriptor::new(crate::model::oci::OCI_MANIFEST, Digest::sha256_of(&[n]), 10)
 }
 
 /// A new store in a temp dir holding one empty list, `localhost/a:latest`.

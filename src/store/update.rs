@@ -2,9 +2,9 @@
 //! atomically. Every command that changes a list goes through here.
 
 use super::{Store, StoreError, StoredList};
-use crate::digest::Digest;
-use crate::list::ManifestList;
-use crate::reference::normalize_list_name;
+use crate::model::digest::Digest;
+use crate::model::list::ManifestList;
+use crate::model::reference::normalize_list_name;
 use bytes::Bytes;
 
 impl Store {

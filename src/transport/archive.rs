@@ -3,7 +3,8 @@
 //! renames it over the old one.
 
 use super::TransportError;
-use crate::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
+use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
+use crate::model::oci::LAYOUT_FILE;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
@@ -155,8 +156,7 @@ fn layout_name(path: &Path) -> Option<String> {
         return None;
     }
     let name = parts.join("/");
-    (name == super::layout::LAYOUT_FILE || name == "index.json" || is_blob_name(&name))
-        .then_some(name)
+    (name == LAYOUT_FILE || name == "index.json" || is_blob_name(&name)).then_some(name)
 }
 
 fn is_blob_name(name: &str) -> bool {
@@ -219,7 +219,7 @@ pub(crate) fn repack(
         builder.append_data(&mut header, name, data)
     };
     append(
-        super::layout::LAYOUT_FILE,
+        LAYOUT_FILE,
         layout_file.len() as u64,
         &mut &*layout_file,
         false,

@@ -2,8 +2,8 @@
 //! limits on what is read whole, and spooling for blobs whose digest is known only at the end.
 
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError, MAX_MANIFEST_BYTES};
-use crate::digest::{Digest, Verifier};
-use crate::oci::Descriptor;
+use crate::model::digest::{Digest, Verifier};
+use crate::model::oci::Descriptor;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -162,8 +162,8 @@ fn checked(stream: BlobStream, descriptor: &Descriptor, hash: bool) -> BlobStrea
 }
 
 /// Checks manifest bytes read for `reference` against the digest asked for, if any, and types
-/// them with [`crate::media_type::manifest_kind`]; `claimed` is the media type the source announced
-/// (a `Content-Type`, a layout's descriptor).
+/// them with [`crate::model::media_type::manifest_kind`]; `claimed` is the media type the source
+/// announced (a `Content-Type`, a layout's descriptor).
 pub(crate) fn check_manifest(
     bytes: Bytes,
     reference: &ManifestRef,
@@ -193,7 +193,7 @@ pub(crate) fn check_manifest(
         }
         _ => Digest::sha256_of(&bytes),
     };
-    let media_type = crate::media_type::manifest_kind(&bytes, claimed)
+    let media_type = crate::model::media_type::manifest_kind(&bytes, claimed)
         .map_err(|e| TransportError::Invalid(format!("{what}: {e}")))?;
     Ok(RawManifest {
         bytes,

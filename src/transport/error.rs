@@ -1,7 +1,7 @@
 //! How reading or writing images fails, for every transport, and which failures are worth retrying.
 
-use crate::digest::Digest;
-use crate::retry::{RetryClass, Retryable};
+use crate::boundary::retry::{RetryClass, Retryable};
+use crate::model::digest::Digest;
 
 /// How a request failed below HTTP, which decides whether it is worth trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +168,7 @@ pub enum TransportError {
     /// A file of a layout or archive that may not be read (not a regular file inside it, or not
     /// the size it should be).
     #[error(transparent)]
-    File(#[from] crate::fsutil::FileError),
+    File(#[from] crate::boundary::fsutil::FileError),
     /// Anything else that is wrong with the input or the answer.
     #[error("{0}")]
     Invalid(String),

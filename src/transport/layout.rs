@@ -1,14 +1,15 @@
 //! OCI image layouts as a transport: `oci:DIR` read and written in place, `oci-archive:FILE`
 //! read in place and repacked when a push completes. Every file of a layout is read through
-//! [`crate::fsutil`]: regular files inside the layout only, never past their size or a cap.
+//! [`crate::boundary::fsutil`]: regular files inside the layout only, never past their size or a
+//! cap.
 
 use super::archive::{self, Archive};
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
-use crate::digest::{Digest, Verifier};
-use crate::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
-use crate::oci::{Descriptor, Index, ListFormat, MAX_INDEX_JSON_BYTES};
-use crate::reference::{LayoutKind, LayoutRef};
-use crate::terminal::shortened_list;
+use crate::boundary::fsutil::{self, FileError, Region, RootDir, TEMP_PREFIX};
+use crate::boundary::terminal::shortened_list;
+use crate::model::digest::{Digest, Verifier};
+use crate::model::oci::{Descriptor, Index, ListFormat, LAYOUT_FILE, MAX_INDEX_JSON_BYTES};
+use crate::model::reference::{LayoutKind, LayoutRef};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,6 @@ use tokio::io::AsyncWriteExt;
 
 /// The annotation that names an entry of `index.json` (`oci:DIR:NAME`).
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// The file that marks a directory as an OCI image layout.
-pub(crate) const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Blobs are streamed in chunks of this size.
 const CHUNK: usize = 256 * 1024;
@@ -308,7 +307,7 @@ impl LayoutTransport {
         mut data: BlobStream,
         limit: Option<u64>,
         algorithm_of: &Digest,
-    ) -> Result<(crate::fsutil::TempFile, Digest, u64), TransportError> {
+    ) -> Result<(crate::boundary::fsutil::TempFile, Digest, u64), TransportError> {
         let root = self.files.writable()?;
         let dir = format!("blobs/{}", algorithm_of.algorithm());
         let mut temp = root.temp_file(&dir)?;
@@ -343,7 +342,7 @@ impl LayoutTransport {
 
 /// `oci:DIR` or `oci-archive:FILE`, without the image name, for messages.
 fn label_of(reference: &LayoutRef) -> String {
-    crate::reference::ImageRef::Layout(LayoutRef {
+    crate::model::reference::ImageRef::Layout(LayoutRef {
         name: None,
         ..reference.clone()
     })

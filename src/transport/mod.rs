@@ -2,6 +2,7 @@
 //! After a reference is parsed, nothing asks "local or remote?"; it asks a `Transport`.
 
 pub(crate) mod archive;
+pub(crate) mod blocking_stream;
 mod checked;
 mod error;
 pub(crate) mod layout;
@@ -11,16 +12,17 @@ pub mod registry;
 pub mod resume;
 pub mod storage;
 pub(crate) mod store_blobs;
+pub mod tls;
 
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::reference::ImageRef;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::reference::ImageRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 
-pub(crate) use crate::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+pub(crate) use crate::model::oci::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 
 /// The most referrers one subject may list (over every page of a registry's referrers API, or
 /// under its fallback tag); more is an error that names this limit.
@@ -34,16 +36,18 @@ pub use error::{NetworkFailure, TransportError};
 pub struct RawManifest {
     /// The exact bytes; never re-serialised, so the digest stays the same.
     pub bytes: Bytes,
-    /// The manifest's media type, decided from the body (see [`crate::media_type::manifest_kind`]).
+    /// The manifest's media type, decided from the body (see
+    /// [`crate::model::media_type::manifest_kind`]).
     pub media_type: String,
     /// The sha256 of `bytes`.
     pub digest: Digest,
 }
 
 impl RawManifest {
-    /// Wraps bytes this program made or already checked, typed by [`crate::media_type::manifest_kind`].
+    /// Wraps bytes this program made or already checked, typed by
+    /// [`crate::model::media_type::manifest_kind`].
     pub fn from_bytes(bytes: Bytes) -> Self {
-        let media_type = crate::media_type::manifest_kind(&bytes, None).unwrap_or_default();
+        let media_type = crate::model::media_type::manifest_kind(&bytes, None).unwrap_or_default();
         let digest = Digest::sha256_of(&bytes);
         Self {
             bytes,

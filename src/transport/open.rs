@@ -2,10 +2,10 @@
 
 use super::layout::LayoutTransport;
 use super::registry::{RegistryClient, RegistryOptions};
-use super::storage::config::StorageOptions;
 use super::storage::StorageTransport;
 use super::{ManifestRef, Transport, TransportError};
-use crate::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
+use crate::config::storage::StorageOptions;
+use crate::model::reference::{ImageRef, LayoutRef, RegistryRef, StorageRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -40,7 +40,7 @@ impl Transports {
     /// With `--debug`, a line on stderr about what was decided (not a request).
     pub(crate) fn debug_note(&self, text: &str) {
         if self.options.debug {
-            eprintln!("note: {}", crate::terminal::escape_controls(text));
+            eprintln!("note: {}", crate::boundary::terminal::escape_controls(text));
         }
     }
 

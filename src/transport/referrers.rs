@@ -3,8 +3,8 @@
 //! and OCI layouts have). One reading for `push --referrers` and `verify --require-referrer`.
 
 use super::{ManifestRef, Transport, TransportError, MAX_REFERRERS_PER_SUBJECT};
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Index};
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Index};
 
 /// The tag the OCI distribution spec lists `subject`'s referrers under when a registry has no
 /// referrers API: `<algorithm>-<hex>`, the hex cut to 64 characters.

@@ -3,7 +3,7 @@
 //! sent again whole.
 
 use super::{BlobStream, Transport, TransportError};
-use crate::oci::Descriptor;
+use crate::model::oci::Descriptor;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;

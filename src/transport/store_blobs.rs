@@ -1,11 +1,11 @@
 //! The store's own blob area as a read-only transport: where push reads the manifests, configs
 //! and files of artifacts made by `add --artifact`. Every file is read through
-//! [`crate::fsutil`] (a regular file inside the store, never past its size).
+//! [`crate::boundary::fsutil`] (a regular file inside the store, never past its size).
 
 use super::{check_manifest, BlobStream, ManifestRef, RawManifest, Transport, TransportError};
-use crate::digest::Digest;
-use crate::fsutil::{Region, RootDir};
-use crate::oci::Descriptor;
+use crate::boundary::fsutil::{Region, RootDir};
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
 use crate::store::Store;
 use async_trait::async_trait;
 use futures_util::StreamExt;

@@ -2,8 +2,8 @@
 //! of the index, and platforms `--require-platform` asks for that are missing or doubled.
 
 use super::{Problem, ProblemKind};
-use crate::oci::Descriptor;
-use crate::platform::{attested, is_attestation, shortfall, PlatformFilter};
+use crate::model::oci::Descriptor;
+use crate::model::platform::{attested, is_attestation, shortfall, PlatformFilter};
 
 /// The faults of `entries`, in entry order.
 pub(super) fn check(entries: &[Descriptor], required: Option<&PlatformFilter>) -> Vec<Problem> {
@@ -57,9 +57,9 @@ pub(super) fn check(entries: &[Descriptor], required: Option<&PlatformFilter>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
-    use crate::oci::{Platform, OCI_MANIFEST};
-    use crate::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    use crate::model::digest::Digest;
+    use crate::model::oci::{Platform, OCI_MANIFEST};
+    use crate::model::platform::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
 
     fn image(n: u8, arch: &str) -> Descriptor {
         let mut d = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&[n]), 100);

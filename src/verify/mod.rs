@@ -26,7 +26,7 @@ pub use report::{Checked, Report};
 pub use subject::Subject;
 
 use crate::copy::Observer;
-use crate::platform::PlatformFilter;
+use crate::model::platform::PlatformFilter;
 use crate::transport::TransportError;
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ pub async fn verify(
         let entries: Vec<_> = images
             .iter()
             .map(|image| {
-                let mut entry = crate::oci::Descriptor::new("", image.digest.clone(), 0);
+                let mut entry = crate::model::oci::Descriptor::new("", image.digest.clone(), 0);
                 entry.platform = image.platform.clone();
                 entry
             })

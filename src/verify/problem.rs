@@ -1,7 +1,7 @@
 //! What `verify` can find wrong: one [`Problem`] per fault, each of a [`ProblemKind`] that scripts
 //! match on (the `kind` of `--format json`).
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use serde::Serialize;
 
 /// The kinds of fault `verify` reports; the names are stable (schemas/verify.json).

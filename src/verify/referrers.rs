@@ -5,9 +5,9 @@
 
 use super::subject::Subject;
 use super::{Problem, ProblemKind, VerifyError};
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::platform::is_attestation;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::platform::is_attestation;
 use crate::transport::referrers::referrers_of;
 use crate::transport::Transport;
 use futures_util::{stream, StreamExt, TryStreamExt};

@@ -3,7 +3,7 @@
 
 use super::subject::Subject;
 use super::Problem;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use serde::Serialize;
 
 /// How much was looked at.
@@ -104,14 +104,14 @@ impl Report {
             error,
         };
         let value = serde_json::to_value(&document).expect("the report always serialises");
-        crate::oci::pretty(&value)
+        crate::model::oci::pretty(&value)
     }
 
     /// One line per problem, then the summary; every line escaped for a terminal.
     pub fn text(&self) -> String {
         let mut out = String::new();
         for problem in &self.problems {
-            out.push_str(&crate::terminal::escape_controls(&problem.line()));
+            out.push_str(&crate::boundary::terminal::escape_controls(&problem.line()));
             out.push('\n');
         }
         let c = &self.checked;
@@ -134,7 +134,7 @@ impl Report {
             .as_ref()
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
-        out.push_str(&crate::terminal::escape_controls(&format!(
+        out.push_str(&crate::boundary::terminal::escape_controls(&format!(
             "{}{digest}: {verdict} ({looked} checked)",
             self.target
         )));

@@ -6,9 +6,9 @@
 use super::report::Report;
 use super::subject::{Child, Subject};
 use super::{Problem, ProblemKind, VerifyError};
-use crate::digest::Digest;
-use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, Index, Platform};
-use crate::platform::{is_attestation, same_platform};
+use crate::model::digest::Digest;
+use crate::model::oci::{self, Descriptor, ImageConfig, ImageManifest, Index, Platform};
+use crate::model::platform::{is_attestation, same_platform};
 use crate::transport::{
     read_blob, BlobStat, ManifestRef, RawManifest, Transport, TransportError, MAX_CONFIG_BYTES,
 };

@@ -4,9 +4,9 @@
 
 use super::{Problem, ProblemKind, VerifyError};
 use crate::copy::{open_source, LocalStore};
-use crate::digest::Digest;
-use crate::list::Sources;
-use crate::oci::{self, Descriptor, Index};
+use crate::model::digest::Digest;
+use crate::model::list::Sources;
+use crate::model::oci::{self, Descriptor, Index};
 use crate::transport::open::Transports;
 use crate::transport::{ManifestRef, RawManifest, Transport, TransportError};
 use std::sync::Arc;

@@ -25,7 +25,7 @@ use super::error::{is_throttle_or_server_error, Op};
 use super::session::{Access, Session};
 use super::upload::{self, ChunkMinimum, Expect};
 use super::wire::Request;
-use crate::retry::Retryable;
+use crate::boundary::retry::Retryable;
 use crate::transport::resume::BlobSource;
 use crate::transport::{BlobStream, TransportError};
 use bytes::Bytes;

@@ -10,14 +10,14 @@ use super::error::{Errors, Unresolved};
 use super::host::{ping, Host, Peers, Pinged};
 use super::session::Session;
 use super::wire::{Timeouts, Wire};
-use crate::auth::{AuthSources, Lookup};
+use crate::boundary::retry::RetryPolicy;
+use crate::config::auth::{AuthSources, Lookup};
 use crate::config::certs::CertDirs;
 use crate::config::endpoints::Endpoint;
 use crate::config::registries::RegistriesConf;
 use crate::config::ConfigError;
 use crate::error_chain;
-use crate::reference::RegistryRef;
-use crate::retry::RetryPolicy;
+use crate::model::reference::RegistryRef;
 use crate::transport::{NetworkFailure, TransportError};
 use reqwest::Url;
 use std::collections::HashMap;
@@ -35,7 +35,8 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 128 * 1024 * 1024;
 /// Registry settings shared by every command that talks to a registry (the registry flags).
 #[derive(Clone, Default)]
 pub struct RegistryOptions {
-    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see [`crate::auth`]).
+    /// `--creds USER[:PASS]`. Default `None`: credentials are looked up (see
+    /// [`crate::config::auth`]).
     pub creds: Option<String>,
     /// `--authfile PATH`. Default `None`.
     pub authfile: Option<PathBuf>,
@@ -71,7 +72,7 @@ impl fmt::Debug for RegistryOptions {
         f.debug_struct("RegistryOptions")
             .field(
                 "creds",
-                &self.creds.as_deref().map(crate::auth::redact_creds),
+                &self.creds.as_deref().map(crate::config::auth::redact_creds),
             )
             .field("authfile", &self.authfile)
             .field("cert_dir", &self.cert_dir)
@@ -133,7 +134,8 @@ impl RegistryClient {
     ) -> Result<Self, TransportError> {
         install_crypto_provider();
         if let Some(creds) = &sources.creds {
-            crate::auth::parse_creds(creds).map_err(|e| TransportError::Invalid(e.to_string()))?;
+            crate::config::auth::parse_creds(creds)
+                .map_err(|e| TransportError::Invalid(e.to_string()))?;
         }
         Ok(Self {
             inner: Arc::new(ClientInner {
@@ -314,7 +316,7 @@ impl ClientInner {
             let cert_dirs = self.cert_dirs.clone();
             let owned = name.to_string();
             let tls = tokio::task::spawn_blocking(move || {
-                crate::config::trust::host_tls(&cert_dirs, &owned, !insecure)
+                crate::transport::tls::host_tls(&cert_dirs, &owned, !insecure)
             })
             .await
             .map_err(|e| TransportError::Invalid(format!("reading certificates: {e}")))?
@@ -382,11 +384,12 @@ fn cell<T>(map: &ByHost<T>, key: (String, bool)) -> Cell<T> {
 }
 
 /// Whether two registry names are the same registry, compared in the one canonical host form
-/// ([`crate::reference::host::canonical`]: any case, trailing dot, port spelling, IPv6
+/// ([`crate::model::reference::host::canonical`]: any case, trailing dot, port spelling, IPv6
 /// spelling) with Docker Hub by any of its names: where `--creds` may go.
 fn same_registry(a: &str, b: &str) -> bool {
     fn key(name: &str) -> String {
-        let host = crate::reference::host::canonical(name).unwrap_or_else(|| name.to_string());
+        let host =
+            crate::model::reference::host::canonical(name).unwrap_or_else(|| name.to_string());
         match host.as_str() {
             "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
             _ => host,
@@ -413,7 +416,7 @@ fn origin(scheme: &str, api_host: &str) -> Result<Url, TransportError> {
 /// bench/); ring reads the OS RNG directly.
 fn install_crypto_provider() {
     // Err means a provider is already installed (a second client, or a test): keep it.
-    let _ = crate::config::trust::crypto_provider().install_default();
+    let _ = crate::transport::tls::crypto_provider().install_default();
 }
 
 /// The one HTTP client of a host: its TLS configuration (trust, client identity), its time

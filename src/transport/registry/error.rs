@@ -8,8 +8,8 @@
 
 use super::challenge::says_insufficient_scope;
 use crate::config::certs::HostCerts;
-use crate::config::tls_failure::{TlsFailure, TlsFailureKind};
 use crate::error_chain;
+use crate::transport::tls::failure::{TlsFailure, TlsFailureKind};
 use crate::transport::{NetworkFailure, TransportError};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
@@ -506,4 +506,5 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[path = "error_tests.rs"]
 mod tests;

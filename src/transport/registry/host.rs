@@ -7,7 +7,7 @@
 use super::challenge::Challenge;
 use super::error::{Errors, Op};
 use super::wire::{self, Request, Wire};
-use crate::retry::RetryPolicy;
+use crate::boundary::retry::RetryPolicy;
 use crate::transport::TransportError;
 use reqwest::{Method, Url};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,9 +6,9 @@
 use super::client::RegistryClient;
 use super::repository::RegistryTransport;
 use crate::config::endpoints::Endpoint;
-use crate::digest::Digest;
-use crate::oci::Descriptor;
-use crate::reference::RegistryRef;
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::reference::RegistryRef;
 use crate::transport::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};
 use async_trait::async_trait;
 use std::future::Future;

@@ -18,7 +18,7 @@
 //! | `error` | answers and failures as typed errors |
 //! | `challenge` | `WWW-Authenticate`, parsed |
 //!
-//! Every retry goes through [`crate::retry::RetryPolicy`].
+//! Every retry goes through [`crate::boundary::retry::RetryPolicy`].
 
 mod challenge;
 mod chunked;
@@ -41,7 +41,7 @@ pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
 pub use repository::RegistryTransport;
 pub use wire::Timeouts;
 
-use crate::reference::RegistryRef;
+use crate::model::reference::RegistryRef;
 use crate::transport::{Transport, TransportError};
 use mirrors::Mirrored;
 use std::sync::Arc;

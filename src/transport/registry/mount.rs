@@ -14,7 +14,7 @@ use super::error::{is_throttle_or_server_error, Op};
 use super::session::{Access, Session};
 use super::upload;
 use super::wire::Request;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::transport::TransportError;
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::{Method, StatusCode, Url};

@@ -20,8 +20,8 @@ use super::challenge::challenges;
 use super::error::{shown_url, Op};
 use super::session::{Access, Session};
 use super::wire::{self, Request};
-use crate::digest::Digest;
-use crate::oci::{Descriptor, Index, OCI_INDEX};
+use crate::model::digest::Digest;
+use crate::model::oci::{Descriptor, Index, OCI_INDEX};
 use crate::transport::{TransportError, MAX_MANIFEST_BYTES, MAX_REFERRERS_PER_SUBJECT};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LINK, LOCATION};
 use reqwest::{Method, StatusCode, Url};
@@ -132,7 +132,7 @@ async fn page(session: &Session, url: &Url, what: &str) -> Result<Page, Transpor
                 return Ok(Page::NoApi(format!(
                     "answered {} with a redirect to {}",
                     status.as_u16(),
-                    crate::terminal::escape_controls(to)
+                    crate::boundary::terminal::escape_controls(to)
                 )));
             }
             match status {

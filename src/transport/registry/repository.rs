@@ -4,7 +4,7 @@
 //! Rules:
 //! - Manifests are kept as the bytes read, checked against the digest asked for
 //!   (`check_manifest`) and against `Docker-Content-Digest`; their size is capped while they
-//!   are read. Their media type comes from the body ([`crate::media_type::manifest_kind`]);
+//!   are read. Their media type comes from the body ([`crate::model::media_type::manifest_kind`]);
 //!   the response's Content-Type only chooses between OCI and Docker for a body that does not
 //!   say.
 //! - Blobs are read only by digest from the repository itself, never from a descriptor's
@@ -17,11 +17,11 @@ use super::exists::{exists, stat, stated_length};
 use super::session::{Access, Session};
 use super::wire::{self, content_digest, Request};
 use super::{chunked, mount, referrers, upload};
+use crate::boundary::retry::{RetryClass, Retryable};
 use crate::config::endpoints::Endpoint;
-use crate::digest::{Digest, Verifier};
-use crate::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
-use crate::reference::RegistryRef;
-use crate::retry::{RetryClass, Retryable};
+use crate::model::digest::{Digest, Verifier};
+use crate::model::oci::{Descriptor, ACCEPTED_MANIFEST_TYPES};
+use crate::model::reference::RegistryRef;
 use crate::transport::{
     check_manifest, BlobStat, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
     MAX_MANIFEST_BYTES,
@@ -173,7 +173,7 @@ fn check_partial(headers: &HeaderMap, offset: u64, size: u64) -> Result<(), Stri
         }
         _ => Err(format!(
             "asked for bytes {offset}- of {size}, the registry answered Content-Range {:?}",
-            crate::terminal::escape_controls(&range)
+            crate::boundary::terminal::escape_controls(&range)
         )),
     }
 }
@@ -505,7 +505,7 @@ mod tests {
                 "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"
             ))
             .as_deref(),
-            Some(crate::oci::DOCKER_MANIFEST)
+            Some(crate::model::oci::DOCKER_MANIFEST)
         );
         assert_eq!(manifest_content_type(&headers("application/json")), None);
         assert_eq!(manifest_content_type(&HeaderMap::new()), None);

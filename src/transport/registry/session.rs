@@ -24,7 +24,7 @@ use super::challenge::{BearerChallenge, Challenge};
 use super::error::{shown_url, Errors, Op, MAX_ERROR_BODY};
 use super::host::Host;
 use super::wire::{self, Request};
-use crate::auth::Credential;
+use crate::config::auth::Credential;
 use crate::transport::TransportError;
 use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};

@@ -12,7 +12,7 @@ use super::error::{is_throttle_or_server_error, Op};
 use super::exists::exists;
 use super::session::{Access, Session};
 use super::wire::{content_digest, Request};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::transport::{BlobStream, TransportError};
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};

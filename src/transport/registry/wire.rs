@@ -14,7 +14,7 @@ use super::error::{
     shown_url, BodyError, Errors, Op, Peer, WireError, MAX_ERROR_BODY, STALL_FLOOR_BYTES_PER_SEC,
 };
 use crate::config::certs::HostCerts;
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::transport::{BlobStream, TransportError};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -205,7 +205,7 @@ impl Wire {
     /// With `--debug`, a line about what the transport decided (not a request).
     pub(super) fn note(&self, text: &str) {
         if self.debug {
-            eprintln!("note: {}", crate::terminal::escape_controls(text));
+            eprintln!("note: {}", crate::boundary::terminal::escape_controls(text));
         }
     }
 
@@ -298,7 +298,7 @@ impl Wire {
         eprintln!(
             "{method} {} -> {} ({} ms)",
             shown_url(url),
-            crate::terminal::escape_controls(&outcome),
+            crate::boundary::terminal::escape_controls(&outcome),
             started.elapsed().as_millis()
         );
     }
@@ -527,4 +527,5 @@ pub(super) fn content_digest(headers: &HeaderMap) -> Option<Digest> {
 }
 
 #[cfg(test)]
+#[path = "wire_tests.rs"]
 mod tests;

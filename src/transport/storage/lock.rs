@@ -9,7 +9,7 @@
 //! classic lock the process holds on it). A writer that keeps its lock is waited for within the
 //! process's lock-wait limit (`fsutil::wait`), with a line on stderr after a second.
 
-use crate::fsutil::{wait, FileError, RootDir};
+use crate::boundary::fsutil::{wait, FileError, RootDir};
 use std::fs::File;
 
 /// A shared lock on one lock file, released when dropped (its descriptor is closed). A lock

@@ -2,11 +2,11 @@
 //! top layer, "big data" items such as the manifest and config), `<driver>-layers/layers.json`
 //! (each layer's parent and digests), read under the store's shared locks.
 
-use super::config::StoreLocation;
 use super::lock::SharedLock;
-use crate::digest::Digest;
-use crate::fsutil::{caps, FileError, RootDir};
-use crate::reference::{repository_of, StorageRef};
+use crate::boundary::fsutil::{caps, FileError, RootDir};
+use crate::config::storage::StoreLocation;
+use crate::model::digest::Digest;
+use crate::model::reference::{repository_of, StorageRef};
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -251,7 +251,7 @@ impl Snapshot {
                 // Names first; a name nothing carries may be an ID prefix.
                 let named: Vec<&ImageRecord> = self.images.iter().filter(by_name).collect();
                 match (named.is_empty(), reference.name.as_deref()) {
-                    (true, Some(name)) if crate::reference::is_id_prefix(name) => self
+                    (true, Some(name)) if crate::model::reference::is_id_prefix(name) => self
                         .images
                         .iter()
                         .filter(|i| i.id.starts_with(name))
@@ -326,7 +326,7 @@ impl ImageRecord {
 
 /// c/storage's IDs: 64 lowercase hexadecimal characters.
 fn is_storage_id(id: &str) -> bool {
-    id.len() == 64 && crate::reference::is_id_prefix(id)
+    id.len() == 64 && crate::model::reference::is_id_prefix(id)
 }
 
 /// A missing file is an empty store, as in c/storage.
@@ -363,8 +363,8 @@ mod tests {
     }
 
     fn storage_ref(text: &str) -> StorageRef {
-        match crate::reference::parse_image(&format!("containers-storage:{text}")).unwrap() {
-            crate::reference::ImageRef::Storage(s) => s,
+        match crate::model::reference::parse_image(&format!("containers-storage:{text}")).unwrap() {
+            crate::model::reference::ImageRef::Storage(s) => s,
             other => panic!("{other:?}"),
         }
     }

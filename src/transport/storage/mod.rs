@@ -3,8 +3,6 @@
 //! items; layers are regenerated from tar-split data and the layer's files, under the store's
 //! own shared locks, and served uncompressed (the copy engine compresses them on the way).
 
-/// Which store: reference, flags, storage.conf, defaults.
-pub mod config;
 mod lock;
 /// images.json and layers.json.
 pub(crate) mod metadata;
@@ -12,14 +10,14 @@ pub(crate) mod metadata;
 pub(crate) mod tarsplit;
 
 use super::{BlobStream, ManifestRef, RawManifest, Transport, TransportError};
-use crate::blocking_stream::stream_from_blocking;
-use crate::digest::Digest;
+use crate::config::storage::{self as storage_conf, Environment, StorageOptions, StoreLocation};
 use crate::error_chain;
-use crate::oci::Descriptor;
-use crate::reference::{parse_image, ImageRef, StorageRef, StoreSpec};
+use crate::model::digest::Digest;
+use crate::model::oci::Descriptor;
+use crate::model::reference::{parse_image, ImageRef, StorageRef, StoreSpec};
+use crate::transport::blocking_stream::stream_from_blocking;
 use async_trait::async_trait;
 use bytes::Bytes;
-use config::{Environment, StorageOptions, StoreLocation};
 use metadata::{ImageRecord, MetadataError, Snapshot, StorePaths};
 use std::collections::HashMap;
 use std::io::Write;
@@ -39,8 +37,9 @@ impl StorageTransport {
         reference: &StorageRef,
         options: &StorageOptions,
     ) -> Result<StorageTransport, TransportError> {
-        let location = config::resolve(reference.store.as_ref(), options, &Environment::current())
-            .map_err(|e| TransportError::Invalid(error_chain(&e)))?;
+        let location =
+            storage_conf::resolve(reference.store.as_ref(), options, &Environment::current())
+                .map_err(|e| TransportError::Invalid(error_chain(&e)))?;
         let paths = StorePaths { location };
         let snapshot = Snapshot::load(&paths).map_err(metadata_error)?;
         let image = snapshot

@@ -8,8 +8,8 @@
 //! the last byte and before the consumer sees the end of the stream (so an upload of it is
 //! never committed).
 
-use crate::digest::{Digest, Verifier};
-use crate::fsutil::{FileError, Region, RootDir};
+use crate::boundary::fsutil::{FileError, Region, RootDir};
+use crate::model::digest::{Digest, Verifier};
 use base64::Engine;
 use serde::Deserialize;
 use std::ffi::{OsStr, OsString};
@@ -291,7 +291,9 @@ mod tests {
         known: Option<KnownSize>,
         out: &mut Vec<u8>,
     ) -> Result<u64, RegenerateError> {
-        let split = crate::fsutil::open_regular(split).unwrap().unwrap();
+        let split = crate::boundary::fsutil::open_regular(split)
+            .unwrap()
+            .unwrap();
         let layer = RootDir::open(layer).unwrap();
         regenerate(&split, &layer, digest, known, out)
     }

@@ -253,4 +253,5 @@ impl Read for Source {
 }
 
 #[cfg(test)]
+#[path = "layer_tests.rs"]
 mod tests;

@@ -224,4 +224,5 @@ const KNOWN_ARCHES: &[&str] = &[
 ];
 
 #[cfg(test)]
+#[path = "machine_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
 //! TLS trust per host and client certificates. Through the library
-//! (`manifest::config::trust`) against real registries: the rustls configuration is plugged
+//! (`manifest::transport::tls`) against real registries: the rustls configuration is plugged
 //! into reqwest as the registry layer does (`use_preconfigured_tls`) and `GET /v2/` is sent
 //! over it; verified TLS never falls back to plain HTTP; a broken client certificate is named.
 //! Through the binary: `--cert-dir` with a client certificate, and the one-line self-signed
@@ -12,10 +12,10 @@ use crate::support::push::manifest_status;
 use crate::support::registry::{Registry, RegistryConfig, ServerCert};
 use crate::support::TestEnv;
 use manifest::config::certs::CertDirs;
-use manifest::config::tls_failure::{TlsFailure, TlsFailureKind};
-use manifest::config::trust::{host_tls, HostTls};
-use manifest::reference::RegistryRef;
+use manifest::model::reference::RegistryRef;
 use manifest::transport::registry::RegistryOptions;
+use manifest::transport::tls::failure::{TlsFailure, TlsFailureKind};
+use manifest::transport::tls::{host_tls, HostTls};
 use manifest::transport::{Transport, TransportError};
 use predicates::prelude::*;
 use std::fs;

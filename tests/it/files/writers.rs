@@ -9,10 +9,10 @@ use crate::support::image::{
     write_image_blobs, write_image_layout, ImageSpec, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::support::{manifest_std_cmd, stdout_of, TestEnv};
-use manifest::digest::Digest;
-use manifest::list::Source;
-use manifest::oci::Descriptor;
-use manifest::reference::parse_image;
+use manifest::model::digest::Digest;
+use manifest::model::list::Source;
+use manifest::model::oci::Descriptor;
+use manifest::model::reference::parse_image;
 use manifest::store::Store;
 use serde_json::json;
 use std::fs;

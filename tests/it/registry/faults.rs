@@ -12,7 +12,7 @@ use crate::support::image::{five_platforms, sha256_digest, write_image_layout, I
 use crate::support::push::{complete, get_manifest, manifest_status, push_layout_image};
 use crate::support::registry::Registry;
 use crate::support::{wait, TestEnv};
-use manifest::digest::Digest;
+use manifest::model::digest::Digest;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::Transport;
 use predicates::prelude::*;
@@ -352,7 +352,7 @@ async fn retry_after_is_honoured() {
     // Backoff alone would wait ~10 ms; only Retry-After makes it a second.
     let options = RegistryOptions {
         tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 2,
             base: Duration::from_millis(10),
             ..Default::default()

@@ -6,8 +6,8 @@
 use crate::support::client::{by_tag, client, repository};
 use crate::support::registry::AccessLogEntry;
 use crate::support::{push_layout_image, write_image_layout, ImageSpec, Registry, RegistryConfig};
-use manifest::digest::Digest;
-use manifest::oci::{Descriptor, ImageManifest};
+use manifest::model::digest::Digest;
+use manifest::model::oci::{Descriptor, ImageManifest};
 use manifest::transport::registry::{RegistryOptions, RegistryTransport};
 use manifest::transport::{read_blob, ManifestRef, Transport};
 

@@ -9,9 +9,9 @@ use crate::support::client::{
 };
 use crate::support::fake_http::FakeServer;
 use crate::support::registry::Registry;
-use manifest::digest::Digest;
-use manifest::oci::{self, Descriptor};
-use manifest::reference::RegistryRef;
+use manifest::model::digest::Digest;
+use manifest::model::oci::{self, Descriptor};
+use manifest::model::reference::RegistryRef;
 use manifest::transport::registry::RegistryOptions;
 use manifest::transport::{verified, ManifestRef, Transport, TransportError};
 use std::net::TcpListener;
@@ -114,7 +114,7 @@ async fn a_refused_connection_is_one_fast_error() {
         .unwrap()
         .port();
     let options = RegistryOptions {
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 5,
             base: Duration::from_secs(2),
             ..Default::default()

@@ -6,10 +6,10 @@ use super::fake_http::{Action, FakeRequest, FakeServer, Reply};
 use super::registry::Registry;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use manifest::auth::AuthSources;
-use manifest::digest::{Digest, Verifier};
-use manifest::oci::{self, Descriptor};
-use manifest::reference::RegistryRef;
+use manifest::config::auth::AuthSources;
+use manifest::model::digest::{Digest, Verifier};
+use manifest::model::oci::{self, Descriptor};
+use manifest::model::reference::RegistryRef;
 use manifest::transport::registry::{RegistryClient, RegistryOptions, RegistryTransport};
 use manifest::transport::{
     verified, BlobStream, ManifestRef, RawManifest, Transport, TransportError,
@@ -76,7 +76,7 @@ pub async fn client(options: RegistryOptions, creds: Option<&str>) -> RegistryCl
 /// One retry after 10 ms: failures show at once.
 pub fn fast_options() -> RegistryOptions {
     RegistryOptions {
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 1,
             base: Duration::from_millis(10),
             ..Default::default()
@@ -175,7 +175,7 @@ pub fn reply(status: u16, headers: &[(&str, String)], body: &[u8]) -> Action {
 pub async fn fake_repository(server: &FakeServer) -> RegistryTransport {
     let options = RegistryOptions {
         tls_verify: Some(false),
-        retry: manifest::retry::RetryPolicy {
+        retry: manifest::boundary::retry::RetryPolicy {
             retries: 0,
             ..Default::default()
         },

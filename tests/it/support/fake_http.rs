@@ -155,7 +155,7 @@ impl FakeServer {
     ) -> FakeServer {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = Arc::new(manifest::config::trust::crypto_provider());
+        let provider = Arc::new(manifest::transport::tls::crypto_provider());
         let mut roots = rustls::RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(tls.client_ca_pem.as_bytes()) {
             roots.add(ca.unwrap()).unwrap();

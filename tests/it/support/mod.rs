@@ -80,7 +80,7 @@ pub fn use_tls_provider() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         // Another test may have installed the same provider first; either way one is there.
-        let _ = manifest::config::trust::crypto_provider().install_default();
+        let _ = manifest::transport::tls::crypto_provider().install_default();
     });
 }
 

@@ -295,8 +295,8 @@ impl Registry {
 
     /// `docker://127.0.0.1:PORT/<path>`.
     /// `repository` of this registry, as the library names it.
-    pub fn reference(&self, repository: &str) -> manifest::reference::RegistryRef {
-        manifest::reference::RegistryRef {
+    pub fn reference(&self, repository: &str) -> manifest::model::reference::RegistryRef {
+        manifest::model::reference::RegistryRef {
             registry: self.addr.clone(),
             repository: repository.to_string(),
             tag: None,

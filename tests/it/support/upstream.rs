@@ -9,7 +9,7 @@ use super::local::Local;
 use super::push::push_layout_image;
 use super::registry::Registry;
 use super::{five_platforms, TestEnv};
-use manifest::list::PlatformWanted;
+use manifest::model::list::PlatformWanted;
 
 /// The architectures of `IMAGE_LIST`'s instances, in its order.
 const ARCHES: [&str; 5] = ["amd64", "arm64", "arm", "ppc64le", "s390x"];

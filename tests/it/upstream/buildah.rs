@@ -224,7 +224,7 @@ fn manifest_add_multiple_artifacts() {
     // Both files arrived, as the one artifact's two layers.
     for file in [&randomfile3, &randomfile4] {
         let content = std::fs::read(file).unwrap();
-        let digest = manifest::digest::Digest::sha256_of(&content);
+        let digest = manifest::model::digest::Digest::sha256_of(&content);
         assert!(read_blob(&pushed, digest.as_str()) == content);
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::support::store_snapshot;
 use crate::support::upstream::{createrandom, Upstream};
-use manifest::list::PlatformWanted;
+use manifest::model::list::PlatformWanted;
 
 /// Mirrors `manifest-create` (v1.30.0; v1.44.0 adds `--amend --annotation red=blue foo busybox`
 /// with a local `busybox`).
@@ -416,10 +416,11 @@ fn manifest_add_artifact() {
     let randomfile = f.env().path("randomfile");
     createrandom(&randomfile2);
     createrandom(&randomfile);
-    let blobencoded = manifest::digest::Digest::sha256_of(&std::fs::read(&randomfile).unwrap())
-        .as_str()
-        .trim_start_matches("sha256:")
-        .to_string();
+    let blobencoded =
+        manifest::model::digest::Digest::sha256_of(&std::fs::read(&randomfile).unwrap())
+            .as_str()
+            .trim_start_matches("sha256:")
+            .to_string();
     let (randomfile2, randomfile) = (randomfile2.to_str().unwrap(), randomfile.to_str().unwrap());
     f.ok(&["create", "foo"]);
     let flags = |artifact_type: &'static str, annotation: &'static str| {
