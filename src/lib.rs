@@ -1,6 +1,6 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 //!
-//! The folders are layers, each using only those below it (`layering.rs` checks it on the source
+//! The folders are layers, each using only those below it (`layering/` checks it on the source
 //! tree): [`commands`] (one module per verb) → [`cli`] (the command line and what people see) and
 //! [`verify`] → [`copy`] (the copy engine) and [`ingest`] (what goes into a list) → [`transport`]
 //! (every place images live) → [`config`] (configuration as data) and [`store`] (the local store)

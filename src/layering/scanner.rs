@@ -1,31 +1,8 @@
-//! The layers of `src/`, checked on the source tree: each folder uses only the folders below it,
-//! so no import runs back up and no two folders import each other in a loop. Also the one
-//! import scanner of every test over the source tree: each `.rs` file of `src/` as the module
-//! the compiler makes of it, and every path it names from the crate (`crate::…`, `super::…`,
-//! `self::…`, groups included) resolved to a path from the crate root.
+//! The one import scanner of every test over the source tree: each `.rs` file of `src/` as the
+//! module the compiler makes of it, and every path it names from the crate (`crate::…`,
+//! `super::…`, `self::…`, groups included) resolved to a path from the crate root.
 
 use std::path::{Path, PathBuf};
-
-/// The folders of `src/`, top to bottom (`main` is the binary, `main.rs`). A folder's code, its
-/// unit tests included, may use the folders after it in this list, never those before it;
-/// folders on one line share a level and may not use each other.
-const LAYERS: &[&[&str]] = &[
-    &["main"],
-    &["commands"],
-    &["cli", "verify"],
-    &["copy", "ingest"],
-    &["transport"],
-    &["config", "store"],
-    &["model"],
-    &["boundary"],
-];
-
-/// What `lib.rs` holds besides the folders, which every layer may use: `crate::error_chain`,
-/// and this test module.
-const ROOT: &[&str] = &["error_chain", "layering"];
-
-/// The files at the top of `src/` besides the folders.
-const ROOT_FILES: &[&str] = &["lib.rs", "layering.rs", "main.rs"];
 
 /// One `.rs` file of `src/`.
 pub(crate) struct SourceFile {
@@ -139,6 +116,15 @@ fn module_of(relative: &Path) -> Vec<String> {
 }
 
 impl SourceFile {
+    /// A file of `text` at `path` (relative to `src/`), for the tests of a check.
+    pub(crate) fn written(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: PathBuf::from(path),
+            module: module_of(Path::new(path)),
+            text: text.to_string(),
+        }
+    }
+
     /// Whether this is the binary's root (`main.rs`), which names the library `manifest::`.
     pub(crate) fn is_binary(&self) -> bool {
         self.path == Path::new("main.rs")
@@ -386,208 +372,6 @@ fn code_only(text: &str) -> String {
     out
 }
 
-fn level(folder: &str) -> Option<usize> {
-    LAYERS.iter().position(|level| level.contains(&folder))
-}
-
-/// Every import of `files` against the layers, as `FILE uses PATH` (or why it is in no layer).
-fn against_the_layers(files: &[SourceFile]) -> Vec<String> {
-    let mut wrong = Vec::new();
-    for file in files {
-        let from = match (file.is_binary(), file.module.first()) {
-            (true, _) => "main",
-            (false, Some(folder)) if level(folder).is_some() => folder.as_str(),
-            // The crate root and this test.
-            _ => continue,
-        };
-        for import in file.imports() {
-            let Some(to) = import.path.first() else {
-                continue;
-            };
-            let used = import.path.join("::");
-            match (level(from), level(to)) {
-                (Some(below), Some(above)) if to != from && above <= below => {
-                    wrong.push(format!("{} uses {used}", file.path.display()));
-                }
-                (_, None) if !ROOT.contains(&to.as_str()) => {
-                    wrong.push(format!(
-                        "{} uses {used}, which is in no layer",
-                        file.path.display()
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
-    wrong
-}
-
-#[test]
-fn each_folder_uses_only_folders_below_it() {
-    let wrong = against_the_layers(&sources(&[]));
-    assert!(wrong.is_empty(), "imports against the layers: {wrong:#?}");
-}
-
-#[test]
-fn the_top_of_src_is_the_layers() {
-    let mut found: Vec<String> = std::fs::read_dir(src())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    found.sort();
-    let mut expected: Vec<String> = LAYERS
-        .iter()
-        .flat_map(|level| level.iter())
-        .filter(|folder| **folder != "main")
-        .map(|folder| folder.to_string())
-        .chain(ROOT_FILES.iter().map(|file| file.to_string()))
-        .collect();
-    expected.sort();
-    assert_eq!(
-        found, expected,
-        "a new top-level module takes its place in LAYERS"
-    );
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: PathBuf::from(path),
-            module: module_of(Path::new(path)),
-            text: text.to_string(),
-        }
-    }
-
-    fn paths(file: &SourceFile) -> Vec<String> {
-        file.imports().iter().map(|i| i.path.join("::")).collect()
-    }
-
-    #[test]
-    fn files_are_the_modules_the_compiler_makes() {
-        for (path, module) in [
-            ("lib.rs", ""),
-            ("main.rs", ""),
-            ("copy.rs", "copy"),
-            ("copy/mod.rs", "copy"),
-            ("copy/blobs.rs", "copy::blobs"),
-            ("copy/steps_tests.rs", "copy::steps::tests"),
-            ("copy/tests.rs", "copy::tests"),
-            ("a/b/c.rs", "a::b::c"),
-        ] {
-            assert_eq!(module_of(Path::new(path)).join("::"), module, "{path}");
-        }
-    }
-
-    #[test]
-    fn every_spelling_of_an_import_is_found() {
-        let blobs = file(
-            "copy/blobs.rs",
-            "use super::steps::{self, Plan};\nuse super::{gather, blobs::send};\n\
-             use crate::transport::{open::Transports, Transport as T};\n\
-             fn f() { super::error::PushError::X; crate::copy::Observer; }\n\
-             pub(crate) mod inner {\n    use super::*;\n    use self::deep::X;\n}\n\
-             #[cfg(test)]\nmod tests {\n    use super::*;\n    use super::super::plan;\n}\n",
-        );
-        assert_eq!(
-            paths(&blobs),
-            [
-                "copy::steps",
-                "copy::steps::Plan",
-                "copy::gather",
-                "copy::blobs::send",
-                "transport::open::Transports",
-                "transport::Transport",
-                "copy::error::PushError::X",
-                "copy::Observer",
-                "copy::blobs",
-                "copy::blobs::inner::deep::X",
-                "copy::blobs",
-                "copy::plan",
-            ]
-        );
-        let in_tests: Vec<bool> = blobs.imports().iter().map(|i| i.in_tests).collect();
-        assert_eq!(in_tests.iter().filter(|t| **t).count(), 2, "{in_tests:?}");
-        let tests = file(
-            "copy/steps_tests.rs",
-            "use super::*;\nuse super::super::plan;\n",
-        );
-        assert_eq!(paths(&tests), ["copy::steps", "copy::plan"]);
-        assert!(tests.imports().iter().all(|i| i.in_tests));
-        let main = file("main.rs", "use manifest::cli::{Cli, Command};\nmod x;\n");
-        assert_eq!(paths(&main), ["cli::Cli", "cli::Command"]);
-    }
-
-    #[test]
-    fn comments_and_literals_are_no_imports() {
-        let text =
-            "// crate::a\n/* crate::b /* crate::c */ */ let s = \"crate::d \\\" crate::e\";\n\
-                    let r = r#\"crate::f \"# ; let c = '\"'; let l: &'static str = crate::g::h;\n\
-                    /// [`crate::i`]\nlet b = b'{'; let u = \"http://x\", crate::j;\n";
-        assert_eq!(paths(&file("x.rs", text)), ["g::h", "j"]);
-    }
-
-    #[test]
-    fn a_group_over_several_lines_is_read_whole() {
-        let text = "use crate::transport::{\n    open::{self, Transports},\n    Transport,\n};\n";
-        assert_eq!(
-            paths(&file("copy/plan.rs", text)),
-            [
-                "transport::open",
-                "transport::open::Transports",
-                "transport::Transport"
-            ]
-        );
-    }
-
-    #[test]
-    fn the_scanner_sees_the_whole_tree() {
-        let all = sources(&[]);
-        assert!(all.iter().any(|f| f.is_binary()));
-        assert!(all.iter().any(|f| f.path == Path::new("lib.rs")));
-        let lib = all.iter().find(|f| f.path == Path::new("lib.rs")).unwrap();
-        assert!(lib.module.is_empty());
-        assert!(all.len() > 100, "{}", all.len());
-    }
-
-    #[test]
-    fn the_layer_check_sees_what_it_checks() {
-        let files = [
-            file(
-                "model/list.rs",
-                "use crate::store::Store;\nuse crate::boundary::terminal;\n",
-            ),
-            file(
-                "store/mod.rs",
-                "use crate::model::list;\nfn f() { crate::error_chain(e); }\n",
-            ),
-            file(
-                "copy/plan.rs",
-                "use crate::ingest::source;\nuse crate::nowhere::X;\n",
-            ),
-            file("model/list_tests.rs", "use crate::commands::testing;\n"),
-            file("main.rs", "use manifest::commands;\n"),
-            file("lib.rs", "pub mod commands;\n"),
-        ];
-        assert_eq!(
-            against_the_layers(&files),
-            [
-                "model/list.rs uses store::Store",
-                "copy/plan.rs uses ingest::source",
-                "copy/plan.rs uses nowhere::X, which is in no layer",
-                "model/list_tests.rs uses commands::testing",
-            ]
-        );
-        // The tree's own imports are seen: commands use the copy engine, which uses transports.
-        let all = sources(&[]);
-        let uses = |folder: &str, used: &str| {
-            all.iter().any(|f| {
-                f.module.first().is_some_and(|m| m == folder)
-                    && f.imports().iter().any(|i| i.path[0] == used)
-            })
-        };
-        assert!(uses("commands", "copy") && uses("copy", "transport"));
-    }
-}
+#[path = "scanner_tests.rs"]
+mod tests;
