@@ -1,7 +1,7 @@
 //! `manifest`: create, annotate, inspect and push multi-architecture manifest lists.
 //!
-//! The folders are layers, each using only those below it (`layering/` checks it on the source
-//! tree): [`commands`] (one module per verb) → [`cli`] (the command line and what people see) and
+//! The folders are layers, each using only those below it (`tests/it/layering/` checks it on the
+//! source tree): [`commands`] (one module per verb) → [`cli`] (the command line and what people see) and
 //! [`verify`] → [`copy`] (the copy engine) and [`ingest`] (what goes into a list) → [`transport`]
 //! (every place images live) → [`config`] (configuration as data) and [`store`] (the local store)
 //! → [`model`] (documents, digests, platforms, references, list edits) → [`boundary`] (files from
@@ -20,8 +20,6 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod ingest;
-#[cfg(test)]
-mod layering;
 pub mod model;
 pub mod store;
 pub mod transport;

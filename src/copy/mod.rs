@@ -7,7 +7,7 @@
 //! children and blobs the destination has, which blobs can be mounted) and leaves them as the
 //! steps of `steps`; `run` carries out exactly those steps. A dry run prints the steps instead,
 //! so both make the same decisions by construction. The modules form a one-way stack (top to
-//! bottom; `layering` checks it on the source tree):
+//! bottom; `tests/it/layering/copy_stack.rs` checks it on the source tree):
 //!
 //! - `plan` (the decisions) and `run` (carrying them out);
 //! - `variants` (`--add-compression`), `referrers` (`--referrers`), `blobs` (sending one blob
@@ -31,8 +31,6 @@ mod error;
 mod format;
 mod gather;
 mod inputs;
-#[cfg(test)]
-mod layering;
 mod plan;
 mod recompress;
 mod referrers;

@@ -11,6 +11,7 @@ mod config;
 mod credentials;
 mod files;
 mod harness;
+mod layering;
 mod quirks;
 mod registry;
 mod storage;

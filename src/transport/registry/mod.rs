@@ -34,9 +34,6 @@ mod session;
 mod upload;
 mod wire;
 
-#[cfg(test)]
-mod layering;
-
 pub use client::{RegistryClient, RegistryOptions, DEFAULT_CHUNK_SIZE};
 pub use repository::RegistryTransport;
 pub use wire::Timeouts;

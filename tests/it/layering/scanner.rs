@@ -63,8 +63,7 @@ pub(crate) fn sources(under: &[&str]) -> Vec<SourceFile> {
 }
 
 /// The files of the folder module `folder`, each as (the name of the module of `folder` it is or
-/// is inside, the file): `mod` is the folder's own file; the folder's own layering test is left
-/// out, as it names every module and is no layer.
+/// is inside, the file): `mod` is the folder's own file.
 pub(crate) fn modules_of(folder: &[&str]) -> Vec<(String, SourceFile)> {
     sources(folder)
         .into_iter()
@@ -72,7 +71,6 @@ pub(crate) fn modules_of(folder: &[&str]) -> Vec<(String, SourceFile)> {
             let module = file.module.get(folder.len()).map_or("mod", String::as_str);
             (module.to_string(), file)
         })
-        .filter(|(module, _)| module != "layering")
         .collect()
 }
 
@@ -372,6 +370,5 @@ fn code_only(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
 #[path = "scanner_tests.rs"]
 mod tests;

@@ -1,6 +1,6 @@
-//! The registry modules as a one-way stack, checked on the source tree: each module uses only
-//! modules below it (so none imports another in a loop), and only the session decides what
-//! credentials a request carries.
+//! The registry modules (`src/transport/registry/`) as a one-way stack, checked on the source
+//! tree: each module uses only modules below it (so none imports another in a loop), and only the
+//! session decides what credentials a request carries.
 
 use crate::layering::SourceFile;
 

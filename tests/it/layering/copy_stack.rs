@@ -1,8 +1,8 @@
-//! The copy engine's modules as a one-way stack, checked on the source tree: each module uses
-//! only modules below it (so none imports another in a loop, and planning and running never
-//! use each other), names the module of every item it uses from the engine, and reaches the
-//! store only through what `copy()` is given. One module converts child manifests and words
-//! what `--allow-lossy` dropped.
+//! The copy engine's modules (`src/copy/`) as a one-way stack, checked on the source tree: each
+//! module uses only modules below it (so none imports another in a loop, and planning and
+//! running never use each other), names the module of every item it uses from the engine, and
+//! reaches the store only through what `copy()` is given. One module converts child manifests
+//! and words what `--allow-lossy` dropped.
 
 use crate::layering::SourceFile;
 

@@ -1,6 +1,6 @@
 //! Inside every folder of `src/`, the modules do not import each other in a loop. Unit tests
 //! stand aside (a module's tests may go through a module above it, as parse's through the merged
-//! configuration), and so does the folder's own file (`mod.rs`, or `NAME.rs` beside `NAME/`) stands aside: it
+//! configuration), and so does the folder's own file (`mod.rs`, or `NAME.rs` beside `NAME/`): it
 //! declares its modules and re-exports from them, and they take its shared types in return.
 //! A subfolder counts as one module of its folder.
 
@@ -99,7 +99,6 @@ fn no_modules_of_one_folder_import_each_other_in_a_loop() {
     assert!(wrong.is_empty(), "loops inside folders: {wrong:#?}");
 }
 
-#[cfg(test)]
 mod tests {
     use super::*;
 
