@@ -4,7 +4,7 @@
 //! declares its modules and re-exports from them, and they take its shared types in return.
 //! A subfolder counts as one module of its folder.
 
-use super::scanner::{sources, SourceFile};
+use super::scanner::{sources, written_tree, SourceFile};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every folder module below the top of `src/` (the top is the layers' own check), each once.
@@ -99,45 +99,34 @@ fn no_modules_of_one_folder_import_each_other_in_a_loop() {
     assert!(wrong.is_empty(), "loops inside folders: {wrong:#?}");
 }
 
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loops_are_found_and_what_is_no_loop_is_left_alone() {
-        let files = [
-            // A loop of three.
-            SourceFile::written(
-                "config/parse.rs",
-                "use super::registries::Alias;\nuse super::entries::Mirror;\n",
-            ),
-            SourceFile::written("config/registries.rs", "use super::aliases::check;\n"),
-            SourceFile::written("config/aliases.rs", "fn f() { super::parse::f(); }\n"),
-            // Unit tests that go through a module above theirs: no loop.
-            SourceFile::written("config/entries_tests.rs", "use super::super::parse;\n"),
-            SourceFile::written(
-                "config/entries.rs",
-                "#[cfg(test)]\nmod tests {\n    use crate::config::registries;\n}\n",
-            ),
-            // The folder's own file and its modules: no loop.
-            SourceFile::written("config/mod.rs", "pub use self::parse::Parsed;\n"),
-            SourceFile::written("config/sources.rs", "use super::ConfigError;\n"),
-            // A subfolder is one module of its folder; inside it, its own modules.
-            SourceFile::written("transport/layout.rs", "use super::registry::Host;\n"),
-            SourceFile::written(
-                "transport/registry/wire.rs",
-                "use crate::transport::layout;\n",
-            ),
-            SourceFile::written("transport/registry/host.rs", "use super::wire::Wire;\n"),
-            // One way only.
-            SourceFile::written("model/list.rs", "use super::digest::Digest;\n"),
-            SourceFile::written("model/digest.rs", "use super::*;\n"),
-        ];
-        assert_eq!(
-            loops_in(&files),
-            [
-                "config: aliases, parse, registries import each other in a loop",
-                "transport: layout, registry import each other in a loop",
-            ]
-        );
-    }
+#[test]
+fn loops_are_found_and_what_is_no_loop_is_left_alone() {
+    let files = written_tree(
+        r"
+        // A loop of three.
+        config/parse.rs          use super::registries::Alias;\nuse super::entries::Mirror;
+        config/registries.rs     use super::aliases::check;
+        config/aliases.rs        fn f() { super::parse::f(); }
+        // Unit tests that go through a module above theirs: no loop.
+        config/entries_tests.rs  use super::super::parse;
+        config/entries.rs        #[cfg(test)]\nmod tests {\n    use crate::config::registries;\n}
+        // The folder's own file and its modules: no loop.
+        config/mod.rs            pub use self::parse::Parsed;
+        config/sources.rs        use super::ConfigError;
+        // A subfolder is one module of its folder; inside it, its own modules.
+        transport/layout.rs         use super::registry::Host;
+        transport/registry/wire.rs  use crate::transport::layout;
+        transport/registry/host.rs  use super::wire::Wire;
+        // One way only.
+        model/list.rs    use super::digest::Digest;
+        model/digest.rs  use super::*;
+        ",
+    );
+    assert_eq!(
+        loops_in(&files),
+        [
+            "config: aliases, parse, registries import each other in a loop",
+            "transport: layout, registry import each other in a loop",
+        ]
+    );
 }

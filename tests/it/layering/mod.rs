@@ -8,8 +8,10 @@ mod copy_stack;
 mod loops;
 mod registry_stack;
 mod scanner;
+mod stack;
 
-pub(crate) use scanner::{modules_of, names_used_in, sources, src, SourceFile};
+pub(crate) use scanner::{sources, src, written_tree, SourceFile};
+pub(crate) use stack::{file_of, words_outside, Stack};
 
 /// The folders of `src/`, top to bottom (`main` is the binary, `main.rs`). A folder's code, its
 /// unit tests included, may use the folders after it in this list, never those before it;
@@ -94,45 +96,34 @@ fn the_top_of_src_is_the_layers() {
     );
 }
 
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_layer_check_sees_what_it_checks() {
-        let files = [
-            SourceFile::written(
-                "model/list.rs",
-                "use crate::store::Store;\nuse crate::boundary::terminal;\n",
-            ),
-            SourceFile::written(
-                "store/mod.rs",
-                "use crate::model::list;\nfn f() { crate::error_chain(e); }\n",
-            ),
-            SourceFile::written(
-                "copy/plan.rs",
-                "use crate::ingest::source;\nuse crate::nowhere::X;\n",
-            ),
-            SourceFile::written("model/list_tests.rs", "use crate::commands::testing;\n"),
-            SourceFile::written("main.rs", "use manifest::commands;\n"),
-            SourceFile::written("lib.rs", "pub mod commands;\n"),
-        ];
-        assert_eq!(
-            against_the_layers(&files),
-            [
-                "model/list.rs uses store::Store",
-                "copy/plan.rs uses ingest::source",
-                "copy/plan.rs uses nowhere::X, which is in no layer",
-                "model/list_tests.rs uses commands::testing",
-            ]
-        );
-        // The tree's own imports are seen: commands use the copy engine, which uses transports.
-        let all = sources(&[]);
-        let uses = |folder: &str, used: &str| {
-            all.iter().any(|f| {
-                f.module.first().is_some_and(|m| m == folder)
-                    && f.imports().iter().any(|i| i.path[0] == used)
-            })
-        };
-        assert!(uses("commands", "copy") && uses("copy", "transport"));
-    }
+#[test]
+fn the_layer_check_sees_what_it_checks() {
+    let files = written_tree(
+        r"
+        model/list.rs        use crate::store::Store;\nuse crate::boundary::terminal;
+        store/mod.rs         use crate::model::list;\nfn f() { crate::error_chain(e); }
+        copy/plan.rs         use crate::ingest::source;\nuse crate::nowhere::X;
+        model/list_tests.rs  use crate::commands::testing;
+        main.rs              use manifest::commands;
+        lib.rs               pub mod commands;
+        ",
+    );
+    assert_eq!(
+        against_the_layers(&files),
+        [
+            "model/list.rs uses store::Store",
+            "copy/plan.rs uses ingest::source",
+            "copy/plan.rs uses nowhere::X, which is in no layer",
+            "model/list_tests.rs uses commands::testing",
+        ]
+    );
+    // The tree's own imports are seen: commands use the copy engine, which uses transports.
+    let all = sources(&[]);
+    let uses = |folder: &str, used: &str| {
+        all.iter().any(|f| {
+            f.module.first().is_some_and(|m| m == folder)
+                && f.imports().iter().any(|i| i.path[0] == used)
+        })
+    };
+    assert!(uses("commands", "copy") && uses("copy", "transport"));
 }

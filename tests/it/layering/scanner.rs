@@ -113,6 +113,20 @@ fn module_of(relative: &Path) -> Vec<String> {
     module
 }
 
+/// Files for the tests of a check, one a line: the path (relative to `src/`), spaces, then the
+/// text, `\n` marking its line breaks. Blank lines and `//` lines are comments.
+pub(crate) fn written_tree(lines: &str) -> Vec<SourceFile> {
+    lines
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//"))
+        .map(|line| {
+            let (path, text) = line.split_once(' ').expect("a path, then its text");
+            SourceFile::written(path, &format!("{}\n", text.trim().replace("\\n", "\n")))
+        })
+        .collect()
+}
+
 impl SourceFile {
     /// A file of `text` at `path` (relative to `src/`), for the tests of a check.
     pub(crate) fn written(path: &str, text: &str) -> SourceFile {
