@@ -173,6 +173,10 @@ pub struct Rule {
     pub when: Option<Matcher>,
     /// And only until then.
     pub until: Option<Instant>,
+    /// Whether the fault waits for the whole request body, as a registry behind a buffering
+    /// front end answers; otherwise it answers at once, and a client still sending may see the
+    /// connection reset instead of the answer.
+    pub after_body: bool,
 }
 
 impl Rule {
@@ -185,6 +189,7 @@ impl Rule {
             times: usize::MAX,
             when: None,
             until: None,
+            after_body: false,
         }
     }
 
@@ -203,6 +208,12 @@ impl Rule {
     /// Only until `until`.
     pub fn until(mut self, until: Instant) -> Rule {
         self.until = Some(until);
+        self
+    }
+
+    /// The fault answers only after the whole request body arrived.
+    pub fn after_body(mut self) -> Rule {
+        self.after_body = true;
         self
     }
 }
@@ -334,7 +345,7 @@ pub fn list_through_proxy(env: &TestEnv, source: &Registry, spec: &ImageSpec) ->
 type Shared = (Arc<Mutex<State>>, reqwest::Client, String, String);
 
 async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     (state, client, upstream, own_addr): Shared,
 ) -> Response<ProxyBody> {
     let method = req.method().to_string();
@@ -350,7 +361,7 @@ async fn handle(
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
             .collect(),
     };
-    let fault = {
+    let (fault, after_body) = {
         let mut state = state.lock().unwrap();
         let fault = state
             .rules
@@ -364,8 +375,9 @@ async fn handle(
             })
             .map(|r| {
                 r.times -= 1;
-                r.fault.clone()
+                (r.fault.clone(), r.after_body)
             });
+        let (fault, after_body) = fault.map_or((None, false), |(f, a)| (Some(f), a));
         state.seen.push(Seen {
             method: method.clone(),
             path: path_and_query.clone(),
@@ -375,8 +387,11 @@ async fn handle(
             authorization: head.header("authorization").map(str::to_string),
             headers: head.headers.clone(),
         });
-        fault
+        (fault, after_body)
     };
+    if after_body {
+        while let Some(Ok(_)) = req.body_mut().frame().await {}
+    }
     match &fault {
         Some(Fault::Status {
             status,
