@@ -80,20 +80,14 @@ pub(crate) fn words_outside(
     with_tests: bool,
 ) -> Vec<String> {
     let mut wrong = Vec::new();
-    for (module, file) in found {
+    for (module, file) in found.iter().filter(|(m, _)| !allowed.contains(&m.as_str())) {
         let text = if with_tests {
             file.text.as_str()
         } else {
             file.without_unit_tests()
         };
-        if allowed.contains(&module.as_str()) {
-            continue;
-        }
-        wrong.extend(
-            (words.iter())
-                .filter(|word| text.contains(*word))
-                .map(|word| format!("{module}: {word}")),
-        );
+        let held = words.iter().filter(|word| text.contains(*word));
+        wrong.extend(held.map(|word| format!("{module}: {word}")));
     }
     wrong
 }

@@ -363,7 +363,7 @@ async fn handle(
     };
     let (fault, after_body) = {
         let mut state = state.lock().unwrap();
-        let fault = state
+        let (fault, after_body) = state
             .rules
             .iter_mut()
             .find(|r| {
@@ -375,9 +375,9 @@ async fn handle(
             })
             .map(|r| {
                 r.times -= 1;
-                (r.fault.clone(), r.after_body)
-            });
-        let (fault, after_body) = fault.map_or((None, false), |(f, a)| (Some(f), a));
+                (Some(r.fault.clone()), r.after_body)
+            })
+            .unwrap_or_default();
         state.seen.push(Seen {
             method: method.clone(),
             path: path_and_query.clone(),
